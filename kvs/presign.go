@@ -1,0 +1,236 @@
+package kvs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kvssign/kvssign/sigv4"
+)
+
+// Expiry limits for a signaling URL. The JS SDK and AWS's samples use 299
+// seconds; KVS has been seen to refuse more than 300.
+const (
+	DefaultExpires = 299 * time.Second
+	MaxExpires     = 300 * time.Second
+)
+
+// A Presigner signs ConnectAsMaster and ConnectAsViewer URLs. It is safe
+// for concurrent use.
+type Presigner struct {
+	// Credentials supplies the keys to sign with. Required.
+	Credentials sigv4.CredentialsProvider
+	// Region is the signing region. If empty, the channel ARN's region is
+	// used; if set, it must equal the ARN's region.
+	Region string
+	// Expires is how long a URL stays valid, 1 to 300 seconds. If zero,
+	// DefaultExpires.
+	Expires time.Duration
+	// Clock returns the current time. If nil, time.Now is used.
+	Clock func() time.Time
+	// ClockOffset is added to the clock, to correct a device clock that is
+	// known to be off (learn it from a server's Date header).
+	ClockOffset time.Duration
+	// Keys caches signing keys. If nil, sigv4's shared cache is used.
+	Keys *sigv4.KeyCache
+	// Trace, if set, receives each canonical request and string to sign.
+	// They hold the session token: redact before showing them.
+	Trace func(canonicalRequest, stringToSign string)
+}
+
+// SignedURL is a presigned signaling URL and what it was signed for. The URL
+// is a bearer credential until ExpiresAt: do not log it.
+type SignedURL struct {
+	URL        string
+	Role       Role
+	ChannelARN string
+	ClientID   string // empty for a master
+	SignedAt   time.Time
+	ExpiresAt  time.Time
+}
+
+// Presign signs a URL to connect to a signaling channel. endpoint is the WSS
+// endpoint GetSignalingChannelEndpoint returned for role (wss://, or ws://
+// for a local emulator), without a query. A viewer needs a client id; a
+// master must not have one.
+func (p *Presigner) Presign(ctx context.Context, endpoint, channelARN string, role Role, clientID string) (SignedURL, error) {
+	if p.Credentials == nil {
+		return SignedURL{}, errors.New("kvs: presigner has no credentials provider")
+	}
+	u, err := ParseEndpoint(endpoint)
+	if err != nil {
+		return SignedURL{}, err
+	}
+	arn, err := ParseChannelARN(channelARN)
+	if err != nil {
+		return SignedURL{}, err
+	}
+	region := p.Region
+	if region == "" {
+		region = arn.Region
+	} else if region != arn.Region {
+		return SignedURL{}, fmt.Errorf("kvs: region %q: does not match the channel ARN's region %q", region, arn.Region)
+	}
+	switch role {
+	case Master:
+		if clientID != "" {
+			return SignedURL{}, fmt.Errorf("kvs: client id %q: a master connects without a client id", clip(clientID))
+		}
+	case Viewer:
+		if err := ValidateClientID(clientID); err != nil {
+			return SignedURL{}, err
+		}
+	default:
+		return SignedURL{}, fmt.Errorf("kvs: role %q: must be MASTER or VIEWER", role)
+	}
+	expires := p.Expires
+	if expires == 0 {
+		expires = DefaultExpires
+	}
+	if expires < time.Second || expires > MaxExpires || expires%time.Second != 0 {
+		return SignedURL{}, fmt.Errorf("kvs: expires %v: must be whole seconds from 1s to %v (KVS refuses longer)", expires, MaxExpires)
+	}
+	creds, err := p.Credentials.Retrieve(ctx)
+	if err != nil {
+		return SignedURL{}, fmt.Errorf("kvs: retrieving credentials: %w", err)
+	}
+	var now time.Time
+	if p.Clock != nil {
+		now = p.Clock()
+	} else {
+		now = time.Now()
+	}
+	now = now.Add(p.ClockOffset).UTC().Truncate(time.Second)
+	if creds.ExpiresWithin(now, expires) {
+		return SignedURL{}, fmt.Errorf("kvs: credentials for %s expire at %s, before the URL would (%s): renew them first",
+			creds.AccessKeyID, creds.Expires.UTC().Format(time.RFC3339), now.Add(expires).Format(time.RFC3339))
+	}
+	var qbuf [2]sigv4.Param
+	q := append(qbuf[:0], sigv4.Param{Name: ParamChannelARN, Value: channelARN})
+	if role == Viewer {
+		q = append(q, sigv4.Param{Name: ParamClientID, Value: clientID})
+	}
+	s := sigv4.Signer{Service: Service, Region: region, Keys: p.Keys, Trace: p.Trace}
+	signed, err := s.Presign(ctx, creds, &sigv4.PresignRequest{
+		Scheme:  u.Scheme,
+		Host:    u.Host,
+		Path:    u.Path,
+		Query:   q,
+		Expires: expires,
+		Time:    now,
+	})
+	if err != nil {
+		return SignedURL{}, fmt.Errorf("kvs: %w", err)
+	}
+	return SignedURL{URL: signed, Role: role, ChannelARN: channelARN, ClientID: clientID, SignedAt: now, ExpiresAt: now.Add(expires)}, nil
+}
+
+// Endpoint is a parsed signaling endpoint.
+type Endpoint struct {
+	Scheme string // wss, or ws for a local emulator
+	Host   string // host with an optional port
+	Path   string // escaped path; "" or "/..."
+}
+
+// ParseEndpoint checks a signaling endpoint: wss:// (or ws:// for local
+// use), a host, an optional path, and no query, fragment or user info. It is
+// written by hand, rather than on net/url, to keep signing allocation-free.
+func ParseEndpoint(endpoint string) (Endpoint, error) {
+	fail := func(rule string) (Endpoint, error) {
+		shown, _, _ := strings.Cut(endpoint, "?")
+		return Endpoint{}, fmt.Errorf("kvs: endpoint %q: %s", clip(shown), rule)
+	}
+	if endpoint == "" {
+		return Endpoint{}, errors.New("kvs: endpoint is empty: give the WSS endpoint from GetSignalingChannelEndpoint")
+	}
+	scheme, rest, ok := strings.Cut(endpoint, "://")
+	if !ok || scheme != "wss" && scheme != "ws" {
+		return fail("scheme must be wss (or ws for a local emulator)")
+	}
+	if strings.ContainsAny(rest, "?#") {
+		return fail("must have no query or fragment: the signer adds the parameters")
+	}
+	if strings.IndexByte(rest, '@') >= 0 {
+		return fail("must have no user info")
+	}
+	host, path := rest, ""
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		host, path = rest[:i], rest[i:]
+	}
+	if host == "" {
+		return fail("has no host")
+	}
+	if !validHost(host) {
+		return fail("host must be a DNS name or IP address with an optional port")
+	}
+	if !validPath(path) {
+		return fail("path must be escaped (RFC 3986) and have no empty, . or .. segments")
+	}
+	return Endpoint{Scheme: scheme, Host: host, Path: path}, nil
+}
+
+// validPath accepts an escaped path without empty, "." or ".." segments,
+// which servers and signers normalise differently.
+func validPath(p string) bool {
+	if p == "" {
+		return true
+	}
+	rest := p[1:]
+	for rest != "" {
+		seg, tail, more := strings.Cut(rest, "/")
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			switch {
+			case c == '%':
+				if i+2 >= len(seg) || !isHex(seg[i+1]) || !isHex(seg[i+2]) {
+					return false
+				}
+				i += 2
+			case c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>\\^`{|}", c) >= 0:
+				return false
+			}
+		}
+		if !more {
+			break
+		}
+		rest = tail
+	}
+	return true
+}
+
+func isHex(c byte) bool { return charClass[c]&cHex != 0 }
+
+// validHost accepts a DNS name, an IPv4 address or a bracketed IPv6
+// address, each with an optional numeric port.
+func validHost(h string) bool {
+	name, port := h, ""
+	if strings.HasPrefix(h, "[") {
+		end := strings.IndexByte(h, ']')
+		if end < 0 {
+			return false
+		}
+		name, port = h[1:end], h[end+1:]
+		if !charsIn(name, cHex|cColon|cDot) || name == "" {
+			return false
+		}
+	} else if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		name, port = h[:i], h[i:]
+		if name == "" || !charsIn(name, cHost) {
+			return false
+		}
+	} else if !charsIn(name, cHost) {
+		return false
+	}
+	if port != "" {
+		p := port[1:]
+		if port[0] != ':' || p == "" || len(p) > 5 || !charsIn(p, cDigit) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,20 @@
+// Package sigv4 implements AWS Signature Version 4 with the standard library
+// only: presigning a URL for any service (query authentication), signing an
+// HTTP request's headers, and verifying both on the server side.
+//
+// A [Signer] produces exactly what AWS's own signers produce for the same
+// inputs: RFC 3986 encoding (a space is %20, "~" stays as is), a canonical
+// query sorted by encoded name and value, the host header as the client sends
+// it (with a non-default port), and the session token inside the signed query
+// unless [Signer.TokenAfterSigning] asks for the AWS IoT style.
+//
+// A [Verifier] checks a presigned URL or a header-signed request against a key
+// lookup and reports why it failed with an [*Error] that errors.Is matches
+// against [ErrMalformed], [ErrUnknownAccessKey], [ErrExpired],
+// [ErrNotYetValid], [ErrSignatureMismatch], [ErrInvalidToken] and
+// [ErrExpiredToken].
+//
+// Query values are decoded exactly once: a caller's already-encoded value is
+// not encoded twice, and "+" in a query is read as a space, as AWS services
+// and aws-sdk-go-v2 read it.
+package sigv4

@@ -1,0 +1,580 @@
+package sigv4
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// MaxExpires is the longest lifetime SigV4 allows a presigned URL.
+const MaxExpires = 7 * 24 * time.Hour
+
+// A Signer signs requests for one service in one region. Its zero value is
+// not usable: Service and Region are required. A Signer is safe for
+// concurrent use and may be copied.
+type Signer struct {
+	// Service is the signing name, e.g. "kinesisvideo" or "execute-api".
+	Service string
+	// Region is the signing region, e.g. "us-west-2".
+	Region string
+	// Clock returns the signing time when a request does not set one. If
+	// nil, time.Now is used.
+	Clock func() time.Time
+	// TokenAfterSigning appends the session token after signing instead of
+	// signing it (AWS IoT expects this; most services, KVS among them,
+	// require the token inside the signature).
+	TokenAfterSigning bool
+	// DisablePathNormalization keeps "." and ".." segments and repeated
+	// slashes in the canonical path (S3 needs this; others normalise).
+	DisablePathNormalization bool
+	// DisableDoublePathEscaping escapes the path once instead of escaping the
+	// already-escaped wire path again (S3 needs this; others escape twice).
+	DisableDoublePathEscaping bool
+	// ContentSHA256Header makes SignRequest set and sign the
+	// X-Amz-Content-Sha256 header (S3 requires it).
+	ContentSHA256Header bool
+	// Trace, if set, receives each canonical request and string to sign,
+	// for debugging. They hold the session token and query values: redact
+	// before showing them to anyone.
+	Trace func(canonicalRequest, stringToSign string)
+	// Keys caches derived signing keys. If nil, a cache shared by the
+	// package is used.
+	Keys *KeyCache
+}
+
+// A PresignRequest describes a request to presign with query parameters.
+type PresignRequest struct {
+	// Method is the HTTP method; "" means GET.
+	Method string
+	// Scheme is the URL scheme: https, wss, http or ws.
+	Scheme string
+	// Host is the authority the client will send in the Host header. A
+	// default port (443 for https and wss, 80 for http and ws) is dropped,
+	// since clients do not send it; any other port is kept and signed.
+	Host string
+	// Path is the path as sent on the wire (escaped); "" means "/".
+	Path string
+	// Query holds the request's own parameters, decoded. None may be an
+	// X-Amz-* authentication parameter.
+	Query []Param
+	// Header holds headers besides host that the client will send and that
+	// should be signed. If nil, only host is signed.
+	Header http.Header
+	// PayloadHash is the hex SHA-256 of the body; "" means the empty body
+	// ([EmptyPayloadHash]). Use [UnsignedPayload] for S3.
+	PayloadHash string
+	// Expires is how long the URL stays valid: 1 s to 7 days.
+	Expires time.Duration
+	// Time is the signing time; the zero value means the Signer's clock.
+	Time time.Time
+}
+
+func (s *Signer) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock()
+	}
+	return time.Now()
+}
+
+func (s *Signer) keys() *KeyCache {
+	if s.Keys != nil {
+		return s.Keys
+	}
+	return defaultKeys
+}
+
+func (s *Signer) pathOptions() pathOptions {
+	return pathOptions{noNormalize: s.DisablePathNormalization, noDoubleEscape: s.DisableDoublePathEscaping}
+}
+
+func (s *Signer) check(creds Credentials) error {
+	switch {
+	case s.Service == "":
+		return errors.New("sigv4: signer: service is empty")
+	case s.Region == "":
+		return errors.New("sigv4: signer: region is empty")
+	case !validScopePart(s.Service):
+		return fmt.Errorf("sigv4: signer: service %q: must be letters, digits, '-', '_' or '.'", s.Service)
+	case !validScopePart(s.Region):
+		return fmt.Errorf("sigv4: signer: region %q: must be letters, digits, '-', '_' or '.'", s.Region)
+	}
+	return creds.Validate()
+}
+
+// validScopePart rejects what would corrupt the credential scope ("/" above
+// all) or make an unreadable error.
+func validScopePart(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !unreserved(s[i]) || s[i] == '~' {
+			return false
+		}
+	}
+	return len(s) > 0 && len(s) <= 64
+}
+
+// stripDefaultPort drops ":443" from https/wss and ":80" from http/ws hosts.
+func stripDefaultPort(scheme, host string) string {
+	var port string
+	switch strings.ToLower(scheme) {
+	case "https", "wss":
+		port = ":443"
+	case "http", "ws":
+		port = ":80"
+	default:
+		return host
+	}
+	if strings.HasSuffix(host, port) && !strings.HasSuffix(host, "]") {
+		return host[:len(host)-len(port)]
+	}
+	return host
+}
+
+// qparam is a query parameter during presigning. SigV4's own parameters are
+// written straight into the buffer (kind != 0), so signing builds no strings.
+type qparam struct {
+	Param
+	kind uint8
+}
+
+const (
+	kindPlain uint8 = iota
+	kindCredential
+	kindDate
+	kindExpires
+	kindToken // the session token: its escaped form is cached
+	kindFixed // value already holds the text
+)
+
+// Presign signs r with query authentication and returns the URL: the
+// request's own parameters and SigV4's, sorted, then X-Amz-Signature.
+// Presign does not modify r.
+func (s *Signer) Presign(ctx context.Context, creds Credentials, r *PresignRequest) (string, error) {
+	if err := s.check(creds); err != nil {
+		return "", err
+	}
+	if r.Expires < time.Second || r.Expires > MaxExpires {
+		return "", fmt.Errorf("sigv4: expires %v: must be from 1s to %v", time.Duration(r.Expires), MaxExpires)
+	}
+	if r.Expires%time.Second != 0 {
+		return "", fmt.Errorf("sigv4: expires %v: must be whole seconds", r.Expires)
+	}
+	scheme := strings.ToLower(r.Scheme)
+	switch scheme {
+	case "https", "wss", "http", "ws":
+	default:
+		return "", fmt.Errorf("sigv4: scheme %q: must be https, wss, http or ws", clone(r.Scheme))
+	}
+	if r.Host == "" {
+		return "", errors.New("sigv4: host is empty")
+	}
+	if !printableASCII(r.Host) || strings.ContainsAny(r.Host, "/?#@%") {
+		return "", fmt.Errorf("sigv4: host %q: must be a host name or address with an optional port", clone(r.Host))
+	}
+	if !printableASCII(r.Path) || strings.ContainsAny(r.Path, "?#") {
+		return "", fmt.Errorf("sigv4: path %q: must be the escaped path alone", clone(r.Path))
+	}
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	host := stripDefaultPort(scheme, r.Host)
+	t := r.Time
+	if t.IsZero() {
+		t = s.now()
+	}
+	t = t.UTC()
+	if err := checkTime(t); err != nil {
+		return "", err
+	}
+
+	var pbuf [16]qparam
+	ps := pbuf[:0]
+	for _, p := range r.Query {
+		if authParam(p.Name) {
+			return "", fmt.Errorf("sigv4: query parameter %q: is set by the signer and must not be given", clone(p.Name))
+		}
+		ps = append(ps, qparam{Param: p})
+	}
+	ps = append(ps,
+		qparam{Param{ParamAlgorithm, Algorithm}, kindFixed},
+		qparam{Param{ParamCredential, ""}, kindCredential},
+		qparam{Param{ParamDate, ""}, kindDate},
+		qparam{Param{ParamExpires, ""}, kindExpires})
+	if creds.SessionToken != "" && !s.TokenAfterSigning {
+		ps = append(ps, qparam{Param{ParamSecurityToken, creds.SessionToken}, kindToken})
+	}
+
+	var hbuf [4]header
+	hs := append(hbuf[:0], header{name: "host", value: host})
+	signedHeaders := "host"
+	if len(r.Header) > 0 {
+		for k, v := range r.Header {
+			lk := strings.ToLower(k)
+			if lk == "host" {
+				continue
+			}
+			if ignoredHeaders[lk] {
+				return "", fmt.Errorf("sigv4: header %q: cannot be signed", clone(k))
+			}
+			hs = append(hs, header{name: lk, values: v})
+		}
+		sortHeaders(hs)
+		signedHeaders = string(appendSignedHeaders(nil, hs))
+	}
+	ps = append(ps, qparam{Param{ParamSignedHeaders, signedHeaders}, kindFixed})
+	sortQParams(ps)
+
+	var stamp [16]byte
+	amzDate := appendAmzDate(stamp[:0], t)
+	date := amzDate[:8]
+
+	var cbuf [2048]byte
+	b := append(cbuf[:0], method...)
+	b = append(b, '\n')
+	b = appendCanonicalPath(b, r.Path, s.pathOptions())
+	b = append(b, '\n')
+	qstart := len(b)
+	b = s.appendPresignQuery(b, ps, creds.AccessKeyID, amzDate, r.Expires)
+	qend := len(b)
+	b = append(b, '\n')
+	for _, h := range hs {
+		b = append(b, h.name...)
+		b = append(b, ':')
+		b = appendHeaderValues(b, h)
+		b = append(b, '\n')
+	}
+	b = append(b, '\n')
+	b = append(b, signedHeaders...)
+	b = append(b, '\n')
+	if r.PayloadHash == "" {
+		b = append(b, EmptyPayloadHash...)
+	} else {
+		b = append(b, r.PayloadHash...)
+	}
+
+	key := s.keys().key(creds.SecretAccessKey, [8]byte(date), s.Region, s.Service)
+	sig := signature(&key, amzDate, s.Region, s.Service, b)
+	s.trace(amzDate, b)
+
+	path := r.Path
+	if path == "" {
+		path = "/"
+	}
+	query := b[qstart:qend]
+	n := len(scheme) + 3 + len(host) + len(path) + 1 + len(query) + len("&X-Amz-Signature=") + 64
+	var after []byte
+	if creds.SessionToken != "" && s.TokenAfterSigning {
+		after = appendEscaped([]byte("&"+ParamSecurityToken+"="), creds.SessionToken, false)
+		n += len(after)
+	}
+	var u strings.Builder
+	u.Grow(n)
+	u.WriteString(scheme)
+	u.WriteString("://")
+	u.WriteString(host)
+	u.WriteString(path)
+	u.WriteByte('?')
+	u.Write(query)
+	u.WriteString("&" + ParamSignature + "=")
+	u.Write(sig[:])
+	u.Write(after)
+	return u.String(), nil
+}
+
+func sortQParams(ps []qparam) {
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && paramLess(ps[j].Param, ps[j-1].Param); j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+}
+
+func (s *Signer) appendPresignQuery(b []byte, ps []qparam, accessKeyID string, amzDate []byte, expires time.Duration) []byte {
+	for i, p := range ps {
+		if i > 0 {
+			b = append(b, '&')
+		}
+		b = appendEscaped(b, p.Name, false)
+		b = append(b, '=')
+		switch p.kind {
+		case kindCredential:
+			b = appendEscaped(b, accessKeyID, false)
+			b = append(b, "%2F"...)
+			b = append(b, amzDate[:8]...)
+			b = append(b, "%2F"...)
+			b = appendEscaped(b, s.Region, false)
+			b = append(b, "%2F"...)
+			b = appendEscaped(b, s.Service, false)
+			b = append(b, "%2Faws4_request"...)
+		case kindDate:
+			b = append(b, amzDate...)
+		case kindExpires:
+			b = strconv.AppendInt(b, int64(expires/time.Second), 10)
+		case kindToken:
+			b = appendEscapedToken(b, p.Value)
+		default:
+			b = appendEscaped(b, p.Value, false)
+		}
+	}
+	return b
+}
+
+// clone copies s, so that an error message holding it does not make the
+// compiler move the caller's request to the heap.
+func clone(s string) string { return string(append([]byte(nil), s...)) }
+
+// printableASCII reports whether s has only visible ASCII characters.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// checkTime refuses signing times that X-Amz-Date cannot express.
+func checkTime(t time.Time) error {
+	if y := t.Year(); y < 1970 || y > 9999 {
+		return fmt.Errorf("sigv4: signing time %s: must be between 1970 and 9999", t.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// escapedToken remembers the last session token escaped for a query. A
+// token is hundreds of bytes and is signed into every URL until it is
+// renewed, so escaping it once saves a good share of the signing time.
+var escapedToken atomic.Pointer[[2]string] // raw, escaped
+
+func appendEscapedToken(b []byte, token string) []byte {
+	if e := escapedToken.Load(); e != nil && e[0] == token {
+		return append(b, e[1]...)
+	}
+	start := len(b)
+	b = appendEscaped(b, token, false)
+	escapedToken.Store(&[2]string{token, string(b[start:])})
+	return b
+}
+
+// appendAmzDate appends t (UTC) as yyyymmddThhmmssZ.
+func appendAmzDate(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	b = append(b, byte('0'+y/1000%10), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10))
+	b = append(b, byte('0'+int(mo)/10), byte('0'+int(mo)%10), byte('0'+d/10), byte('0'+d%10), 'T')
+	b = append(b, byte('0'+h/10), byte('0'+h%10), byte('0'+mi/10), byte('0'+mi%10), byte('0'+s/10), byte('0'+s%10), 'Z')
+	return b
+}
+
+// signature hashes the canonical request, builds the string to sign and
+// returns the hex HMAC of it under key.
+func signature(key *[32]byte, amzDate []byte, region, service string, canonical []byte) [64]byte {
+	var sbuf [64 + 256]byte
+	b := appendStringToSign(sbuf[:64], amzDate, region, service, canonical)
+	mac := hmacSHA256Prefixed(key, b)
+	var out [64]byte
+	hex.Encode(out[:], mac[:])
+	return out
+}
+
+func appendStringToSign(b, amzDate []byte, region, service string, canonical []byte) []byte {
+	crHash := sha256.Sum256(canonical)
+	b = append(b, Algorithm+"\n"...)
+	b = append(b, amzDate...)
+	b = append(b, '\n')
+	b = append(b, amzDate[:8]...)
+	b = append(b, '/')
+	b = append(b, region...)
+	b = append(b, '/')
+	b = append(b, service...)
+	b = append(b, "/aws4_request\n"...)
+	return hex.AppendEncode(b, crHash[:])
+}
+
+// trace hands the canonical request and string to sign to s.Trace.
+func (s *Signer) trace(amzDate, canonical []byte) {
+	if s.Trace != nil {
+		s.Trace(string(canonical), string(appendStringToSign(nil, amzDate, s.Region, s.Service, canonical)))
+	}
+}
+
+// PresignURL presigns u for method with query authentication. The URL's
+// query is decoded once and kept; it must not already carry X-Amz-*
+// authentication parameters, so an already signed URL is refused rather
+// than signed twice.
+func (s *Signer) PresignURL(ctx context.Context, creds Credentials, method string, u *url.URL, expires time.Duration) (string, error) {
+	if u == nil {
+		return "", errors.New("sigv4: url is nil")
+	}
+	if u.Opaque != "" || u.User != nil || u.Fragment != "" {
+		return "", fmt.Errorf("sigv4: url %q: must be scheme://host/path?query with no user info or fragment", redactURL(u))
+	}
+	q, err := ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", err
+	}
+	return s.Presign(ctx, creds, &PresignRequest{
+		Method:  method,
+		Scheme:  u.Scheme,
+		Host:    u.Host,
+		Path:    u.EscapedPath(),
+		Query:   q,
+		Expires: expires,
+	})
+}
+
+// redactURL prints u without its query, which may hold a signature or token.
+func redactURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	if c.RawQuery != "" {
+		c.RawQuery = "…"
+	}
+	return c.String()
+}
+
+// SignRequest signs req with the Authorization header, setting X-Amz-Date,
+// X-Amz-Security-Token for temporary credentials, and X-Amz-Content-Sha256
+// when the Signer asks for it. It signs the host, content length and every
+// header already set except Authorization, User-Agent, Expect, Connection and
+// X-Amzn-Trace-Id. payloadHash is the body's hex SHA-256; if empty, the body
+// is read (through req.GetBody when set) and hashed, and req.Body is replaced
+// so it can still be sent.
+func (s *Signer) SignRequest(ctx context.Context, creds Credentials, req *http.Request, payloadHash string) error {
+	return s.SignRequestAt(ctx, creds, req, payloadHash, time.Time{})
+}
+
+// SignRequestAt is SignRequest at signing time t; the zero t means the
+// Signer's clock.
+func (s *Signer) SignRequestAt(ctx context.Context, creds Credentials, req *http.Request, payloadHash string, t time.Time) error {
+	if err := s.check(creds); err != nil {
+		return err
+	}
+	if req == nil || req.URL == nil {
+		return errors.New("sigv4: request or its url is nil")
+	}
+	if payloadHash == "" {
+		h, err := hashBody(req)
+		if err != nil {
+			return err
+		}
+		payloadHash = h
+	}
+	if t.IsZero() {
+		t = s.now()
+	}
+	t = t.UTC()
+	if err := checkTime(t); err != nil {
+		return err
+	}
+	q, err := ParseQuery(req.URL.RawQuery)
+	if err != nil {
+		return err
+	}
+	for _, p := range q {
+		if strings.EqualFold(p.Name, ParamSignature) {
+			return fmt.Errorf("sigv4: query parameter %q: the url is already presigned", p.Name)
+		}
+	}
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	req.Header.Del("Authorization")
+	amzDate := appendAmzDate(nil, t)
+	req.Header.Set("X-Amz-Date", string(amzDate))
+	req.Header.Del("X-Amz-Security-Token")
+	if creds.SessionToken != "" && !s.TokenAfterSigning {
+		req.Header.Set("X-Amz-Security-Token", creds.SessionToken)
+	}
+	if s.ContentSHA256Header {
+		req.Header.Set("X-Amz-Content-Sha256", payloadHash)
+	}
+	scheme := req.URL.Scheme
+	if scheme == "" {
+		scheme = "https"
+	}
+	host := stripDefaultPort(scheme, hostOf(req))
+	hs := requestHeaders(req, host)
+	canonical := appendCanonical(nil, req.Method, req.URL.EscapedPath(), q, hs, payloadHash, s.pathOptions())
+	key := s.keys().key(creds.SecretAccessKey, [8]byte(amzDate[:8]), s.Region, s.Service)
+	sig := signature(&key, amzDate, s.Region, s.Service, canonical)
+	s.trace(amzDate, canonical)
+	auth := make([]byte, 0, 256)
+	auth = append(auth, Algorithm+" Credential="...)
+	auth = append(auth, creds.AccessKeyID...)
+	auth = append(auth, '/')
+	auth = append(auth, amzDate[:8]...)
+	auth = append(auth, "/"+s.Region+"/"+s.Service+"/aws4_request, SignedHeaders="...)
+	auth = appendSignedHeaders(auth, hs)
+	auth = append(auth, ", Signature="...)
+	auth = append(auth, sig[:]...)
+	req.Header.Set("Authorization", string(auth))
+	if creds.SessionToken != "" && s.TokenAfterSigning {
+		req.Header.Set("X-Amz-Security-Token", creds.SessionToken)
+	}
+	return nil
+}
+
+// appendCanonical appends a whole canonical request; q is sorted here.
+func appendCanonical(b []byte, method, path string, q []Param, hs []header, payloadHash string, o pathOptions) []byte {
+	if method == "" {
+		method = http.MethodGet
+	}
+	b = append(b, method...)
+	b = append(b, '\n')
+	b = appendCanonicalPath(b, path, o)
+	b = append(b, '\n')
+	sortParams(q)
+	b = appendCanonicalQuery(b, q)
+	b = append(b, '\n')
+	for _, h := range hs {
+		b = append(b, h.name...)
+		b = append(b, ':')
+		b = appendHeaderValues(b, h)
+		b = append(b, '\n')
+	}
+	b = append(b, '\n')
+	b = appendSignedHeaders(b, hs)
+	b = append(b, '\n')
+	return append(b, payloadHash...)
+}
+
+// hashBody returns the hex SHA-256 of req's body, leaving the body readable.
+func hashBody(req *http.Request) (string, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return EmptyPayloadHash, nil
+	}
+	var body io.ReadCloser
+	if req.GetBody != nil {
+		b, err := req.GetBody()
+		if err != nil {
+			return "", fmt.Errorf("sigv4: reading body: %w", err)
+		}
+		body = b
+	} else {
+		data, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return "", fmt.Errorf("sigv4: reading body: %w", err)
+		}
+		req.Body = io.NopCloser(strings.NewReader(string(data)))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(data))), nil }
+		sum := sha256.Sum256(data)
+		return hex.EncodeToString(sum[:]), nil
+	}
+	defer body.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, body); err != nil {
+		return "", fmt.Errorf("sigv4: reading body: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
