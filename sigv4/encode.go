@@ -147,6 +147,9 @@ func ParseQuery(raw string) ([]Param, error) {
 		}
 		ps = append(ps, Param{name, value})
 	}
+	if len(ps) == 0 {
+		return nil, nil
+	}
 	return ps, nil
 }
 

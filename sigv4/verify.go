@@ -1,10 +1,14 @@
 package sigv4
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -61,6 +65,9 @@ type Verifier struct {
 	MaxSkew time.Duration
 	// MaxExpires caps X-Amz-Expires. If zero, 7 days.
 	MaxExpires time.Duration
+	// MaxBodyBytes caps the body VerifyRequest reads to hash it. If zero,
+	// 10 MiB.
+	MaxBodyBytes int64
 	// Keys caches derived signing keys. If nil, the package's cache is used.
 	Keys *KeyCache
 }
@@ -401,7 +408,7 @@ func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, payloadHa
 		payloadHash = r.Header.Get("X-Amz-Content-Sha256")
 	}
 	if payloadHash == "" {
-		if payloadHash, err = hashBody(r); err != nil {
+		if payloadHash, err = v.hashBody(r); err != nil {
 			return nil, err
 		}
 	}
@@ -468,4 +475,26 @@ func ParseAuthorization(s string) (Authorization, error) {
 		return Authorization{}, verr(ErrMalformed, "Authorization header Signature must be 64 lower-case hex digits.")
 	}
 	return a, nil
+}
+
+// hashBody reads the body a server received, hashes it and puts it back.
+func (v *Verifier) hashBody(r *http.Request) (string, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return EmptyPayloadHash, nil
+	}
+	limit := v.MaxBodyBytes
+	if limit <= 0 {
+		limit = 10 << 20
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	r.Body.Close()
+	if err != nil {
+		return "", fmt.Errorf("sigv4: reading body: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return "", verr(ErrMalformed, "Request body is larger than %d bytes.", limit)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(data))
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
 }
