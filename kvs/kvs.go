@@ -63,7 +63,7 @@ const MaxARNLength = 1024
 // names the part that is wrong and the rule it breaks.
 func ParseChannelARN(s string) (ChannelARN, error) {
 	fail := func(part, rule string) (ChannelARN, error) {
-		return ChannelARN{}, fmt.Errorf("kvs: channel ARN %q: %s %s", clip(s), part, rule)
+		return ChannelARN{}, fmt.Errorf("kvs: channel ARN %q: %s: %s", clip(s), part, rule)
 	}
 	if s == "" {
 		return ChannelARN{}, fmt.Errorf("kvs: channel ARN is empty")
@@ -110,7 +110,7 @@ func ParseChannelARN(s string) (ChannelARN, error) {
 	}
 	a.Name = res[:i]
 	if err := ValidateChannelName(a.Name); err != nil {
-		return fail("channel name", strings.TrimPrefix(err.Error(), fmt.Sprintf("kvs: channel name %q: ", clip(a.Name))))
+		return fail("channel name", strings.TrimPrefix(strings.TrimPrefix(err.Error(), fmt.Sprintf("kvs: channel name %q: ", clip(a.Name))), "kvs: channel name "))
 	}
 	ct := res[i+1:]
 	n, err := strconv.ParseInt(ct, 10, 64)

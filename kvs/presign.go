@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -228,7 +229,8 @@ func validHost(h string) bool {
 	}
 	if port != "" {
 		p := port[1:]
-		if port[0] != ':' || p == "" || len(p) > 5 || !charsIn(p, cDigit) {
+		n, err := strconv.Atoi(p)
+		if port[0] != ':' || !charsIn(p, cDigit) || err != nil || n < 1 || n > 65535 {
 			return false
 		}
 	}

@@ -1,0 +1,229 @@
+package kvs_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/sigv4"
+)
+
+func TestParseChannelARN(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    kvs.ChannelARN
+		wantErr string
+	}{
+		{in: "arn:aws:kinesisvideo:us-west-2:123456789012:channel/demo-channel/1700000000000",
+			want: kvs.ChannelARN{Partition: "aws", Region: "us-west-2", Account: "123456789012", Name: "demo-channel", CreationTime: 1700000000000}},
+		{in: "arn:aws-cn:kinesisvideo:cn-north-1:123456789012:channel/a.b_c-D/1",
+			want: kvs.ChannelARN{Partition: "aws-cn", Region: "cn-north-1", Account: "123456789012", Name: "a.b_c-D", CreationTime: 1}},
+		{in: "", wantErr: "channel ARN is empty"},
+		{in: "arn%3Aaws%3Akinesisvideo", wantErr: "percent-encoded"},
+		{in: "arn:aws:kinesisvideo:us-west-2:123456789012", wantErr: "must be arn:PARTITION:kinesisvideo"},
+		{in: "urn:aws:kinesisvideo:us-west-2:1:channel/a/1", wantErr: "must be arn:PARTITION:kinesisvideo"},
+		{in: "arn:gcp:kinesisvideo:us-west-2:1:channel/a/1", wantErr: `partition "gcp"`},
+		{in: "arn:aws:kinesis:us-west-2:1:channel/a/1", wantErr: `service "kinesis": must be kinesisvideo`},
+		{in: "arn:aws:kinesisvideo:US-WEST-2:1:channel/a/1", wantErr: `region "US-WEST-2"`},
+		{in: "arn:aws:kinesisvideo:us-west-2:12ab:channel/a/1", wantErr: `account "12ab": must be digits`},
+		{in: "arn:aws:kinesisvideo:us-west-2:1:stream/a/1", wantErr: "must start with channel/ (a stream ARN is not a channel ARN)"},
+		{in: "arn:aws:kinesisvideo:us-west-2:1:channel/a", wantErr: "must be channel/NAME/CREATION_TIME"},
+		{in: "arn:aws:kinesisvideo:us-west-2:1:channel/a b/1", wantErr: "channel name: must contain only"},
+		{in: "arn:aws:kinesisvideo:us-west-2:1:channel//1", wantErr: "channel name: is empty"},
+		{in: "arn:aws:kinesisvideo:us-west-2:1:channel/a/x1", wantErr: `creation time "x1": must be digits`},
+		{in: "arn:aws:kinesisvideo:us-west-2:1:channel/a/99999999999999999999", wantErr: "creation time"},
+		{in: "arn:aws:kinesisvideo:us-west-2:1:channel/" + strings.Repeat("a", 1000) + "/1", wantErr: "must be at most 1024"},
+	}
+	for _, c := range cases {
+		got, err := kvs.ParseChannelARN(c.in)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("ParseChannelARN(%q) error = %v; want it to contain %q", c.in, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseChannelARN(%q): %v", c.in, err)
+			continue
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("ParseChannelARN(%q) (-want +got):\n%s", c.in, diff)
+		}
+		if got.String() != c.in {
+			t.Errorf("String() = %q; want %q", got.String(), c.in)
+		}
+	}
+}
+
+func TestValidateClientID(t *testing.T) {
+	cases := []struct {
+		id, wantErr string
+	}{
+		{"viewer-1", ""},
+		{"a", ""},
+		{strings.Repeat("x", 256), ""},
+		{"AWSx", ""},
+		{"", "client id is empty"},
+		{strings.Repeat("x", 257), "must be at most 256"},
+		{"AWS_viewer", "must not start with AWS_"},
+		{"aws_viewer", "must not start with AWS_"},
+		{"Aws_x", "must not start with AWS_"},
+		{"a b", "must contain only a-z A-Z 0-9 _ . -"},
+		{"a/b", "must contain only"},
+		{"ü", "must contain only"},
+	}
+	for _, c := range cases {
+		err := kvs.ValidateClientID(c.id)
+		if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+			t.Errorf("ValidateClientID(%q) = %v; want %q", c.id, err, c.wantErr)
+		}
+	}
+	for range 100 {
+		if id := kvs.NewClientID(); kvs.ValidateClientID(id) != nil {
+			t.Fatalf("NewClientID() = %q is not valid", id)
+		}
+	}
+}
+
+func TestParseRole(t *testing.T) {
+	for in, want := range map[string]kvs.Role{"master": kvs.Master, "VIEWER": kvs.Viewer, "Viewer": kvs.Viewer} {
+		if got, err := kvs.ParseRole(in); err != nil || got != want {
+			t.Errorf("ParseRole(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := kvs.ParseRole("admin"); err == nil || !strings.Contains(err.Error(), "must be MASTER or VIEWER") {
+		t.Errorf("ParseRole(admin) = %v", err)
+	}
+}
+
+func TestParseEndpoint(t *testing.T) {
+	cases := []struct {
+		in      string
+		want    kvs.Endpoint
+		wantErr string
+	}{
+		{in: "wss://v-1a2b3c4d.kinesisvideo.us-west-2.amazonaws.com", want: kvs.Endpoint{Scheme: "wss", Host: "v-1a2b3c4d.kinesisvideo.us-west-2.amazonaws.com"}},
+		{in: "ws://127.0.0.1:4566/signaling/viewer/abc", want: kvs.Endpoint{Scheme: "ws", Host: "127.0.0.1:4566", Path: "/signaling/viewer/abc"}},
+		{in: "wss://[::1]:8443/", want: kvs.Endpoint{Scheme: "wss", Host: "[::1]:8443", Path: "/"}},
+		{in: "wss://h/a%20b/", want: kvs.Endpoint{Scheme: "wss", Host: "h", Path: "/a%20b/"}},
+		{in: "", wantErr: "endpoint is empty"},
+		{in: "https://v-1.example.com", wantErr: "scheme must be wss"},
+		{in: "v-1.example.com", wantErr: "scheme must be wss"},
+		{in: "wss://h/?X-Amz-ChannelARN=x", wantErr: "must have no query"},
+		{in: "wss://u:p@h/", wantErr: "no user info"},
+		{in: "wss:///path", wantErr: "has no host"},
+		{in: "wss://h_x/", wantErr: "host must be"},
+		{in: "wss://h:99999/", wantErr: "host must be"},
+		{in: "wss://h//x", wantErr: "path must be escaped"},
+		{in: "wss://h/./x", wantErr: "path must be escaped"},
+		{in: "wss://h/a b", wantErr: "path must be escaped"},
+		{in: "wss://h/%zz", wantErr: "path must be escaped"},
+	}
+	for _, c := range cases {
+		got, err := kvs.ParseEndpoint(c.in)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("ParseEndpoint(%q) error = %v; want it to contain %q", c.in, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseEndpoint(%q): %v", c.in, err)
+		} else if got != c.want {
+			t.Errorf("ParseEndpoint(%q) = %+v; want %+v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestPresignErrors(t *testing.T) {
+	const (
+		ep  = "wss://v-1a2b3c4d.kinesisvideo.us-west-2.amazonaws.com"
+		arn = "arn:aws:kinesisvideo:us-west-2:123456789012:channel/demo/1700000000000"
+	)
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	good := sigv4.Credentials{AccessKeyID: "AKID", SecretAccessKey: "secret"}
+	expiring := sigv4.Credentials{AccessKeyID: "ASIA", SecretAccessKey: "secret", SessionToken: "tok", Expires: now.Add(2 * time.Minute)}
+	cases := []struct {
+		name     string
+		p        kvs.Presigner
+		role     kvs.Role
+		clientID string
+		wantErr  string
+	}{
+		{"master with client id", kvs.Presigner{Credentials: good}, kvs.Master, "x", "a master connects without a client id"},
+		{"viewer without client id", kvs.Presigner{Credentials: good}, kvs.Viewer, "", "client id is empty"},
+		{"viewer AWS_ id", kvs.Presigner{Credentials: good}, kvs.Viewer, "AWS_1", "must not start with AWS_"},
+		{"bad role", kvs.Presigner{Credentials: good}, "ADMIN", "", `role "ADMIN"`},
+		{"region mismatch", kvs.Presigner{Credentials: good, Region: "eu-west-1"}, kvs.Master, "", `region "eu-west-1": does not match the channel ARN's region "us-west-2"`},
+		{"expires above 300s", kvs.Presigner{Credentials: good, Expires: 301 * time.Second}, kvs.Master, "", "must be whole seconds from 1s to 5m0s"},
+		{"no provider", kvs.Presigner{}, kvs.Master, "", "no credentials provider"},
+		{"credentials expire first", kvs.Presigner{Credentials: expiring}, kvs.Master, "", "renew them first"},
+		{"empty secret", kvs.Presigner{Credentials: sigv4.Credentials{AccessKeyID: "AKID"}}, kvs.Master, "", "secret access key is empty"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.p.Clock = func() time.Time { return now }
+			_, err := c.p.Presign(context.Background(), ep, arn, c.role, c.clientID)
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("Presign error = %v; want it to contain %q", err, c.wantErr)
+			}
+			if strings.Contains(err.Error(), "secret") && !strings.Contains(c.wantErr, "secret") {
+				t.Errorf("error mentions the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestPresignClockOffset(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	p := kvs.Presigner{Credentials: sigv4.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"},
+		Clock: func() time.Time { return now }, ClockOffset: -90 * time.Second, Expires: 60 * time.Second}
+	s, err := p.Presign(context.Background(), "wss://h", "arn:aws:kinesisvideo:us-west-2:1:channel/a/1", kvs.Master, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Add(-90 * time.Second); !s.SignedAt.Equal(want) || !s.ExpiresAt.Equal(want.Add(time.Minute)) {
+		t.Errorf("SignedAt %v ExpiresAt %v", s.SignedAt, s.ExpiresAt)
+	}
+	if !strings.Contains(s.URL, "X-Amz-Date=20261123T095830Z") || !strings.Contains(s.URL, "X-Amz-Expires=60&") {
+		t.Errorf("URL %s", s.URL)
+	}
+}
+
+func FuzzParseChannelARN(f *testing.F) {
+	f.Add("arn:aws:kinesisvideo:us-west-2:123456789012:channel/demo/1700000000000")
+	f.Add("arn:aws-us-gov:kinesisvideo:us-gov-west-1:1:channel/a/1")
+	f.Add("arn:aws:kinesisvideo:::channel//")
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := kvs.ParseChannelARN(s)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "kvs: ") {
+				t.Fatalf("error without package prefix: %v", err)
+			}
+			return
+		}
+		again, err := kvs.ParseChannelARN(a.String())
+		if err != nil || again != a {
+			t.Fatalf("%q parsed as %+v; its String %q parses as %+v, %v", s, a, a.String(), again, err)
+		}
+	})
+}
+
+func FuzzParseEndpoint(f *testing.F) {
+	f.Add("wss://v-1a2b3c4d.kinesisvideo.us-west-2.amazonaws.com")
+	f.Add("ws://127.0.0.1:4566/signaling/master/x")
+	f.Add("wss://[::1]:1/")
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := kvs.ParseEndpoint(s)
+		if err != nil {
+			return
+		}
+		if e.Scheme+"://"+e.Host+e.Path != s {
+			t.Fatalf("%q parsed as %+v", s, e)
+		}
+	})
+}
