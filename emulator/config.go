@@ -1,0 +1,185 @@
+package emulator
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/kvssign/kvssign/sigv4"
+)
+
+// The documented example credentials from AWS's documentation, accepted
+// when [Config.Credentials] is empty. They are public: never use them
+// against AWS.
+const (
+	ExampleAccessKeyID     = "AKIAIOSFODNN7EXAMPLE"
+	ExampleSecretAccessKey = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+)
+
+// Config configures an [Emulator]. The zero value is usable: every field
+// says what its zero value means. Durations default to what KVS does, and
+// can be set down to milliseconds so tests run quickly.
+type Config struct {
+	// Region is the only region requests may be signed for, and the region
+	// of the channel ARNs. If empty, us-west-2.
+	Region string
+	// Account is the 12-digit account id in ARNs. If empty, 123456789012.
+	Account string
+	// Credentials are the long-term credentials the emulator accepts
+	// (besides the temporary ones its STS issues). If AccessKeyID is empty,
+	// the AWS documentation example pair is used.
+	Credentials sigv4.Credentials
+	// Clock returns the current time, for signatures, expiry of URLs,
+	// temporary credentials and held messages, and the Date header. If
+	// nil, time.Now. Connection timers (idle, duration, grace) run on real
+	// time.
+	Clock func() time.Time
+	// Logger receives one line per notable event. It never sees a secret,
+	// a session token, a signature or a signed URL. If nil, nothing is
+	// logged.
+	Logger *slog.Logger
+
+	// IdleTimeout closes a signaling connection that has sent no message
+	// for this long (pings do not count). If zero, 10 minutes.
+	IdleTimeout time.Duration
+	// MaxConnectionDuration is the longest a signaling connection lives.
+	// GoAwayGrace before it ends (half-way if the grace is longer), the
+	// emulator sends GO_AWAY. If zero, 1 hour.
+	MaxConnectionDuration time.Duration
+	// GoAwayGrace is how long a connection stays open after GO_AWAY. If
+	// zero, 1 minute.
+	GoAwayGrace time.Duration
+	// MaxViewers is the number of viewers a channel accepts at once. If
+	// zero, 10; if negative, unlimited.
+	MaxViewers int
+	// ConnectRate is how many ConnectAsMaster (and, separately,
+	// ConnectAsViewer) handshakes per second a channel accepts. If zero, 3
+	// (the KVS quota); if negative, unlimited.
+	ConnectRate float64
+	// SDPRate and ICERate are how many SDP offers (and, separately,
+	// answers), and ICE candidates, per second one connection may send.
+	// If zero, 5 and 20 (the KVS quotas); if negative, unlimited.
+	SDPRate, ICERate float64
+	// WriteTimeout bounds each write to a signaling connection; a peer too
+	// slow to take a message within it is disconnected. If zero, 5 seconds.
+	WriteTimeout time.Duration
+	// MaxChannels is the account's signaling channel limit. If zero, 10000.
+	MaxChannels int
+	// ICETTL is the Ttl of the TURN servers GetIceServerConfig returns. If
+	// zero, 300 seconds.
+	ICETTL time.Duration
+
+	// STSMinDuration and STSMaxDuration bound DurationSeconds for
+	// AssumeRole and GetSessionToken. If zero, 15 minutes and 12 hours
+	// (36 hours for GetSessionToken). Set STSMinDuration to a second or
+	// two to test expiry.
+	STSMinDuration, STSMaxDuration time.Duration
+	// STSDefaultDuration is the lifetime of temporary credentials when the
+	// request gives no DurationSeconds. If zero, 1 hour for AssumeRole and
+	// 12 hours for GetSessionToken.
+	STSDefaultDuration time.Duration
+
+	// StateFile, if set, is where channels are kept across restarts. It is
+	// read by [New] (a missing file means no channels; a corrupt one is an
+	// error) and rewritten atomically on every change.
+	StateFile string
+	// TLS serves https and wss with a self-signed certificate for
+	// 127.0.0.1, ::1 and localhost. See [Emulator.CertificatePEM].
+	TLS bool
+	// CertFile, if set with TLS, is where the certificate is written as
+	// PEM, for clients to trust.
+	CertFile string
+}
+
+const (
+	defaultRegion  = "us-west-2"
+	defaultAccount = "123456789012"
+)
+
+var (
+	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+)
+
+// withDefaults returns c with its zero values replaced, or an error naming
+// the first invalid field.
+func (c Config) withDefaults() (Config, error) {
+	if c.Region == "" {
+		c.Region = defaultRegion
+	}
+	if !regionRE.MatchString(c.Region) {
+		return c, fmt.Errorf("emulator: region %q: must look like us-west-2", c.Region)
+	}
+	if c.Account == "" {
+		c.Account = defaultAccount
+	}
+	if !accountRE.MatchString(c.Account) {
+		return c, fmt.Errorf("emulator: account %q: must be 12 digits", c.Account)
+	}
+	switch {
+	case c.Credentials.AccessKeyID == "" && c.Credentials.SecretAccessKey == "":
+		c.Credentials = sigv4.Credentials{AccessKeyID: ExampleAccessKeyID, SecretAccessKey: ExampleSecretAccessKey}
+	case c.Credentials.AccessKeyID == "" || c.Credentials.SecretAccessKey == "":
+		return c, errors.New("emulator: credentials: give both the access key id and the secret access key, or neither")
+	}
+	if err := c.Credentials.Validate(); err != nil {
+		return c, fmt.Errorf("emulator: credentials: %w", err)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(d *time.Duration, v time.Duration, name string) error {
+		if *d < 0 {
+			return fmt.Errorf("emulator: %s %v: must not be negative", name, *d)
+		}
+		if *d == 0 {
+			*d = v
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		d    *time.Duration
+		v    time.Duration
+		name string
+	}{
+		{&c.IdleTimeout, 10 * time.Minute, "idle timeout"},
+		{&c.MaxConnectionDuration, time.Hour, "maximum connection duration"},
+		{&c.GoAwayGrace, time.Minute, "GO_AWAY grace"},
+		{&c.WriteTimeout, 5 * time.Second, "write timeout"},
+		{&c.ICETTL, 300 * time.Second, "ICE TTL"},
+		{&c.STSMinDuration, 15 * time.Minute, "STS minimum duration"},
+		{&c.STSDefaultDuration, 0, "STS default duration"},
+		{&c.STSMaxDuration, 0, "STS maximum duration"},
+	} {
+		if err := def(f.d, f.v, f.name); err != nil {
+			return c, err
+		}
+	}
+	if c.STSMaxDuration != 0 && c.STSMaxDuration < c.STSMinDuration {
+		return c, fmt.Errorf("emulator: STS maximum duration %v: is less than the minimum %v", c.STSMaxDuration, c.STSMinDuration)
+	}
+	if c.MaxViewers == 0 {
+		c.MaxViewers = 10
+	}
+	if c.ConnectRate == 0 {
+		c.ConnectRate = 3
+	}
+	if c.SDPRate == 0 {
+		c.SDPRate = 5
+	}
+	if c.ICERate == 0 {
+		c.ICERate = 20
+	}
+	if c.MaxChannels <= 0 {
+		c.MaxChannels = 10000
+	}
+	if c.CertFile != "" && !c.TLS {
+		return c, errors.New("emulator: cert file: is only written with TLS")
+	}
+	return c, nil
+}

@@ -1,0 +1,568 @@
+// The kinesisvideo control plane: REST-JSON, POST /<operation>.
+
+package emulator
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/sigv4"
+)
+
+// Operation names, as counted by [Emulator.Stats] and named in faults.
+const (
+	OpCreateSignalingChannel      = "CreateSignalingChannel"
+	OpDescribeSignalingChannel    = "DescribeSignalingChannel"
+	OpGetSignalingChannelEndpoint = "GetSignalingChannelEndpoint"
+	OpListSignalingChannels       = "ListSignalingChannels"
+	OpDeleteSignalingChannel      = "DeleteSignalingChannel"
+	OpGetIceServerConfig          = "GetIceServerConfig"
+	OpAssumeRole                  = "AssumeRole"
+	OpGetSessionToken             = "GetSessionToken"
+	OpGetCallerIdentity           = "GetCallerIdentity"
+	OpConnectAsMaster             = "ConnectAsMaster"
+	OpConnectAsViewer             = "ConnectAsViewer"
+)
+
+// Operations lists every operation the emulator serves.
+var Operations = []string{
+	OpCreateSignalingChannel, OpDescribeSignalingChannel, OpGetSignalingChannelEndpoint,
+	OpListSignalingChannels, OpDeleteSignalingChannel, OpGetIceServerConfig,
+	OpAssumeRole, OpGetSessionToken, OpGetCallerIdentity, OpConnectAsMaster, OpConnectAsViewer,
+}
+
+var controlOps = map[string]string{
+	"/createSignalingChannel":      OpCreateSignalingChannel,
+	"/describeSignalingChannel":    OpDescribeSignalingChannel,
+	"/getSignalingChannelEndpoint": OpGetSignalingChannelEndpoint,
+	"/listSignalingChannels":       OpListSignalingChannels,
+	"/deleteSignalingChannel":      OpDeleteSignalingChannel,
+}
+
+const maxBody = 1 << 20
+
+// readSigned reads a header-signed JSON request's body and verifies its
+// signature for kinesisvideo.
+func (e *Emulator) readSigned(r *http.Request) ([]byte, *sigv4.Result, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, nil, errf(http.StatusBadRequest, "SerializationException", "could not read the request body")
+	}
+	if len(body) > maxBody {
+		return nil, nil, errf(http.StatusRequestEntityTooLarge, "SerializationException", "the request body is larger than %d bytes", maxBody)
+	}
+	sum := sha256.Sum256(body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	res, err := e.verifier.VerifyRequest(r.Context(), r, hex.EncodeToString(sum[:]))
+	if err != nil {
+		if ae := authError(err); ae != nil {
+			return nil, nil, ae
+		}
+		return nil, nil, err
+	}
+	return body, res, nil
+}
+
+// decodeJSON decodes a request body into v, reporting type errors by field.
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return errf(http.StatusBadRequest, "SerializationException", "field %s: expected %s, got JSON %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+		}
+		return errf(http.StatusBadRequest, "SerializationException", "the request body is not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return errf(http.StatusBadRequest, "SerializationException", "the request body has data after the JSON object")
+	}
+	return nil
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "int64", "int", "int32":
+		return "an integer"
+	case "slice":
+		return "a list"
+	case "struct", "ptr", "map":
+		return "an object"
+	}
+	return k
+}
+
+func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
+	e.setCommonHeaders(w)
+	op, ok := controlOps[r.URL.Path]
+	if !ok || r.Method != http.MethodPost {
+		e.writeJSONError(w, errf(http.StatusNotFound, "UnknownOperationException", "no operation at %s %s", r.Method, clipValue(r.URL.Path)))
+		return
+	}
+	e.stats.call(op)
+	resp, err := e.control(r, op)
+	if err != nil {
+		e.stats.fail(op)
+		e.log.Debug("control plane error", "op", op, "err", err)
+		e.writeJSONError(w, err)
+		return
+	}
+	e.writeJSON(w, resp)
+}
+
+func (e *Emulator) control(r *http.Request, op string) (any, error) {
+	body, _, err := e.readSigned(r)
+	if err != nil {
+		return nil, err
+	}
+	if ae := e.faults.inject(op, false); ae != nil {
+		e.stats.faults.Add(1)
+		return nil, ae
+	}
+	switch op {
+	case OpCreateSignalingChannel:
+		var in createInput
+		if err := decodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		return e.createChannel(in)
+	case OpDescribeSignalingChannel:
+		var in describeInput
+		if err := decodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		return e.describeChannel(in)
+	case OpGetSignalingChannelEndpoint:
+		var in endpointInput
+		if err := decodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		return e.channelEndpoint(r, in)
+	case OpListSignalingChannels:
+		var in listInput
+		if err := decodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		return e.listChannels(in)
+	case OpDeleteSignalingChannel:
+		var in deleteInput
+		if err := decodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		return struct{}{}, e.deleteChannel(in)
+	}
+	return nil, errors.New("unrouted operation " + op)
+}
+
+func clipValue(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+type createInput struct {
+	ChannelName               *string
+	ChannelType               *string
+	SingleMasterConfiguration *struct{ MessageTtlSeconds *int64 }
+	Tags                      []struct{ Key, Value *string }
+}
+
+type createOutput struct{ ChannelARN string }
+
+// checkName validates a channel name the way the service words it.
+func checkName(field string, name *string) error {
+	switch {
+	case name == nil:
+		return invalidArg("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+	case *name == "":
+		return invalidArg("%s", validationMessage(*name, field, "Member must have length greater than or equal to 1"))
+	case len(*name) > 256:
+		return invalidArg("%s", validationMessage(*name, field, "Member must have length less than or equal to 256"))
+	case kvs.ValidateChannelName(*name) != nil:
+		return invalidArg("%s", validationMessage(*name, field, "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"))
+	}
+	return nil
+}
+
+// checkARN validates a channel ARN argument.
+func checkARN(field string, arn *string) (kvs.ChannelARN, error) {
+	switch {
+	case arn == nil:
+		return kvs.ChannelARN{}, invalidArg("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+	case *arn == "":
+		return kvs.ChannelARN{}, invalidArg("%s", validationMessage(*arn, field, "Member must have length greater than or equal to 1"))
+	case len(*arn) > kvs.MaxARNLength:
+		return kvs.ChannelARN{}, invalidArg("%s", validationMessage(*arn, field, "Member must have length less than or equal to 1024"))
+	}
+	a, err := kvs.ParseChannelARN(*arn)
+	if err != nil {
+		return a, invalidArg("%s", validationMessage(*arn, field,
+			"Member must satisfy regular expression pattern: arn:[a-z\\d-]+:kinesisvideo:[a-z0-9-]+:[0-9]+:[a-z]+/[a-zA-Z0-9_.-]+/[0-9]+"))
+	}
+	return a, nil
+}
+
+func validTagKey(k string) bool {
+	for _, r := range k {
+		if !(unicode.IsLetter(r) || unicode.In(r, unicode.Z) || unicode.IsNumber(r) || strings.ContainsRune("_.:/=+-@", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Emulator) createChannel(in createInput) (*createOutput, error) {
+	if err := checkName("channelName", in.ChannelName); err != nil {
+		return nil, err
+	}
+	if in.ChannelType != nil {
+		switch *in.ChannelType {
+		case "SINGLE_MASTER":
+		case "FULL_MESH":
+			return nil, invalidArg("ChannelType FULL_MESH is not supported; use SINGLE_MASTER")
+		default:
+			return nil, invalidArg("%s", validationMessage(*in.ChannelType, "channelType", "Member must satisfy enum value set: [SINGLE_MASTER, FULL_MESH]"))
+		}
+	}
+	ttl := int64(60)
+	if c := in.SingleMasterConfiguration; c != nil && c.MessageTtlSeconds != nil {
+		ttl = *c.MessageTtlSeconds
+		if ttl < 5 || ttl > 120 {
+			rule := "Member must have value greater than or equal to 5"
+			if ttl > 120 {
+				rule = "Member must have value less than or equal to 120"
+			}
+			return nil, invalidArg("%s", validationMessage(fmt.Sprint(ttl), "singleMasterConfiguration.messageTtlSeconds", rule))
+		}
+	}
+	if len(in.Tags) > 50 {
+		return nil, invalidArg("%s", validationMessage(fmt.Sprintf("[%d tags]", len(in.Tags)), "tags", "Member must have length less than or equal to 50"))
+	}
+	var tags []tag
+	seen := map[string]bool{}
+	for i, t := range in.Tags {
+		field := fmt.Sprintf("tags.%d.member.key", i+1)
+		switch {
+		case t.Key == nil:
+			return nil, invalidArg("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+		case len(*t.Key) < 1 || len(*t.Key) > 128:
+			return nil, invalidArg("%s", validationMessage(*t.Key, field, "Member must have length between 1 and 128"))
+		case !validTagKey(*t.Key):
+			return nil, invalidArg("%s", validationMessage(*t.Key, field, "Member must satisfy regular expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"))
+		case seen[*t.Key]:
+			return nil, invalidArg("Duplicate tag key %q", *t.Key)
+		}
+		seen[*t.Key] = true
+		v := ""
+		if t.Value != nil {
+			v = *t.Value
+		}
+		if len(v) > 256 {
+			return nil, invalidArg("%s", validationMessage(v, fmt.Sprintf("tags.%d.member.value", i+1), "Member must have length less than or equal to 256"))
+		}
+		tags = append(tags, tag{Key: *t.Key, Value: v})
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.channels[*in.ChannelName]; ok {
+		return nil, errf(http.StatusBadRequest, "ResourceInUseException", "The signaling channel %s already exists.", *in.ChannelName)
+	}
+	if len(e.channels) >= e.cfg.MaxChannels {
+		return nil, errf(http.StatusBadRequest, "AccountChannelLimitExceededException", "You have reached the maximum limit of %d signaling channels for this account.", e.cfg.MaxChannels)
+	}
+	now := e.now()
+	ms := now.UnixMilli()
+	ch := newChannel(*in.ChannelName, e.channelARN(*in.ChannelName, ms), time.UnixMilli(ms), time.Duration(ttl)*time.Second,
+		randomAlnum(20, alnum), tags, randomAlnum(8, hexDigits))
+	e.channels[ch.name] = ch
+	e.byARN[ch.arn] = ch
+	if err := e.saveStateLocked(); err != nil {
+		delete(e.channels, ch.name)
+		delete(e.byARN, ch.arn)
+		return nil, err
+	}
+	e.log.Info("channel created", "name", ch.name, "arn", ch.arn)
+	return &createOutput{ChannelARN: ch.arn}, nil
+}
+
+type describeInput struct {
+	ChannelName *string
+	ChannelARN  *string
+}
+
+type singleMasterConfiguration struct {
+	MessageTtlSeconds int64
+}
+
+type channelInfo struct {
+	ChannelARN                string
+	ChannelName               string
+	ChannelStatus             string
+	ChannelType               string
+	CreationTime              float64 // epoch seconds, as the service sends it
+	SingleMasterConfiguration singleMasterConfiguration
+	Version                   string
+}
+
+func (ch *channel) info() channelInfo {
+	return channelInfo{
+		ChannelARN: ch.arn, ChannelName: ch.name, ChannelStatus: "ACTIVE", ChannelType: "SINGLE_MASTER",
+		CreationTime:              float64(ch.created.UnixMilli()) / 1000,
+		SingleMasterConfiguration: singleMasterConfiguration{MessageTtlSeconds: int64(ch.messageTTL / time.Second)},
+		Version:                   ch.version,
+	}
+}
+
+type describeOutput struct{ ChannelInfo channelInfo }
+
+const channelNotFound = "The requested channel is not found or not active."
+
+// channelByARN returns the channel with this ARN, or a 404.
+func (e *Emulator) channelByARN(arn string) (*channel, error) {
+	e.mu.Lock()
+	ch := e.byARN[arn]
+	e.mu.Unlock()
+	if ch == nil {
+		return nil, notFound(channelNotFound)
+	}
+	return ch, nil
+}
+
+func (e *Emulator) describeChannel(in describeInput) (*describeOutput, error) {
+	if in.ChannelARN == nil && in.ChannelName == nil {
+		return nil, invalidArg("Either ChannelName or ChannelARN must be specified.")
+	}
+	var ch *channel
+	if in.ChannelARN != nil {
+		if _, err := checkARN("channelARN", in.ChannelARN); err != nil {
+			return nil, err
+		}
+		var err error
+		if ch, err = e.channelByARN(*in.ChannelARN); err != nil {
+			return nil, err
+		}
+		if in.ChannelName != nil && *in.ChannelName != ch.name {
+			return nil, notFound(channelNotFound)
+		}
+	} else {
+		if err := checkName("channelName", in.ChannelName); err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		ch = e.channels[*in.ChannelName]
+		e.mu.Unlock()
+		if ch == nil {
+			return nil, notFound(channelNotFound)
+		}
+	}
+	return &describeOutput{ChannelInfo: ch.info()}, nil
+}
+
+type endpointInput struct {
+	ChannelARN                               *string
+	SingleMasterChannelEndpointConfiguration *struct {
+		Protocols []string
+		Role      *string
+	}
+}
+
+type resourceEndpoint struct {
+	Protocol         string
+	ResourceEndpoint string
+}
+
+type endpointOutput struct{ ResourceEndpointList []resourceEndpoint }
+
+func (e *Emulator) channelEndpoint(r *http.Request, in endpointInput) (*endpointOutput, error) {
+	if _, err := checkARN("channelARN", in.ChannelARN); err != nil {
+		return nil, err
+	}
+	protocols := []string{"WSS", "HTTPS"}
+	role := kvs.Master
+	if c := in.SingleMasterChannelEndpointConfiguration; c != nil {
+		if c.Protocols != nil {
+			if len(c.Protocols) < 1 || len(c.Protocols) > 5 {
+				return nil, invalidArg("%s", validationMessage(fmt.Sprint(c.Protocols), "singleMasterChannelEndpointConfiguration.protocols", "Member must have length between 1 and 5"))
+			}
+			protocols = nil
+			for _, p := range c.Protocols {
+				switch p {
+				case "WSS", "HTTPS":
+				case "WEBRTC":
+					return nil, invalidArg("Protocol WEBRTC needs a channel with media storage, which the emulator does not have; use WSS and HTTPS")
+				default:
+					return nil, invalidArg("%s", validationMessage(p, "singleMasterChannelEndpointConfiguration.protocols.member", "Member must satisfy enum value set: [WSS, HTTPS, WEBRTC]"))
+				}
+				dup := false
+				for _, q := range protocols {
+					dup = dup || q == p
+				}
+				if !dup {
+					protocols = append(protocols, p)
+				}
+			}
+		}
+		if c.Role != nil {
+			switch *c.Role {
+			case "MASTER":
+			case "VIEWER":
+				role = kvs.Viewer
+			default:
+				return nil, invalidArg("%s", validationMessage(*c.Role, "singleMasterChannelEndpointConfiguration.role", "Member must satisfy enum value set: [MASTER, VIEWER]"))
+			}
+		}
+	}
+	ch, err := e.channelByARN(*in.ChannelARN)
+	if err != nil {
+		return nil, err
+	}
+	scheme, host := e.baseFor(r)
+	wsScheme := "ws"
+	if scheme == "https" {
+		wsScheme = "wss"
+	}
+	out := &endpointOutput{ResourceEndpointList: []resourceEndpoint{}}
+	for _, p := range protocols {
+		var ep string
+		switch {
+		case p == "WSS" && role == kvs.Master:
+			ep = wsScheme + "://" + host + "/signaling/master/m-" + ch.endpointID
+		case p == "WSS":
+			ep = wsScheme + "://" + host + "/signaling/viewer/v-" + ch.endpointID
+		default:
+			ep = scheme + "://" + host + "/ice/r-" + ch.endpointID
+		}
+		out.ResourceEndpointList = append(out.ResourceEndpointList, resourceEndpoint{Protocol: p, ResourceEndpoint: ep})
+	}
+	return out, nil
+}
+
+type listInput struct {
+	MaxResults           *int64
+	NextToken            *string
+	ChannelNameCondition *struct {
+		ComparisonOperator *string
+		ComparisonValue    *string
+	}
+}
+
+type listOutput struct {
+	ChannelInfoList []channelInfo
+	NextToken       string `json:",omitempty"`
+}
+
+func (e *Emulator) listChannels(in listInput) (*listOutput, error) {
+	limit := int64(10000)
+	if in.MaxResults != nil {
+		limit = *in.MaxResults
+		if limit < 1 || limit > 10000 {
+			return nil, invalidArg("%s", validationMessage(fmt.Sprint(limit), "maxResults", "Member must have value between 1 and 10000"))
+		}
+	}
+	prefix := ""
+	if c := in.ChannelNameCondition; c != nil {
+		if c.ComparisonOperator != nil && *c.ComparisonOperator != "BEGINS_WITH" {
+			return nil, invalidArg("%s", validationMessage(*c.ComparisonOperator, "channelNameCondition.comparisonOperator", "Member must satisfy enum value set: [BEGINS_WITH]"))
+		}
+		if c.ComparisonValue != nil {
+			if err := checkName("channelNameCondition.comparisonValue", c.ComparisonValue); err != nil {
+				return nil, err
+			}
+			prefix = *c.ComparisonValue
+		}
+	}
+	after := ""
+	if in.NextToken != nil {
+		t := *in.NextToken
+		raw, err := base64.RawURLEncoding.DecodeString(t)
+		if t == "" || len(t) > 512 || err != nil || !strings.HasPrefix(string(raw), "after:") {
+			return nil, invalidArg("%s", validationMessage(t, "nextToken", "Member must be a token returned by ListSignalingChannels"))
+		}
+		after = strings.TrimPrefix(string(raw), "after:")
+	}
+	e.mu.Lock()
+	var names []string
+	for name := range e.channels {
+		if strings.HasPrefix(name, prefix) && name > after {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	out := &listOutput{ChannelInfoList: []channelInfo{}}
+	for i, name := range names {
+		if int64(i) == limit {
+			out.NextToken = base64.RawURLEncoding.EncodeToString([]byte("after:" + names[i-1]))
+			break
+		}
+		out.ChannelInfoList = append(out.ChannelInfoList, e.channels[name].info())
+	}
+	e.mu.Unlock()
+	return out, nil
+}
+
+type deleteInput struct {
+	ChannelARN     *string
+	CurrentVersion *string
+}
+
+func (e *Emulator) deleteChannel(in deleteInput) error {
+	if _, err := checkARN("channelARN", in.ChannelARN); err != nil {
+		return err
+	}
+	if v := in.CurrentVersion; v != nil {
+		ok := len(*v) >= 1 && len(*v) <= 64
+		for _, c := range *v {
+			ok = ok && c < 128 && (unicode.IsLetter(c) || unicode.IsDigit(c))
+		}
+		if !ok {
+			return invalidArg("%s", validationMessage(*v, "currentVersion", "Member must satisfy regular expression pattern: [a-zA-Z0-9]+ of length 1 to 64"))
+		}
+	}
+	e.mu.Lock()
+	ch := e.byARN[*in.ChannelARN]
+	if ch == nil {
+		e.mu.Unlock()
+		return notFound(channelNotFound)
+	}
+	if in.CurrentVersion != nil && *in.CurrentVersion != ch.version {
+		e.mu.Unlock()
+		return errf(http.StatusBadRequest, "VersionMismatchException", "The version %s does not match the channel's current version.", *in.CurrentVersion)
+	}
+	delete(e.channels, ch.name)
+	delete(e.byARN, ch.arn)
+	if err := e.saveStateLocked(); err != nil {
+		e.channels[ch.name] = ch
+		e.byARN[ch.arn] = ch
+		e.mu.Unlock()
+		return err
+	}
+	e.mu.Unlock()
+	e.log.Info("channel deleted", "name", ch.name, "arn", ch.arn)
+	ch.mu.Lock()
+	ch.deleted = true
+	conns := ch.connsLocked()
+	ch.held = map[string][]heldMsg{}
+	ch.mu.Unlock()
+	for _, c := range conns {
+		c.close(statusGoingAway, "channel deleted")
+	}
+	return nil
+}

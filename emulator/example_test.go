@@ -1,0 +1,40 @@
+package emulator_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+
+	"github.com/kvssign/kvssign/emulator"
+)
+
+// Start an emulator, point the SDK at it, and read its counters.
+func ExampleNew() {
+	e, err := emulator.New(emulator.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer e.Close()
+
+	client := kinesisvideo.New(kinesisvideo.Options{
+		Region:       e.Region(),
+		BaseEndpoint: aws.String(e.URL()),
+		Credentials:  credentials.NewStaticCredentialsProvider(emulator.ExampleAccessKeyID, emulator.ExampleSecretAccessKey, ""),
+	})
+	out, err := client.CreateSignalingChannel(context.Background(), &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String("door")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(aws.ToString(out.ChannelARN)[:58])
+	fmt.Println(e.Stats().Calls[emulator.OpCreateSignalingChannel], "call")
+	// Output:
+	// arn:aws:kinesisvideo:us-west-2:123456789012:channel/door/1
+	// 1 call
+}

@@ -1,0 +1,105 @@
+// GetIceServerConfig, served at the channel's HTTPS endpoint.
+
+package emulator
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kvssign/kvssign/kvs"
+)
+
+type iceInput struct {
+	ChannelARN *string
+	ClientId   *string
+	Service    *string
+	Username   *string
+}
+
+type iceServer struct {
+	Password string
+	Ttl      int64
+	Uris     []string
+	Username string
+}
+
+type iceOutput struct{ IceServerList []iceServer }
+
+const icePath = "/v1/get-ice-server-config"
+
+func (e *Emulator) serveICE(w http.ResponseWriter, r *http.Request) {
+	e.setCommonHeaders(w)
+	rest := strings.TrimPrefix(r.URL.Path, "/ice/")
+	token, tail, _ := strings.Cut(rest, "/")
+	if token == "" || "/"+tail != icePath || r.Method != http.MethodPost {
+		e.writeJSONError(w, errf(http.StatusNotFound, "UnknownOperationException", "no operation at %s %s; GetIceServerConfig is POST <HTTPS endpoint>%s", r.Method, clipValue(r.URL.Path), icePath))
+		return
+	}
+	op := OpGetIceServerConfig
+	e.stats.call(op)
+	out, err := e.iceConfig(r)
+	if err != nil {
+		e.stats.fail(op)
+		e.log.Debug("ice error", "err", err)
+		e.writeJSONError(w, err)
+		return
+	}
+	e.writeJSON(w, out)
+}
+
+func (e *Emulator) iceConfig(r *http.Request) (*iceOutput, error) {
+	body, _, err := e.readSigned(r)
+	if err != nil {
+		return nil, err
+	}
+	if ae := e.faults.inject(OpGetIceServerConfig, false); ae != nil {
+		e.stats.faults.Add(1)
+		return nil, ae
+	}
+	var in iceInput
+	if err := decodeJSON(body, &in); err != nil {
+		return nil, err
+	}
+	if _, err := checkARN("channelARN", in.ChannelARN); err != nil {
+		return nil, err
+	}
+	if in.ClientId != nil {
+		if err := kvs.ValidateClientID(*in.ClientId); err != nil {
+			return nil, invalidArg("%s", validationMessage(*in.ClientId, "clientId", "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ of length 1 to 256, not starting with AWS_"))
+		}
+	}
+	if in.Service != nil && *in.Service != "TURN" {
+		return nil, invalidArg("%s", validationMessage(*in.Service, "service", "Member must satisfy enum value set: [TURN]"))
+	}
+	if in.Username != nil && (len(*in.Username) < 1 || len(*in.Username) > 256) {
+		return nil, invalidArg("%s", validationMessage(*in.Username, "username", "Member must have length between 1 and 256"))
+	}
+	ch, err := e.channelByARN(*in.ChannelARN)
+	if err != nil {
+		return nil, err
+	}
+	_, host := e.baseFor(r)
+	ttl := int64(e.cfg.ICETTL / time.Second)
+	expiry := e.now().Add(e.cfg.ICETTL).Unix()
+	user := strconv.FormatInt(expiry, 10) + ":" + base64.StdEncoding.EncodeToString([]byte("v1:"+ch.arn))
+	out := &iceOutput{}
+	for range 2 {
+		pw := make([]byte, 32)
+		rand.Read(pw)
+		out.IceServerList = append(out.IceServerList, iceServer{
+			Password: base64.StdEncoding.EncodeToString(pw),
+			Ttl:      ttl,
+			Uris: []string{
+				"turn:" + host + "?transport=udp",
+				"turns:" + host + "?transport=udp",
+				"turns:" + host + "?transport=tcp",
+			},
+			Username: user,
+		})
+	}
+	return out, nil
+}

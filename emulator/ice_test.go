@@ -1,0 +1,104 @@
+package emulator_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvssign/kvssign/emulator"
+	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/sigv4"
+)
+
+type iceServer struct {
+	Uris     []string
+	Username string
+	Password string
+	Ttl      int
+}
+
+func getIceServerConfig(t *testing.T, e *emulator.Emulator, httpsEndpoint, body string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, httpsEndpoint+"/v1/get-ice-server-config", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	s := sigv4.Signer{Service: kvs.Service, Region: e.Region()}
+	if err := s.SignRequest(context.Background(), exampleCreds(), req, ""); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+func TestGetIceServerConfig(t *testing.T) {
+	clock := newFrozenClock()
+	e := start(t, emulator.Config{Clock: clock.Now})
+	arn := mustCreate(t, e, "ice")
+	ep := endpoint(t, e, arn, kvs.Viewer, "HTTPS")
+	status, _, body := getIceServerConfig(t, e, ep, `{"ChannelARN":"`+arn+`","ClientId":"viewer-1","Service":"TURN"}`)
+	if status != 200 {
+		t.Fatalf("GetIceServerConfig: %d %s", status, body)
+	}
+	var out struct{ IceServerList []iceServer }
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.IceServerList) != 2 {
+		t.Fatalf("IceServerList has %d servers; want 2", len(out.IceServerList))
+	}
+	host := strings.TrimPrefix(e.URL(), "http://")
+	wantUser := strconv.FormatInt(clock.Now().Add(300*time.Second).Unix(), 10) + ":" + base64.StdEncoding.EncodeToString([]byte("v1:"+arn))
+	for _, s := range out.IceServerList {
+		if s.Ttl != 300 || s.Username != wantUser || s.Password == "" || len(s.Uris) != 3 {
+			t.Errorf("server = %+v; want Ttl 300, Username %q, a password, 3 URIs", s, wantUser)
+		}
+		for _, u := range s.Uris {
+			if !strings.HasPrefix(u, "turn:"+host+"?transport=") && !strings.HasPrefix(u, "turns:"+host+"?transport=") {
+				t.Errorf("URI %q is not on the emulator's loopback address %s", u, host)
+			}
+		}
+	}
+	if out.IceServerList[0].Password == out.IceServerList[1].Password {
+		t.Error("both servers have the same password")
+	}
+	if n := e.Stats().Calls[emulator.OpGetIceServerConfig]; n != 1 {
+		t.Errorf("GetIceServerConfig calls = %d; want 1", n)
+	}
+
+	missing := strings.Replace(arn, "/ice/", "/gone/", 1)
+	cases := []struct {
+		name, endpoint, body, code string
+		status                     int
+	}{
+		{"unknown channel", ep, `{"ChannelARN":"` + missing + `"}`, "ResourceNotFoundException", 404},
+		{"no channel", ep, `{}`, "InvalidArgumentException", 400},
+		{"bad service", ep, `{"ChannelARN":"` + arn + `","Service":"STUN"}`, "InvalidArgumentException", 400},
+		{"bad client id", ep, `{"ChannelARN":"` + arn + `","ClientId":"AWS_x"}`, "InvalidArgumentException", 400},
+		{"regional endpoint, not the channel's", e.URL(), `{"ChannelARN":"` + arn + `"}`, "UnknownOperationException", 404},
+	}
+	for _, tc := range cases {
+		status, h, body := getIceServerConfig(t, e, tc.endpoint, tc.body)
+		if status != tc.status || !strings.HasPrefix(h.Get("x-amzn-ErrorType"), tc.code+":") || !json.Valid(body) {
+			t.Errorf("%s: %d %s %s; want %d %s", tc.name, status, h.Get("x-amzn-ErrorType"), body, tc.status, tc.code)
+		}
+	}
+	resp, err := http.Post(ep+"/v1/get-ice-server-config", "application/json", strings.NewReader(`{"ChannelARN":"`+url.QueryEscape(arn)+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Errorf("unsigned GetIceServerConfig: %d; want 403", resp.StatusCode)
+	}
+}

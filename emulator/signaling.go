@@ -1,0 +1,497 @@
+// The signaling WebSocket: the presigned handshake and each connection's
+// life (timers, GO_AWAY, close).
+
+package emulator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/sigv4"
+)
+
+const (
+	statusNormal    = websocket.StatusNormalClosure
+	statusGoingAway = websocket.StatusGoingAway
+
+	// readLimit bounds one frame. Payloads over kvs.MaxPayloadSize in a
+	// frame under this limit get a STATUS_RESPONSE; frames over it close
+	// the connection with 1009 (message too big).
+	readLimit = 64 << 10
+
+	// maxPresignExpiry is the longest X-Amz-Expires KVS accepts.
+	maxPresignExpiry = 300 * time.Second
+)
+
+// conn is one signaling connection.
+type conn struct {
+	e        *Emulator
+	ch       *channel
+	role     kvs.Role
+	clientID string // a viewer's ClientId; empty for the master
+	id       uint64
+	since    time.Time
+	wsMu     sync.Mutex // guards ws, set once the upgrade is done, and the pending close
+	ws       *websocket.Conn
+	// How to close a connection closed before its upgrade was done.
+	pendingCode   websocket.StatusCode
+	pendingReason string
+	pendingDrop   bool
+
+	lastActive atomic.Int64 // unix nanoseconds of the last message, real time
+	closing    atomic.Bool
+	goAwaySent atomic.Bool
+
+	timerMu sync.Mutex // guards the timers
+	timers  [3]*time.Timer
+
+	// Guarded by ch.mu: while draining, held messages are being delivered
+	// and new ones queue in backlog, so that order is kept.
+	registered bool
+	draining   bool
+	backlog    []kvs.ServerMessage
+
+	// Used by the reader goroutine only.
+	offers, answers, candidates bucket
+}
+
+// handshakeError is a refused upgrade.
+type handshakeError struct {
+	status int
+	code   string
+	msg    string
+	upper  bool // body key "Message" rather than "message"
+}
+
+func (e *Emulator) refuse(w http.ResponseWriter, op string, he handshakeError) {
+	e.stats.fail(op)
+	e.stats.handshakesRejected.Add(1)
+	key := "message"
+	if he.upper {
+		key = "Message"
+	}
+	b, _ := json.Marshal(map[string]string{key: he.msg})
+	h := w.Header()
+	h.Set("x-amzn-ErrorType", he.code+errorTypeSuffix)
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(he.status)
+	w.Write(b)
+	e.log.Info("signaling handshake refused", "op", op, "status", he.status, "code", he.code, "reason", he.msg)
+}
+
+// sigv4Refusal maps a presigned URL's verification failure.
+func sigv4Refusal(err error) (handshakeError, bool) {
+	var se *sigv4.Error
+	if !errors.As(err, &se) {
+		return handshakeError{}, false
+	}
+	if errors.Is(err, sigv4.ErrMalformed) {
+		return handshakeError{http.StatusBadRequest, "InvalidArgumentException", se.Message, false}, true
+	}
+	return handshakeError{http.StatusForbidden, "AccessDeniedException", se.Message, false}, true
+}
+
+func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role kvs.Role) {
+	e.setCommonHeaders(w)
+	op := OpConnectAsMaster
+	if role == kvs.Viewer {
+		op = OpConnectAsViewer
+	}
+	e.stats.call(op)
+	if r.Method != http.MethodGet {
+		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "The signaling endpoint takes a WebSocket upgrade (GET).", false})
+		return
+	}
+	res, err := e.verifier.VerifyPresigned(r.Context(), r)
+	if err != nil {
+		he, ok := sigv4Refusal(err)
+		if !ok {
+			e.log.Error("verifying a signaling URL", "err", err)
+			he = handshakeError{http.StatusInternalServerError, "InternalFailure", "We encountered an internal error. Please try again.", false}
+		}
+		e.refuse(w, op, he)
+		return
+	}
+	if res.ExpiresAt.Sub(res.SignedAt) > maxPresignExpiry {
+		e.refuse(w, op, handshakeError{http.StatusForbidden, "AccessDeniedException",
+			"X-Amz-Expires must be at most 300 seconds for a signaling connection.", false})
+		return
+	}
+	arn, ok := res.Get(kvs.ParamChannelARN)
+	if !ok || arn == "" {
+		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Missing required parameter X-Amz-ChannelARN.", false})
+		return
+	}
+	if _, err := kvs.ParseChannelARN(arn); err != nil {
+		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Invalid ChannelARN specified !", false})
+		return
+	}
+	clientID := ""
+	if role == kvs.Viewer {
+		clientID, _ = res.Get(kvs.ParamClientID)
+		if kvs.ValidateClientID(clientID) != nil {
+			e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Invalid ClientId specified !", false})
+			return
+		}
+	}
+	ch, err := e.channelByARN(arn)
+	if err != nil {
+		e.refuse(w, op, handshakeError{http.StatusNotFound, "ResourceNotFoundException", channelNotFound, false})
+		return
+	}
+	if ae := e.faults.inject(op, false); ae != nil {
+		e.stats.faults.Add(1)
+		e.refuse(w, op, handshakeError{ae.Status, ae.Code, ae.Message, false})
+		return
+	}
+	now := e.now()
+	c := &conn{e: e, ch: ch, role: role, clientID: clientID, since: now}
+	// Register before answering 101, so that when the client sees the
+	// upgrade succeed, the connection is counted, routable (its messages
+	// queue until the socket is ready) and limits apply to the next one.
+	if he, ok := c.register(now); !ok {
+		e.refuse(w, op, he)
+		return
+	}
+	e.stats.handshakesAccepted.Add(1)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		// Accept has answered (e.g. 426 for a request that is no upgrade).
+		c.closing.Store(true)
+		c.unregister()
+		e.stats.fail(op)
+		e.stats.handshakesAccepted.Add(-1)
+		e.stats.handshakesRejected.Add(1)
+		return
+	}
+	ws.SetReadLimit(readLimit)
+	if !c.setSocket(ws) {
+		// Closed (replaced, dropped, channel deleted) in the meantime.
+		if c.pendingDrop {
+			ws.CloseNow()
+		} else {
+			ws.Close(c.pendingCode, c.pendingReason)
+		}
+		return
+	}
+	if e.isClosed() {
+		c.close(statusGoingAway, "emulator shutting down")
+		return
+	}
+	e.log.Info("signaling connected", "conn", c.id, "channel", ch.name, "role", string(role), "clientId", clientID)
+	// The connection lives on in a goroutine of its own, so that the HTTP
+	// server's goroutine, request and response are released: an idle
+	// connection then costs about a third less memory.
+	go func() {
+		c.startTimers()
+		c.drain()
+		c.readLoop()
+	}()
+}
+
+// viewersExcept counts the channel's viewers other than clientID. The
+// caller holds ch.mu.
+func (ch *channel) viewersExcept(clientID string) int {
+	n := len(ch.viewers)
+	if _, ok := ch.viewers[clientID]; ok {
+		n--
+	}
+	return n
+}
+
+// connsLocked returns the channel's connections. The caller holds ch.mu.
+func (ch *channel) connsLocked() []*conn {
+	out := make([]*conn, 0, len(ch.viewers)+1)
+	if ch.master != nil {
+		out = append(out, ch.master)
+	}
+	for _, v := range ch.viewers {
+		out = append(out, v)
+	}
+	return out
+}
+
+// register adds c to its channel, after the connect rate and viewer
+// limits, replacing an older master or viewer of the same ClientId.
+func (c *conn) register(now time.Time) (handshakeError, bool) {
+	e, ch := c.e, c.ch
+	ch.mu.Lock()
+	b := &ch.connectMaster
+	if c.role == kvs.Viewer {
+		b = &ch.connectViewers
+	}
+	switch {
+	case ch.deleted:
+		ch.mu.Unlock()
+		return handshakeError{http.StatusNotFound, "ResourceNotFoundException", channelNotFound, false}, false
+	case !b.take(now, e.cfg.ConnectRate):
+		ch.mu.Unlock()
+		return handshakeError{http.StatusBadRequest, "ClientLimitExceededException",
+			"Kinesis Video Streams has throttled the request because you have exceeded the limit of allowed client calls. Try making the call later.", false}, false
+	case c.role == kvs.Viewer && e.cfg.MaxViewers >= 0 && ch.viewersExcept(c.clientID) >= e.cfg.MaxViewers:
+		ch.mu.Unlock()
+		return handshakeError{http.StatusBadRequest, "ClientLimitExceededException", "Maximum number of clients connected to the channel !", true}, false
+	}
+	var old *conn
+	if c.role == kvs.Master {
+		old, ch.master = ch.master, c
+	} else {
+		old = ch.viewers[c.clientID]
+		ch.viewers[c.clientID] = c
+	}
+	c.registered = true
+	c.draining = true
+	ch.mu.Unlock()
+
+	e.connMu.Lock()
+	e.connID++
+	c.id = e.connID
+	e.conns[c] = struct{}{}
+	e.connMu.Unlock()
+	e.stats.live(c.role, 1)
+	if old != nil {
+		e.log.Info("signaling connection replaced", "conn", old.id, "by", c.id)
+		old.close(statusNormal, "replaced by a newer connection")
+	}
+	return handshakeError{}, true
+}
+
+// setSocket gives c its WebSocket once the upgrade is done. It reports
+// false if c was closed in the meantime; pendingCode, pendingReason and
+// pendingDrop then say how.
+func (c *conn) setSocket(ws *websocket.Conn) bool {
+	c.wsMu.Lock()
+	defer c.wsMu.Unlock()
+	if c.closing.Load() {
+		return false
+	}
+	c.ws = ws
+	return true
+}
+
+// socket returns c's WebSocket, or nil before the upgrade is done.
+func (c *conn) socket() *websocket.Conn {
+	c.wsMu.Lock()
+	defer c.wsMu.Unlock()
+	return c.ws
+}
+
+// unregister removes c from its channel, if it is still registered there.
+func (c *conn) unregister() {
+	e, ch := c.e, c.ch
+	ch.mu.Lock()
+	if c.registered {
+		c.registered = false
+		if c.role == kvs.Master && ch.master == c {
+			ch.master = nil
+		} else if c.role == kvs.Viewer && ch.viewers[c.clientID] == c {
+			delete(ch.viewers, c.clientID)
+		}
+	}
+	ch.mu.Unlock()
+	e.connMu.Lock()
+	_, ok := e.conns[c]
+	delete(e.conns, c)
+	e.connMu.Unlock()
+	if ok {
+		e.stats.live(c.role, -1)
+	}
+}
+
+// startTimers arms the idle timeout, GO_AWAY before the maximum duration,
+// and the end of the maximum duration. Timers run on real time.
+func (c *conn) startTimers() {
+	cfg := &c.e.cfg
+	c.timerMu.Lock()
+	defer c.timerMu.Unlock()
+	if c.closing.Load() {
+		return
+	}
+	c.timers[0] = time.AfterFunc(cfg.IdleTimeout, c.checkIdle)
+	at := cfg.MaxConnectionDuration - cfg.GoAwayGrace
+	if at <= 0 {
+		// A grace as long as the whole connection: warn half-way.
+		at = cfg.MaxConnectionDuration / 2
+	}
+	c.timers[1] = time.AfterFunc(at, func() { c.goAway(false) })
+	c.timers[2] = time.AfterFunc(cfg.MaxConnectionDuration, func() {
+		c.close(statusGoingAway, "maximum connection duration reached")
+	})
+}
+
+func (c *conn) stopTimers() {
+	c.timerMu.Lock()
+	defer c.timerMu.Unlock()
+	for _, t := range c.timers {
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+func (c *conn) checkIdle() {
+	idle := c.e.cfg.IdleTimeout
+	since := time.Since(time.Unix(0, c.lastActive.Load()))
+	if since < idle {
+		c.timerMu.Lock()
+		if !c.closing.Load() {
+			c.timers[0].Reset(idle - since)
+		}
+		c.timerMu.Unlock()
+		return
+	}
+	c.e.log.Info("signaling connection idle", "conn", c.id)
+	c.close(statusGoingAway, "idle timeout")
+}
+
+// goAway sends GO_AWAY and closes the connection after the grace period.
+// It reports whether GO_AWAY was sent (it is sent once per connection).
+func (c *conn) goAway(grace bool) bool {
+	if c.closing.Load() || !c.goAwaySent.CompareAndSwap(false, true) {
+		return false
+	}
+	c.e.log.Info("signaling GO_AWAY", "conn", c.id)
+	if err := c.deliver(kvs.ServerMessage{MessageType: kvs.TypeGoAway}); err != nil {
+		return false
+	}
+	if grace {
+		c.timerMu.Lock()
+		if !c.closing.Load() {
+			if c.timers[2] != nil {
+				c.timers[2].Stop()
+			}
+			c.timers[2] = time.AfterFunc(c.e.cfg.GoAwayGrace, func() {
+				c.close(statusGoingAway, "GO_AWAY grace period over")
+			})
+		}
+		c.timerMu.Unlock()
+	}
+	return true
+}
+
+// close closes the connection with a close frame, without waiting.
+func (c *conn) close(code websocket.StatusCode, reason string) {
+	if !c.closing.CompareAndSwap(false, true) {
+		return
+	}
+	c.stopTimers()
+	c.unregister()
+	c.wsMu.Lock()
+	ws := c.ws
+	c.pendingCode, c.pendingReason = code, reason
+	c.wsMu.Unlock()
+	if ws != nil {
+		go ws.Close(code, reason)
+	}
+}
+
+// drop closes the TCP connection at once, without a close frame, as a
+// network failure would.
+func (c *conn) drop() {
+	if !c.closing.CompareAndSwap(false, true) {
+		return
+	}
+	c.stopTimers()
+	c.unregister()
+	c.wsMu.Lock()
+	ws := c.ws
+	c.pendingDrop = true
+	c.wsMu.Unlock()
+	if ws != nil {
+		ws.CloseNow()
+	}
+}
+
+var errNotReady = errors.New("emulator: connection not upgraded yet")
+
+// deliver sends a message of the emulator's own (GO_AWAY,
+// RECONNECT_ICE_SERVER) in order with relayed ones: while c is draining, it
+// queues.
+func (c *conn) deliver(m kvs.ServerMessage) error {
+	c.ch.mu.Lock()
+	if c.draining {
+		c.backlog = append(c.backlog, m)
+		c.ch.mu.Unlock()
+		return nil
+	}
+	c.ch.mu.Unlock()
+	return c.send(m)
+}
+
+// send writes one message, bounded by the write timeout. A failed write
+// closes the connection (the library does so on a timeout).
+func (c *conn) send(m kvs.ServerMessage) error {
+	ws := c.socket()
+	if ws == nil {
+		return errNotReady
+	}
+	bp := c.e.bufPool.Get().(*[]byte)
+	b := m.AppendJSON((*bp)[:0])
+	ctx, cancel := context.WithTimeout(context.Background(), c.e.cfg.WriteTimeout)
+	err := ws.Write(ctx, websocket.MessageText, b)
+	cancel()
+	if cap(b) <= 64<<10 {
+		*bp = b[:0]
+		c.e.bufPool.Put(bp)
+	}
+	if err != nil {
+		c.drop()
+	}
+	return err
+}
+
+// readLoop reads frames until the connection ends.
+func (c *conn) readLoop() {
+	defer func() {
+		c.closing.Store(true)
+		c.stopTimers()
+		c.unregister()
+		c.ws.CloseNow()
+		c.e.log.Info("signaling disconnected", "conn", c.id)
+	}()
+	for {
+		_, rd, err := c.ws.Reader(context.Background())
+		if err != nil {
+			return
+		}
+		bp := c.e.bufPool.Get().(*[]byte)
+		b, err := readAll(rd, (*bp)[:0])
+		if err != nil {
+			return
+		}
+		c.lastActive.Store(time.Now().UnixNano())
+		c.handle(b)
+		if cap(b) <= readLimit {
+			*bp = b[:0]
+			c.e.bufPool.Put(bp)
+		}
+	}
+}
+
+// readAll is io.ReadAll into a caller's buffer.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
