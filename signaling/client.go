@@ -1,0 +1,600 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kvssign/kvssign/kvs"
+)
+
+// Options configure a Client. The zero value (or a nil *Options) is usable:
+// every field says what its zero value means. The defaults follow the
+// service's limits and the AWS SDKs' timeouts.
+type Options struct {
+	// HTTPClient makes the WebSocket handshake. Set it to trust a private
+	// CA (an emulator with TLS) or to use a proxy. Its Timeout, if any, also
+	// bounds the handshake. If nil, http.DefaultClient.
+	HTTPClient *http.Client
+	// DialTimeout bounds one connection attempt: getting the URL from the
+	// URLSource, connecting and the upgrade. If zero, 10 seconds.
+	DialTimeout time.Duration
+	// WriteTimeout bounds the write of one message. A connection that
+	// cannot take a message within it is dropped and the message is sent
+	// on the next one. If zero, 5 seconds.
+	WriteTimeout time.Duration
+	// PingInterval is how long the client waits without receiving anything
+	// before it sends a WebSocket ping. If zero, 10 seconds (as the C SDK);
+	// if negative, the client does not ping.
+	PingInterval time.Duration
+	// PongTimeout is how long the client waits for the answer to a ping
+	// before it declares the connection dead and reconnects. If zero,
+	// 5 seconds.
+	PongTimeout time.Duration
+	// IdleTimeout is the service's idle timeout: it closes a connection on
+	// which the client has sent nothing for this long (pings do not count).
+	// The client renews such a connection a little before (a tenth of it,
+	// at most 30 seconds, before). If zero, 10 minutes; if negative, the
+	// client does not renew, and reconnects after the service closes the
+	// connection.
+	IdleTimeout time.Duration
+	// MaxConnectionDuration is the service's limit on a connection's life.
+	// The client renews a connection a little before it (a tenth of it, at
+	// most 2 minutes, before), ahead of the service's GO_AWAY. If zero,
+	// 1 hour; if negative, the client does not renew and relies on GO_AWAY.
+	MaxConnectionDuration time.Duration
+	// MinBackoff and MaxBackoff bound the wait between reconnection
+	// attempts, which doubles from MinBackoff after each failure, with
+	// jitter. If zero, 100 milliseconds and 10 seconds.
+	MinBackoff, MaxBackoff time.Duration
+	// MaxAttempts is how many reconnection attempts in a row may fail
+	// before the client gives up. If zero, 20 (about two minutes with the
+	// default backoff).
+	MaxAttempts int
+	// BufferCandidates holds ICE candidates that arrive from a peer before
+	// its offer or answer, and delivers them right after it, so that they
+	// can be added to a peer connection that has its remote description.
+	// If false, candidates are delivered as they arrive.
+	BufferCandidates bool
+	// SDPRate and ICERate are the service's per-connection limits on SDP
+	// offers (and, separately, answers) and ICE candidates per second. The
+	// send methods pace messages to stay under them. If zero, 5 and 20; if
+	// negative, sends are not paced.
+	SDPRate, ICERate float64
+	// EventBuffer is the capacity of the Events channel. If zero, 64. A
+	// consumer that falls further behind holds up the connection.
+	EventBuffer int
+	// Logger receives connection changes and retries. It never sees a
+	// signature or a session token: URLs are logged redacted. If nil,
+	// nothing is logged.
+	Logger *slog.Logger
+}
+
+// Limits of the renewal margins and of 401/403 retries.
+const (
+	maxIdleMargin     = 30 * time.Second
+	maxDurationMargin = 2 * time.Minute
+	maxAuthRetries    = 3
+	closeGrace        = time.Second
+	readLimit         = 64 << 10
+	maxSendTries      = 3
+	maxFlush          = 2 * time.Second
+)
+
+// settings are Options with the defaults applied.
+type settings struct {
+	Options
+	idleRenew, durationRenew time.Duration // 0: do not renew
+}
+
+func (o *Options) settings() (settings, error) {
+	var s settings
+	if o != nil {
+		s.Options = *o
+	}
+	def := func(name string, d *time.Duration, v time.Duration) error {
+		if *d == 0 {
+			*d = v
+		} else if *d < 0 {
+			return fmt.Errorf("signaling: option %s %v: must not be negative", name, *d)
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		d    *time.Duration
+		v    time.Duration
+	}{
+		{"DialTimeout", &s.DialTimeout, 10 * time.Second},
+		{"WriteTimeout", &s.WriteTimeout, 5 * time.Second},
+		{"PongTimeout", &s.PongTimeout, 5 * time.Second},
+		{"MinBackoff", &s.MinBackoff, 100 * time.Millisecond},
+		{"MaxBackoff", &s.MaxBackoff, 10 * time.Second},
+	} {
+		if err := def(f.name, f.d, f.v); err != nil {
+			return s, err
+		}
+	}
+	if s.MaxBackoff < s.MinBackoff {
+		return s, fmt.Errorf("signaling: option MaxBackoff %v: must be at least MinBackoff %v", s.MaxBackoff, s.MinBackoff)
+	}
+	if s.PingInterval == 0 {
+		s.PingInterval = 10 * time.Second
+	}
+	switch {
+	case s.IdleTimeout == 0:
+		s.IdleTimeout = 10 * time.Minute
+		fallthrough
+	case s.IdleTimeout > 0:
+		s.idleRenew = s.IdleTimeout - min(s.IdleTimeout/10, maxIdleMargin)
+	}
+	switch {
+	case s.MaxConnectionDuration == 0:
+		s.MaxConnectionDuration = time.Hour
+		fallthrough
+	case s.MaxConnectionDuration > 0:
+		s.durationRenew = s.MaxConnectionDuration - min(s.MaxConnectionDuration/10, maxDurationMargin)
+	}
+	switch {
+	case s.MaxAttempts == 0:
+		s.MaxAttempts = 20
+	case s.MaxAttempts < 0:
+		return s, fmt.Errorf("signaling: option MaxAttempts %d: must not be negative", s.MaxAttempts)
+	}
+	if s.SDPRate == 0 {
+		s.SDPRate = 5
+	}
+	if s.ICERate == 0 {
+		s.ICERate = 20
+	}
+	switch {
+	case s.EventBuffer == 0:
+		s.EventBuffer = 64
+	case s.EventBuffer < 0:
+		return s, fmt.Errorf("signaling: option EventBuffer %d: must not be negative", s.EventBuffer)
+	}
+	if s.HTTPClient == nil {
+		s.HTTPClient = http.DefaultClient
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// A Client is a connection to a signaling channel that reconnects by itself
+// (see the package documentation for the policy). Its methods are safe for
+// concurrent use. Close it when done: it leaves no goroutine behind.
+type Client struct {
+	src  URLSource
+	opts settings
+	log  *slog.Logger
+
+	// stop is cancelled by Close or when the client gives up; every wait
+	// of the client (dials, backoff, sends waiting for a connection,
+	// pacing) ends with it.
+	stop     context.Context
+	stopNow  context.CancelFunc
+	events   chan Event
+	done     chan struct{} // closed once every goroutine has ended
+	closeErr error         // Close's result, set before done is closed
+
+	mu    sync.Mutex
+	cur   *conn         // the connection to send on; nil while reconnecting
+	ready chan struct{} // closed while cur != nil
+	err   error         // why the client ended
+	nconn int
+
+	connWG sync.WaitGroup // the goroutines of every connection
+
+	seq    atomic.Uint64
+	offers *pacer
+	answer *pacer
+	cands  *pacer
+	held   candidateBuffer
+}
+
+// Dial connects to a signaling channel with a URL from src and returns a
+// Client that stays connected until Close. ctx bounds this first connection
+// only; Dial makes one attempt and returns its error (a *HandshakeError if
+// the service refused the upgrade). Reconnections later follow the policy in
+// the package documentation.
+func Dial(ctx context.Context, src URLSource, opts *Options) (*Client, error) {
+	if src == nil {
+		return nil, errors.New("signaling: URL source is nil")
+	}
+	s, err := opts.settings()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		src:    src,
+		opts:   s,
+		log:    s.Logger,
+		events: make(chan Event, s.EventBuffer),
+		done:   make(chan struct{}),
+		ready:  make(chan struct{}),
+		offers: newPacer(s.SDPRate),
+		answer: newPacer(s.SDPRate),
+		cands:  newPacer(s.ICERate),
+	}
+	c.held.enabled = s.BufferCandidates
+	c.stop, c.stopNow = context.WithCancel(context.Background())
+	cn, err := c.dial(ctx)
+	if err != nil {
+		c.stopNow()
+		return nil, err
+	}
+	c.setCurrent(cn)
+	go c.supervise(cn)
+	return c, nil
+}
+
+// Events returns the channel of events: messages from peers and the
+// service, and changes of connection. It is closed when the client ends,
+// after Close or when it gives up reconnecting (see Err). Receive from it
+// promptly: a full channel holds up the connection.
+func (c *Client) Events() <-chan Event { return c.events }
+
+// Err returns nil while the client runs, ErrClosed after Close, or the error
+// that made it give up reconnecting.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Done returns a channel closed once the client has ended and released
+// everything it held.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Close closes the connection (with a close frame, waiting at most a second
+// for the service's reply) and waits until every goroutine of the client
+// has ended. Messages still in Events stay there to be read. Close returns
+// nil, or the error that had already ended the client; calling it again
+// does the same.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	prior := c.err
+	if c.err == nil {
+		c.err = ErrClosed
+	}
+	c.mu.Unlock()
+	c.stopNow()
+	<-c.done
+	if prior == nil || errors.Is(prior, ErrClosed) {
+		return nil
+	}
+	return prior
+}
+
+// fail ends the client with err.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+	c.stopNow()
+}
+
+// stopped returns why the client stopped.
+func (c *Client) stopped() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	return ErrClosed
+}
+
+func (c *Client) setCurrent(cn *conn) {
+	c.mu.Lock()
+	if c.cur == nil {
+		close(c.ready)
+	}
+	c.cur = cn
+	c.mu.Unlock()
+}
+
+// detach stops sends from using cn.
+func (c *Client) detach(cn *conn) {
+	c.mu.Lock()
+	if c.cur == cn {
+		c.cur = nil
+		c.ready = make(chan struct{})
+	}
+	c.mu.Unlock()
+}
+
+// current waits for a connection to send on.
+func (c *Client) current(ctx context.Context) (*conn, error) {
+	for {
+		c.mu.Lock()
+		cur, ready, err := c.cur, c.ready, c.err
+		c.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if cur != nil {
+			return cur, nil
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.stop.Done():
+			return nil, c.stopped()
+		}
+	}
+}
+
+// emit delivers an event from the supervisor.
+func (c *Client) emit(ev Event) {
+	if ev.At.IsZero() {
+		ev.At = time.Now()
+	}
+	select {
+	case c.events <- ev:
+	case <-c.stop.Done():
+	}
+}
+
+// supervise watches the live connection and replaces it when it ends, when
+// the service sends GO_AWAY, or when it is due for renewal.
+func (c *Client) supervise(cur *conn) {
+	defer func() {
+		c.stopNow()
+		if cur != nil {
+			cur.shutdown(true)
+		}
+		c.connWG.Wait()
+		close(c.events)
+		close(c.done)
+	}()
+	for {
+		wait, why := c.renewalDue(cur, time.Now())
+		graceful := true
+		if why == nil {
+			var timer *time.Timer
+			var tick <-chan time.Time
+			if wait > 0 {
+				timer = time.NewTimer(wait)
+				tick = timer.C
+			}
+			select {
+			case <-c.stop.Done():
+			case <-cur.dead:
+				why, graceful = cur.cause(), false
+			case <-cur.goAway:
+				why = ErrGoAway
+			case <-tick:
+			}
+			if timer != nil {
+				timer.Stop()
+			}
+			if c.stop.Err() != nil {
+				return
+			}
+			if why == nil {
+				continue // the renewal timer fired: look again
+			}
+		}
+		if !graceful {
+			c.log.Info("signaling: connection lost; reconnecting", "conn", cur.id, "err", why)
+			c.emit(Event{Type: EventDisconnected, Err: why, Conn: cur.id})
+		} else {
+			c.log.Info("signaling: replacing the connection", "conn", cur.id, "reason", why)
+		}
+		next, err := c.reconnect(cur, graceful)
+		if err != nil {
+			if c.stop.Err() == nil {
+				c.log.Warn("signaling: giving up", "err", err)
+				c.fail(err)
+			}
+			return
+		}
+		old := cur
+		cur = next
+		c.setCurrent(next)
+		c.connWG.Add(1)
+		go func() {
+			defer c.connWG.Done()
+			old.shutdown(graceful)
+		}()
+		c.log.Info("signaling: reconnected", "conn", next.id, "url", next.url)
+		c.emit(Event{Type: EventReconnected, Err: why, Conn: next.id})
+	}
+}
+
+// renewalDue returns how long until cn is due for renewal, or, if it is
+// due, why. A wait of 0 with a nil reason means no renewal is planned.
+func (c *Client) renewalDue(cn *conn, now time.Time) (time.Duration, error) {
+	var wait time.Duration
+	if r := c.opts.idleRenew; r > 0 {
+		idle := now.Sub(time.Unix(0, cn.lastSent.Load()))
+		if idle >= r {
+			return 0, fmt.Errorf("%w: nothing sent for %v (service idle timeout %v)", ErrRenewed, idle.Round(time.Millisecond), c.opts.IdleTimeout)
+		}
+		wait = r - idle
+	}
+	if r := c.opts.durationRenew; r > 0 {
+		age := now.Sub(cn.start)
+		if age >= r {
+			return 0, fmt.Errorf("%w: connected for %v (service limit %v)", ErrRenewed, age.Round(time.Millisecond), c.opts.MaxConnectionDuration)
+		}
+		if wait == 0 || r-age < wait {
+			wait = r - age
+		}
+	}
+	return wait, nil
+}
+
+// reconnect dials until it succeeds, the policy says stop, or the client
+// is closed. graceful means the old connection prev still works, so the
+// first attempt need not wait.
+//
+// While an attempt is under way, sends wait rather than go on prev: the
+// service replaces prev as soon as the new connection is accepted, and may
+// drop what it has not yet read from a connection it is closing. So before
+// each attempt the client also pings prev and waits (briefly) for the pong:
+// the service reads frames in order, so the pong means it has read every
+// message sent before. Between attempts prev carries the sends again, if
+// it still works.
+func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
+	authFailures := 0
+	for attempt := 0; ; attempt++ {
+		if graceful && attempt > 0 {
+			select {
+			case <-prev.dead:
+			default:
+				c.setCurrent(prev)
+			}
+		}
+		if attempt > 0 || !graceful {
+			d := backoff(attempt, c.opts.MinBackoff, c.opts.MaxBackoff, rand.Float64())
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-c.stop.Done():
+				t.Stop()
+				return nil, c.stopped()
+			}
+		}
+		c.detach(prev)
+		if graceful {
+			prev.flush(c.stop)
+		}
+		cn, err := c.dial(c.stop)
+		if err == nil {
+			return cn, nil
+		}
+		if c.stop.Err() != nil {
+			return nil, c.stopped()
+		}
+		var he *HandshakeError
+		if errors.As(err, &he) {
+			if !he.retryable() {
+				return nil, err
+			}
+			if he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden {
+				if authFailures++; authFailures >= maxAuthRetries {
+					return nil, fmt.Errorf("signaling: refused %d times in a row: %w", authFailures, err)
+				}
+			} else {
+				authFailures = 0
+			}
+		}
+		if attempt+1 >= c.opts.MaxAttempts {
+			return nil, fmt.Errorf("signaling: gave up after %d attempts to reconnect: %w", attempt+1, err)
+		}
+		c.log.Info("signaling: reconnection failed; retrying", "attempt", attempt+1, "err", err)
+	}
+}
+
+// SendOffer sends an SDP offer. A viewer's messages always go to the master,
+// so a viewer passes to = ""; a master names the viewer's client id. It
+// waits for its turn under the service's rate limit and, while the client
+// is reconnecting, for the new connection, as long as ctx allows. A nil
+// error means the message was written to the connection; the service
+// reports a failure to deliver it as an EventStatus.
+func (c *Client) SendOffer(ctx context.Context, to string, sdp kvs.SessionDescription) error {
+	return c.sendSDP(ctx, kvs.ActionSDPOffer, "offer", to, sdp, c.offers)
+}
+
+// SendAnswer sends an SDP answer; see SendOffer.
+func (c *Client) SendAnswer(ctx context.Context, to string, sdp kvs.SessionDescription) error {
+	return c.sendSDP(ctx, kvs.ActionSDPAnswer, "answer", to, sdp, c.answer)
+}
+
+func (c *Client) sendSDP(ctx context.Context, action, kind, to string, sdp kvs.SessionDescription, p *pacer) error {
+	if sdp.Type == "" {
+		sdp.Type = kind
+	} else if sdp.Type != kind {
+		return fmt.Errorf("signaling: %s: description type %q: must be %q", action, sdp.Type, kind)
+	}
+	if sdp.SDP == "" {
+		return fmt.Errorf("signaling: %s: description sdp: is empty", action)
+	}
+	return c.send(ctx, action, kind, to, sdp, p)
+}
+
+// SendCandidate sends an ICE candidate; see SendOffer. A pion
+// ICECandidateInit converts directly: kvs.ICECandidate(init).
+func (c *Client) SendCandidate(ctx context.Context, to string, cand kvs.ICECandidate) error {
+	return c.send(ctx, kvs.ActionICECandidate, "candidate", to, cand, c.cands)
+}
+
+func (c *Client) send(ctx context.Context, action, kind, to string, payload any, p *pacer) error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	frame, err := encodeFrame(action, kind, to, payload, c.seq.Add(1))
+	if err != nil {
+		return err
+	}
+	if err := c.pace(ctx, p); err != nil {
+		return err
+	}
+	for try := 1; ; try++ {
+		cn, err := c.current(ctx)
+		if err != nil {
+			return err
+		}
+		err = cn.write(frame)
+		if err == nil {
+			return nil
+		}
+		cn.kill(fmt.Errorf("signaling: write failed: %w", err))
+		if try == maxSendTries {
+			return fmt.Errorf("signaling: %s: not sent after %d connections failed under it: %w", action, try, err)
+		}
+		c.log.Info("signaling: write failed; sending on the next connection", "conn", cn.id, "err", err)
+	}
+}
+
+// encodeFrame builds the frame of a message, with the correlation id
+// kind-seq.
+func encodeFrame(action, kind, to string, payload any, seq uint64) ([]byte, error) {
+	enc, err := kvs.EncodePayload(payload)
+	if err != nil {
+		return nil, fmt.Errorf("signaling: %s: %w", action, err)
+	}
+	m := kvs.ClientMessage{
+		Action:            action,
+		RecipientClientID: to,
+		MessagePayload:    enc,
+		CorrelationID:     kind + "-" + strconv.FormatUint(seq, 10),
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("signaling: %s: %w", action, err)
+	}
+	return m.AppendJSON(make([]byte, 0, 96+len(enc))), nil
+}
+
+// pace waits for a turn to send under p.
+func (c *Client) pace(ctx context.Context, p *pacer) error {
+	d := p.reserve(time.Now())
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		p.cancel()
+		return ctx.Err()
+	case <-c.stop.Done():
+		p.cancel()
+		return c.stopped()
+	}
+}

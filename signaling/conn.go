@@ -1,0 +1,389 @@
+// One WebSocket connection: the handshake, the reader, the keepalive, and
+// its end.
+
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/kvssign/kvssign/kvs"
+)
+
+type conn struct {
+	c      *Client
+	id     int
+	ws     *websocket.Conn
+	url    string // redacted
+	start  time.Time
+	ctx    context.Context // cancelled when the connection is done with
+	cancel context.CancelFunc
+
+	lastSent atomic.Int64 // unix nanoseconds
+	lastRecv atomic.Int64
+
+	dead       chan struct{} // closed when the reader has ended
+	goAway     chan struct{} // closed on the first GO_AWAY
+	goAwayOnce sync.Once
+	endOnce    sync.Once
+	endErr     error // why the connection ended; read after dead
+}
+
+// dial makes one connection attempt, bounded by ctx and the dial timeout.
+func (c *Client) dial(ctx context.Context) (*conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
+	defer cancel()
+	u, err := c.src(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("signaling: getting a signed URL: %w", err)
+	}
+	shown := RedactURL(u)
+	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.opts.HTTPClient})
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, handshakeError(resp, shown)
+		}
+		return nil, dialError(err, u, shown)
+	}
+	ws.SetReadLimit(readLimit)
+	now := time.Now()
+	c.mu.Lock()
+	c.nconn++
+	id := c.nconn
+	c.mu.Unlock()
+	cn := &conn{c: c, id: id, ws: ws, url: shown, start: now, dead: make(chan struct{}), goAway: make(chan struct{})}
+	cn.ctx, cn.cancel = context.WithCancel(context.Background())
+	cn.lastSent.Store(now.UnixNano())
+	cn.lastRecv.Store(now.UnixNano())
+	c.log.Info("signaling: connected", "conn", id, "url", shown)
+	c.connWG.Add(2)
+	go cn.read()
+	go cn.keepalive()
+	return cn, nil
+}
+
+// dialError rewrites a failed dial's error so that it cannot carry the
+// signed URL: net/http puts the whole URL in a *url.Error.
+func dialError(err error, u, shown string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	for _, secret := range secretsOf(u) {
+		if strings.Contains(msg, secret) {
+			return fmt.Errorf("signaling: connecting to %s: %s", shown, strings.ReplaceAll(msg, secret, Redacted))
+		}
+	}
+	return fmt.Errorf("signaling: connecting to %s: %w", shown, err)
+}
+
+// secretsOf returns the signature and session token of a signed URL, as
+// they appear in it.
+func secretsOf(u string) []string {
+	_, q, _ := strings.Cut(u, "?")
+	var out []string
+	for _, p := range strings.Split(q, "&") {
+		name, value, _ := strings.Cut(p, "=")
+		if value != "" && (strings.EqualFold(name, "X-Amz-Signature") || strings.EqualFold(name, "X-Amz-Security-Token")) {
+			out = append(out, value)
+			if dec, err := url.QueryUnescape(value); err == nil && dec != value {
+				out = append(out, dec)
+			}
+		}
+	}
+	return out
+}
+
+// end records why the connection ended; the first reason wins.
+func (cn *conn) end(err error) {
+	cn.endOnce.Do(func() { cn.endErr = err })
+}
+
+// cause returns why the connection ended. Call it after dead is closed.
+func (cn *conn) cause() error { return cn.endErr }
+
+// kill ends a connection found broken outside the reader.
+func (cn *conn) kill(err error) {
+	cn.end(err)
+	cn.c.detach(cn)
+	cn.cancel()
+	cn.ws.CloseNow()
+}
+
+// shutdown closes the connection, with a close frame if graceful, and
+// releases it. The reader ends as a result.
+func (cn *conn) shutdown(graceful bool) {
+	if graceful {
+		done := make(chan struct{})
+		go func() {
+			cn.ws.Close(websocket.StatusNormalClosure, "")
+			close(done)
+		}()
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+		cn.end(errors.New("signaling: connection closed by the client"))
+		cn.cancel()
+		<-done
+	}
+	cn.end(errors.New("signaling: connection closed by the client"))
+	cn.c.detach(cn)
+	cn.cancel()
+	cn.ws.CloseNow()
+	<-cn.dead
+}
+
+// flush waits, at most maxFlush, until the service has read everything
+// sent on cn, using a ping as a barrier.
+func (cn *conn) flush(stop context.Context) {
+	select {
+	case <-cn.dead:
+		return
+	default:
+	}
+	ctx, cancel := context.WithTimeout(stop, min(cn.c.opts.PongTimeout, maxFlush))
+	defer cancel()
+	if err := cn.ws.Ping(ctx); err != nil {
+		cn.c.log.Debug("signaling: no pong before replacing the connection", "conn", cn.id, "err", err)
+	}
+}
+
+// write sends one frame, bounded by the write timeout.
+func (cn *conn) write(frame []byte) error {
+	ctx, cancel := context.WithTimeout(cn.ctx, cn.c.opts.WriteTimeout)
+	defer cancel()
+	if err := cn.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+		return err
+	}
+	cn.lastSent.Store(time.Now().UnixNano())
+	return nil
+}
+
+// deliver hands an event to the consumer, or gives up when the connection
+// is shut down.
+func (cn *conn) deliver(ev Event) bool {
+	ev.Conn = cn.id
+	select {
+	case cn.c.events <- ev:
+		return true
+	case <-cn.ctx.Done():
+		return false
+	}
+}
+
+// read runs for the connection's life, turning frames into events.
+func (cn *conn) read() {
+	c := cn.c
+	defer func() {
+		c.detach(cn)
+		cn.cancel()
+		close(cn.dead)
+		c.connWG.Done()
+	}()
+	for {
+		typ, data, err := cn.ws.Read(cn.ctx)
+		if err != nil {
+			cn.end(readError(err))
+			return
+		}
+		now := time.Now()
+		cn.lastRecv.Store(now.UnixNano())
+		if typ != websocket.MessageText {
+			c.log.Debug("signaling: ignoring a binary frame", "conn", cn.id)
+			continue
+		}
+		ev, err := parseFrame(data)
+		if err != nil {
+			c.log.Warn("signaling: ignoring a frame", "conn", cn.id, "err", err)
+			continue
+		}
+		c.log.Debug("signaling: received", "conn", cn.id, "type", ev.Type, "from", ev.From)
+		if ev.Type == 0 {
+			continue // a message type this client does not know
+		}
+		ev.At, ev.Conn = now, cn.id
+		if ev.Type == EventCandidate && c.held.hold(ev) {
+			continue
+		}
+		if !cn.deliver(ev) {
+			cn.end(errors.New("signaling: connection closed by the client"))
+			return
+		}
+		switch ev.Type {
+		case EventOffer, EventAnswer:
+			for _, held := range c.held.release(ev.From) {
+				if !cn.deliver(held) {
+					cn.end(errors.New("signaling: connection closed by the client"))
+					return
+				}
+			}
+		case EventGoAway:
+			cn.goAwayOnce.Do(func() { close(cn.goAway) })
+		}
+	}
+}
+
+// parseFrame turns a frame from the service into an event. An event of
+// type 0 stands for a message type the client does not know, which it
+// skips.
+func parseFrame(data []byte) (Event, error) {
+	m, err := kvs.DecodeServerMessage(data)
+	if err != nil {
+		return Event{}, err
+	}
+	ev := Event{From: m.SenderClientID}
+	switch m.MessageType {
+	case kvs.ActionSDPOffer, kvs.ActionSDPAnswer:
+		ev.Type = EventOffer
+		if m.MessageType == kvs.ActionSDPAnswer {
+			ev.Type = EventAnswer
+		}
+		if err := kvs.DecodePayload(m.MessagePayload, &ev.SDP); err != nil {
+			return Event{}, fmt.Errorf("%s from %q: %w", m.MessageType, m.SenderClientID, err)
+		}
+	case kvs.ActionICECandidate:
+		ev.Type = EventCandidate
+		if err := kvs.DecodePayload(m.MessagePayload, &ev.Candidate); err != nil {
+			return Event{}, fmt.Errorf("%s from %q: %w", m.MessageType, m.SenderClientID, err)
+		}
+	case kvs.TypeGoAway:
+		ev.Type = EventGoAway
+	case kvs.TypeReconnectICEServer:
+		ev.Type = EventReconnectICEServer
+	case kvs.TypeStatusResponse:
+		ev.Type = EventStatus
+		ev.Err = statusError(m.StatusResponse)
+	}
+	return ev, nil
+}
+
+// readError describes why reading ended.
+func readError(err error) error {
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		if ce.Reason != "" {
+			return fmt.Errorf("signaling: closed by the service: %d %s", ce.Code, ce.Reason)
+		}
+		return fmt.Errorf("signaling: closed by the service: %d", ce.Code)
+	}
+	return fmt.Errorf("signaling: connection lost: %w", err)
+}
+
+// keepalive pings after PingInterval without receiving anything, and kills
+// the connection if no pong comes within PongTimeout.
+func (cn *conn) keepalive() {
+	defer cn.c.connWG.Done()
+	interval := cn.c.opts.PingInterval
+	if interval < 0 {
+		return
+	}
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-cn.ctx.Done():
+			return
+		case <-t.C:
+		}
+		silent := time.Since(time.Unix(0, cn.lastRecv.Load()))
+		if silent < interval {
+			t.Reset(interval - silent)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(cn.ctx, cn.c.opts.PongTimeout)
+		err := cn.ws.Ping(ctx)
+		cancel()
+		if err != nil {
+			if cn.ctx.Err() == nil {
+				cn.kill(fmt.Errorf("signaling: no pong within %v: %w", cn.c.opts.PongTimeout, err))
+			}
+			return
+		}
+		cn.lastRecv.Store(time.Now().UnixNano())
+		t.Reset(interval)
+	}
+}
+
+// Bounds of the candidate buffer.
+const (
+	maxHeldSenders   = 64
+	maxHeldPerSender = 128
+	maxSeenSenders   = 4096
+)
+
+// candidateBuffer holds ICE candidates from a sender until its offer or
+// answer has been delivered.
+type candidateBuffer struct {
+	enabled bool
+	mu      sync.Mutex
+	seen    map[string]bool // senders whose description was delivered
+	held    map[string][]Event
+	order   []string // senders with held candidates, oldest first
+}
+
+// hold keeps ev if its sender's description has not come yet.
+func (b *candidateBuffer) hold(ev Event) bool {
+	if !b.enabled {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen[ev.From] {
+		return false
+	}
+	if b.held == nil {
+		b.held = make(map[string][]Event)
+	}
+	q, ok := b.held[ev.From]
+	if !ok {
+		if len(b.order) >= maxHeldSenders {
+			delete(b.held, b.order[0])
+			b.order = b.order[1:]
+		}
+		b.order = append(b.order, ev.From)
+	}
+	if len(q) >= maxHeldPerSender {
+		q = q[1:]
+	}
+	b.held[ev.From] = append(q, ev)
+	return true
+}
+
+// release marks sender's description delivered and returns its held
+// candidates.
+func (b *candidateBuffer) release(sender string) []Event {
+	if !b.enabled {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen == nil || len(b.seen) >= maxSeenSenders {
+		b.seen = make(map[string]bool)
+	}
+	b.seen[sender] = true
+	q := b.held[sender]
+	if q == nil {
+		return nil
+	}
+	delete(b.held, sender)
+	for i, s := range b.order {
+		if s == sender {
+			b.order = append(b.order[:i], b.order[i+1:]...)
+			break
+		}
+	}
+	return q
+}

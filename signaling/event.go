@@ -1,0 +1,78 @@
+package signaling
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/kvssign/kvssign/kvs"
+)
+
+// EventType says what an Event reports.
+type EventType int
+
+// The kinds of Event. The first six come from the service; the last two from
+// the client itself.
+const (
+	// EventOffer is an SDP offer from a peer: a viewer's, for a master.
+	EventOffer EventType = iota + 1
+	// EventAnswer is an SDP answer from a peer: the master's, for a viewer.
+	EventAnswer
+	// EventCandidate is an ICE candidate from a peer.
+	EventCandidate
+	// EventStatus reports a message the service did not deliver; Err is a
+	// *StatusError.
+	EventStatus
+	// EventGoAway says the service is about to close the connection. The
+	// client is already reconnecting; an EventReconnected follows.
+	EventGoAway
+	// EventReconnectICEServer asks the peer to fetch ICE servers again.
+	EventReconnectICEServer
+	// EventDisconnected says the connection ended unexpectedly (Err says
+	// how) and the client is reconnecting. Sends wait meanwhile.
+	EventDisconnected
+	// EventReconnected says a new connection replaced the old one; Err
+	// says why the old one was left: ErrGoAway, ErrRenewed, or what ended
+	// it.
+	EventReconnected
+)
+
+var eventNames = [...]string{
+	EventOffer:              "SDP_OFFER",
+	EventAnswer:             "SDP_ANSWER",
+	EventCandidate:          "ICE_CANDIDATE",
+	EventStatus:             "STATUS_RESPONSE",
+	EventGoAway:             "GO_AWAY",
+	EventReconnectICEServer: "RECONNECT_ICE_SERVER",
+	EventDisconnected:       "DISCONNECTED",
+	EventReconnected:        "RECONNECTED",
+}
+
+// String returns the service's name for the message type (SDP_OFFER,
+// GO_AWAY, …), or DISCONNECTED and RECONNECTED.
+func (t EventType) String() string {
+	if t > 0 && int(t) < len(eventNames) {
+		return eventNames[t]
+	}
+	return "EventType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// An Event is something the service sent, or a change of connection.
+type Event struct {
+	Type EventType
+	// From is the sender's client id for offers, answers and candidates
+	// from a viewer. It is empty for messages from the master, which the
+	// service sends without a sender.
+	From string
+	// SDP is the description of an EventOffer or EventAnswer.
+	SDP kvs.SessionDescription
+	// Candidate is the candidate of an EventCandidate.
+	Candidate kvs.ICECandidate
+	// Err is a *StatusError for EventStatus, and the reason for
+	// EventDisconnected and EventReconnected.
+	Err error
+	// Conn numbers the connection the event came on or concerns, from 1
+	// for the connection Dial made.
+	Conn int
+	// At is when the client received the event.
+	At time.Time
+}

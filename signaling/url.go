@@ -1,0 +1,69 @@
+package signaling
+
+import (
+	"context"
+	"strings"
+
+	"github.com/kvssign/kvssign/kvs"
+)
+
+// A URLSource returns a freshly signed signaling URL. A Client calls it once
+// for every connection attempt and never reuses a URL, so the source should
+// sign anew each time with current credentials (a URL is valid for at most
+// five minutes, and temporary credentials expire). It may also fetch the URL
+// from a vending service. It must be safe for concurrent use and honour
+// ctx, which carries the attempt's deadline.
+type URLSource func(ctx context.Context) (string, error)
+
+// Presigned returns a URLSource that signs a ConnectAsMaster or
+// ConnectAsViewer URL with p for every connection. endpoint is the WSS
+// endpoint GetSignalingChannelEndpoint returned for role; clientID is empty
+// for a master. p's credentials provider is asked for credentials each time,
+// so a provider that renews them (STS, an SDK credentials cache) keeps the
+// client connected past their expiry.
+func Presigned(p *kvs.Presigner, endpoint, channelARN string, role kvs.Role, clientID string) URLSource {
+	return func(ctx context.Context) (string, error) {
+		s, err := p.Presign(ctx, endpoint, channelARN, role, clientID)
+		if err != nil {
+			return "", err
+		}
+		return s.URL, nil
+	}
+}
+
+// Redacted is what RedactURL puts in place of a secret.
+const Redacted = "REDACTED"
+
+// RedactURL returns a signed URL fit for a log: the values of
+// X-Amz-Signature and X-Amz-Security-Token, and any user info, are replaced
+// by REDACTED. The rest (endpoint, channel ARN, client id, credential scope,
+// date, expiry) stays, since it is what one needs to diagnose a refusal. A
+// signed URL is a bearer credential until it expires: log only this form.
+func RedactURL(u string) string {
+	base, query, hasQuery := strings.Cut(u, "?")
+	if scheme, rest, ok := strings.Cut(base, "://"); ok {
+		authority, path, _ := strings.Cut(rest, "/")
+		if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+			authority = Redacted + "@" + authority[i+1:]
+		}
+		base = scheme + "://" + authority
+		if path != "" || strings.Contains(rest, "/") {
+			base += "/" + path
+		}
+	}
+	if !hasQuery {
+		return base
+	}
+	frag := ""
+	if i := strings.IndexByte(query, '#'); i >= 0 {
+		query, frag = query[:i], query[i:]
+	}
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		name, _, _ := strings.Cut(p, "=")
+		if strings.EqualFold(name, "X-Amz-Signature") || strings.EqualFold(name, "X-Amz-Security-Token") {
+			params[i] = name + "=" + Redacted
+		}
+	}
+	return base + "?" + strings.Join(params, "&") + frag
+}
