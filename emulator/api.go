@@ -111,11 +111,10 @@ func authError(err error) *apiError {
 	}
 	code := "InvalidSignatureException"
 	switch {
+	case errors.Is(err, sigv4.ErrMissingAuth):
+		code = "MissingAuthenticationTokenException"
 	case errors.Is(err, sigv4.ErrMalformed):
 		code = "IncompleteSignatureException"
-		if se.Message == "Missing Authentication Token" {
-			code = "MissingAuthenticationTokenException"
-		}
 	case errors.Is(err, sigv4.ErrUnknownAccessKey), errors.Is(err, sigv4.ErrInvalidToken):
 		code = "UnrecognizedClientException"
 	case errors.Is(err, sigv4.ErrExpiredToken):
@@ -132,11 +131,10 @@ func stsAuthError(err error) *apiError {
 	}
 	code, status := "SignatureDoesNotMatch", http.StatusForbidden
 	switch {
+	case errors.Is(err, sigv4.ErrMissingAuth):
+		code = "MissingAuthenticationToken"
 	case errors.Is(err, sigv4.ErrMalformed):
 		code, status = "IncompleteSignature", http.StatusBadRequest
-		if se.Message == "Missing Authentication Token" {
-			code, status = "MissingAuthenticationToken", http.StatusForbidden
-		}
 	case errors.Is(err, sigv4.ErrUnknownAccessKey), errors.Is(err, sigv4.ErrInvalidToken):
 		code = "InvalidClientTokenId"
 	case errors.Is(err, sigv4.ErrExpiredToken):

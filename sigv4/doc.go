@@ -10,7 +10,7 @@
 //
 // A [Verifier] checks a presigned URL or a header-signed request against a key
 // lookup and reports why it failed with an [*Error] that errors.Is matches
-// against [ErrMalformed], [ErrUnknownAccessKey], [ErrExpired],
+// against [ErrMissingAuth], [ErrMalformed], [ErrUnknownAccessKey], [ErrExpired],
 // [ErrNotYetValid], [ErrSignatureMismatch], [ErrInvalidToken] and
 // [ErrExpiredToken].
 //

@@ -65,7 +65,7 @@ func RequireSignature(v *Verifier, next http.Handler) http.Handler {
 // body only once the request claims to be signed.
 func verifyHeaders(v *Verifier, w http.ResponseWriter, r *http.Request) (*Result, error) {
 	if r.Header.Get("Authorization") == "" {
-		return nil, verr(ErrMalformed, "Missing Authentication Token")
+		return nil, verr(ErrMissingAuth, "Missing Authentication Token")
 	}
 	hash := EmptyPayloadHash
 	if r.Body != nil && r.Body != http.NoBody {
@@ -113,7 +113,7 @@ func writeAuthError(w http.ResponseWriter, err error) {
 	case errors.As(err, &se):
 		msg = se.Message
 		switch {
-		case errors.Is(err, ErrMalformed) && se.Message == "Missing Authentication Token":
+		case errors.Is(err, ErrMissingAuth):
 			code = "MissingAuthenticationTokenException"
 		case errors.Is(err, ErrMalformed):
 			code = "IncompleteSignatureException"

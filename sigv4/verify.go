@@ -18,6 +18,7 @@ import (
 // Kinds of verification failure, matched with errors.Is. Every error a
 // [Verifier] returns is an [*Error] wrapping one of them.
 var (
+	ErrMissingAuth       = errors.New("sigv4: no authentication")
 	ErrMalformed         = errors.New("sigv4: malformed authentication")
 	ErrUnknownAccessKey  = errors.New("sigv4: unknown access key")
 	ErrExpired           = errors.New("sigv4: signature expired")
@@ -365,7 +366,7 @@ func schemeOf(r *http.Request) string {
 func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, payloadHash string) (*Result, error) {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
-		return nil, verr(ErrMalformed, "Missing Authentication Token")
+		return nil, verr(ErrMissingAuth, "Missing Authentication Token")
 	}
 	a, err := ParseAuthorization(authz)
 	if err != nil {
