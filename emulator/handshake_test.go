@@ -105,6 +105,7 @@ func TestHandshake(t *testing.T) {
 		{"no channel ARN", presignWith{}.sign(t, masterEP), 400, "InvalidArgumentException", "X-Amz-ChannelARN"},
 		{"bad channel ARN", presignWith{params: []sigv4.Param{{Name: kvs.ParamChannelARN, Value: "arn:aws:s3:::bucket"}}}.sign(t, masterEP), 400, "InvalidArgumentException", "ChannelARN"},
 		{"viewer without client id", presignWith{params: master}.sign(t, viewerEP), 400, "InvalidArgumentException", "Invalid ClientId specified !"},
+		{"viewer URL at the master endpoint", presignWith{params: viewer("v")}.sign(t, masterEP), 400, "InvalidArgumentException", "not accepted at a master endpoint"},
 		{"client id with a space", presignWith{params: viewer("bad id")}.sign(t, viewerEP), 400, "InvalidArgumentException", "Invalid ClientId specified !"},
 		{"client id AWS_", presignWith{params: viewer("aws_reserved")}.sign(t, viewerEP), 400, "InvalidArgumentException", "Invalid ClientId specified !"},
 		{"client id too long", presignWith{params: viewer(strings.Repeat("x", 257))}.sign(t, viewerEP), 400, "InvalidArgumentException", "Invalid ClientId specified !"},

@@ -138,6 +138,12 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 		return
 	}
 	clientID := ""
+	if _, has := res.Get(kvs.ParamClientID); has && role == kvs.Master {
+		// A viewer's URL sent to the master endpoint: KVS refuses it
+		// rather than connecting the viewer as the master.
+		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "X-Amz-ClientId is not accepted at a master endpoint: connect as a viewer at the viewer endpoint.", false})
+		return
+	}
 	if role == kvs.Viewer {
 		clientID, _ = res.Get(kvs.ParamClientID)
 		if kvs.ValidateClientID(clientID) != nil {
