@@ -35,8 +35,15 @@ var subcommands []func() *cobra.Command
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "kvssign",
-		Short:         "Sign and use Amazon Kinesis Video Streams WebRTC signaling connections",
+		Use:   "kvssign",
+		Short: "Sign and use Amazon Kinesis Video Streams WebRTC signaling connections",
+		Long: `kvssign signs and uses Amazon Kinesis Video Streams WebRTC signaling
+connections: it signs URLs offline or through AWS, connects, prints ICE
+servers, manages channels, vends URLs to clients, runs a local KVS emulator
+and a demo of the whole flow.
+
+Exit codes: 0 success, 1 failure, 2 usage or validation error.
+Reference: docs/cli.md.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

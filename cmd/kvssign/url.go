@@ -69,61 +69,121 @@ func envCredentials() (sigv4.Credentials, error) {
 
 type urlFlags struct {
 	signFlags
-	endpoint, channelARN, role, clientID string
+	aws                      awsFlags
+	ch                       channelFlags
+	debug                    bool
+	endpoint, role, clientID string
 }
 
 func newURLCmd() *cobra.Command {
 	var f urlFlags
 	c := &cobra.Command{
-		Use:   "url --endpoint WSS --channel-arn ARN --role master|viewer [--client-id ID]",
+		Use:   "url (--channel NAME|ARN | --channel-arn ARN) --role master|viewer [--client-id ID] [--endpoint WSS]",
 		Short: "Sign a URL to connect to a signaling channel",
 		Long: `Sign a ConnectAsMaster or ConnectAsViewer URL for a signaling channel.
 
-Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-AWS_SESSION_TOKEN. The text output is the URL alone on one line; it is a
-bearer credential until it expires, so treat it as a secret.`,
+Without --endpoint, the channel's ARN and its endpoint for the role are
+resolved through AWS (or the emulator given with --endpoint-url), with
+credentials from the standard chain, --profile or --role-arn.
+
+With --endpoint and the channel's ARN, nothing is asked of AWS: the URL is
+signed offline, with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+AWS_SESSION_TOKEN when they are set (otherwise the standard chain).
+
+The text output is the URL alone on one line; it is a bearer credential
+until it expires, so treat it as a secret.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runURL(c.Context(), c.OutOrStdout(), &f)
+			return finish(c.OutOrStdout(), f.output == "json", runURL(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), &f))
 		},
 	}
-	c.Flags().StringVar(&f.endpoint, "endpoint", "", "the channel's WSS endpoint for the role (from GetSignalingChannelEndpoint)")
-	c.Flags().StringVar(&f.channelARN, "channel-arn", "", "the signaling channel's ARN")
-	c.Flags().StringVar(&f.role, "role", "", "master or viewer")
-	c.Flags().StringVar(&f.clientID, "client-id", "", "the viewer's client id (default: a random one)")
+	fs := c.Flags()
+	f.ch.register(fs, true)
+	fs.StringVar(&f.endpoint, "endpoint", "", "the channel's WSS endpoint for the role (from GetSignalingChannelEndpoint); with a channel ARN, signs offline")
+	fs.StringVar(&f.role, "role", "", "master or viewer")
+	fs.StringVar(&f.clientID, "client-id", "", "the viewer's client id (default: a random one)")
 	f.signFlags.register(c, kvs.DefaultExpires)
+	f.aws.register(fs, false, false)
+	fs.BoolVar(&f.debug, "debug", false, "show the canonical request, string to sign and calls on stderr (secrets redacted)")
+	registerCompletions(c)
 	return c
 }
 
-func runURL(ctx context.Context, out io.Writer, f *urlFlags) error {
+func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 	clock, err := f.clock()
 	if err != nil {
 		return err
 	}
-	if f.endpoint == "" {
-		return usagef("--endpoint is required: the channel's WSS endpoint for the role")
-	}
-	if f.channelARN == "" {
-		return usagef("--channel-arn is required")
-	}
-	role, err := kvs.ParseRole(f.role)
+	channel, err := f.ch.get()
 	if err != nil {
-		return usagef("--role %q: must be master or viewer", f.role)
+		return err
 	}
-	if role == kvs.Viewer && f.clientID == "" {
+	role, err := parseRole(f.role)
+	if err != nil {
+		return err
+	}
+	switch {
+	case role == kvs.Viewer && f.clientID == "":
 		f.clientID = kvs.NewClientID()
-	}
-	// Credentials are read only once the inputs are known to be valid, so
-	// that a bad flag is reported first.
-	creds := sigv4.CredentialsFunc(func(context.Context) (sigv4.Credentials, error) { return envCredentials() })
-	p := &kvs.Presigner{Credentials: creds, Region: f.region, Expires: f.expires, Clock: clock, ClockOffset: f.clockOffset}
-	s, err := p.Presign(ctx, f.endpoint, f.channelARN, role, f.clientID)
-	if err != nil {
-		var ue usageError
-		if errors.As(err, &ue) {
-			return ue
+	case role == kvs.Viewer:
+		if err := kvs.ValidateClientID(f.clientID); err != nil {
+			return usagef("--client-id: %v", trimKVS(err))
 		}
-		return usageError{err}
+	case f.clientID != "":
+		return usagef("--client-id: a master connects without a client id")
+	}
+	if f.expires < time.Second || f.expires > kvs.MaxExpires || f.expires%time.Second != 0 {
+		return usagef("--expires %v: must be whole seconds from 1s to %v (KVS refuses longer)", f.expires, kvs.MaxExpires)
+	}
+	f.aws.region, f.aws.clockOffset = f.region, f.clockOffset
+	dbg := newDebugLog(f.debug, stderr)
+	var s kvs.SignedURL
+	if f.endpoint != "" {
+		if !strings.HasPrefix(channel, "arn:") {
+			return usagef("--endpoint: signing offline needs the channel's ARN (--channel-arn), not its name")
+		}
+		if er := endpointRole(f.endpoint); er != "" && er != role {
+			// Signing is harmless, so only a warning; connect refuses.
+			fmt.Fprintf(stderr, "kvssign: warning: --endpoint looks like a %s endpoint but --role is %s; the service refuses a URL sent to the other role's endpoint\n",
+				er, strings.ToLower(string(role)))
+		}
+		// Credentials are read only once the inputs are known to be valid,
+		// so that a bad flag is reported first.
+		var creds sigv4.CredentialsProvider = sigv4.CredentialsFunc(func(context.Context) (sigv4.Credentials, error) { return envCredentials() })
+		if f.aws.usesChain() {
+			if creds, err = signingCredentials(ctx, &f.aws, dbg, arnRegion(channel)); err != nil {
+				return err
+			}
+		} else {
+			dbg.printf("credentials: from the environment; nothing is asked of AWS")
+		}
+		p := &kvs.Presigner{Credentials: creds, Region: f.region, Expires: f.expires, Clock: clock, ClockOffset: f.clockOffset}
+		if dbg.enabled() {
+			p.Trace = dbg.trace
+		}
+		s, err = p.Presign(ctx, f.endpoint, channel, role, f.clientID)
+		if err != nil {
+			var ue usageError
+			if errors.As(err, &ue) {
+				return ue
+			}
+			if strings.Contains(err.Error(), "retrieving credentials") {
+				return explainAWS(err, diagInput{})
+			}
+			return usageError{err}
+		}
+	} else {
+		cfg, err := f.aws.config(ctx, dbg, arnRegion(channel))
+		if err != nil {
+			return err
+		}
+		r := f.aws.resolver(cfg, dbg)
+		r.Expires, r.Clock = f.expires, clock
+		s, err = r.Presign(ctx, channel, role, f.clientID)
+		if err != nil {
+			return explainAWS(err, diagInput{role: role, channel: channel, region: cfg.Region, arnRegion: arnRegion(channel),
+				clientID: f.clientID, localNow: time.Now(), clockOffset: f.clockOffset})
+		}
 	}
 	return printSigned(out, f.output, s)
 }
@@ -135,11 +195,14 @@ type signedJSON struct {
 	ChannelARN string    `json:"channelArn"`
 	ClientID   string    `json:"clientId,omitempty"`
 	ExpiresAt  time.Time `json:"expiresAt"`
+	// Endpoint is the URL without its query: where it connects.
+	Endpoint string `json:"endpoint"`
 }
 
 func printSigned(out io.Writer, format string, s kvs.SignedURL) error {
 	if format == "json" {
-		return writeJSON(out, signedJSON{URL: s.URL, Role: s.Role, ChannelARN: s.ChannelARN, ClientID: s.ClientID, ExpiresAt: s.ExpiresAt})
+		endpoint, _, _ := strings.Cut(s.URL, "?")
+		return writeJSON(out, signedJSON{URL: s.URL, Role: s.Role, ChannelARN: s.ChannelARN, ClientID: s.ClientID, ExpiresAt: s.ExpiresAt, Endpoint: endpoint})
 	}
 	_, err := fmt.Fprintln(out, s.URL)
 	return err
@@ -155,6 +218,7 @@ func writeJSON(out io.Writer, v any) error {
 type presignFlags struct {
 	signFlags
 	service, method string
+	debug           bool
 }
 
 func newPresignCmd() *cobra.Command {
@@ -167,16 +231,18 @@ func newPresignCmd() *cobra.Command {
 kept; it must not already carry X-Amz-* authentication parameters.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return runPresign(c.Context(), c.OutOrStdout(), &f, args[0])
+			return scrub(runPresign(c.Context(), c.OutOrStdout(), c.ErrOrStderr(), &f, args[0]))
 		},
 	}
 	c.Flags().StringVar(&f.service, "service", "", "the service's signing name, e.g. execute-api")
 	c.Flags().StringVar(&f.method, "method", "GET", "the HTTP method the URL will be used with")
 	f.signFlags.register(c, 15*time.Minute)
+	c.Flags().BoolVar(&f.debug, "debug", false, "show the canonical request and string to sign on stderr (secrets redacted)")
+	registerCompletions(c)
 	return c
 }
 
-func runPresign(ctx context.Context, out io.Writer, f *presignFlags, raw string) error {
+func runPresign(ctx context.Context, out, stderr io.Writer, f *presignFlags, raw string) error {
 	clock, err := f.clock()
 	if err != nil {
 		return err
@@ -200,6 +266,9 @@ func runPresign(ctx context.Context, out io.Writer, f *presignFlags, raw string)
 	}
 	now := clock().Add(f.clockOffset)
 	s := &sigv4.Signer{Service: f.service, Region: f.region, Clock: func() time.Time { return now }}
+	if dbg := newDebugLog(f.debug, stderr); dbg.enabled() {
+		s.Trace = dbg.trace
+	}
 	signed, err := s.PresignURL(ctx, creds, strings.ToUpper(f.method), u, f.expires)
 	if err != nil {
 		return usageError{err}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kvssign/kvssign/emulator"
+	"github.com/kvssign/kvssign/sigv4"
+)
+
+func init() { subcommands = append(subcommands, newEmulateCmd) }
+
+type emulateFlags struct {
+	addr, region, account          string
+	accessKeyID, secretAccessKey   string
+	tls                            bool
+	certFile, stateFile, logLevel  string
+	channels                       []string
+	idle, maxDuration, goAwayGrace time.Duration
+	stsMin                         time.Duration
+	maxViewers                     int
+	connectRate, sdpRate, iceRate  float64
+}
+
+func newEmulateCmd() *cobra.Command {
+	var f emulateFlags
+	c := &cobra.Command{
+		Use:   "emulate [--addr 127.0.0.1:PORT] [--region R] [--account ID] [--tls] [--state FILE]",
+		Short: "Run a local Kinesis Video Streams signaling emulator",
+		Long: `Run a local Kinesis Video Streams emulator on one listener: the control plane
+(CreateSignalingChannel, DescribeSignalingChannel, GetSignalingChannelEndpoint,
+ListSignalingChannels, DeleteSignalingChannel), STS (AssumeRole, GetSessionToken),
+GetIceServerConfig and the signaling WebSocket, all verifying SigV4 signatures.
+
+Point an AWS SDK or the aws CLI at it with --endpoint-url (or BaseEndpoint),
+using the credentials it prints. Admin endpoints (stats, faults, GO_AWAY,
+dropped connections) are under /_emulator/ for loopback clients; see
+docs/emulator.md. It runs until interrupted (SIGINT or SIGTERM).`,
+		Example: `  kvssign emulate --addr 127.0.0.1:4567 --create-channel demo
+  AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY \
+    aws --endpoint-url http://127.0.0.1:4567 --region us-west-2 kinesisvideo list-signaling-channels`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runEmulate(cmd, &f) },
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:0", "listen address host:port (port 0 picks a free one)")
+	fl.StringVar(&f.region, "region", "us-west-2", "the emulated region")
+	fl.StringVar(&f.account, "account", "123456789012", "the emulated 12-digit account id")
+	fl.StringVar(&f.accessKeyID, "access-key-id", "", "access key id to accept (default: AWS's documented example key)")
+	fl.StringVar(&f.secretAccessKey, "secret-access-key", "", "secret access key to accept, with --access-key-id")
+	fl.BoolVar(&f.tls, "tls", false, "serve https and wss with a self-signed certificate")
+	fl.StringVar(&f.certFile, "tls-cert", "", "with --tls, where to write the certificate for clients to trust (default: kvssign-emulator.pem in the temp dir)")
+	fl.StringVar(&f.stateFile, "state", "", "keep channels in this file across restarts")
+	fl.StringArrayVar(&f.channels, "create-channel", nil, "create this channel at start unless it exists (repeatable)")
+	fl.DurationVar(&f.idle, "idle-timeout", 10*time.Minute, "close signaling connections idle this long")
+	fl.DurationVar(&f.maxDuration, "max-connection-duration", time.Hour, "close signaling connections this old (GO_AWAY is sent --go-away-grace before)")
+	fl.DurationVar(&f.goAwayGrace, "go-away-grace", time.Minute, "how long a connection stays open after GO_AWAY")
+	fl.IntVar(&f.maxViewers, "max-viewers", 10, "viewers per channel (-1: unlimited)")
+	fl.Float64Var(&f.connectRate, "connect-rate", 3, "connections per second per channel and role (-1: unlimited)")
+	fl.Float64Var(&f.sdpRate, "sdp-rate", 5, "SDP offers (and answers) per second per connection (-1: unlimited)")
+	fl.Float64Var(&f.iceRate, "ice-rate", 20, "ICE candidates per second per connection (-1: unlimited)")
+	fl.DurationVar(&f.stsMin, "sts-min-duration", 15*time.Minute, "shortest DurationSeconds STS accepts")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error or off")
+	return c
+}
+
+func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
+	if _, port, err := net.SplitHostPort(f.addr); err != nil || port == "" {
+		return usagef("--addr %q: must be host:port, e.g. 127.0.0.1:0", f.addr)
+	}
+	if (f.accessKeyID == "") != (f.secretAccessKey == "") {
+		return usagef("--access-key-id and --secret-access-key: give both or neither")
+	}
+	for name, d := range map[string]time.Duration{"--idle-timeout": f.idle, "--max-connection-duration": f.maxDuration, "--go-away-grace": f.goAwayGrace, "--sts-min-duration": f.stsMin} {
+		if d <= 0 {
+			return usagef("%s %v: must be positive", name, d)
+		}
+	}
+	for name, r := range map[string]float64{"--connect-rate": f.connectRate, "--sdp-rate": f.sdpRate, "--ice-rate": f.iceRate} {
+		if r == 0 || (r < 0 && r != -1) {
+			return usagef("%s %v: must be positive, or -1 for unlimited", name, r)
+		}
+	}
+	if f.maxViewers == 0 || f.maxViewers < -1 {
+		return usagef("--max-viewers %d: must be positive, or -1 for unlimited", f.maxViewers)
+	}
+	if f.certFile != "" && !f.tls {
+		return usagef("--tls-cert: needs --tls")
+	}
+	var level slog.Level
+	logOff := f.logLevel == "off"
+	if !logOff {
+		if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+			return usagef("--log-level %q: must be debug, info, warn, error or off", f.logLevel)
+		}
+	}
+	var logger *slog.Logger
+	if logOff {
+		logger = slog.New(slog.DiscardHandler)
+	} else {
+		logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	}
+
+	cfg := emulator.Config{
+		Region:                f.region,
+		Account:               f.account,
+		Credentials:           sigv4.Credentials{AccessKeyID: f.accessKeyID, SecretAccessKey: f.secretAccessKey},
+		Logger:                logger,
+		IdleTimeout:           f.idle,
+		MaxConnectionDuration: f.maxDuration,
+		GoAwayGrace:           f.goAwayGrace,
+		MaxViewers:            f.maxViewers,
+		ConnectRate:           f.connectRate,
+		SDPRate:               f.sdpRate,
+		ICERate:               f.iceRate,
+		STSMinDuration:        f.stsMin,
+	}
+	// Flag values first (a bad one is a usage error), then the files.
+	if _, err := emulator.New(cfg); err != nil {
+		return usagef("%s", strings.TrimPrefix(err.Error(), "emulator: "))
+	}
+	cfg.StateFile = f.stateFile
+	if f.tls {
+		cfg.TLS = true
+		cfg.CertFile = f.certFile
+		if cfg.CertFile == "" {
+			cfg.CertFile = filepath.Join(os.TempDir(), "kvssign-emulator.pem")
+		}
+	}
+	e, err := emulator.New(cfg)
+	if err != nil {
+		return err
+	}
+	for _, name := range f.channels {
+		if _, err := e.CreateChannel(name, 0); err != nil && !errors.Is(err, emulator.ErrChannelExists) {
+			return usagef("--create-channel: %s", strings.TrimPrefix(err.Error(), "emulator: "))
+		}
+	}
+	if err := e.Listen(f.addr); err != nil {
+		return err
+	}
+	defer e.Close()
+
+	out := cmd.OutOrStdout()
+	creds := e.Credentials()
+	secret := "(as given; not shown)"
+	if f.accessKeyID == "" {
+		secret = creds.SecretAccessKey + "  (AWS's documented example key)"
+	}
+	fmt.Fprintf(out, "kvssign emulator listening on %s\n", e.URL())
+	fmt.Fprintf(out, "  region:            %s\n", e.Region())
+	fmt.Fprintf(out, "  account:           %s\n", e.Account())
+	fmt.Fprintf(out, "  access key id:     %s\n", creds.AccessKeyID)
+	fmt.Fprintf(out, "  secret access key: %s\n", secret)
+	if f.tls {
+		fmt.Fprintf(out, "  tls certificate:   %s\n", cfg.CertFile)
+	}
+	if f.stateFile != "" {
+		fmt.Fprintf(out, "  state file:        %s\n", f.stateFile)
+	}
+	fmt.Fprintf(out, "  stats:             %s/_emulator/stats\n", e.URL())
+	fmt.Fprintf(out, "try: aws --endpoint-url %s --region %s kinesisvideo list-signaling-channels\n", e.URL(), e.Region())
+
+	<-cmd.Context().Done()
+	logger.Info("shutting down")
+	return nil
+}

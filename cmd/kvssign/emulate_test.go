@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+)
+
+// emulateOutput is a bytes.Buffer safe to read while the command writes.
+type emulateOutput struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *emulateOutput) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *emulateOutput) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:[0-9]+)\n`)
+
+// startEmulate runs `kvssign emulate args...` until the test ends and
+// returns its URL and output buffers.
+func startEmulate(t *testing.T, args ...string) (url string, stdout, stderr *emulateOutput, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = &emulateOutput{}, &emulateOutput{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append([]string{"emulate"}, args...), strings.NewReader(""), stdout, stderr) }()
+	var once sync.Once
+	code := -1
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(10 * time.Second):
+				t.Errorf("emulate did not stop within 10s of cancellation")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := listeningRE.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1], stdout, stderr, stop
+		}
+		select {
+		case c := <-done:
+			t.Fatalf("emulate exited with %d: %s %s", c, stdout, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("emulate printed no address: %s %s", stdout, stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestEmulateServesAndStops(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state.json")
+	url, stdout, _, stop := startEmulate(t, "--state", state, "--create-channel", "demo", "--log-level", "off")
+	out := stdout.String()
+	for _, want := range []string{"region:            us-west-2", "access key id:     AKIAIOSFODNN7EXAMPLE",
+		"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY  (AWS's documented example key)", "aws --endpoint-url " + url} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	kv := kinesisvideo.New(kinesisvideo.Options{
+		Region: "us-west-2", BaseEndpoint: aws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""),
+	})
+	list, err := kv.ListSignalingChannels(context.Background(), &kinesisvideo.ListSignalingChannelsInput{})
+	if err != nil {
+		t.Fatalf("ListSignalingChannels against the CLI's emulator: %v", err)
+	}
+	if len(list.ChannelInfoList) != 1 || aws.ToString(list.ChannelInfoList[0].ChannelName) != "demo" {
+		t.Errorf("channels = %+v; want demo", list.ChannelInfoList)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit code after cancellation = %d; want 0", code)
+	}
+	if b, err := os.ReadFile(state); err != nil || !strings.Contains(string(b), `"demo"`) {
+		t.Errorf("state file: %s %v", b, err)
+	}
+	// Restarting with the same state and --create-channel is fine.
+	_, _, _, stop2 := startEmulate(t, "--state", state, "--create-channel", "demo", "--log-level", "off")
+	if code := stop2(); code != 0 {
+		t.Errorf("second run exit code = %d", code)
+	}
+}
+
+func TestEmulateCustomCredentialsNotPrinted(t *testing.T) {
+	const secret = "s3cr3t/Value+that-must-not-be-printed"
+	_, stdout, stderr, stop := startEmulate(t, "--access-key-id", "AKIACUSTOM0000000000", "--secret-access-key", secret, "--log-level", "debug")
+	stop()
+	if !strings.Contains(stdout.String(), "AKIACUSTOM0000000000") {
+		t.Errorf("output lacks the access key id:\n%s", stdout)
+	}
+	if strings.Contains(stdout.String()+stderr.String(), secret) {
+		t.Errorf("the secret appears in the output:\n%s\n%s", stdout, stderr)
+	}
+}
+
+func TestEmulateBadFlags(t *testing.T) {
+	corrupt := filepath.Join(t.TempDir(), "corrupt.json")
+	os.WriteFile(corrupt, []byte("{not json"), 0o600)
+	cases := []struct {
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{[]string{"--addr", "nonsense"}, 2, "--addr"},
+		{[]string{"--access-key-id", "AKIAX"}, 2, "give both or neither"},
+		{[]string{"--region", "Mars"}, 2, "region"},
+		{[]string{"--account", "12"}, 2, "account"},
+		{[]string{"--idle-timeout", "0s"}, 2, "--idle-timeout"},
+		{[]string{"--max-viewers", "0"}, 2, "--max-viewers"},
+		{[]string{"--connect-rate", "-2"}, 2, "--connect-rate"},
+		{[]string{"--tls-cert", "x.pem"}, 2, "--tls"},
+		{[]string{"--log-level", "loud"}, 2, "--log-level"},
+		{[]string{"--create-channel", "bad name"}, 2, "bad name"},
+		{[]string{"--state", corrupt}, 1, "corrupt"},
+		{[]string{"extra-arg"}, 2, ""},
+	}
+	for _, tc := range cases {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), append([]string{"emulate"}, tc.args...), strings.NewReader(""), &out, &errOut)
+		if code != tc.code || !strings.Contains(errOut.String(), tc.inStderr) {
+			t.Errorf("emulate %v: exit %d, stderr %q; want %d and %q", tc.args, code, errOut.String(), tc.code, tc.inStderr)
+		}
+	}
+}

@@ -1,0 +1,414 @@
+// End-to-end tests: the vending server in front of the awskvs resolver,
+// talking to the in-process KVS emulator, all on loopback listeners.
+
+package vend
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/emulator"
+	"github.com/kvssign/kvssign/emulator/emulatortest"
+	"github.com/kvssign/kvssign/sigv4"
+)
+
+// shiftClock is the real clock plus an offset that tests move forward, to
+// age caches without sleeping. Offsets stay under the five minutes of skew
+// the emulator accepts on signatures.
+type shiftClock struct{ off atomic.Int64 }
+
+func (c *shiftClock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *shiftClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
+
+// e2e is an emulator, a resolver on it, and a vending server in front.
+type e2e struct {
+	emu      *emulator.Emulator
+	ts       *testServer
+	clock    *shiftClock
+	resolver *awskvs.Resolver
+	awsCfg   aws.Config
+	arn      string
+}
+
+// Cache settings of the end-to-end tests: ARNs and endpoints live 60 s,
+// ICE servers 120 s less the 30 s margin, and both are served 60 s stale
+// (ICE servers at most the 30 s margin).
+const (
+	e2eTTL      = 60 * time.Second
+	e2eMaxStale = 60 * time.Second
+	e2eICETTL   = 120 * time.Second
+)
+
+// emulatorAWS loads an aws.Config for the emulator, counting its calls in
+// reg.
+func emulatorAWS(tb testing.TB, emu *emulator.Emulator, reg prometheus.Registerer) aws.Config {
+	tb.Helper()
+	creds := emu.Credentials()
+	noteSecret(creds.SecretAccessKey)
+	awsCfg, err := awskvs.LoadConfig(context.Background(),
+		awskvs.ConfigOptions{EndpointURL: emu.URL(), Region: emu.Region()},
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, "")))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if awsCfg.HTTPClient, err = CountUpstream(reg, awsCfg.HTTPClient); err != nil {
+		tb.Fatal(err)
+	}
+	return awsCfg
+}
+
+// newTestResolver returns a resolver on awsCfg with the end-to-end cache
+// settings.
+func newTestResolver(awsCfg aws.Config, clock func() time.Time, create bool) *awskvs.Resolver {
+	r := awskvs.NewResolver(awsCfg)
+	r.IncludeICEServers = true
+	r.CreateIfMissing = create
+	r.Clock = clock
+	r.CacheTTL = e2eTTL
+	r.MaxStale = e2eMaxStale
+	r.MaxAttempts = 2
+	r.Logger = testLogger()
+	return r
+}
+
+func resolverForBench(b *testing.B, emu *emulator.Emulator) (Backend, sigv4.CredentialsProvider) {
+	r := newTestResolver(emulatorAWS(b, emu, prometheus.NewRegistry()), time.Now, false)
+	r.Logger = nil
+	return NewResolverBackend(r, nil), r.Credentials
+}
+
+func startE2E(t *testing.T, cfg Config, scoped bool) *e2e {
+	t.Helper()
+	emu := emulatortest.New(t, emulator.Config{ConnectRate: -1, MaxViewers: -1, ICETTL: e2eICETTL})
+	arn, err := emu.CreateChannel("cam-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	awsCfg := emulatorAWS(t, emu, reg)
+	clock := &shiftClock{}
+	r := newTestResolver(awsCfg, clock.Now, false)
+	opts := Options{Backend: NewResolverBackend(r, newTestResolver(awsCfg, clock.Now, true)), Credentials: r.Credentials, Clock: clock.Now, Registry: reg}
+	if scoped {
+		opts.Scoper = NewSTSScoper(sts.NewFromConfig(awsCfg), ScopedCredentials{RoleARN: "arn:aws:iam::123456789012:role/kvssign-vend"}, cfg.urlExpires(), clock.Now)
+	}
+	ts := startServer(t, cfg, opts)
+	return &e2e{emu: emu, ts: ts, clock: clock, resolver: r, awsCfg: awsCfg, arn: arn}
+}
+
+// dial connects to the emulator's signaling with a vended URL.
+func dial(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("dialing the vended URL: HTTP %d: %s", status, strings.SplitN(err.Error(), "?", 2)[0])
+	}
+	return c
+}
+
+// TestE2EVendAndConnect: the must-show statuses over loopback, and a 200
+// whose URL really connects to the emulator's signaling.
+func TestE2EVendAndConnect(t *testing.T) {
+	e := startE2E(t, baseConfig(), false)
+	ts := e.ts
+	cases := []struct {
+		name, token, body string
+		want              int
+	}{
+		{"no token", "", `{"channel":"cam-1","role":"VIEWER"}`, 401},
+		{"bad token", "kvst_wrong", `{"channel":"cam-1","role":"VIEWER"}`, 401},
+		{"channel not allowed", tokAlice, `{"channel":"garage","role":"VIEWER"}`, 403},
+		{"role not allowed", tokAlice, `{"channel":"cam-1","role":"MASTER"}`, 403},
+		{"bad input", tokAlice, `{"channel":"cam-1","role":"VIEWER","clientId":"token-alice.a/b"}`, 400},
+		{"missing channel", tokCamera, `{"channel":"cam-404","role":"MASTER"}`, 404},
+	}
+	for _, c := range cases {
+		if a := ts.post(t, c.token, c.body); a.status != c.want {
+			t.Errorf("%s: status %d; want %d (%s)", c.name, a.status, c.want, a.body)
+		}
+	}
+
+	viewer := ts.post(t, tokAlice, `{"channel":"cam-1","role":"VIEWER","clientId":"token-alice.e2e"}`)
+	master := ts.post(t, tokCamera, `{"channel":"cam-1","role":"MASTER"}`)
+	if viewer.status != 200 || master.status != 200 {
+		t.Fatalf("vending: viewer %d %s, master %d %s", viewer.status, viewer.body, master.status, master.body)
+	}
+	if viewer.conn.ChannelARN != e.arn || viewer.conn.Region != e.emu.Region() || len(viewer.conn.ICEServers) == 0 {
+		t.Errorf("viewer answer: %+v", viewer.conn)
+	}
+	for _, s := range viewer.conn.ICEServers {
+		for _, u := range s.URLs {
+			if !strings.Contains(u, "127.0.0.1") {
+				t.Errorf("ICE server %q is not on loopback", u)
+			}
+		}
+	}
+	mc := dial(t, master.conn.URL)
+	defer mc.Close(websocket.StatusNormalClosure, "")
+	vc := dial(t, viewer.conn.URL)
+	defer vc.Close(websocket.StatusNormalClosure, "")
+
+	// The viewer's message reaches the master, so both are really in.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msg := `{"action":"SDP_OFFER","recipientClientId":"MASTER","messagePayload":"eyJ0eXBlIjoib2ZmZXIiLCJzZHAiOiJ2PTAifQ=="}`
+	if err := vc.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := mc.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(got), `"senderClientId":"token-alice.e2e"`) {
+		t.Errorf("the master got %s; want the viewer's offer from token-alice.e2e", got)
+	}
+	var live []string
+	for _, c := range e.emu.Connections() {
+		live = append(live, string(c.Role)+"/"+c.ClientID)
+	}
+	if len(live) != 2 {
+		t.Errorf("emulator connections = %v; want the master and token-alice.e2e", live)
+	}
+}
+
+func TestE2ERateLimit(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Limits.PerPrincipal = Rate{PerSecond: 1, Burst: 2}
+	e := startE2E(t, cfg, false)
+	var codes []int
+	for range 4 {
+		codes = append(codes, e.ts.post(t, tokAlice, `{"channel":"cam-1","role":"VIEWER"}`).status)
+	}
+	if fmt.Sprint(codes) != "[200 200 429 429]" {
+		t.Errorf("statuses = %v; want [200 200 429 429]", codes)
+	}
+	a := e.ts.post(t, tokAlice, `{"channel":"cam-1","role":"VIEWER"}`)
+	if a.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+}
+
+// upstreamCalls counts the emulator's control-plane and ICE calls.
+func upstreamCalls(s emulator.Stats) int64 {
+	var n int64
+	for _, op := range []string{emulator.OpDescribeSignalingChannel, emulator.OpGetSignalingChannelEndpoint, emulator.OpGetIceServerConfig,
+		emulator.OpCreateSignalingChannel, emulator.OpListSignalingChannels, emulator.OpAssumeRole} {
+		n += s.Calls[op]
+	}
+	return n
+}
+
+// hammer sends n requests from workers goroutines, alternating viewers and
+// masters, and returns the count of each status.
+func hammer(t *testing.T, ts *testServer, n, workers int) map[int]int {
+	t.Helper()
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				tok, body := tokAlice, `{"channel":"cam-1","role":"VIEWER","clientId":"token-alice.load"}`
+				if i%2 == 0 {
+					tok, body = tokCamera, `{"channel":"cam-1","role":"MASTER"}`
+				}
+				a := ts.post(t, tok, body)
+				mu.Lock()
+				counts[a.status]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return counts
+}
+
+// TestE2ECaching proves with the emulator's counters that, once warm,
+// thousands of requests make no AWS call at all.
+func TestE2ECaching(t *testing.T) {
+	e := startE2E(t, baseConfig(), false)
+	// Warm up: one viewer and one master.
+	hammer(t, e.ts, 2, 1)
+	warm := e.emu.Stats()
+	if warm.Calls[emulator.OpDescribeSignalingChannel] != 1 || warm.Calls[emulator.OpGetSignalingChannelEndpoint] != 2 || warm.Calls[emulator.OpGetIceServerConfig] != 1 {
+		t.Errorf("warm-up calls: %v; want 1 Describe, 2 GetSignalingChannelEndpoint (one per role), 1 GetIceServerConfig", warm.Calls)
+	}
+	const n = 3000
+	counts := hammer(t, e.ts, n, 8)
+	if counts[200] != n {
+		t.Fatalf("statuses %v; want %d × 200", counts, n)
+	}
+	after := e.emu.Stats()
+	if d := upstreamCalls(after) - upstreamCalls(warm); d != 0 {
+		t.Errorf("%d requests after warm-up made %d AWS calls (%v → %v); want 0", n, d, warm.Calls, after.Calls)
+	}
+	hits := counterValue(e.ts.m.hit)
+	if hits < n {
+		t.Errorf("cache hits metric = %v; want at least %d", hits, n)
+	}
+	t.Logf("%d requests after warm-up: 0 AWS calls; emulator calls %v", n, after.Calls)
+}
+
+// TestE2EFaults: with the emulator throttling, failing or gone, answers
+// come from the cache within the stale bound, and are 503 with Retry-After
+// beyond it: never a 500 or a 502.
+func TestE2EFaults(t *testing.T) {
+	cases := []struct {
+		name   string
+		faults emulator.Faults
+		down   bool
+	}{
+		{name: "throttled", faults: emulator.Faults{Share: 1, Kind: emulator.FaultThrottle}},
+		{name: "5xx", faults: emulator.Faults{Share: 1, Kind: emulator.Fault5xx}},
+		{name: "half failing", faults: emulator.Faults{Share: 0.5, Kind: emulator.Fault503}},
+		{name: "emulator down", down: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := startE2E(t, baseConfig(), false)
+			hammer(t, e.ts, 2, 1) // warm
+			if c.down {
+				e.emu.Close()
+			} else if err := e.emu.SetFaults(c.faults); err != nil {
+				t.Fatal(err)
+			}
+			// Fresh cache: served without asking.
+			if counts := hammer(t, e.ts, 100, 4); counts[200] != 100 {
+				t.Errorf("fresh cache under faults: %v; want 100 × 200", counts)
+			}
+			// Expired but within the stale bound: served stale (or fresh,
+			// when a call gets through).
+			e.clock.Advance(100 * time.Second)
+			counts := hammer(t, e.ts, 100, 4)
+			if counts[200] != 100 {
+				t.Errorf("stale cache under faults: %v; want 100 × 200", counts)
+			}
+			// Past the stale bound: 503 with Retry-After, or fresh answers
+			// when calls get through; nothing else.
+			e.clock.Advance(100 * time.Second)
+			counts = hammer(t, e.ts, 60, 4)
+			for code := range counts {
+				if code != 200 && code != 503 {
+					t.Errorf("past the stale bound: statuses %v; want only 200 and 503", counts)
+				}
+			}
+			if c.faults.Share == 1 || c.down {
+				if counts[503] != 60 {
+					t.Errorf("past the stale bound with every call failing: %v; want 60 × 503", counts)
+				}
+				a := e.ts.post(t, tokAlice, `{"channel":"cam-1","role":"VIEWER"}`)
+				if a.status != 503 || a.err.Code != "unavailable" || a.header.Get("Retry-After") == "" {
+					t.Errorf("past the stale bound: %d %s Retry-After %q", a.status, a.body, a.header.Get("Retry-After"))
+				}
+				for _, leak := range []string{"Exception", "awskvs", "127.0.0.1", "Injected"} {
+					if strings.Contains(string(a.body), leak) {
+						t.Errorf("the 503 shows internals (%q): %s", leak, a.body)
+					}
+				}
+			}
+			if m := e.ts.do(t, "GET", "/metrics", "", ""); !strings.Contains(string(m.body), `kvssign_vend_upstream_errors_total{operation="DescribeSignalingChannel"}`) {
+				t.Error("the failed AWS calls are not in kvssign_vend_upstream_errors_total")
+			}
+			if !c.down {
+				stale := counterValue(e.ts.m.cache.WithLabelValues("stale"))
+				if stale == 0 && c.faults.Share == 1 {
+					t.Error("no stale answers counted")
+				}
+				// Recovery: faults off, answers are fresh again.
+				e.emu.SetFaults(emulator.Faults{})
+				if a := e.ts.post(t, tokAlice, `{"channel":"cam-1","role":"VIEWER"}`); a.status != 200 {
+					t.Errorf("after recovery: %d %s", a.status, a.body)
+				}
+			}
+		})
+	}
+}
+
+func TestE2ECreateChannel(t *testing.T) {
+	e := startE2E(t, baseConfig(), false)
+	a := e.ts.post(t, tokCamera, `{"channel":"cam-new","role":"MASTER","create":true}`)
+	if a.status != 200 {
+		t.Fatalf("create: %d %s", a.status, a.body)
+	}
+	if n := e.emu.Stats().Calls[emulator.OpCreateSignalingChannel]; n != 1 {
+		t.Errorf("CreateSignalingChannel calls = %d; want 1", n)
+	}
+	c := dial(t, a.conn.URL)
+	c.Close(websocket.StatusNormalClosure, "")
+	// Asking again finds it: no second creation.
+	if a := e.ts.post(t, tokCamera, `{"channel":"cam-new","role":"MASTER","create":true}`); a.status != 200 {
+		t.Errorf("again: %d", a.status)
+	}
+	if n := e.emu.Stats().Calls[emulator.OpCreateSignalingChannel]; n != 1 {
+		t.Errorf("CreateSignalingChannel calls = %d; want 1", n)
+	}
+}
+
+// TestE2EScopedCredentials signs with STS credentials assumed per channel
+// and role (the emulator's STS ignores the session policy; the policy
+// itself is checked in TestSTSScoperPolicy).
+func TestE2EScopedCredentials(t *testing.T) {
+	e := startE2E(t, baseConfig(), true)
+	a := e.ts.post(t, tokAlice, `{"channel":"cam-1","role":"VIEWER"}`)
+	if a.status != 200 {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	if !strings.Contains(a.conn.URL, "X-Amz-Security-Token=") || !strings.Contains(a.conn.URL, "X-Amz-Credential=ASIA") {
+		t.Error("the URL is not signed with temporary credentials")
+	}
+	c := dial(t, a.conn.URL)
+	c.Close(websocket.StatusNormalClosure, "")
+	for range 50 {
+		if a := e.ts.post(t, tokAlice, `{"channel":"cam-1","role":"VIEWER"}`); a.status != 200 {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+	}
+	m := e.ts.post(t, tokCamera, `{"channel":"cam-1","role":"MASTER"}`)
+	if m.status != 200 {
+		t.Fatalf("master: %d %s", m.status, m.body)
+	}
+	if n := e.emu.Stats().Calls[emulator.OpAssumeRole]; n != 2 {
+		t.Errorf("AssumeRole calls = %d; want 2 (one per channel and role)", n)
+	}
+	// The scoped secrets join the ones the suite's log must not hold.
+	sc := e.ts.scoper.(*STSScoper)
+	sc.mu.Lock()
+	for _, c := range sc.m {
+		noteSecret(c.creds.SecretAccessKey, c.creds.SessionToken)
+	}
+	sc.mu.Unlock()
+}
+
+// counterValue reads a counter.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}

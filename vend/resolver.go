@@ -1,0 +1,149 @@
+// The Backend over awskvs.Resolver: its caching, singleflight, retries and
+// stale-on-error are what keep a fleet of vending servers under the KVS
+// API quotas.
+
+package vend
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/kvs"
+)
+
+// NewResolverBackend returns a [Backend] that resolves channels with r,
+// which must have IncludeICEServers set. creating, if not nil, is used
+// when a request asks to create a missing channel; it must have
+// CreateIfMissing set (it keeps a cache of its own).
+//
+// When the channel's endpoints are AWS's, the ICE servers start with the
+// region's KVS STUN server, as the KVS SDKs' samples do.
+func NewResolverBackend(r, creating *awskvs.Resolver) Backend {
+	b := &resolverBackend{r: r, creating: creating}
+	for i := range b.shards {
+		b.shards[i].m = make(map[memoKey]memo)
+	}
+	return b
+}
+
+type resolverBackend struct {
+	r, creating *awskvs.Resolver
+	// shards remember the last answer per channel and role, to tell a
+	// cache hit (the same expiry times as last time) from a fresh fetch,
+	// and to reuse the converted ICE server list.
+	shards [16]memoShard
+}
+
+type memoShard struct {
+	mu sync.RWMutex
+	m  map[memoKey]memo
+}
+
+type memoKey struct {
+	channel string
+	role    kvs.Role
+	create  bool
+}
+
+type memo struct {
+	arnExp, epExp, iceExp time.Time
+	ice                   []ICEServer
+}
+
+func (b *resolverBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error) {
+	r := b.r
+	if create && b.creating != nil {
+		r = b.creating
+	}
+	c, err := r.Resolve(ctx, channel, role)
+	if err != nil {
+		return Target{}, backendError(err)
+	}
+	k := memoKey{channel, role, create && b.creating != nil}
+	sh := &b.shards[shardOf(channel)%uint32(len(b.shards))]
+	sh.mu.RLock()
+	m, ok := sh.m[k]
+	sh.mu.RUnlock()
+	hit := ok && m.arnExp.Equal(c.ARNExpires) && m.epExp.Equal(c.EndpointsExpire) && m.iceExp.Equal(c.ICEServersExpire)
+	if !hit || !ok {
+		if !ok || !m.iceExp.Equal(c.ICEServersExpire) || m.ice == nil {
+			m.ice = convertICE(c)
+		}
+		m.arnExp, m.epExp, m.iceExp = c.ARNExpires, c.EndpointsExpire, c.ICEServersExpire
+		sh.mu.Lock()
+		if len(sh.m) >= 4096 {
+			clear(sh.m) // a memo only saves work; start over when it grows
+		}
+		sh.m[k] = m
+		sh.mu.Unlock()
+	}
+	a, _ := kvs.ParseChannelARN(c.ChannelARN)
+	return Target{
+		ChannelARN: c.ChannelARN,
+		Region:     a.Region,
+		Endpoint:   c.WSSEndpoint,
+		ICEServers: m.ice,
+		FromCache:  hit,
+		Stale:      c.Stale,
+	}, nil
+}
+
+func shardOf(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
+
+// convertICE returns the ICE servers of c, with the region's KVS STUN
+// server first when the endpoints are AWS's (never for a local emulator,
+// whose clients must stay on loopback).
+func convertICE(c awskvs.Connection) []ICEServer {
+	out := make([]ICEServer, 0, len(c.ICEServers)+1)
+	if host, ok := awsDomain(c.WSSEndpoint); ok {
+		a, _ := kvs.ParseChannelARN(c.ChannelARN)
+		out = append(out, ICEServer{URLs: []string{"stun:stun.kinesisvideo." + a.Region + "." + host + ":443"}})
+	}
+	for _, s := range c.ICEServers {
+		out = append(out, ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}
+
+// awsDomain returns amazonaws.com (or amazonaws.com.cn) when endpoint is
+// on it.
+func awsDomain(endpoint string) (string, bool) {
+	_, rest, _ := strings.Cut(endpoint, "://")
+	host, _, _ := strings.Cut(rest, "/")
+	for _, d := range []string{"amazonaws.com", "amazonaws.com.cn"} {
+		if strings.HasSuffix(host, "."+d) {
+			return d, true
+		}
+	}
+	return "", false
+}
+
+// backendError maps the resolver's errors to the kinds the server answers
+// with.
+func backendError(err error) error {
+	var ae *awskvs.Error
+	switch {
+	case errors.Is(err, awskvs.ErrNotFound):
+		return errors.Join(ErrChannelNotFound, err)
+	case errors.Is(err, awskvs.ErrInvalidArgument):
+		return errors.Join(ErrInvalid, err)
+	case errors.Is(err, awskvs.ErrThrottled):
+		return unavailable{err}
+	case errors.As(err, &ae) && ae.Kind == nil && (ae.StatusCode >= 500 || ae.StatusCode == 0):
+		// A 5xx, or no answer in time.
+		return unavailable{err}
+	case errors.Is(err, context.DeadlineExceeded):
+		return unavailable{err}
+	}
+	return err
+}

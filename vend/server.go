@@ -1,0 +1,682 @@
+package vend
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/sigv4"
+)
+
+// Options are what a [Server] needs besides its [Config].
+type Options struct {
+	// Backend resolves channels. Required.
+	Backend Backend
+	// Credentials sign the URLs when Scoper is nil. Required unless
+	// Scoper is set.
+	Credentials sigv4.CredentialsProvider
+	// Scoper, if set, supplies the credentials to sign each URL with,
+	// scoped to its channel and role.
+	Scoper Scoper
+	// Clock returns the current time for signing, token checks and rate
+	// limits. If nil, time.Now.
+	Clock func() time.Time
+	// Logger receives request, audit and error lines. If nil, nothing is
+	// logged.
+	Logger *slog.Logger
+	// Registry receives the server's metrics and is served at /metrics.
+	// If nil, a new registry with the Go and process collectors is used.
+	Registry *prometheus.Registry
+	// Static, if set, is served at / (GET and HEAD) for paths the API
+	// does not use, such as a browser demo page.
+	Static http.FileSystem
+	// HTTPClient fetches the JWT key set. If nil, a client with a 5s
+	// timeout.
+	HTTPClient *http.Client
+	// Getenv reads the HS256 secret's environment variable. If nil,
+	// os.Getenv.
+	Getenv func(string) string
+}
+
+// A Server is the vending service's HTTP handler. Create it with [New]; it
+// is safe for concurrent use.
+type Server struct {
+	cfg       Config
+	backend   Backend
+	scoper    Scoper
+	presigner kvs.Presigner
+	auth      *authenticator
+	policy    *policy
+	ipLimit   *limiter[netip.Addr]
+	prLimit   *limiter[string]
+	cors      corsPolicy
+	proxies   []netip.Prefix
+	log       *slog.Logger
+	clock     func() time.Time
+	m         *metrics
+	metricsH  http.Handler
+	static    http.Handler
+	ice       iceJSON
+
+	maxBody        int64
+	requestTimeout time.Duration
+	hsts           bool
+
+	draining atomic.Bool
+	reqSeq   atomic.Uint64
+	reqBase  string
+}
+
+// Routes, as metric labels.
+const (
+	routeConnections = "connections"
+	routeHealth      = "healthz"
+	routeReady       = "readyz"
+	routeMetrics     = "metrics"
+	routeStatic      = "static"
+	routeOther       = "other"
+)
+
+// New returns a server for cfg, which must have passed [Config.Validate]
+// (as [LoadConfig] and [ParseConfig] do).
+func New(cfg Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Backend == nil {
+		return nil, errors.New("vend: Options.Backend is required")
+	}
+	if opts.Credentials == nil && opts.Scoper == nil {
+		return nil, errors.New("vend: Options.Credentials or Options.Scoper is required")
+	}
+	s := &Server{
+		cfg:            cfg,
+		backend:        opts.Backend,
+		scoper:         opts.Scoper,
+		policy:         newPolicy(cfg.Rules),
+		log:            opts.Logger,
+		clock:          opts.Clock,
+		maxBody:        cfg.Limits.MaxBodyBytes,
+		requestTimeout: orDuration(cfg.Limits.RequestTimeout, 10*time.Second),
+		hsts:           cfg.HSTS,
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.maxBody == 0 {
+		s.maxBody = 4096
+	}
+	s.presigner = kvs.Presigner{Credentials: opts.Credentials, Expires: cfg.urlExpires(), Clock: s.clock, Keys: sigv4.NewKeyCache(64)}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: jwksTimeout}
+	}
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = osGetenv
+	}
+	var err error
+	if s.auth, err = newAuthenticator(cfg.Auth, s.clock, client, getenv, s.log); err != nil {
+		return nil, err
+	}
+	if s.auth.jwt != nil && s.auth.jwt.keys != nil {
+		s.auth.jwt.keys.maybeRefresh(false) // warm the key set in the background
+	}
+	s.ipLimit = newLimiter[netip.Addr](cfg.Limits.PerIP, 10, 20)
+	s.prLimit = newLimiter[string](cfg.Limits.PerPrincipal, 5, 10)
+	s.cors = newCORS(cfg.CORS)
+	s.proxies, _ = parsePrefixes(cfg.TrustedProxies)
+	reg := opts.Registry
+	if reg == nil {
+		reg = newRegistry()
+	}
+	if s.m, err = newMetrics(reg); err != nil {
+		return nil, fmt.Errorf("vend: metrics: %w", err)
+	}
+	s.metricsH = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if opts.Static != nil {
+		s.static = http.FileServer(opts.Static)
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	s.reqBase = hex.EncodeToString(b[:]) + "-"
+	return s, nil
+}
+
+// SetDraining marks the server as shutting down (true) or not: while
+// draining, /readyz answers 503 so that load balancers stop sending
+// requests, and requests still get answered.
+func (s *Server) SetDraining(d bool) { s.draining.Store(d) }
+
+// HTTPServer returns an http.Server for s with the configured timeouts and
+// header limit, listening on addr.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	l := s.cfg.Limits
+	hdr := l.MaxHeaderBytes
+	if hdr == 0 {
+		hdr = 16 << 10
+	}
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s,
+		ReadHeaderTimeout: orDuration(l.ReadHeaderTimeout, 5*time.Second),
+		ReadTimeout:       orDuration(l.ReadTimeout, 10*time.Second),
+		WriteTimeout:      orDuration(l.WriteTimeout, 20*time.Second),
+		IdleTimeout:       orDuration(l.IdleTimeout, 60*time.Second),
+		MaxHeaderBytes:    hdr,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// ServeHTTP answers a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s.m.inFlight.Inc()
+	route := routeOther
+	status := 0
+	defer func() {
+		v := recover()
+		if v != nil && v != http.ErrAbortHandler {
+			// Invariant: no input takes the server down. The panic value
+			// is our own code's and holds no secret.
+			s.log.Error("panic serving request", "route", route, "panic", fmt.Sprint(v))
+			status = writeError(w, http.StatusInternalServerError, "internal", "internal error", "")
+		}
+		s.m.inFlight.Dec()
+		s.m.observe(route, status, time.Since(start).Seconds())
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+	}()
+	h := w.Header()
+	h["X-Content-Type-Options"] = hdrNosniff
+	h["Referrer-Policy"] = hdrNoReferrer
+	if s.hsts {
+		h["Strict-Transport-Security"] = hdrHSTS
+	}
+	switch r.URL.Path {
+	case "/v1/connections":
+		route = routeConnections
+		h["Cache-Control"] = hdrNoStore
+		h["X-Frame-Options"] = hdrDeny
+		h["Content-Security-Policy"] = hdrCSP
+		status = s.serveConnections(w, r)
+	case "/healthz":
+		route = routeHealth
+		status = s.serveProbe(w, r, true)
+	case "/readyz":
+		route = routeReady
+		status = s.serveProbe(w, r, !s.draining.Load())
+	case "/metrics":
+		route = routeMetrics
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			status = methodNotAllowed(w, "GET, HEAD")
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		s.metricsH.ServeHTTP(sw, r)
+		status = sw.code()
+	default:
+		if s.static != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, "/v1/") {
+			route = routeStatic
+			sw := &statusWriter{ResponseWriter: w}
+			s.static.ServeHTTP(sw, r)
+			status = sw.code()
+			return
+		}
+		h["Cache-Control"] = hdrNoStore
+		status = writeError(w, http.StatusNotFound, "not_found", "no such endpoint; the API is POST /v1/connections", "")
+	}
+}
+
+// Header values, shared so that setting them does not allocate.
+var (
+	hdrNosniff    = []string{"nosniff"}
+	hdrNoReferrer = []string{"no-referrer"}
+	hdrNoStore    = []string{"no-store"}
+	hdrDeny       = []string{"DENY"}
+	hdrCSP        = []string{"default-src 'none'; frame-ancestors 'none'"}
+	hdrHSTS       = []string{"max-age=31536000; includeSubDomains"}
+	hdrJSON       = []string{"application/json"}
+)
+
+func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, ok bool) int {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return methodNotAllowed(w, "GET, HEAD")
+	}
+	w.Header()["Cache-Control"] = hdrNoStore
+	if !ok {
+		return writeError(w, http.StatusServiceUnavailable, "draining", "the server is shutting down", "")
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
+	h := w.Header()
+	origin := r.Header.Get("Origin")
+	ip := s.clientIP(r)
+	now := s.clock()
+	if ok, wait := s.ipLimit.allow(ipKey(ip), now); !ok {
+		s.m.limited.WithLabelValues("ip").Inc()
+		s.refused(r, http.StatusTooManyRequests, "rate_limited", ip, nil, "per-address limit")
+		h["Retry-After"] = []string{formatSeconds(wait)}
+		return writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this address; retry after "+formatSeconds(wait)+"s", "")
+	}
+	if origin != "" {
+		if !s.cors.allowed(origin, r.Host) {
+			s.refused(r, http.StatusForbidden, "origin_not_allowed", ip, nil, "")
+			return writeError(w, http.StatusForbidden, "origin_not_allowed", "this origin may not call the API; add it to cors.allowedOrigins", "")
+		}
+		h["Access-Control-Allow-Origin"] = []string{origin}
+		h["Vary"] = []string{"Origin"}
+		h["Access-Control-Expose-Headers"] = []string{"Retry-After, X-Request-Id"}
+		if r.Method == http.MethodOptions {
+			return s.preflight(w, r)
+		}
+	}
+	if r.Method != http.MethodPost {
+		if r.Method == http.MethodOptions {
+			h["Allow"] = []string{"POST, OPTIONS"}
+			w.WriteHeader(http.StatusNoContent)
+			return http.StatusNoContent
+		}
+		return methodNotAllowed(w, "POST, OPTIONS")
+	}
+	reqID := s.requestID()
+	h["X-Request-Id"] = []string{reqID}
+	// Everything below, a JWT key fetch and AWS calls included, has
+	// requestTimeout.
+	ctx, cancel := context.WithTimeout(r.Context(), s.requestTimeout)
+	defer cancel()
+
+	tok, aerr := bearer(r.Header.Get("Authorization"))
+	var p *principal
+	if aerr == nil {
+		p, aerr = s.auth.authenticate(ctx, tok)
+	}
+	if aerr != nil {
+		s.m.authFailure.WithLabelValues(aerr.reason).Inc()
+		s.refused(r, http.StatusUnauthorized, "unauthenticated", ip, nil, aerr.reason)
+		h["Www-Authenticate"] = []string{`Bearer realm="kvssign"`}
+		return writeError(w, http.StatusUnauthorized, "unauthenticated", aerr.message, "")
+	}
+	if ok, wait := s.prLimit.allow(p.id, now); !ok {
+		s.m.limited.WithLabelValues("principal").Inc()
+		s.refused(r, http.StatusTooManyRequests, "rate_limited", ip, p, "per-caller limit")
+		h["Retry-After"] = []string{formatSeconds(wait)}
+		return writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this caller; retry after "+formatSeconds(wait)+"s", "")
+	}
+
+	req, status, code, msg, field := s.decode(r)
+	if status != 0 {
+		s.refused(r, status, code, ip, p, field)
+		return writeError(w, status, code, msg, field)
+	}
+	role, name, ferr := validateRequest(&req)
+	if ferr != nil {
+		s.refused(r, http.StatusBadRequest, "invalid_argument", ip, p, ferr.field)
+		return writeError(w, http.StatusBadRequest, "invalid_argument", ferr.msg, ferr.field)
+	}
+	g := s.policy.decide(p, name, role)
+	if !g.allowed {
+		s.refused(r, http.StatusForbidden, "forbidden", ip, p, "channel or role not allowed")
+		return writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("you may not connect to channel %q as %s", name, role), "")
+	}
+	if req.Create && !g.create {
+		s.refused(r, http.StatusForbidden, "forbidden", ip, p, "create not allowed")
+		return writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("you may not create channel %q", name), "create")
+	}
+	clientID := ""
+	if role == kvs.Viewer {
+		var err error
+		if clientID, err = viewerClientID(p, req.ClientID, g.anyClientID); err != nil {
+			var ce *clientIDError
+			if errors.As(err, &ce) {
+				s.refused(r, http.StatusForbidden, "forbidden", ip, p, "clientId not bound to the caller")
+				return writeError(w, http.StatusForbidden, "forbidden", ce.msg, "clientId")
+			}
+			s.refused(r, http.StatusBadRequest, "invalid_argument", ip, p, "clientId")
+			return writeError(w, http.StatusBadRequest, "invalid_argument", "clientId: "+strings.TrimPrefix(err.Error(), "kvs: "), "clientId")
+		}
+	}
+
+	t, berr := s.backend.Connection(ctx, req.Channel, role, req.Create)
+	if berr != nil {
+		return s.backendError(w, r, berr, ip, p, name)
+	}
+	switch {
+	case t.Stale:
+		s.m.cache.WithLabelValues("stale").Inc()
+	case t.FromCache:
+		s.m.hit.Inc()
+	default:
+		s.m.miss.Inc()
+	}
+	ps := s.presigner
+	if s.scoper != nil {
+		creds, err := s.scoper.ScopedCredentials(ctx, t.ChannelARN, role)
+		if err != nil {
+			return s.backendError(w, r, err, ip, p, name)
+		}
+		ps.Credentials = creds
+	}
+	signed, err := ps.Presign(ctx, t.Endpoint, t.ChannelARN, role, clientID)
+	if err != nil {
+		// Presign's errors name the endpoint, ARN or credential expiry,
+		// never a secret; they are still not shown to the caller.
+		s.log.LogAttrs(r.Context(), slog.LevelError, "signing failed", slog.String("requestId", reqID), slog.String("principal", p.id), slog.String("channel", name), slog.String("err", err.Error()))
+		h["Retry-After"] = []string{"1"}
+		return writeError(w, http.StatusServiceUnavailable, "unavailable", "cannot sign right now; retry later", "")
+	}
+	region := t.Region
+	if region == "" {
+		if a, err := kvs.ParseChannelARN(t.ChannelARN); err == nil {
+			region = a.Region
+		}
+	}
+	ice := t.ICEServers
+	if ice == nil {
+		ice = []ICEServer{}
+	}
+	s.m.vended.WithLabelValues(string(role)).Inc()
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "vended",
+		slog.String("requestId", reqID),
+		slog.String("principal", p.id),
+		slog.String("channel", name),
+		slog.String("channelArn", t.ChannelARN),
+		slog.String("role", string(role)),
+		slog.String("clientId", clientID),
+		slog.String("ip", ip.String()),
+		slog.Bool("cached", t.FromCache),
+		slog.Time("expiresAt", signed.ExpiresAt),
+	)
+	return s.writeConnection(w, &connectionResponse{
+		URL:        signed.URL,
+		ExpiresAt:  signed.ExpiresAt,
+		Role:       role,
+		ClientID:   clientID,
+		ChannelARN: t.ChannelARN,
+		Region:     region,
+		Endpoint:   t.Endpoint,
+		ICEServers: ice,
+	})
+}
+
+// preflight answers a CORS preflight from an allowed origin.
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) int {
+	h := w.Header()
+	if m := r.Header.Get("Access-Control-Request-Method"); m != "" && m != http.MethodPost {
+		return writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "only POST is allowed", "")
+	}
+	h["Access-Control-Allow-Methods"] = []string{"POST"}
+	h["Access-Control-Allow-Headers"] = []string{"Authorization, Content-Type"}
+	h["Access-Control-Max-Age"] = []string{s.cors.maxAge}
+	h["Vary"] = []string{"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"}
+	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent
+}
+
+type fieldError struct{ field, msg string }
+
+// validateRequest checks the fields and returns the role and the channel's
+// name (from the ARN when an ARN is given).
+func validateRequest(req *connectionRequest) (kvs.Role, string, *fieldError) {
+	if req.Role == "" {
+		return "", "", &fieldError{"role", "role: is required: MASTER or VIEWER"}
+	}
+	role, err := kvs.ParseRole(req.Role)
+	if err != nil {
+		return "", "", &fieldError{"role", fmt.Sprintf("role %q: must be MASTER or VIEWER", clip(req.Role))}
+	}
+	if req.Channel == "" {
+		return "", "", &fieldError{"channel", "channel: is required: a channel name or ARN"}
+	}
+	name := req.Channel
+	if strings.HasPrefix(req.Channel, "arn:") {
+		a, err := kvs.ParseChannelARN(req.Channel)
+		if err != nil {
+			return "", "", &fieldError{"channel", "channel: " + strings.TrimPrefix(err.Error(), "kvs: ")}
+		}
+		if req.Create {
+			return "", "", &fieldError{"create", "create: give a channel name, not an ARN, to create a channel"}
+		}
+		name = a.Name
+	} else if err := kvs.ValidateChannelName(req.Channel); err != nil {
+		return "", "", &fieldError{"channel", "channel: " + strings.TrimPrefix(err.Error(), "kvs: ")}
+	}
+	if role == kvs.Master && req.ClientID != "" {
+		return "", "", &fieldError{"clientId", "clientId: a MASTER connects without a client id"}
+	}
+	return role, name, nil
+}
+
+// backendError answers a failure to resolve the channel or get credentials.
+func (s *Server) backendError(w http.ResponseWriter, r *http.Request, err error, ip netip.Addr, p *principal, name string) int {
+	h := w.Header()
+	attrs := []slog.Attr{slog.String("requestId", h.Get("X-Request-Id")), slog.String("principal", p.id), slog.String("channel", name), slog.String("ip", ip.String())}
+	switch {
+	case errors.Is(err, ErrChannelNotFound):
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request refused", append(attrs, slog.Int("status", 404), slog.String("code", "channel_not_found"))...)
+		return writeError(w, http.StatusNotFound, "channel_not_found", fmt.Sprintf("channel %q does not exist", name), "channel")
+	case errors.Is(err, ErrInvalid):
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request refused", append(attrs, slog.Int("status", 400), slog.String("code", "invalid_argument"), slog.String("err", err.Error()))...)
+		return writeError(w, http.StatusBadRequest, "invalid_argument", "AWS refused the channel or role", "channel")
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		wait := 2 * time.Second
+		var ra RetryAfterError
+		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+			wait = ra.RetryAfter()
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream unavailable", append(attrs, slog.String("err", err.Error()))...)
+		h["Retry-After"] = []string{formatSeconds(wait)}
+		return writeError(w, http.StatusServiceUnavailable, "unavailable", "AWS is unavailable and nothing usable is cached; retry after "+formatSeconds(wait)+"s", "")
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this answer.
+		return writeError(w, 499, "canceled", "request canceled", "")
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelError, "upstream error", append(attrs, slog.String("err", err.Error()))...)
+	return writeError(w, http.StatusBadGateway, "upstream_error", "AWS refused the request; the operator has been told", "")
+}
+
+// refused logs a refused request, without anything secret.
+func (s *Server) refused(r *http.Request, status int, code string, ip netip.Addr, p *principal, detail string) {
+	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	pid := ""
+	if p != nil {
+		pid = p.id
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request refused",
+		slog.Int("status", status), slog.String("code", code), slog.String("ip", ip.String()),
+		slog.String("principal", pid), slog.String("detail", detail))
+}
+
+// clientIP is the peer's address, or with trusted proxies in front, the
+// last address in X-Forwarded-For that is not one of them.
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	var ip netip.Addr
+	if err == nil {
+		ip = ap.Addr().Unmap()
+	} else if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
+		ip = a.Unmap()
+	}
+	if len(s.proxies) == 0 || !s.trusted(ip) {
+		return ip
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return ip // a forged or broken header: trust only the proxy
+			}
+			a = a.Unmap()
+			if !s.trusted(a) {
+				return a
+			}
+			ip = a
+		}
+	}
+	return ip
+}
+
+func (s *Server) trusted(ip netip.Addr) bool {
+	for _, p := range s.proxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) requestID() string {
+	return s.reqBase + strconv.FormatUint(s.reqSeq.Add(1), 10)
+}
+
+// jsonBuffer is a pooled buffer and an encoder writing to it, which
+// leaves & < > as they are (a URL's query keeps its & readable).
+type jsonBuffer struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+	out []byte // for writeConnection
+}
+
+var jsonBuffers = sync.Pool{New: func() any {
+	b := &jsonBuffer{}
+	b.enc = json.NewEncoder(&b.buf)
+	b.enc.SetEscapeHTML(false)
+	return b
+}}
+
+// writeJSON writes v with status and returns status.
+func writeJSON(w http.ResponseWriter, status int, v any) int {
+	jb := jsonBuffers.Get().(*jsonBuffer)
+	defer jsonBuffers.Put(jb)
+	jb.buf.Reset()
+	body := []byte(`{"error":{"code":"internal","message":"internal error"}}` + "\n")
+	if err := jb.enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+	} else {
+		body = jb.buf.Bytes()
+	}
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	w.Write(body)
+	return status
+}
+
+// apiError is the JSON error body.
+type apiError struct {
+	Error errorBody `json:"error"`
+}
+
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg, field string) int {
+	return writeJSON(w, status, apiError{errorBody{code, msg, field}})
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow string) int {
+	w.Header()["Allow"] = []string{allow}
+	return writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed; use "+allow, "")
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// corsPolicy decides which browser origins may call.
+type corsPolicy struct {
+	exact    map[string]bool
+	wildcard []string // "https://" + "." + domain, for https://*.domain
+	maxAge   string
+}
+
+func newCORS(c CORS) corsPolicy {
+	p := corsPolicy{exact: make(map[string]bool), maxAge: strconv.Itoa(int(orDuration(c.MaxAge, 10*time.Minute) / time.Second))}
+	for _, o := range c.AllowedOrigins {
+		if scheme, host, _ := strings.Cut(o, "://"); strings.HasPrefix(host, "*.") {
+			p.wildcard = append(p.wildcard, scheme+"://"+host[1:])
+		} else {
+			p.exact[o] = true
+		}
+	}
+	return p
+}
+
+// allowed reports whether origin may call: it is listed, or it is the
+// server's own origin (a page served by the server itself).
+func (c *corsPolicy) allowed(origin, host string) bool {
+	if c.exact[origin] {
+		return true
+	}
+	scheme, oh, ok := strings.Cut(origin, "://")
+	if !ok {
+		return false
+	}
+	if oh == host && host != "" {
+		return true
+	}
+	for _, w := range c.wildcard {
+		ws, suffix, _ := strings.Cut(w, "://")
+		if ws == scheme && strings.HasSuffix(oh, suffix) && len(oh) > len(suffix) && !strings.ContainsAny(oh, "/@") {
+			return true
+		}
+	}
+	return false
+}
+
+var _ http.Handler = (*Server)(nil)
