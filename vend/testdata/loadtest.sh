@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load test of `kvssign serve` on loopback, as recorded in docs/vend-bench.md.
+# Load test of `kvssign serve` on loopback, as recorded in BENCHMARKS.md.
 #
 # Builds kvssign, starts `kvssign emulate` and `kvssign serve` (static
 # token, rate limits off, audit log to a file), warms the cache with one
