@@ -246,20 +246,11 @@ func (s *Signer) Presign(ctx context.Context, creds Credentials, r *PresignReque
 	b = s.appendPresignQuery(b, ps, creds.AccessKeyID, amzDate, r.Expires)
 	qend := len(b)
 	b = append(b, '\n')
-	for _, h := range hs {
-		b = append(b, h.name...)
-		b = append(b, ':')
-		b = appendHeaderValues(b, h)
-		b = append(b, '\n')
+	payloadHash := r.PayloadHash
+	if payloadHash == "" {
+		payloadHash = EmptyPayloadHash
 	}
-	b = append(b, '\n')
-	b = append(b, signedHeaders...)
-	b = append(b, '\n')
-	if r.PayloadHash == "" {
-		b = append(b, EmptyPayloadHash...)
-	} else {
-		b = append(b, r.PayloadHash...)
-	}
+	b = appendCanonicalTail(b, hs, payloadHash)
 
 	key := s.keys().key(creds.SecretAccessKey, [8]byte(date), s.Region, s.Service)
 	sig := signature(&key, amzDate, s.Region, s.Service, b)
@@ -536,6 +527,13 @@ func appendCanonical(b []byte, method, path string, q []Param, hs []header, payl
 	sortParams(q)
 	b = appendCanonicalQuery(b, q)
 	b = append(b, '\n')
+	return appendCanonicalTail(b, hs, payloadHash)
+}
+
+// appendCanonicalTail appends what follows the query in a canonical
+// request: the headers, a blank line, the signed header names and the
+// payload hash.
+func appendCanonicalTail(b []byte, hs []header, payloadHash string) []byte {
 	for _, h := range hs {
 		b = append(b, h.name...)
 		b = append(b, ':')
