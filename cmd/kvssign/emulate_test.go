@@ -5,9 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,63 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 )
 
-// emulateOutput is a bytes.Buffer safe to read while the command writes.
-type emulateOutput struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *emulateOutput) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *emulateOutput) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var listeningRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:[0-9]+)\n`)
-
 // startEmulate runs `kvssign emulate args...` until the test ends and
 // returns its URL and output buffers.
-func startEmulate(t *testing.T, args ...string) (url string, stdout, stderr *emulateOutput, stop func() int) {
+func startEmulate(t *testing.T, args ...string) (url string, stdout, stderr *syncBuffer, stop func() int) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr = &emulateOutput{}, &emulateOutput{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, append([]string{"emulate"}, args...), strings.NewReader(""), stdout, stderr) }()
-	var once sync.Once
-	code := -1
-	stop = func() int {
-		once.Do(func() {
-			cancel()
-			select {
-			case code = <-done:
-			case <-time.After(10 * time.Second):
-				t.Errorf("emulate did not stop within 10s of cancellation")
-			}
-		})
-		return code
-	}
-	t.Cleanup(func() { stop() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if m := listeningRE.FindStringSubmatch(stdout.String()); m != nil {
-			return m[1], stdout, stderr, stop
-		}
-		select {
-		case c := <-done:
-			t.Fatalf("emulate exited with %d: %s %s", c, stdout, stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("emulate printed no address: %s %s", stdout, stderr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return startCommand(t, 10*time.Second, append([]string{"emulate"}, args...)...)
 }
 
 func TestEmulateServesAndStops(t *testing.T) {

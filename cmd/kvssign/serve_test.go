@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,7 +19,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,26 +30,6 @@ import (
 	"github.com/kvssign/kvssign/sigv4"
 	"github.com/kvssign/kvssign/vend"
 )
-
-// serveOutput is a buffer safe to read while serve writes to it.
-type serveOutput struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *serveOutput) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *serveOutput) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var serveListeningRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:[0-9]+)\n`)
 
 const serveToken = "kvst_serve-test-token-0123456789abcdef"
 
@@ -70,41 +48,9 @@ func writeServeConfig(t *testing.T, extra string) string {
 
 // startServe runs `kvssign serve args...` until stop and returns its base
 // URL once it listens.
-func startServe(t *testing.T, args ...string) (base string, stdout, stderr *serveOutput, stop func() int) {
+func startServe(t *testing.T, args ...string) (base string, stdout, stderr *syncBuffer, stop func() int) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr = &serveOutput{}, &serveOutput{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, append([]string{"serve"}, args...), strings.NewReader(""), stdout, stderr) }()
-	var once sync.Once
-	code := -1
-	stop = func() int {
-		once.Do(func() {
-			cancel()
-			select {
-			case code = <-done:
-			case <-time.After(15 * time.Second):
-				t.Errorf("serve did not stop within 15s")
-			}
-		})
-		return code
-	}
-	t.Cleanup(func() { stop() })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if m := serveListeningRE.FindStringSubmatch(stdout.String()); m != nil {
-			return m[1], stdout, stderr, stop
-		}
-		select {
-		case c := <-done:
-			t.Fatalf("serve exited with %d:\n%s\n%s", c, stdout, stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve printed no address:\n%s\n%s", stdout, stderr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return startCommand(t, 15*time.Second, append([]string{"serve"}, args...)...)
 }
 
 // serveEnv starts an emulator and gives the process its credentials.
@@ -239,7 +185,7 @@ func TestServeUsageErrors(t *testing.T) {
 		}{"no page", []string{"serve", "--config", good, "--endpoint-url", e.URL(), "--region", e.Region(), "--web"}, "no embedded web page"})
 	}
 	for _, c := range cases {
-		var out, errOut serveOutput
+		var out, errOut syncBuffer
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		code := run(ctx, c.args, strings.NewReader(""), &out, &errOut)
 		cancel()
@@ -251,7 +197,7 @@ func TestServeUsageErrors(t *testing.T) {
 
 func TestServeHashToken(t *testing.T) {
 	run1 := func(stdin string, args ...string) (int, string, string) {
-		var out, errOut serveOutput
+		var out, errOut syncBuffer
 		code := run(context.Background(), append([]string{"serve", "hash-token"}, args...), strings.NewReader(stdin), &out, &errOut)
 		return code, out.String(), errOut.String()
 	}
@@ -297,12 +243,12 @@ func TestServeDrainsInFlight(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out serveOutput
+	var out syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- listenAndServe(ctx, &out, cfg, srv, slog.New(slog.DiscardHandler)) }()
 	var base string
 	for base == "" {
-		if m := serveListeningRE.FindStringSubmatch(out.String()); m != nil {
+		if m := listeningRE.FindStringSubmatch(out.String()); m != nil {
 			base = m[1]
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -351,7 +297,7 @@ func TestServeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var out serveOutput
+	var out syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- listenAndServe(ctx, &out, cfg, srv, slog.New(slog.DiscardHandler)) }()
 	defer func() {
