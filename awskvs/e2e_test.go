@@ -303,14 +303,15 @@ func TestEmulatorAssumeRoleRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := emulatorConfig(t, e, awskvs.ConfigOptions{
-		RoleARN: "arn:aws:iam::123456789012:role/kvs-viewer", ExternalID: "ext-1", RoleDuration: 3 * time.Second,
+		RoleARN: "arn:aws:iam::123456789012:role/kvs-viewer", ExternalID: "ext-1", RoleDuration: 4 * time.Second,
 	})
 	r := awskvs.NewResolver(cfg)
-	// URLs live a second; credentials are renewed when less than 1.5 s
+	// URLs live two seconds (at least one after X-Amz-Date drops the
+	// fraction of a second); credentials are renewed when less than 2.5 s
 	// is left, so none is ever signed with credentials that would expire
-	// before it.
-	r.Expires = time.Second
-	r.Credentials = awskvs.Credentials(cfg.Credentials, 1500*time.Millisecond)
+	// before it, and each lasts about 1.5 s.
+	r.Expires = 2 * time.Second
+	r.Credentials = awskvs.Credentials(cfg.Credentials, 2500*time.Millisecond)
 	ctx := context.Background()
 	keys := map[string]bool{}
 	deadline := time.Now().Add(5 * time.Second)
@@ -329,7 +330,7 @@ func TestEmulatorAssumeRoleRenewal(t *testing.T) {
 	roles := e.Stats().Calls[emulator.OpAssumeRole]
 	t.Logf("%d presigned and connected URLs over 5 s; %d AssumeRole calls, %d access keys", n, roles, len(keys))
 	if roles < 3 || len(keys) < 3 {
-		t.Errorf("%d AssumeRole calls, %d keys in 5 s of 3-second sessions; want at least 3 renewals", roles, len(keys))
+		t.Errorf("%d AssumeRole calls, %d keys in 5 s of sessions renewed every 1.5 s; want at least 3", roles, len(keys))
 	}
 	for k := range keys {
 		if !strings.HasPrefix(k, "ASIA") {

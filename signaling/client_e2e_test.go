@@ -243,8 +243,11 @@ func (r *renewing) Retrieve(context.Context) (sigv4.Credentials, error) {
 func TestReconnectAfterCredentialsExpire(t *testing.T) {
 	t.Cleanup(func() { checkNoLeak(t) })
 	v := newEnv(t, fastConfig())
-	creds := &renewing{e: v.e, life: 3 * time.Second, margin: 1500 * time.Millisecond}
-	v.signer = &kvs.Presigner{Credentials: creds, Expires: time.Second}
+	// URLs live two seconds, at least one after X-Amz-Date drops the
+	// fraction of a second; credentials are renewed when they would not
+	// outlive a URL.
+	creds := &renewing{e: v.e, life: 5 * time.Second, margin: 2500 * time.Millisecond}
+	v.signer = &kvs.Presigner{Credentials: creds, Expires: 2 * time.Second}
 	msrc, vsrc := v.source(kvs.Master, ""), v.source(kvs.Viewer, "viewer-1")
 	master, viewer := dial(t, msrc, nil), dial(t, vsrc, nil)
 	exchange(t, master, viewer, "viewer-1", 1, 2)
