@@ -85,6 +85,9 @@ func appendHeaderValues(b []byte, h header) []byte {
 }
 
 func appendHeaderValue(b []byte, v string) []byte {
+	if plainHeaderValue(v) {
+		return append(b, v...)
+	}
 	v = strings.TrimSpace(v)
 	space := false
 	for j := 0; j < len(v); j++ {
@@ -100,6 +103,17 @@ func appendHeaderValue(b []byte, v string) []byte {
 		b = append(b, c)
 	}
 	return b
+}
+
+// plainHeaderValue reports whether v needs no trimming or folding: no
+// white space or control characters at all, the common case (a host name).
+func plainHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' {
+			return false
+		}
+	}
+	return true
 }
 
 func appendSignedHeaders(b []byte, hs []header) []byte {

@@ -8,7 +8,8 @@ import (
 const upperHex = "0123456789ABCDEF"
 
 // charClass marks, for each byte, whether RFC 3986 leaves it unescaped in a
-// query component (classQuery) and in a path (classPath, which adds "/").
+// query component (classQuery) and in a path (classPath, which adds "/"),
+// and whether a host or a path may not hold it.
 var charClass = func() (t [256]uint8) {
 	for c := range 256 {
 		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
@@ -17,12 +18,19 @@ var charClass = func() (t [256]uint8) {
 		}
 	}
 	t['/'] = classPath
+	for _, c := range "/?#@%" {
+		t[c] |= classNotInHost
+	}
+	t['?'] |= classNotInPath
+	t['#'] |= classNotInPath
 	return t
 }()
 
 const (
-	classQuery uint8 = 1 << iota
-	classPath
+	classQuery     uint8 = 1 << iota // unescaped in a query component
+	classPath                        // unescaped in a path
+	classNotInHost                   // refused in a Host value
+	classNotInPath                   // refused in an escaped path
 )
 
 // unreserved reports whether RFC 3986 leaves c unescaped.

@@ -32,25 +32,14 @@ func hmacSHA256(key, msg []byte) [32]byte {
 	return sha256.Sum256(outer[:])
 }
 
-// hmacSHA256Prefixed is hmacSHA256 for a message written into buf after 64
-// bytes reserved for the padded key, which saves copying long messages.
-func hmacSHA256Prefixed(key *[32]byte, buf []byte) [32]byte {
-	for i := range 64 {
-		var c byte
-		if i < 32 {
-			c = key[i]
-		}
-		buf[i] = c ^ 0x36
-	}
+// hmacPadded is HMAC-SHA256 for a message written into buf after 64 bytes
+// reserved for the inner padded key, which saves copying long messages; the
+// padded keys come from the key cache, computed once per signing key.
+func hmacPadded(k *keyEntry, buf []byte) [32]byte {
+	copy(buf[:64], k.ipad[:])
 	isum := sha256.Sum256(buf)
 	var outer [64 + 32]byte
-	for i := range 64 {
-		var c byte
-		if i < 32 {
-			c = key[i]
-		}
-		outer[i] = c ^ 0x5c
-	}
+	copy(outer[:64], k.opad[:])
 	copy(outer[64:], isum[:])
 	return sha256.Sum256(outer[:])
 }
@@ -71,9 +60,24 @@ type keyID struct {
 	region, service string
 }
 
+// keyEntry is a signing key and its HMAC pads (the key XOR 0x36 and XOR
+// 0x5c, zero-extended to SHA-256's block), ready for signing.
 type keyEntry struct {
-	id  keyID
-	key [32]byte
+	id         keyID
+	key        [32]byte
+	ipad, opad [64]byte
+}
+
+func newKeyEntry(id keyID, key [32]byte) *keyEntry {
+	e := &keyEntry{id: id, key: key}
+	for i := range 64 {
+		var c byte
+		if i < 32 {
+			c = key[i]
+		}
+		e.ipad[i], e.opad[i] = c^0x36, c^0x5c
+	}
+	return e
 }
 
 // A KeyCache remembers derived signing keys by secret, date, region and
@@ -102,19 +106,19 @@ func (c *KeyCache) Key(secret, date, region, service string) [32]byte {
 	if len(date) != 8 {
 		return DeriveKey(secret, date, region, service)
 	}
-	return c.key(secret, [8]byte([]byte(date)), region, service)
+	return c.entry(secret, [8]byte([]byte(date)), region, service).key
 }
 
-func (c *KeyCache) key(secret string, date [8]byte, region, service string) [32]byte {
+func (c *KeyCache) entry(secret string, date [8]byte, region, service string) *keyEntry {
 	id := keyID{secret, date, region, service}
 	if e := c.last.Load(); e != nil && e.id == id {
-		return e.key
+		return e
 	}
 	c.mu.Lock()
 	e, ok := c.m[id]
 	c.mu.Unlock()
 	if !ok {
-		e = &keyEntry{id: id, key: DeriveKey(secret, string(date[:]), region, service)}
+		e = newKeyEntry(id, DeriveKey(secret, string(date[:]), region, service))
 		c.mu.Lock()
 		if len(c.m) >= c.max {
 			clear(c.m)
@@ -123,5 +127,5 @@ func (c *KeyCache) key(secret string, date [8]byte, region, service string) [32]
 		c.mu.Unlock()
 	}
 	c.last.Store(e)
-	return e.key
+	return e
 }

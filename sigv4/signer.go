@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -176,10 +177,10 @@ func (s *Signer) Presign(ctx context.Context, creds Credentials, r *PresignReque
 	if r.Host == "" {
 		return "", errors.New("sigv4: host is empty")
 	}
-	if !printableASCII(r.Host) || strings.ContainsAny(r.Host, "/?#@%") {
+	if !visibleExcept(r.Host, classNotInHost) {
 		return "", fmt.Errorf("sigv4: host %q: must be a host name or address with an optional port", clone(r.Host))
 	}
-	if !printableASCII(r.Path) || strings.ContainsAny(r.Path, "?#") {
+	if !visibleExcept(r.Path, classNotInPath) {
 		return "", fmt.Errorf("sigv4: path %q: must be the escaped path alone", clone(r.Path))
 	}
 	method := r.Method
@@ -237,7 +238,8 @@ func (s *Signer) Presign(ctx context.Context, creds Credentials, r *PresignReque
 	amzDate := appendAmzDate(stamp[:0], t)
 	date := amzDate[:8]
 
-	var cbuf [2048]byte
+	cbuf := canonicalBuffers.Get().(*[2048]byte)
+	defer canonicalBuffers.Put(cbuf)
 	b := append(cbuf[:0], method...)
 	b = append(b, '\n')
 	b = appendCanonicalPath(b, r.Path, s.pathOptions())
@@ -252,8 +254,8 @@ func (s *Signer) Presign(ctx context.Context, creds Credentials, r *PresignReque
 	}
 	b = appendCanonicalTail(b, hs, payloadHash)
 
-	key := s.keys().key(creds.SecretAccessKey, [8]byte(date), s.Region, s.Service)
-	sig := signature(&key, amzDate, s.Region, s.Service, b)
+	key := s.keys().entry(creds.SecretAccessKey, [8]byte(date), s.Region, s.Service)
+	sig := signature(key, amzDate, s.Region, s.Service, b)
 	s.trace(amzDate, b)
 
 	path := r.Path
@@ -323,10 +325,12 @@ func (s *Signer) appendPresignQuery(b []byte, ps []qparam, accessKeyID string, a
 // compiler move the caller's request to the heap.
 func clone(s string) string { return string(append([]byte(nil), s...)) }
 
-// printableASCII reports whether s has only visible ASCII characters.
-func printableASCII(s string) bool {
+// visibleExcept reports whether s has only visible ASCII characters and
+// none of the class given (classNotInHost or classNotInPath).
+func visibleExcept(s string, class uint8) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || charClass[c]&class != 0 {
 			return false
 		}
 	}
@@ -340,6 +344,10 @@ func checkTime(t time.Time) error {
 	}
 	return nil
 }
+
+// canonicalBuffers hold canonical requests while they are hashed; pooling
+// them spares zeroing 2 KiB of stack on every signature.
+var canonicalBuffers = sync.Pool{New: func() any { return new([2048]byte) }}
 
 // escapedToken remembers the last session token escaped for a query. A
 // token is hundreds of bytes and is signed into every URL until it is
@@ -368,10 +376,10 @@ func appendAmzDate(b []byte, t time.Time) []byte {
 
 // signature hashes the canonical request, builds the string to sign and
 // returns the hex HMAC of it under key.
-func signature(key *[32]byte, amzDate []byte, region, service string, canonical []byte) [64]byte {
+func signature(key *keyEntry, amzDate []byte, region, service string, canonical []byte) [64]byte {
 	var sbuf [64 + 256]byte
 	b := appendStringToSign(sbuf[:64], amzDate, region, service, canonical)
-	mac := hmacSHA256Prefixed(key, b)
+	mac := hmacPadded(key, b)
 	var out [64]byte
 	hex.Encode(out[:], mac[:])
 	return out
@@ -496,8 +504,8 @@ func (s *Signer) SignRequestAt(ctx context.Context, creds Credentials, req *http
 	host := stripDefaultPort(scheme, hostOf(req))
 	hs := requestHeaders(req, host)
 	canonical := appendCanonical(nil, req.Method, req.URL.EscapedPath(), q, hs, payloadHash, s.pathOptions())
-	key := s.keys().key(creds.SecretAccessKey, [8]byte(amzDate[:8]), s.Region, s.Service)
-	sig := signature(&key, amzDate, s.Region, s.Service, canonical)
+	key := s.keys().entry(creds.SecretAccessKey, [8]byte(amzDate[:8]), s.Region, s.Service)
+	sig := signature(key, amzDate, s.Region, s.Service, canonical)
 	s.trace(amzDate, canonical)
 	auth := make([]byte, 0, 256)
 	auth = append(auth, Algorithm+" Credential="...)

@@ -307,8 +307,8 @@ func (v *Verifier) compare(creds Credentials, sc scope, amzDate, canonical []byt
 	if keys == nil {
 		keys = defaultKeys
 	}
-	key := keys.key(creds.SecretAccessKey, [8]byte([]byte(sc.date)), sc.region, sc.service)
-	want := signature(&key, amzDate, sc.region, sc.service, canonical)
+	key := keys.entry(creds.SecretAccessKey, [8]byte([]byte(sc.date)), sc.region, sc.service)
+	want := signature(key, amzDate, sc.region, sc.service, canonical)
 	if !hmac.Equal(want[:], []byte(got)) {
 		return verr(ErrSignatureMismatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
 	}
