@@ -13,6 +13,8 @@ func init() { subcommands = append(subcommands, newDemoCmd) }
 
 func newDemoCmd() *cobra.Command {
 	var cfg demo.Config
+	var browser bool
+	var addr string
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Run two WebRTC peers through a local KVS emulator, end to end",
@@ -23,7 +25,11 @@ answer, trickled ICE candidates. Then ping over the data channel.
 
 It prints a timeline: who signed what (signatures redacted), who sent what,
 when the data channel opened, and the round trips. No AWS account is needed,
-and no packet leaves the machine.`,
+and no packet leaves the machine.
+
+With --browser it starts the emulator and the vending service with the
+browser demo page instead (see docs/web.md), prints a master's and a viewer's
+page URL to open, and serves until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.Timeout <= 0 {
@@ -34,6 +40,9 @@ and no packet leaves the machine.`,
 			}
 			if err := kvs.ValidateChannelName(cfg.Channel); err != nil {
 				return usagef("--channel: %v", err)
+			}
+			if browser {
+				return runBrowserDemo(cmd.Context(), cmd.OutOrStdout(), addr, cfg.Channel)
 			}
 			if err := kvs.ValidateClientID(cfg.ClientID); err != nil {
 				return usagef("--client-id: %v", err)
@@ -46,5 +55,7 @@ and no packet leaves the machine.`,
 	c.Flags().IntVar(&cfg.Pings, "pings", 3, "messages to send and time over the data channel")
 	c.Flags().StringVar(&cfg.Channel, "channel", "kvssign-demo", "name of the signaling channel to create")
 	c.Flags().StringVar(&cfg.ClientID, "client-id", "viewer-demo", "the viewer's client id")
+	c.Flags().BoolVar(&browser, "browser", false, "serve the browser demo page instead, and print the URLs to open")
+	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "with --browser: where the page and the vending service listen")
 	return c
 }

@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDemo(t *testing.T) {
@@ -50,5 +55,50 @@ func TestDemoTimeout(t *testing.T) {
 	code := run(context.Background(), []string{"demo", "--timeout", "1ns"}, strings.NewReader(""), &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "demo: did not finish within 1ns") {
 		t.Errorf("exit %d, stderr %q; want 1 and a timeout message", code, errOut.String())
+	}
+}
+
+// TestDemoBrowser starts `demo --browser`, reads the viewer's page URL it
+// prints, and asks the vending service for a URL with the token in it, as
+// the page would. The page itself is driven by a real browser in
+// scripts/browser-test.sh.
+func TestDemoBrowser(t *testing.T) {
+	base, stdout, _, stop := startCommand(t, 15*time.Second, "demo", "--browser", "--addr", "127.0.0.1:0")
+	m := regexp.MustCompile(`viewer: (http://\S+)#(\S+)`).FindStringSubmatch(stdout.String())
+	if m == nil || !strings.HasPrefix(m[1], base) {
+		t.Fatalf("no viewer URL on %s in:\n%s", base, stdout)
+	}
+	frag, err := url.ParseQuery(m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if page.StatusCode != 200 || !strings.Contains(string(html), "<html") {
+		t.Errorf("GET %s: %d %.80s", m[1], page.StatusCode, html)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/connections",
+		strings.NewReader(`{"channel":"`+frag.Get("channel")+`","role":"VIEWER"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+frag.Get("token"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vended struct{ URL string }
+	json.NewDecoder(resp.Body).Decode(&vended)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(vended.URL, "X-Amz-Signature=") {
+		t.Errorf("POST /v1/connections: %d %+v", resp.StatusCode, vended)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if strings.Contains(stdout.String(), exampleSecretAccessKey) {
+		t.Errorf("the output shows the secret key:\n%s", stdout)
 	}
 }

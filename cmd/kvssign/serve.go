@@ -212,6 +212,11 @@ func listenAndServe(ctx context.Context, stdout io.Writer, cfg vend.Config, srv 
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Addr, err)
 	}
+	return serveListener(ctx, ln, stdout, cfg, srv, log)
+}
+
+// serveListener is listenAndServe on a listener the caller opened.
+func serveListener(ctx context.Context, ln net.Listener, stdout io.Writer, cfg vend.Config, srv *vend.Server, log *slog.Logger) error {
 	hs := srv.HTTPServer(cfg.Addr)
 	scheme := "http"
 	if cfg.TLS != nil {
@@ -245,7 +250,7 @@ func listenAndServe(ctx context.Context, stdout io.Writer, cfg vend.Config, srv 
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	err = hs.Shutdown(sctx)
+	err := hs.Shutdown(sctx)
 	<-done
 	if err != nil {
 		hs.Close()
