@@ -34,6 +34,10 @@ type Presigner struct {
 	// ClockOffset is added to the clock, to correct a device clock that is
 	// known to be off (learn it from a server's Date header).
 	ClockOffset time.Duration
+	// Skew, if set, corrects the clock further: its learned offset is
+	// added to ClockOffset. signaling.Presigned sets one, and the
+	// signaling client teaches it from the service's refusals.
+	Skew *ClockSkew
 	// Keys caches signing keys. If nil, sigv4's shared cache is used.
 	Keys *sigv4.KeyCache
 	// Trace, if set, receives each canonical request and string to sign.
@@ -103,7 +107,7 @@ func (p *Presigner) Presign(ctx context.Context, endpoint, channelARN string, ro
 	} else {
 		now = time.Now()
 	}
-	now = now.Add(p.ClockOffset).UTC().Truncate(time.Second)
+	now = now.Add(p.ClockOffset + p.Skew.Offset()).UTC().Truncate(time.Second)
 	if creds.ExpiresWithin(now, expires) {
 		return SignedURL{}, fmt.Errorf("kvs: credentials for %s expire at %s, before the URL would (%s): renew them first",
 			creds.AccessKeyID, creds.Expires.UTC().Format(time.RFC3339), now.Add(expires).Format(time.RFC3339))

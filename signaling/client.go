@@ -204,7 +204,9 @@ type Client struct {
 // Dial connects to a signaling channel with a URL from src and returns a
 // Client that stays connected until Close. ctx bounds this first connection
 // only; Dial makes one attempt and returns its error (a *HandshakeError if
-// the service refused the upgrade). Reconnections later follow the policy in
+// the service refused the upgrade), except that a URL refused for clock
+// skew, when src corrects for it (see Presigned), is followed by one more
+// attempt with a corrected URL. Reconnections later follow the policy in
 // the package documentation.
 func Dial(ctx context.Context, src URLSource, opts *Options) (*Client, error) {
 	if src == nil {
@@ -227,7 +229,19 @@ func Dial(ctx context.Context, src URLSource, opts *Options) (*Client, error) {
 	}
 	c.held.enabled = s.BufferCandidates
 	c.stop, c.stopNow = context.WithCancel(context.Background())
-	cn, err := c.dial(ctx)
+	cn, skew, err := c.dial(ctx)
+	for retried := false; skew != nil; retried = true {
+		select { // without blocking: nobody reads Events yet
+		case c.events <- *skew:
+		default:
+		}
+		if retried {
+			break
+		}
+		// The URL was refused for clock skew, now corrected: one more
+		// attempt.
+		cn, skew, err = c.dial(ctx)
+	}
 	if err != nil {
 		c.stopNow()
 		return nil, err
@@ -450,15 +464,18 @@ func (c *Client) renewalDue(cn *conn, now time.Time) (time.Duration, error) {
 // it still works.
 func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
 	authFailures := 0
+	retryNow := false // the last attempt corrected the clock
 	for attempt := 0; ; attempt++ {
-		if graceful && attempt > 0 {
+		if graceful && attempt > 0 && !retryNow {
 			select {
 			case <-prev.dead:
 			default:
 				c.setCurrent(prev)
 			}
 		}
-		if attempt > 0 || !graceful {
+		if retryNow {
+			retryNow = false
+		} else if attempt > 0 || !graceful {
 			d := backoff(attempt, c.opts.MinBackoff, c.opts.MaxBackoff, rand.Float64())
 			t := time.NewTimer(d)
 			select {
@@ -472,19 +489,27 @@ func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
 		if graceful {
 			prev.flush(c.stop)
 		}
-		cn, err := c.dial(c.stop)
+		cn, skew, err := c.dial(c.stop)
 		if err == nil {
 			return cn, nil
 		}
 		if c.stop.Err() != nil {
 			return nil, c.stopped()
 		}
+		if skew != nil {
+			c.emit(*skew)
+		}
 		var he *HandshakeError
 		if errors.As(err, &he) {
 			if !he.retryable() {
 				return nil, err
 			}
-			if he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden {
+			if skew != nil {
+				// Refused for clock skew, now corrected: not a failure
+				// of credentials, and worth retrying at once.
+				authFailures = 0
+				retryNow = true
+			} else if he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden {
 				if authFailures++; authFailures >= maxAuthRetries {
 					return nil, fmt.Errorf("signaling: refused %d times in a row: %w", authFailures, err)
 				}

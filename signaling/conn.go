@@ -39,20 +39,26 @@ type conn struct {
 }
 
 // dial makes one connection attempt, bounded by ctx and the dial timeout.
-func (c *Client) dial(ctx context.Context) (*conn, error) {
+// If the service refused the URL for clock skew and the URL source's
+// ClockSkew learned the offset from it, skew is the EventClockSkew to
+// report: another attempt at once should succeed.
+func (c *Client) dial(ctx context.Context) (cn *conn, skew *Event, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	defer cancel()
-	u, err := c.src(ctx)
+	rep := new(skewReport)
+	u, err := c.src(context.WithValue(ctx, skewKey{}, rep))
 	if err != nil {
-		return nil, fmt.Errorf("signaling: getting a signed URL: %w", err)
+		return nil, nil, fmt.Errorf("signaling: getting a signed URL: %w", err)
 	}
 	shown := RedactURL(u)
 	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.opts.HTTPClient})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			return nil, handshakeError(resp, shown)
+			at := time.Now()
+			he := handshakeError(resp, shown)
+			return nil, c.learnSkew(he, rep, at), he
 		}
-		return nil, dialError(err, u, shown)
+		return nil, nil, dialError(err, u, shown)
 	}
 	ws.SetReadLimit(readLimit)
 	now := time.Now()
@@ -60,7 +66,7 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	c.nconn++
 	id := c.nconn
 	c.mu.Unlock()
-	cn := &conn{c: c, id: id, ws: ws, url: shown, start: now, dead: make(chan struct{}), goAway: make(chan struct{})}
+	cn = &conn{c: c, id: id, ws: ws, url: shown, start: now, dead: make(chan struct{}), goAway: make(chan struct{})}
 	cn.ctx, cn.cancel = context.WithCancel(context.Background())
 	cn.lastSent.Store(now.UnixNano())
 	cn.lastRecv.Store(now.UnixNano())
@@ -68,7 +74,7 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	c.connWG.Add(2)
 	go cn.read()
 	go cn.keepalive()
-	return cn, nil
+	return cn, nil, nil
 }
 
 // dialError rewrites a failed dial's error so that it cannot carry the

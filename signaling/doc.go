@@ -17,7 +17,8 @@
 // # Reconnection policy
 //
 // [Dial] makes one attempt and returns its error, so a caller learns at once
-// what is wrong. After that the client reconnects by itself:
+// what is wrong; the one exception is clock skew (below). After that the
+// client reconnects by itself:
 //
 //   - GO_AWAY and the client's own renewals: the new connection is made
 //     before the old one is closed (the service replaces a master or a
@@ -32,12 +33,27 @@
 //     freshly signed URL at most three times in a row, in case credentials
 //     were being renewed; any other 4xx (400 invalid parameters or client
 //     id, 404 unknown channel) ends the client at once.
+//   - A 403 for clock skew that corrected the URL source's clock (see
+//     below) is retried at once and does not count among those three.
 //   - Network errors, timeouts and failures of the URLSource are retried.
 //
 // At most Options.MaxAttempts failed attempts are made in a row; then the
 // client ends, [Client.Events] is closed and [Client.Err] says why. A
 // refused handshake is reported as a [*HandshakeError] with the HTTP status
 // and the service's message.
+//
+// # Clock skew
+//
+// A device clock more than five minutes off gets its URLs refused with 403
+// "Signature expired" or "Signature not yet current". A [URLSource] made by
+// [Presigned] corrects for it: on such a 403 (or any 403 whose Date header
+// is more than four minutes from the signing clock), the client learns the
+// service's time from the Date header into the source's [kvs.ClockSkew]
+// (the Presigner's Skew, or one of the source's own), reports an
+// [EventClockSkew] whose Skew is the learned offset, and signs the next URL
+// with the corrected time. Dial then makes a second attempt, at once; a
+// reconnection retries at once. Skews of two seconds or less, within the
+// Date header's resolution, are ignored. Other URL sources are left alone.
 //
 // # Pacing
 //

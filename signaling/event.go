@@ -10,7 +10,7 @@ import (
 // EventType says what an Event reports.
 type EventType int
 
-// The kinds of Event. The first six come from the service; the last two from
+// The kinds of Event. The first six come from the service; the others from
 // the client itself.
 const (
 	// EventOffer is an SDP offer from a peer: a viewer's, for a master.
@@ -34,6 +34,13 @@ const (
 	// says why the old one was left: ErrGoAway, ErrRenewed, or what ended
 	// it.
 	EventReconnected
+	// EventClockSkew says the service refused a URL because the clock it
+	// was signed with is off, and that the client learned the service's
+	// time from the refusal's Date header: Skew is the offset now added to
+	// the signing clock, and Err the *HandshakeError. The client tries
+	// again at once with a corrected URL. It comes only with a URLSource
+	// that corrects for skew, such as Presigned's.
+	EventClockSkew
 )
 
 var eventNames = [...]string{
@@ -45,10 +52,11 @@ var eventNames = [...]string{
 	EventReconnectICEServer: "RECONNECT_ICE_SERVER",
 	EventDisconnected:       "DISCONNECTED",
 	EventReconnected:        "RECONNECTED",
+	EventClockSkew:          "CLOCK_SKEW",
 }
 
 // String returns the service's name for the message type (SDP_OFFER,
-// GO_AWAY, …), or DISCONNECTED and RECONNECTED.
+// GO_AWAY, …), or DISCONNECTED, RECONNECTED and CLOCK_SKEW.
 func (t EventType) String() string {
 	if t > 0 && int(t) < len(eventNames) {
 		return eventNames[t]
@@ -67,11 +75,17 @@ type Event struct {
 	SDP kvs.SessionDescription
 	// Candidate is the candidate of an EventCandidate.
 	Candidate kvs.ICECandidate
-	// Err is a *StatusError for EventStatus, and the reason for
-	// EventDisconnected and EventReconnected.
+	// Err is a *StatusError for EventStatus, the reason for
+	// EventDisconnected and EventReconnected, and the *HandshakeError
+	// that revealed the skew for EventClockSkew.
 	Err error
+	// Skew is, for EventClockSkew, the learned offset of the service's
+	// clock from the signing clock (positive when the local clock is
+	// behind), which URLs are now signed with.
+	Skew time.Duration
 	// Conn numbers the connection the event came on or concerns, from 1
-	// for the connection Dial made.
+	// for the connection Dial made; 0 for EventClockSkew, which concerns a
+	// refused attempt.
 	Conn int
 	// At is when the client received the event.
 	At time.Time

@@ -21,12 +21,27 @@ type URLSource func(ctx context.Context) (string, error)
 // for a master. p's credentials provider is asked for credentials each time,
 // so a provider that renews them (STS, an SDK credentials cache) keeps the
 // client connected past their expiry.
+//
+// The source corrects for clock skew: if p.Skew is nil, it signs with a
+// copy of p that has a ClockSkew of its own (p is not modified), otherwise
+// with p.Skew. When the service refuses a URL because the device's clock
+// is off, the client learns the service's time from the refusal's Date
+// header into that ClockSkew, reports an EventClockSkew, and the next URL
+// is signed with the corrected time.
 func Presigned(p *kvs.Presigner, endpoint, channelARN string, role kvs.Role, clientID string) URLSource {
+	own := new(kvs.ClockSkew)
 	return func(ctx context.Context) (string, error) {
-		s, err := p.Presign(ctx, endpoint, channelARN, role, clientID)
+		q := p
+		if p.Skew == nil {
+			cp := *p
+			cp.Skew = own
+			q = &cp
+		}
+		s, err := q.Presign(ctx, endpoint, channelARN, role, clientID)
 		if err != nil {
 			return "", err
 		}
+		reportSkew(ctx, q)
 		return s.URL, nil
 	}
 }
