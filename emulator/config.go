@@ -67,9 +67,15 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxChannels is the account's signaling channel limit. If zero, 10000.
 	MaxChannels int
-	// ICETTL is the Ttl of the TURN servers GetIceServerConfig returns. If
-	// zero, 300 seconds.
+	// ICETTL is the Ttl of the TURN servers GetIceServerConfig returns, and
+	// how long their credentials are accepted. If zero, 300 seconds.
 	ICETTL time.Duration
+	// DisableTURN, if set, runs no TURN server: GetIceServerConfig then
+	// returns URIs on the emulator's own address, where nothing answers
+	// TURN. If false, [Emulator.Serve] (and Start and Listen) also starts
+	// a TURN server on a free UDP port of 127.0.0.1, relaying to loopback
+	// only, which GetIceServerConfig's URIs and credentials point at.
+	DisableTURN bool
 
 	// STSMinDuration and STSMaxDuration bound DurationSeconds for
 	// AssumeRole and GetSessionToken. If zero, 15 minutes and 12 hours

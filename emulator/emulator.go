@@ -2,7 +2,8 @@
 // signaling: the control plane (create, describe, list, delete channels,
 // get their endpoints), STS (AssumeRole, GetSessionToken), GetIceServerConfig
 // and the signaling WebSocket, all on one listener, with real SigV4
-// verification of every request.
+// verification of every request; and a TURN server on a UDP port of
+// 127.0.0.1 that accepts the credentials GetIceServerConfig issues.
 //
 // It behaves like KVS where a client can tell (status codes, JSON shapes,
 // error codes, message routing, limits) so that clients tested against it
@@ -70,6 +71,8 @@ type Emulator struct {
 	janitor  sync.WaitGroup
 	bufPool  sync.Pool
 	listenMu sync.Mutex
+	turn     *turnServer // nil until serving, or with DisableTURN
+	turnKey  []byte      // HMAC key of TURN passwords
 }
 
 // New returns an emulator configured by cfg, with the channels of
@@ -88,6 +91,7 @@ func New(cfg Config) (*Emulator, error) {
 		byARN:    make(map[string]*channel),
 		conns:    make(map[*conn]struct{}),
 		done:     make(chan struct{}),
+		turnKey:  newTURNKey(),
 	}
 	e.stats.init()
 	e.verifier = &sigv4.Verifier{Service: kvs.Service, Region: cfg.Region, Lookup: e.creds.lookup, Clock: cfg.Clock, Keys: e.keys}
@@ -135,6 +139,15 @@ func (e *Emulator) Serve(ln net.Listener) error {
 		ln.Close()
 		return errors.New("emulator: closed")
 	}
+	if !e.cfg.DisableTURN {
+		ts, err := e.startTURN()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		e.turn = ts
+		e.log.Info("TURN server listening", "addr", ts.addr.String(), "realm", turnRealm)
+	}
 	scheme := "http"
 	if e.tlsCert != nil {
 		scheme = "https"
@@ -169,6 +182,18 @@ func (e *Emulator) URL() string {
 	return e.base
 }
 
+// TURNAddr returns the address (127.0.0.1:PORT, UDP) of the emulator's
+// TURN server. It is empty until the emulator listens, and with
+// [Config.DisableTURN].
+func (e *Emulator) TURNAddr() string {
+	e.listenMu.Lock()
+	defer e.listenMu.Unlock()
+	if e.turn == nil {
+		return ""
+	}
+	return e.turn.addr.String()
+}
+
 // Region returns the emulator's region.
 func (e *Emulator) Region() string { return e.cfg.Region }
 
@@ -179,7 +204,8 @@ func (e *Emulator) Account() string { return e.cfg.Account }
 func (e *Emulator) Credentials() sigv4.Credentials { return e.cfg.Credentials }
 
 // Close stops serving: it closes every signaling connection with 1001
-// (going away) and the listener, and waits briefly for requests in flight.
+// (going away), the listener and the TURN server with its allocations, and
+// waits briefly for requests in flight.
 func (e *Emulator) Close() error {
 	e.closeMu.Lock()
 	if e.closed {
@@ -191,7 +217,7 @@ func (e *Emulator) Close() error {
 	e.closeMu.Unlock()
 
 	e.listenMu.Lock()
-	srv := e.srv
+	srv, ts := e.srv, e.turn
 	e.listenMu.Unlock()
 	var err error
 	if srv != nil {
@@ -205,6 +231,11 @@ func (e *Emulator) Close() error {
 	}
 	for _, c := range e.liveConns() {
 		c.close(statusGoingAway, "emulator shutting down")
+	}
+	if ts != nil {
+		if terr := ts.close(); err == nil && terr != nil {
+			err = fmt.Errorf("emulator: TURN: close: %w", terr)
+		}
 	}
 	e.janitor.Wait()
 	return err

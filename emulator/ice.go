@@ -86,18 +86,33 @@ func (e *Emulator) iceConfig(r *http.Request) (*iceOutput, error) {
 	ttl := int64(e.cfg.ICETTL / time.Second)
 	expiry := e.now().Add(e.cfg.ICETTL).Unix()
 	user := strconv.FormatInt(expiry, 10) + ":" + base64.StdEncoding.EncodeToString([]byte("v1:"+ch.arn))
+	e.listenMu.Lock()
+	ts := e.turn
+	e.listenMu.Unlock()
 	out := &iceOutput{}
 	for range 2 {
-		pw := make([]byte, 32)
-		rand.Read(pw)
-		out.IceServerList = append(out.IceServerList, iceServer{
-			Password: base64.StdEncoding.EncodeToString(pw),
-			Ttl:      ttl,
-			Uris: []string{
+		var pw string
+		var uris []string
+		if ts != nil {
+			// The TURN server serves plain TURN over UDP; the turns: URIs
+			// (TLS, DTLS) real KVS also returns are left out, as nothing
+			// would answer them.
+			pw = e.turnPassword(user)
+			uris = []string{"turn:" + ts.addr.String() + "?transport=udp"}
+		} else {
+			b := make([]byte, 32)
+			rand.Read(b)
+			pw = base64.StdEncoding.EncodeToString(b)
+			uris = []string{
 				"turn:" + host + "?transport=udp",
 				"turns:" + host + "?transport=udp",
 				"turns:" + host + "?transport=tcp",
-			},
+			}
+		}
+		out.IceServerList = append(out.IceServerList, iceServer{
+			Password: pw,
+			Ttl:      ttl,
+			Uris:     uris,
 			Username: user,
 		})
 	}

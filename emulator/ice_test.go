@@ -57,20 +57,17 @@ func TestGetIceServerConfig(t *testing.T) {
 	if len(out.IceServerList) != 2 {
 		t.Fatalf("IceServerList has %d servers; want 2", len(out.IceServerList))
 	}
-	host := strings.TrimPrefix(e.URL(), "http://")
+	// With the TURN server (the default), each server has the one URI it
+	// serves, and the password the TURN server checks.
+	wantURI := "turn:" + e.TURNAddr() + "?transport=udp"
 	wantUser := strconv.FormatInt(clock.Now().Add(300*time.Second).Unix(), 10) + ":" + base64.StdEncoding.EncodeToString([]byte("v1:"+arn))
 	for _, s := range out.IceServerList {
-		if s.Ttl != 300 || s.Username != wantUser || s.Password == "" || len(s.Uris) != 3 {
-			t.Errorf("server = %+v; want Ttl 300, Username %q, a password, 3 URIs", s, wantUser)
-		}
-		for _, u := range s.Uris {
-			if !strings.HasPrefix(u, "turn:"+host+"?transport=") && !strings.HasPrefix(u, "turns:"+host+"?transport=") {
-				t.Errorf("URI %q is not on the emulator's loopback address %s", u, host)
-			}
+		if s.Ttl != 300 || s.Username != wantUser || s.Password == "" || len(s.Uris) != 1 || s.Uris[0] != wantURI {
+			t.Errorf("server = %+v; want Ttl 300, Username %q, a password, Uris [%q]", s, wantUser, wantURI)
 		}
 	}
-	if out.IceServerList[0].Password == out.IceServerList[1].Password {
-		t.Error("both servers have the same password")
+	if !strings.HasPrefix(wantURI, "turn:127.0.0.1:") {
+		t.Errorf("TURN URI %q is not on 127.0.0.1", wantURI)
 	}
 	if n := e.Stats().Calls[emulator.OpGetIceServerConfig]; n != 1 {
 		t.Errorf("GetIceServerConfig calls = %d; want 1", n)

@@ -21,7 +21,7 @@ func init() { subcommands = append(subcommands, newEmulateCmd) }
 type emulateFlags struct {
 	addr, region, account          string
 	accessKeyID, secretAccessKey   string
-	tls                            bool
+	tls, noTURN                    bool
 	certFile, stateFile, logLevel  string
 	channels                       []string
 	idle, maxDuration, goAwayGrace time.Duration
@@ -57,6 +57,7 @@ docs/emulator.md. It runs until interrupted (SIGINT or SIGTERM).`,
 	fl.StringVar(&f.accessKeyID, "access-key-id", "", "access key id to accept (default: AWS's documented example key)")
 	fl.StringVar(&f.secretAccessKey, "secret-access-key", "", "secret access key to accept, with --access-key-id")
 	fl.BoolVar(&f.tls, "tls", false, "serve https and wss with a self-signed certificate")
+	fl.BoolVar(&f.noTURN, "no-turn", false, "run no TURN server (GetIceServerConfig then hands out URIs nothing answers)")
 	fl.StringVar(&f.certFile, "tls-cert", "", "with --tls, where to write the certificate for clients to trust (default: kvssign-emulator.pem in the temp dir)")
 	fl.StringVar(&f.stateFile, "state", "", "keep channels in this file across restarts")
 	fl.StringArrayVar(&f.channels, "create-channel", nil, "create this channel at start unless it exists (repeatable)")
@@ -122,6 +123,7 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 		SDPRate:               f.sdpRate,
 		ICERate:               f.iceRate,
 		STSMinDuration:        f.stsMin,
+		DisableTURN:           f.noTURN,
 	}
 	// Flag values first (a bad one is a usage error), then the files.
 	if _, err := emulator.New(cfg); err != nil {
@@ -165,6 +167,9 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	}
 	if f.stateFile != "" {
 		fmt.Fprintf(out, "  state file:        %s\n", f.stateFile)
+	}
+	if a := e.TURNAddr(); a != "" {
+		fmt.Fprintf(out, "  turn server:       %s (udp)\n", a)
 	}
 	fmt.Fprintf(out, "  stats:             %s/_emulator/stats\n", e.URL())
 	fmt.Fprintf(out, "try: aws --endpoint-url %s --region %s kinesisvideo list-signaling-channels\n", e.URL(), e.Region())
