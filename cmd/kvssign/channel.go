@@ -54,6 +54,16 @@ func (f *channelCmdFlags) resolver(ctx context.Context, stderr io.Writer, channe
 	return f.aws.resolver(cfg, dbg), cfg.Region, nil
 }
 
+// channelArg checks a NAME|ARN argument and returns it with a resolver
+// for its region.
+func (f *channelCmdFlags) channelArg(c *cobra.Command, arg string) (channel string, r *awskvs.Resolver, region string, err error) {
+	if channel, err = checkChannelArg("NAME|ARN", arg); err != nil {
+		return "", nil, "", err
+	}
+	r, region, err = f.resolver(c.Context(), c.ErrOrStderr(), channel)
+	return channel, r, region, err
+}
+
 func (f *channelCmdFlags) explain(err error, op, channel, region string) error {
 	return explainAWS(err, diagInput{op: op, channel: channel, region: region, arnRegion: arnRegion(channel), localNow: time.Now()})
 }
@@ -129,11 +139,7 @@ func newChannelDescribeCmd(f *channelCmdFlags) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return finish(c.OutOrStdout(), f.json(), func() error {
-				channel, err := checkChannelArg("NAME|ARN", args[0])
-				if err != nil {
-					return err
-				}
-				r, region, err := f.resolver(c.Context(), c.ErrOrStderr(), channel)
+				channel, r, region, err := f.channelArg(c, args[0])
 				if err != nil {
 					return err
 				}
@@ -197,11 +203,7 @@ func newChannelDeleteCmd(f *channelCmdFlags) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return finish(c.OutOrStdout(), f.json(), func() error {
-				channel, err := checkChannelArg("NAME|ARN", args[0])
-				if err != nil {
-					return err
-				}
-				r, region, err := f.resolver(c.Context(), c.ErrOrStderr(), channel)
+				channel, r, region, err := f.channelArg(c, args[0])
 				if err != nil {
 					return err
 				}
