@@ -127,9 +127,9 @@ cat >"$work/serve.json" <<EOF
 EOF
 serve() {
 	say "starting kvssign serve $* on $vendaddr"
-	# Only these credentials, and no CA bundle (everything here is plain
-	# http on loopback; some machines set AWS_CA_BUNDLE globally).
-	env -u AWS_CA_BUNDLE -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+	# Only these credentials (AWS_CA_BUNDLE, which some machines set
+	# globally, is left as it is: kvssign must work with it).
+	env -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 		AWS_ACCESS_KEY_ID=$akid AWS_SECRET_ACCESS_KEY=$secret AWS_REGION=us-west-2 \
 		AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
 		"$work/kvssign" serve --config "$work/serve.json" "$@" >"$art/vend.log" 2>&1 &
