@@ -41,6 +41,37 @@ func ExampleSigner_PresignURL() {
 	// X-Amz-Signature=d8e0438aa326d365915d15e90ee301fde95852154eb3291c8d0b7bf9da24caa8
 }
 
+// Make a template once and sign it for each viewer: only the credentials,
+// the time and the open client id are written per URL, which is how a
+// vending service signs one channel for many viewers.
+func ExampleSigner_NewTemplate() {
+	s := &sigv4.Signer{Service: "kinesisvideo", Region: "us-west-2"}
+	tmpl, err := s.NewTemplate(&sigv4.PresignRequest{
+		Scheme:  "wss",
+		Host:    "v-1a2b3c4d.kinesisvideo.us-west-2.amazonaws.com",
+		Query:   []sigv4.Param{{Name: "X-Amz-ChannelARN", Value: "arn:aws:kinesisvideo:us-west-2:123456789012:channel/demo/1700000000000"}},
+		Expires: 299 * time.Second,
+	}, "X-Amz-ClientId")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	creds := sigv4.Credentials{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, viewer := range []string{"viewer-1", "viewer-2"} {
+		signed, err := tmpl.Presign(context.Background(), creds, at, viewer)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		u, _ := url.Parse(signed)
+		fmt.Println(u.Query().Get("X-Amz-ClientId"), u.Query().Get("X-Amz-Signature"))
+	}
+	// Output:
+	// viewer-1 799188fe3209f3e2c3554d8ee9d9d90a18922ab87119088dcac5c7b9121ef3f6
+	// viewer-2 9d3f42140fed6ca9f5526311403f2739f55708a2157657cfb229e87e29cb77be
+}
+
 // Sign an HTTP request's headers, as an API Gateway client with IAM
 // authorization does.
 func ExampleSigner_SignRequest() {

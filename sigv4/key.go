@@ -2,6 +2,9 @@ package sigv4
 
 import (
 	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"hash"
 	"sync"
 	"sync/atomic"
 )
@@ -32,16 +35,57 @@ func hmacSHA256(key, msg []byte) [32]byte {
 	return sha256.Sum256(outer[:])
 }
 
-// hmacPadded is HMAC-SHA256 for a message written into buf after 64 bytes
-// reserved for the inner padded key, which saves copying long messages; the
-// padded keys come from the key cache, computed once per signing key.
-func hmacPadded(k *keyEntry, buf []byte) [32]byte {
-	copy(buf[:64], k.ipad[:])
-	isum := sha256.Sum256(buf)
-	var outer [64 + 32]byte
-	copy(outer[:64], k.opad[:])
-	copy(outer[64:], isum[:])
-	return sha256.Sum256(outer[:])
+// A hasher is a SHA-256 digest that can start from a saved state, and the
+// buffers a signature needs. Hashers are pooled: their interface methods
+// would move buffers on the stack to the heap.
+type hasher struct {
+	h         hash.Hash
+	u         encoding.BinaryUnmarshaler
+	out       [32]byte
+	inner     [32]byte
+	sts       [256]byte
+	canonical [2048]byte // the canonical request of a presigned URL
+}
+
+var hashers = sync.Pool{New: func() any {
+	h := sha256.New()
+	// crypto/sha256 documents that its digests marshal their state.
+	return &hasher{h: h, u: h.(encoding.BinaryUnmarshaler)}
+}}
+
+// sum returns the SHA-256 of data, continuing from state (saved by
+// [saveState]) if it is not nil.
+func (h *hasher) sum(state, data []byte) [32]byte {
+	if state == nil {
+		h.h.Reset()
+	} else if err := h.u.UnmarshalBinary(state); err != nil {
+		panic("sigv4: restoring a SHA-256 state: " + err.Error())
+	}
+	h.h.Write(data)
+	return [32]byte(h.h.Sum(h.out[:0]))
+}
+
+// saveState returns the SHA-256 state after hashing data.
+func saveState(data []byte) []byte {
+	h := sha256.New()
+	h.Write(data)
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		panic("sigv4: saving a SHA-256 state: " + err.Error())
+	}
+	return state
+}
+
+// signature returns the hex HMAC under key of the string to sign for a
+// canonical request's hash. The HMAC starts from the states saved after
+// the key's inner and outer pads, which spares hashing a block each.
+func (h *hasher) signature(key *keyEntry, amzDate []byte, region, service string, crHash [32]byte) [64]byte {
+	sts := appendStringToSign(h.sts[:0], amzDate, region, service, crHash)
+	h.inner = h.sum(key.inner, sts)
+	mac := h.sum(key.outer, h.inner[:])
+	var out [64]byte
+	hex.Encode(out[:], mac[:])
+	return out
 }
 
 // DeriveKey computes the SigV4 signing key for a secret key, a date
@@ -60,24 +104,24 @@ type keyID struct {
 	region, service string
 }
 
-// keyEntry is a signing key and its HMAC pads (the key XOR 0x36 and XOR
-// 0x5c, zero-extended to SHA-256's block), ready for signing.
+// keyEntry is a signing key and the SHA-256 states after its HMAC pads
+// (the key XOR 0x36 and XOR 0x5c, zero-extended to SHA-256's block).
 type keyEntry struct {
-	id         keyID
-	key        [32]byte
-	ipad, opad [64]byte
+	id           keyID
+	key          [32]byte
+	inner, outer []byte
 }
 
 func newKeyEntry(id keyID, key [32]byte) *keyEntry {
-	e := &keyEntry{id: id, key: key}
+	var ipad, opad [64]byte
 	for i := range 64 {
 		var c byte
 		if i < 32 {
 			c = key[i]
 		}
-		e.ipad[i], e.opad[i] = c^0x36, c^0x5c
+		ipad[i], opad[i] = c^0x36, c^0x5c
 	}
-	return e
+	return &keyEntry{id: id, key: key, inner: saveState(ipad[:]), outer: saveState(opad[:])}
 }
 
 // A KeyCache remembers derived signing keys by secret, date, region and

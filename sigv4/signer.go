@@ -9,9 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -98,6 +96,13 @@ func (s *Signer) pathOptions() pathOptions {
 }
 
 func (s *Signer) check(creds Credentials) error {
+	if err := s.checkScope(); err != nil {
+		return err
+	}
+	return creds.Validate()
+}
+
+func (s *Signer) checkScope() error {
 	switch {
 	case s.Service == "":
 		return errors.New("sigv4: signer: service is empty")
@@ -108,7 +113,7 @@ func (s *Signer) check(creds Credentials) error {
 	case !validScopePart(s.Region):
 		return fmt.Errorf("sigv4: signer: region %q: must be letters, digits, '-', '_' or '.'", s.Region)
 	}
-	return creds.Validate()
+	return nil
 }
 
 // validScopePart rejects what would corrupt the credential scope ("/" above
@@ -139,186 +144,29 @@ func stripDefaultPort(scheme, host string) string {
 	return host
 }
 
-// qparam is a query parameter during presigning. SigV4's own parameters are
-// written straight into the buffer (kind != 0), so signing builds no strings.
-type qparam struct {
-	Param
-	kind uint8
-}
-
-const (
-	kindPlain uint8 = iota
-	kindCredential
-	kindDate
-	kindExpires
-	kindToken // the session token: its escaped form is cached
-	kindFixed // value already holds the text
-)
-
 // Presign signs r with query authentication and returns the URL: the
 // request's own parameters and SigV4's, sorted, then X-Amz-Signature.
-// Presign does not modify r.
-func (s *Signer) Presign(ctx context.Context, creds Credentials, r *PresignRequest) (string, error) {
-	if err := s.check(creds); err != nil {
+// Presign does not modify r. To sign the same request many times, make a
+// [Template] of it once.
+func (s *Signer) Presign(_ context.Context, creds Credentials, r *PresignRequest) (string, error) {
+	var text [1024]byte
+	var segs [16]segment
+	t, err := s.prepare(r, nil, text[:0], segs[:0])
+	if err != nil {
 		return "", err
 	}
-	if r.Expires < time.Second || r.Expires > MaxExpires {
-		return "", fmt.Errorf("sigv4: expires %v: must be from 1s to %v", time.Duration(r.Expires), MaxExpires)
-	}
-	if r.Expires%time.Second != 0 {
-		return "", fmt.Errorf("sigv4: expires %v: must be whole seconds", r.Expires)
-	}
-	scheme := strings.ToLower(r.Scheme)
-	switch scheme {
-	case "https", "wss", "http", "ws":
-	default:
-		return "", fmt.Errorf("sigv4: scheme %q: must be https, wss, http or ws", clone(r.Scheme))
-	}
-	if r.Host == "" {
-		return "", errors.New("sigv4: host is empty")
-	}
-	if !visibleExcept(r.Host, classNotInHost) {
-		return "", fmt.Errorf("sigv4: host %q: must be a host name or address with an optional port", clone(r.Host))
-	}
-	if !visibleExcept(r.Path, classNotInPath) {
-		return "", fmt.Errorf("sigv4: path %q: must be the escaped path alone", clone(r.Path))
-	}
-	method := r.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	host := stripDefaultPort(scheme, r.Host)
-	t := r.Time
-	if t.IsZero() {
-		t = s.now()
-	}
-	t = t.UTC()
-	if err := checkTime(t); err != nil {
+	if err := creds.Validate(); err != nil {
 		return "", err
 	}
-
-	var pbuf [16]qparam
-	ps := pbuf[:0]
-	for _, p := range r.Query {
-		if authParam(p.Name) {
-			return "", fmt.Errorf("sigv4: query parameter %q: is set by the signer and must not be given", clone(p.Name))
-		}
-		ps = append(ps, qparam{Param: p})
+	at := r.Time
+	if at.IsZero() {
+		at = s.now()
 	}
-	ps = append(ps,
-		qparam{Param{ParamAlgorithm, Algorithm}, kindFixed},
-		qparam{Param{ParamCredential, ""}, kindCredential},
-		qparam{Param{ParamDate, ""}, kindDate},
-		qparam{Param{ParamExpires, ""}, kindExpires})
-	if creds.SessionToken != "" && !s.TokenAfterSigning {
-		ps = append(ps, qparam{Param{ParamSecurityToken, creds.SessionToken}, kindToken})
+	at = at.UTC()
+	if err := checkTime(at); err != nil {
+		return "", err
 	}
-
-	var hbuf [4]header
-	hs := append(hbuf[:0], header{name: "host", value: host})
-	signedHeaders := "host"
-	if len(r.Header) > 0 {
-		for k, v := range r.Header {
-			lk := strings.ToLower(k)
-			if lk == "host" {
-				continue
-			}
-			if ignoredHeaders[lk] {
-				return "", fmt.Errorf("sigv4: header %q: cannot be signed", clone(k))
-			}
-			hs = append(hs, header{name: lk, values: v})
-		}
-		sortHeaders(hs)
-		signedHeaders = string(appendSignedHeaders(nil, hs))
-	}
-	ps = append(ps, qparam{Param{ParamSignedHeaders, signedHeaders}, kindFixed})
-	sortQParams(ps)
-
-	var stamp [16]byte
-	amzDate := appendAmzDate(stamp[:0], t)
-	date := amzDate[:8]
-
-	cbuf := canonicalBuffers.Get().(*[2048]byte)
-	defer canonicalBuffers.Put(cbuf)
-	b := append(cbuf[:0], method...)
-	b = append(b, '\n')
-	b = appendCanonicalPath(b, r.Path, s.pathOptions())
-	b = append(b, '\n')
-	qstart := len(b)
-	b = s.appendPresignQuery(b, ps, creds.AccessKeyID, amzDate, r.Expires)
-	qend := len(b)
-	b = append(b, '\n')
-	payloadHash := r.PayloadHash
-	if payloadHash == "" {
-		payloadHash = EmptyPayloadHash
-	}
-	b = appendCanonicalTail(b, hs, payloadHash)
-
-	key := s.keys().entry(creds.SecretAccessKey, [8]byte(date), s.Region, s.Service)
-	sig := signature(key, amzDate, s.Region, s.Service, b)
-	s.trace(amzDate, b)
-
-	path := r.Path
-	if path == "" {
-		path = "/"
-	}
-	query := b[qstart:qend]
-	n := len(scheme) + 3 + len(host) + len(path) + 1 + len(query) + len("&X-Amz-Signature=") + 64
-	var after []byte
-	if creds.SessionToken != "" && s.TokenAfterSigning {
-		after = appendEscaped([]byte("&"+ParamSecurityToken+"="), creds.SessionToken, false)
-		n += len(after)
-	}
-	var u strings.Builder
-	u.Grow(n)
-	u.WriteString(scheme)
-	u.WriteString("://")
-	u.WriteString(host)
-	u.WriteString(path)
-	u.WriteByte('?')
-	u.Write(query)
-	u.WriteString("&" + ParamSignature + "=")
-	u.Write(sig[:])
-	u.Write(after)
-	return u.String(), nil
-}
-
-func sortQParams(ps []qparam) {
-	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && paramLess(ps[j].Param, ps[j-1].Param); j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
-		}
-	}
-}
-
-func (s *Signer) appendPresignQuery(b []byte, ps []qparam, accessKeyID string, amzDate []byte, expires time.Duration) []byte {
-	for i, p := range ps {
-		if i > 0 {
-			b = append(b, '&')
-		}
-		b = appendEscaped(b, p.Name, false)
-		b = append(b, '=')
-		switch p.kind {
-		case kindCredential:
-			b = appendEscaped(b, accessKeyID, false)
-			b = append(b, "%2F"...)
-			b = append(b, amzDate[:8]...)
-			b = append(b, "%2F"...)
-			b = appendEscaped(b, s.Region, false)
-			b = append(b, "%2F"...)
-			b = appendEscaped(b, s.Service, false)
-			b = append(b, "%2Faws4_request"...)
-		case kindDate:
-			b = append(b, amzDate...)
-		case kindExpires:
-			b = strconv.AppendInt(b, int64(expires/time.Second), 10)
-		case kindToken:
-			b = appendEscapedToken(b, p.Value)
-		default:
-			b = appendEscaped(b, p.Value, false)
-		}
-	}
-	return b
+	return t.presign(s, nil, creds, at, nil), nil
 }
 
 // clone copies s, so that an error message holding it does not make the
@@ -337,17 +185,16 @@ func visibleExcept(s string, class uint8) bool {
 	return true
 }
 
-// checkTime refuses signing times that X-Amz-Date cannot express.
+// checkTime refuses signing times that X-Amz-Date cannot express: before
+// 1970 or after 9999 (compared as Unix seconds, which is cheaper than
+// working out the year).
 func checkTime(t time.Time) error {
-	if y := t.Year(); y < 1970 || y > 9999 {
+	const end = 253402300800 // 10000-01-01T00:00:00Z
+	if s := t.Unix(); s < 0 || s >= end {
 		return fmt.Errorf("sigv4: signing time %s: must be between 1970 and 9999", t.Format(time.RFC3339))
 	}
 	return nil
 }
-
-// canonicalBuffers hold canonical requests while they are hashed; pooling
-// them spares zeroing 2 KiB of stack on every signature.
-var canonicalBuffers = sync.Pool{New: func() any { return new([2048]byte) }}
 
 // escapedToken remembers the last session token escaped for a query. A
 // token is hundreds of bytes and is signed into every URL until it is
@@ -377,16 +224,12 @@ func appendAmzDate(b []byte, t time.Time) []byte {
 // signature hashes the canonical request, builds the string to sign and
 // returns the hex HMAC of it under key.
 func signature(key *keyEntry, amzDate []byte, region, service string, canonical []byte) [64]byte {
-	var sbuf [64 + 256]byte
-	b := appendStringToSign(sbuf[:64], amzDate, region, service, canonical)
-	mac := hmacPadded(key, b)
-	var out [64]byte
-	hex.Encode(out[:], mac[:])
-	return out
+	h := hashers.Get().(*hasher)
+	defer hashers.Put(h)
+	return h.signature(key, amzDate, region, service, h.sum(nil, canonical))
 }
 
-func appendStringToSign(b, amzDate []byte, region, service string, canonical []byte) []byte {
-	crHash := sha256.Sum256(canonical)
+func appendStringToSign(b, amzDate []byte, region, service string, crHash [32]byte) []byte {
 	b = append(b, Algorithm+"\n"...)
 	b = append(b, amzDate...)
 	b = append(b, '\n')
@@ -402,7 +245,8 @@ func appendStringToSign(b, amzDate []byte, region, service string, canonical []b
 // trace hands the canonical request and string to sign to s.Trace.
 func (s *Signer) trace(amzDate, canonical []byte) {
 	if s.Trace != nil {
-		s.Trace(string(canonical), string(appendStringToSign(nil, amzDate, s.Region, s.Service, canonical)))
+		sts := appendStringToSign(nil, amzDate, s.Region, s.Service, sha256.Sum256(canonical))
+		s.Trace(string(canonical), string(sts))
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -222,7 +223,7 @@ func TestAWSSuiteQuery(t *testing.T) {
 				sum := sha256.Sum256([]byte(c.req.body))
 				payload = hex.EncodeToString(sum[:])
 			}
-			got, err := c.signer(&trace).Presign(context.Background(), c.creds(), &PresignRequest{
+			req := &PresignRequest{
 				Method:      c.req.method,
 				Scheme:      "https",
 				Host:        c.req.header("Host"),
@@ -232,9 +233,26 @@ func TestAWSSuiteQuery(t *testing.T) {
 				PayloadHash: payload,
 				Expires:     time.Duration(c.ctx.Expiration) * time.Second,
 				Time:        c.ctx.Timestamp,
-			})
+			}
+			got, err := c.signer(&trace).Presign(context.Background(), c.creds(), req)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// A template signs the same URL, with the first parameter open
+			// when its name is not repeated, and the trace is the same.
+			var ttrace [2]string
+			tr := *req
+			var open []string
+			var values []string
+			if len(q) > 0 && !slices.ContainsFunc(q[1:], func(p Param) bool { return p.Name == q[0].Name }) {
+				tr.Query, open, values = q[1:], []string{q[0].Name}, []string{q[0].Value}
+			}
+			tmpl, err := c.signer(&ttrace).NewTemplate(&tr, open...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tgot, err := tmpl.Presign(context.Background(), c.creds(), c.ctx.Timestamp, values...); err != nil || tgot != got || ttrace != trace {
+				t.Errorf("template (open %q) signed %s, %v; want %s", open, tgot, err, got)
 			}
 			wantCR := string(readFile(t, c.dir, "query-canonical-request.txt"))
 			if trace[0] != wantCR {
