@@ -2,10 +2,12 @@ package kvs_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kvssign/kvssign/kvs"
@@ -164,6 +166,15 @@ func TestPresignErrors(t *testing.T) {
 		{"credentials expire first", kvs.Presigner{Credentials: expiring}, kvs.Master, "", "renew them first"},
 		{"empty secret", kvs.Presigner{Credentials: sigv4.Credentials{AccessKeyID: "AKID"}}, kvs.Master, "", "secret access key is empty"},
 	}
+	// Sign the channel once for each role first, so the errors below come
+	// from a presigner whose templates are cached.
+	warm := kvs.Presigner{Credentials: good, Clock: func() time.Time { return now }}
+	if _, err := warm.Presign(context.Background(), ep, arn, kvs.Master, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := warm.Presign(context.Background(), ep, arn, kvs.Viewer, "v"); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.p.Clock = func() time.Time { return now }
@@ -175,6 +186,43 @@ func TestPresignErrors(t *testing.T) {
 				t.Errorf("error mentions the secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestPresignTemplates signs in turns for two channels, both roles, two
+// expiries and a second key cache, as a vending service would, and checks
+// every URL against aws-sdk-go-v2: a cached template must never be used
+// for inputs it was not made for.
+func TestPresignTemplates(t *testing.T) {
+	base := benchInput()
+	other := base
+	other.endpoint = "ws://127.0.0.1:4566/signaling"
+	other.arn = "arn:aws:kinesisvideo:eu-central-1:123456789012:channel/other/1"
+	other.region = "eu-central-1"
+	signer := v4.NewSigner()
+	keys := sigv4.NewKeyCache(4)
+	for i := range 64 {
+		in := base
+		if i%2 == 1 {
+			in = other
+		}
+		in.at = in.at.Add(time.Duration(i) * time.Hour)
+		in.role, in.clientID = kvs.Viewer, fmt.Sprintf("viewer-%d", i)
+		if i%3 == 0 {
+			in.role, in.clientID = kvs.Master, ""
+		}
+		in.expires = []time.Duration{kvs.DefaultExpires, time.Minute}[i/4%2]
+		p := &kvs.Presigner{Credentials: in.creds, Expires: in.expires, Clock: func() time.Time { return in.at }}
+		if i/8%2 == 1 {
+			p.Keys = keys
+		}
+		got, err := p.Presign(context.Background(), in.endpoint, in.arn, in.role, in.clientID)
+		if err != nil {
+			t.Fatalf("%d: %v", i, err)
+		}
+		if want := reference(t, signer, in); got.URL != want {
+			t.Fatalf("%d: URLs differ\nkvssign: %s\naws-sdk: %s", i, got.URL, want)
+		}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kvssign/kvssign/sigv4"
@@ -64,19 +66,13 @@ func (p *Presigner) Presign(ctx context.Context, endpoint, channelARN string, ro
 	if p.Credentials == nil {
 		return SignedURL{}, errors.New("kvs: presigner has no credentials provider")
 	}
-	u, err := ParseEndpoint(endpoint)
+	expires := p.Expires
+	if expires == 0 {
+		expires = DefaultExpires
+	}
+	t, err := p.template(endpoint, channelARN, role, expires)
 	if err != nil {
 		return SignedURL{}, err
-	}
-	arn, err := ParseChannelARN(channelARN)
-	if err != nil {
-		return SignedURL{}, err
-	}
-	region := p.Region
-	if region == "" {
-		region = arn.Region
-	} else if region != arn.Region {
-		return SignedURL{}, fmt.Errorf("kvs: region %q: does not match the channel ARN's region %q", region, arn.Region)
 	}
 	switch role {
 	case Master:
@@ -87,15 +83,6 @@ func (p *Presigner) Presign(ctx context.Context, endpoint, channelARN string, ro
 		if err := ValidateClientID(clientID); err != nil {
 			return SignedURL{}, err
 		}
-	default:
-		return SignedURL{}, fmt.Errorf("kvs: role %q: must be MASTER or VIEWER", role)
-	}
-	expires := p.Expires
-	if expires == 0 {
-		expires = DefaultExpires
-	}
-	if expires < time.Second || expires > MaxExpires || expires%time.Second != 0 {
-		return SignedURL{}, fmt.Errorf("kvs: expires %v: must be whole seconds from 1s to %v (KVS refuses longer)", expires, MaxExpires)
 	}
 	creds, err := p.Credentials.Retrieve(ctx)
 	if err != nil {
@@ -112,24 +99,121 @@ func (p *Presigner) Presign(ctx context.Context, endpoint, channelARN string, ro
 		return SignedURL{}, fmt.Errorf("kvs: credentials for %s expire at %s, before the URL would (%s): renew them first",
 			creds.AccessKeyID, creds.Expires.UTC().Format(time.RFC3339), now.Add(expires).Format(time.RFC3339))
 	}
-	var qbuf [2]sigv4.Param
-	q := append(qbuf[:0], sigv4.Param{Name: ParamChannelARN, Value: channelARN})
+	var signed string
 	if role == Viewer {
-		q = append(q, sigv4.Param{Name: ParamClientID, Value: clientID})
+		signed, err = t.Presign(ctx, creds, now, clientID)
+	} else {
+		signed, err = t.Presign(ctx, creds, now)
 	}
-	s := sigv4.Signer{Service: Service, Region: region, Keys: p.Keys, Trace: p.Trace}
-	signed, err := s.Presign(ctx, creds, &sigv4.PresignRequest{
-		Scheme:  u.Scheme,
-		Host:    u.Host,
-		Path:    u.Path,
-		Query:   q,
-		Expires: expires,
-		Time:    now,
-	})
 	if err != nil {
 		return SignedURL{}, fmt.Errorf("kvs: %w", err)
 	}
 	return SignedURL{URL: signed, Role: role, ChannelARN: channelARN, ClientID: clientID, SignedAt: now, ExpiresAt: now.Add(expires)}, nil
+}
+
+// template returns the sigv4 template for a channel, endpoint and role,
+// with the client id open for a viewer: from the cache, or checked and made
+// (and cached unless p traces).
+func (p *Presigner) template(endpoint, channelARN string, role Role, expires time.Duration) (*sigv4.Template, error) {
+	key := templateKey{endpoint: endpoint, arn: channelARN, region: p.Region, role: role, expires: expires, keys: p.Keys}
+	if p.Trace == nil {
+		if t := templates.get(key); t != nil {
+			return t, nil
+		}
+	}
+	u, err := ParseEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	arn, err := ParseChannelARN(channelARN)
+	if err != nil {
+		return nil, err
+	}
+	region := p.Region
+	if region == "" {
+		region = arn.Region
+	} else if region != arn.Region {
+		return nil, fmt.Errorf("kvs: region %q: does not match the channel ARN's region %q", region, arn.Region)
+	}
+	var open []string
+	switch role {
+	case Master:
+	case Viewer:
+		open = []string{ParamClientID}
+	default:
+		return nil, fmt.Errorf("kvs: role %q: must be MASTER or VIEWER", role)
+	}
+	if expires < time.Second || expires > MaxExpires || expires%time.Second != 0 {
+		return nil, fmt.Errorf("kvs: expires %v: must be whole seconds from 1s to %v (KVS refuses longer)", expires, MaxExpires)
+	}
+	s := sigv4.Signer{Service: Service, Region: region, Keys: p.Keys, Trace: p.Trace}
+	t, err := s.NewTemplate(&sigv4.PresignRequest{
+		Scheme:  u.Scheme,
+		Host:    u.Host,
+		Path:    u.Path,
+		Query:   []sigv4.Param{{Name: ParamChannelARN, Value: channelARN}},
+		Expires: expires,
+	}, open...)
+	if err != nil {
+		return nil, fmt.Errorf("kvs: %w", err)
+	}
+	if p.Trace == nil {
+		// The cache keeps its own copies: the caller's strings may be
+		// slices of something much larger.
+		key.endpoint, key.arn = strings.Clone(endpoint), strings.Clone(channelARN)
+		templates.put(key, t)
+	}
+	return t, nil
+}
+
+// templateKey is what a signaling URL's template depends on.
+type templateKey struct {
+	endpoint, arn, region string
+	role                  Role
+	expires               time.Duration
+	keys                  *sigv4.KeyCache
+}
+
+type templateEntry struct {
+	key templateKey
+	t   *sigv4.Template
+}
+
+// templateCache remembers templates, so that signing one more URL for a
+// channel skips checking and escaping the endpoint and ARN. A device signs
+// for one channel and a vending service for a few, so the cache holds the
+// most recent template apart, read without a lock, and clears itself when
+// it reaches its size.
+type templateCache struct {
+	last atomic.Pointer[templateEntry]
+	mu   sync.Mutex
+	m    map[templateKey]*sigv4.Template
+	max  int
+}
+
+var templates = templateCache{m: make(map[templateKey]*sigv4.Template), max: 1024}
+
+func (c *templateCache) get(k templateKey) *sigv4.Template {
+	if e := c.last.Load(); e != nil && e.key == k {
+		return e.t
+	}
+	c.mu.Lock()
+	t := c.m[k]
+	c.mu.Unlock()
+	if t != nil {
+		c.last.Store(&templateEntry{k, t})
+	}
+	return t
+}
+
+func (c *templateCache) put(k templateKey, t *sigv4.Template) {
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[k] = t
+	c.mu.Unlock()
+	c.last.Store(&templateEntry{k, t})
 }
 
 // Endpoint is a parsed signaling endpoint.
