@@ -115,7 +115,7 @@ func (r *Resolver) fetchICE(ctx context.Context, arn, httpsEndpoint, clientID st
 	sum := sha256.Sum256(body)
 	hash := hex.EncodeToString(sum[:])
 	target := strings.TrimSuffix(httpsEndpoint, "/") + iceConfigPath
-	signer := sigv4.Signer{Service: kvs.Service, Region: a.Region, Keys: r.keys, Trace: r.Trace,
+	signer := sigv4.Signer{Service: kvs.Service, Region: a.Region, Trace: r.Trace,
 		Clock: func() time.Time { return r.now().Add(r.ClockOffset) }}
 	client := r.HTTPClient
 	if client == nil {

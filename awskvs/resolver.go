@@ -119,7 +119,6 @@ type Resolver struct {
 	arns      *cache[string, string]
 	endpoints *cache[endpointKey, endpoints]
 	ice       *cache[iceKey, []ICEServer]
-	keys      *sigv4.KeyCache
 
 	// For tests: the backoff's sleep and random source.
 	sleep func(context.Context, time.Duration) error
@@ -155,7 +154,6 @@ func (r *Resolver) init() {
 		r.arns = newCache[string, string]()
 		r.endpoints = newCache[endpointKey, endpoints]()
 		r.ice = newCache[iceKey, []ICEServer]()
-		r.keys = sigv4.NewKeyCache(16)
 	})
 }
 
@@ -345,7 +343,7 @@ func (r *Resolver) Presign(ctx context.Context, channel string, role kvs.Role, c
 		return kvs.SignedURL{}, err
 	}
 	p := kvs.Presigner{Credentials: r.Credentials, Expires: r.Expires, Clock: r.Clock,
-		ClockOffset: r.ClockOffset, Keys: r.keys, Trace: r.Trace}
+		ClockOffset: r.ClockOffset, Trace: r.Trace}
 	return p.Presign(ctx, c.WSSEndpoint, c.ChannelARN, role, clientID)
 }
 

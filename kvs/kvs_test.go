@@ -275,3 +275,44 @@ func FuzzParseEndpoint(f *testing.F) {
 		}
 	})
 }
+
+// TestPresignAllocations: once a channel's template is cached, a URL
+// costs one allocation, the URL itself.
+func TestPresignAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	l := newBenchLoad()
+	p := l.presigner()
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(100, func() {
+		l.next()
+		if _, err := p.Presign(ctx, l.in.endpoint, l.in.arn, l.in.role, l.in.clientID); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Errorf("%v allocations per URL; want 1", n)
+	}
+}
+
+// TestPresignTraceNotShared: a presigner's Trace sees its own signatures
+// only, whether or not another presigner signed for the channel before it,
+// since a template holds the Trace it was made with.
+func TestPresignTraceNotShared(t *testing.T) {
+	in := benchInput()
+	clock := func() time.Time { return in.at }
+	var traced int
+	quiet := &kvs.Presigner{Credentials: in.creds, Clock: clock}
+	loud := &kvs.Presigner{Credentials: in.creds, Clock: clock, Trace: func(string, string) { traced++ }}
+	for i, step := range []struct {
+		p    *kvs.Presigner
+		want int
+	}{{quiet, 0}, {loud, 1}, {quiet, 1}, {loud, 2}, {quiet, 2}} {
+		if _, err := step.p.Presign(context.Background(), in.endpoint, in.arn, in.role, in.clientID); err != nil {
+			t.Fatal(err)
+		}
+		if traced != step.want {
+			t.Fatalf("step %d: Trace called %d times; want %d", i, traced, step.want)
+		}
+	}
+}

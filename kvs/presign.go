@@ -161,9 +161,6 @@ func (p *Presigner) template(endpoint, channelARN string, role Role, expires tim
 		return nil, fmt.Errorf("kvs: %w", err)
 	}
 	if p.Trace == nil {
-		// The cache keeps its own copies: the caller's strings may be
-		// slices of something much larger.
-		key.endpoint, key.arn = strings.Clone(endpoint), strings.Clone(channelARN)
 		templates.put(key, t)
 	}
 	return t, nil
@@ -186,37 +183,43 @@ type templateEntry struct {
 // channel skips checking and escaping the endpoint and ARN. A device signs
 // for one channel and a vending service for a few, so the cache holds the
 // most recent template apart, read without a lock, and clears itself when
-// it reaches its size.
+// it reaches its size. A template made for a Presigner with its own Keys
+// keeps that key cache reachable until then.
 type templateCache struct {
 	last atomic.Pointer[templateEntry]
 	mu   sync.Mutex
-	m    map[templateKey]*sigv4.Template
+	m    map[templateKey]*templateEntry
 	max  int
 }
 
-var templates = templateCache{m: make(map[templateKey]*sigv4.Template), max: 1024}
+var templates = templateCache{m: make(map[templateKey]*templateEntry), max: 1024}
 
 func (c *templateCache) get(k templateKey) *sigv4.Template {
 	if e := c.last.Load(); e != nil && e.key == k {
 		return e.t
 	}
 	c.mu.Lock()
-	t := c.m[k]
+	e := c.m[k]
 	c.mu.Unlock()
-	if t != nil {
-		c.last.Store(&templateEntry{k, t})
+	if e == nil {
+		return nil
 	}
-	return t
+	c.last.Store(e)
+	return e.t
 }
 
+// put caches t under k, keeping its own copies of k's strings: the
+// caller's may be slices of something much larger.
 func (c *templateCache) put(k templateKey, t *sigv4.Template) {
+	k.endpoint, k.arn, k.region = strings.Clone(k.endpoint), strings.Clone(k.arn), strings.Clone(k.region)
+	e := &templateEntry{k, t}
 	c.mu.Lock()
 	if len(c.m) >= c.max {
 		clear(c.m)
 	}
-	c.m[k] = t
+	c.m[k] = e
 	c.mu.Unlock()
-	c.last.Store(&templateEntry{k, t})
+	c.last.Store(e)
 }
 
 // Endpoint is a parsed signaling endpoint.

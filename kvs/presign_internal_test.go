@@ -8,7 +8,7 @@ import (
 )
 
 func TestTemplateCache(t *testing.T) {
-	c := templateCache{m: make(map[templateKey]*sigv4.Template), max: 2}
+	c := templateCache{m: make(map[templateKey]*templateEntry), max: 2}
 	s := sigv4.Signer{Service: Service, Region: "us-west-2"}
 	tmpl := func(host string) *sigv4.Template {
 		t.Helper()
@@ -43,5 +43,26 @@ func TestTemplateCache(t *testing.T) {
 	}
 	if len(c.m) != 1 {
 		t.Errorf("cache holds %d templates; want 1", len(c.m))
+	}
+}
+
+// TestTemplateKeyCaches: presigners with different key caches get
+// different templates (a template signs with the cache it was made with).
+func TestTemplateKeyCaches(t *testing.T) {
+	creds := sigv4.Credentials{AccessKeyID: "AKID", SecretAccessKey: "secret"}
+	const ep, arn = "wss://a.example.com", "arn:aws:kinesisvideo:us-west-2:123456789012:channel/keys/1"
+	a, b := sigv4.NewKeyCache(1), sigv4.NewKeyCache(1)
+	for _, k := range []*sigv4.KeyCache{a, b, nil} {
+		p := &Presigner{Credentials: creds, Keys: k}
+		if _, err := p.Presign(t.Context(), ep, arn, Master, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := func(k *sigv4.KeyCache) templateKey {
+		return templateKey{endpoint: ep, arn: arn, role: Master, expires: DefaultExpires, keys: k}
+	}
+	ta, tb, tn := templates.get(key(a)), templates.get(key(b)), templates.get(key(nil))
+	if ta == nil || tb == nil || tn == nil || ta == tb || ta == tn || tb == tn {
+		t.Fatalf("templates for caches a, b and none: %p %p %p; want three", ta, tb, tn)
 	}
 }

@@ -105,8 +105,10 @@ func FuzzTemplate(f *testing.F) {
 		tmpl, err := s.NewTemplate(&req, open...)
 		if err != nil {
 			// A template refuses what Presign refuses, and also open names
-			// that repeat or are also fixed.
-			if wantErr == nil && !strings.Contains(err.Error(), "open parameter") {
+			// that are empty, repeat or are also fixed.
+			own := strings.Contains(err.Error(), "is named twice") || strings.Contains(err.Error(), "is also in the query") ||
+				strings.Contains(err.Error(), "an open parameter has an empty name")
+			if wantErr == nil && !own {
 				t.Fatalf("NewTemplate refused what Presign signs: %v", err)
 			}
 			return

@@ -19,7 +19,7 @@ import (
 // makes one template for the channel, with the client id open.
 //
 // A Template is safe for concurrent use. It keeps a copy of the Signer it
-// was made by.
+// was made by. Its zero value is not usable.
 type Template struct {
 	s       Signer
 	expires time.Duration
@@ -79,14 +79,11 @@ func (s *Signer) NewTemplate(r *PresignRequest, open ...string) (*Template, erro
 		return nil, err
 	}
 	t.open = append([]string(nil), open...)
-	t.hashed = t.head.end
-	if len(t.segs) > 0 && t.segs[0].kind == kindFixed {
-		t.hashed = t.segs[0].text.end // the text follows the head
-	}
-	if t.hashed >= 64 { // less than a block would save nothing
-		t.state = saveState(t.text[:t.hashed])
-	} else {
-		t.hashed = 0
+	// The first segment is fixed text that follows the head: every
+	// parameter writes "name=" before what varies, and the token, whose
+	// segment is not fixed, never comes first.
+	if n := t.segs[0].text.end; n >= 64 { // less than a block would save nothing
+		t.state, t.hashed = saveState(t.text[:n]), n
 	}
 	return &t, nil
 }
@@ -98,6 +95,9 @@ func (t *Template) Expires() time.Duration { return t.expires }
 // Signer's clock), with values for its open parameters in the order they
 // were named, and returns the URL.
 func (t *Template) Presign(_ context.Context, creds Credentials, at time.Time, values ...string) (string, error) {
+	if t.segs == nil {
+		return "", errors.New("sigv4: template: not made by Signer.NewTemplate")
+	}
 	if err := creds.Validate(); err != nil {
 		return "", err
 	}
@@ -154,7 +154,7 @@ func (s *Signer) prepare(r *PresignRequest, open []string, text []byte, segs []s
 		if authParam(p.Name) {
 			return t, fmt.Errorf("sigv4: query parameter %q: is set by the signer and must not be given", clone(p.Name))
 		}
-		ps = append(ps, qparam{Param: p})
+		ps = append(ps, qparam{Param: p, kind: kindPlain})
 	}
 	for i, name := range open {
 		switch {

@@ -242,3 +242,45 @@ func TestTemplateConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestPresignAllocations pins what the benchmarks show: a presigned URL
+// costs one allocation, the URL itself, from a template or not.
+func TestPresignAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	s := &sigv4.Signer{Service: "execute-api", Region: "us-east-1"}
+	r := benchRequest
+	r.Time = t0
+	tr := benchRequest
+	tr.Query = tr.Query[1:]
+	tmpl, err := s.NewTemplate(&tr, "room")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		sign func() (string, error)
+	}{
+		{"Signer.Presign", func() (string, error) { return s.Presign(ctx, temp, &r) }},
+		{"Template.Presign", func() (string, error) { return tmpl.Presign(ctx, temp, t0, "lobby") }},
+	}
+	for _, c := range cases {
+		if n := testing.AllocsPerRun(100, func() {
+			if _, err := c.sign(); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 1 {
+			t.Errorf("%s: %v allocations per URL; want 1", c.name, n)
+		}
+	}
+}
+
+func TestZeroTemplate(t *testing.T) {
+	var tmpl sigv4.Template
+	u, err := tmpl.Presign(context.Background(), creds, t0)
+	if err == nil || u != "" {
+		t.Fatalf("zero Template signed %q, %v", u, err)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package kvs_test
+
+const raceEnabled = false

@@ -1,0 +1,7 @@
+//go:build race
+
+package kvs_test
+
+// raceEnabled: the race detector makes sync.Pool drop items, so
+// allocation counts mean nothing under it.
+const raceEnabled = true
