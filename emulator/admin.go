@@ -334,7 +334,7 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		if in.MessageTTLSeconds != 0 {
 			ci.SingleMasterConfiguration = &struct{ MessageTtlSeconds *int64 }{&in.MessageTTLSeconds}
 		}
-		out, err := e.createChannel(ci)
+		out, err := e.createChannel(ci, nil)
 		if err != nil {
 			var ae *apiError
 			if errors.As(err, &ae) {
@@ -362,7 +362,7 @@ func (e *Emulator) CreateChannel(name string, ttl time.Duration) (string, error)
 		s := int64(ttl / time.Second)
 		in.SingleMasterConfiguration = &struct{ MessageTtlSeconds *int64 }{&s}
 	}
-	out, err := e.createChannel(in)
+	out, err := e.createChannel(in, nil)
 	var ae *apiError
 	switch {
 	case err == nil:

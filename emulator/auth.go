@@ -25,6 +25,10 @@ type issued struct {
 	creds sigv4.Credentials
 	kind  credKind
 	arn   string // the caller identity's ARN
+	// grant holds the policies that must all allow a request made with
+	// these credentials: the identity policy, if configured, and an
+	// AssumeRole session policy. Empty: everything is allowed.
+	grant grant
 }
 
 // credStore holds the configured key and the temporary credentials STS
@@ -35,9 +39,14 @@ type credStore struct {
 	keys map[string]issued
 }
 
-func newCredStore(longTerm sigv4.Credentials, account string) *credStore {
+// longTermUser is the name of the IAM user the long-term credentials
+// belong to, in its ARN arn:aws:iam::ACCOUNT:user/emulator.
+const longTermUser = "emulator"
+
+func newCredStore(longTerm sigv4.Credentials, account string, identity *policy) *credStore {
 	return &credStore{keys: map[string]issued{
-		longTerm.AccessKeyID: {creds: longTerm, kind: credLongTerm, arn: "arn:aws:iam::" + account + ":user/emulator"},
+		longTerm.AccessKeyID: {creds: longTerm, kind: credLongTerm, arn: "arn:aws:iam::" + account + ":user/" + longTermUser,
+			grant: grant(nil).with(identity)},
 	}}
 }
 

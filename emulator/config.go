@@ -87,6 +87,20 @@ type Config struct {
 	// 12 hours for GetSessionToken.
 	STSDefaultDuration time.Duration
 
+	// Policy, if set, is an IAM identity policy (JSON) that every request
+	// must be allowed by: made with the long-term credentials, with
+	// GetSessionToken's, and, standing in for a role's own policy, with
+	// the credentials of every role assumed through the emulator's STS
+	// (which AssumeRole's session policy may narrow further). The
+	// emulator evaluates Effect, Action and Resource, with * and ?
+	// wildcards, and refuses documents with elements it cannot evaluate
+	// (NotAction, NotResource, Principal, Condition…); see
+	// [ValidatePolicy]. Checked: the control plane, GetIceServerConfig and
+	// the signaling handshake (kinesisvideo:ConnectAsMaster,
+	// ConnectAsViewer); STS is not. If empty, every request with valid
+	// credentials is allowed, unless a session policy limits them.
+	Policy string
+
 	// StateFile, if set, is where channels are kept across restarts. It is
 	// read by [New] (a missing file means no channels; a corrupt one is an
 	// error) and rewritten atomically on every change.
@@ -183,6 +197,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxChannels <= 0 {
 		c.MaxChannels = 10000
+	}
+	if c.Policy != "" {
+		if err := ValidatePolicy(c.Policy); err != nil {
+			return c, err
+		}
 	}
 	if c.CertFile != "" && !c.TLS {
 		return c, errors.New("emulator: cert file: is only written with TLS")

@@ -127,7 +127,7 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) control(r *http.Request, op string) (any, error) {
-	body, _, err := e.readSigned(r)
+	body, res, err := e.readSigned(r)
 	if err != nil {
 		return nil, err
 	}
@@ -135,37 +135,44 @@ func (e *Emulator) control(r *http.Request, op string) (any, error) {
 		e.stats.faults.Add(1)
 		return nil, ae
 	}
+	who, ae := e.caller(res.AccessKeyID)
+	if ae != nil {
+		return nil, ae
+	}
+	// Each operation authorises once its input is valid (so that the
+	// resource is known) and before it looks anything up, so a caller
+	// without the permission cannot learn whether a channel exists.
 	switch op {
 	case OpCreateSignalingChannel:
 		var in createInput
 		if err := decodeJSON(body, &in); err != nil {
 			return nil, err
 		}
-		return e.createChannel(in)
+		return e.createChannel(in, who)
 	case OpDescribeSignalingChannel:
 		var in describeInput
 		if err := decodeJSON(body, &in); err != nil {
 			return nil, err
 		}
-		return e.describeChannel(in)
+		return e.describeChannel(in, who)
 	case OpGetSignalingChannelEndpoint:
 		var in endpointInput
 		if err := decodeJSON(body, &in); err != nil {
 			return nil, err
 		}
-		return e.channelEndpoint(r, in)
+		return e.channelEndpoint(r, in, who)
 	case OpListSignalingChannels:
 		var in listInput
 		if err := decodeJSON(body, &in); err != nil {
 			return nil, err
 		}
-		return e.listChannels(in)
+		return e.listChannels(in, who)
 	case OpDeleteSignalingChannel:
 		var in deleteInput
 		if err := decodeJSON(body, &in); err != nil {
 			return nil, err
 		}
-		return struct{}{}, e.deleteChannel(in)
+		return struct{}{}, e.deleteChannel(in, who)
 	}
 	return nil, errors.New("unrouted operation " + op)
 }
@@ -228,7 +235,9 @@ func validTagKey(k string) bool {
 	return true
 }
 
-func (e *Emulator) createChannel(in createInput) (*createOutput, error) {
+// createChannel creates a channel; who is nil for the Go API and the admin
+// endpoint, which are not authorised.
+func (e *Emulator) createChannel(in createInput, who *issued) (*createOutput, error) {
 	if err := checkName("channelName", in.ChannelName); err != nil {
 		return nil, err
 	}
@@ -279,6 +288,12 @@ func (e *Emulator) createChannel(in createInput) (*createOutput, error) {
 		}
 		tags = append(tags, tag{Key: *t.Key, Value: v})
 	}
+	// The resource is the ARN the channel will get.
+	ms := e.now().UnixMilli()
+	arn := e.channelARN(*in.ChannelName, ms)
+	if ae := e.authorize(who, OpCreateSignalingChannel, arn); ae != nil {
+		return nil, ae
+	}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -288,9 +303,7 @@ func (e *Emulator) createChannel(in createInput) (*createOutput, error) {
 	if len(e.channels) >= e.cfg.MaxChannels {
 		return nil, errf(http.StatusBadRequest, "AccountChannelLimitExceededException", "You have reached the maximum limit of %d signaling channels for this account.", e.cfg.MaxChannels)
 	}
-	now := e.now()
-	ms := now.UnixMilli()
-	ch := newChannel(*in.ChannelName, e.channelARN(*in.ChannelName, ms), time.UnixMilli(ms), time.Duration(ttl)*time.Second,
+	ch := newChannel(*in.ChannelName, arn, time.UnixMilli(ms), time.Duration(ttl)*time.Second,
 		randomAlnum(20, alnum), tags, randomAlnum(8, hexDigits))
 	e.channels[ch.name] = ch
 	e.byARN[ch.arn] = ch
@@ -346,7 +359,7 @@ func (e *Emulator) channelByARN(arn string) (*channel, error) {
 	return ch, nil
 }
 
-func (e *Emulator) describeChannel(in describeInput) (*describeOutput, error) {
+func (e *Emulator) describeChannel(in describeInput, who *issued) (*describeOutput, error) {
 	if in.ChannelARN == nil && in.ChannelName == nil {
 		return nil, invalidArg("Either ChannelName or ChannelARN must be specified.")
 	}
@@ -354,6 +367,9 @@ func (e *Emulator) describeChannel(in describeInput) (*describeOutput, error) {
 	if in.ChannelARN != nil {
 		if _, err := checkARN("channelARN", in.ChannelARN); err != nil {
 			return nil, err
+		}
+		if ae := e.authorize(who, OpDescribeSignalingChannel, *in.ChannelARN); ae != nil {
+			return nil, ae
 		}
 		var err error
 		if ch, err = e.channelByARN(*in.ChannelARN); err != nil {
@@ -369,6 +385,17 @@ func (e *Emulator) describeChannel(in describeInput) (*describeOutput, error) {
 		e.mu.Lock()
 		ch = e.channels[*in.ChannelName]
 		e.mu.Unlock()
+		// By name, the resource is the channel's ARN; for a channel that
+		// does not exist there is no ARN, and KVS names the bare name
+		// instead, which only a Resource of "*" (or a pattern that
+		// matches the name) allows.
+		resource := *in.ChannelName
+		if ch != nil {
+			resource = ch.arn
+		}
+		if ae := e.authorize(who, OpDescribeSignalingChannel, resource); ae != nil {
+			return nil, ae
+		}
 		if ch == nil {
 			return nil, notFound(channelNotFound)
 		}
@@ -391,7 +418,7 @@ type resourceEndpoint struct {
 
 type endpointOutput struct{ ResourceEndpointList []resourceEndpoint }
 
-func (e *Emulator) channelEndpoint(r *http.Request, in endpointInput) (*endpointOutput, error) {
+func (e *Emulator) channelEndpoint(r *http.Request, in endpointInput, who *issued) (*endpointOutput, error) {
 	if _, err := checkARN("channelARN", in.ChannelARN); err != nil {
 		return nil, err
 	}
@@ -429,6 +456,9 @@ func (e *Emulator) channelEndpoint(r *http.Request, in endpointInput) (*endpoint
 				return nil, invalidArg("%s", validationMessage(*c.Role, "singleMasterChannelEndpointConfiguration.role", "Member must satisfy enum value set: [MASTER, VIEWER]"))
 			}
 		}
+	}
+	if ae := e.authorize(who, OpGetSignalingChannelEndpoint, *in.ChannelARN); ae != nil {
+		return nil, ae
 	}
 	ch, err := e.channelByARN(*in.ChannelARN)
 	if err != nil {
@@ -469,7 +499,7 @@ type listOutput struct {
 	NextToken       string `json:",omitempty"`
 }
 
-func (e *Emulator) listChannels(in listInput) (*listOutput, error) {
+func (e *Emulator) listChannels(in listInput, who *issued) (*listOutput, error) {
 	limit := int64(10000)
 	if in.MaxResults != nil {
 		limit = *in.MaxResults
@@ -498,6 +528,10 @@ func (e *Emulator) listChannels(in listInput) (*listOutput, error) {
 		}
 		after = strings.TrimPrefix(string(raw), "after:")
 	}
+	// Listing is allowed on all channels or none: its resource is "*".
+	if ae := e.authorize(who, OpListSignalingChannels, "*"); ae != nil {
+		return nil, ae
+	}
 	e.mu.Lock()
 	var names []string
 	for name := range e.channels {
@@ -523,7 +557,7 @@ type deleteInput struct {
 	CurrentVersion *string
 }
 
-func (e *Emulator) deleteChannel(in deleteInput) error {
+func (e *Emulator) deleteChannel(in deleteInput, who *issued) error {
 	if _, err := checkARN("channelARN", in.ChannelARN); err != nil {
 		return err
 	}
@@ -535,6 +569,9 @@ func (e *Emulator) deleteChannel(in deleteInput) error {
 		if !ok {
 			return invalidArg("%s", validationMessage(*v, "currentVersion", "Member must satisfy regular expression pattern: [a-zA-Z0-9]+ of length 1 to 64"))
 		}
+	}
+	if ae := e.authorize(who, OpDeleteSignalingChannel, *in.ChannelARN); ae != nil {
+		return ae
 	}
 	e.mu.Lock()
 	ch := e.byARN[*in.ChannelARN]

@@ -45,6 +45,7 @@ type Emulator struct {
 	cfg      Config
 	log      *slog.Logger
 	creds    *credStore
+	identity *policy         // Config.Policy; nil if none
 	verifier *sigv4.Verifier // kinesisvideo, the configured region
 	stsVer   *sigv4.Verifier // sts, any region
 	keys     *sigv4.KeyCache
@@ -82,10 +83,17 @@ func New(cfg Config) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
+	var identity *policy
+	if cfg.Policy != "" {
+		if identity, err = parsePolicy(cfg.Policy, maxPolicySize); err != nil {
+			return nil, fmt.Errorf("emulator: policy: %w", err)
+		}
+	}
 	e := &Emulator{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		creds:    newCredStore(cfg.Credentials, cfg.Account),
+		identity: identity,
+		creds:    newCredStore(cfg.Credentials, cfg.Account, identity),
 		keys:     sigv4.NewKeyCache(256),
 		channels: make(map[string]*channel),
 		byARN:    make(map[string]*channel),

@@ -41,6 +41,8 @@ func FuzzControlPlane(f *testing.F) {
 		{5, `{"ChannelARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","ClientId":"c","Service":"TURN"}`},
 		{6, `Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr&RoleSessionName=s&DurationSeconds=900`},
 		{6, `Action=GetSessionToken&DurationSeconds=abc`},
+		{6, `Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr&RoleSessionName=s&Policy=%7B%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22*%22%2C%22Resource%22%3A%22*%22%7D%7D`},
+		{6, `Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr&RoleSessionName=s&Policy=%7B%22Statement%22%3A%5B%5D%7D`},
 		{0, `{"ChannelName":1e999}`}, {3, `{"MaxResults":-1}`}, {0, ``}, {1, `null`}, {2, `{"a":[[[[[[]]]]]]}`}, {6, `%zz`},
 	}
 	for _, s := range seeds {

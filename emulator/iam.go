@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -515,4 +516,54 @@ func tokenKind(tok json.Token) string {
 // quote quotes s for an error message, clipped to keep messages short.
 func quote(s string) string {
 	return strconv.Quote(clipValue(s))
+}
+
+// grant is what limits a set of credentials: every policy must allow a
+// request. An empty grant allows everything (no IAM configured).
+type grant []*policy
+
+// allows reports whether every policy of g allows action on resource.
+func (g grant) allows(action, resource string) bool {
+	for _, p := range g {
+		if p.decide(action, resource) != allowed {
+			return false
+		}
+	}
+	return true
+}
+
+// with returns g plus p, without sharing g's backing array.
+func (g grant) with(p *policy) grant {
+	if p == nil {
+		return g
+	}
+	out := make(grant, 0, len(g)+1)
+	return append(append(out, g...), p)
+}
+
+const actionPrefix = "kinesisvideo:"
+
+// authorize checks that who may perform kinesisvideo:op on resource; who
+// is nil for the Go API and the admin endpoints, which are not checked.
+// A refusal is a 403 AccessDeniedException worded as AWS words it.
+func (e *Emulator) authorize(who *issued, op, resource string) *apiError {
+	if who == nil || who.grant.allows(actionPrefix+op, resource) {
+		return nil
+	}
+	e.stats.denied.Add(1)
+	e.log.Info("access denied", "principal", who.arn, "action", actionPrefix+op, "resource", resource)
+	return errf(http.StatusForbidden, "AccessDeniedException", "User: %s is not authorized to perform: %s%s on resource: %s",
+		who.arn, actionPrefix, op, resource)
+}
+
+// caller returns who signed a request the verifier accepted.
+func (e *Emulator) caller(accessKeyID string) (*issued, *apiError) {
+	c, ok := e.creds.get(accessKeyID)
+	if !ok {
+		// Only possible if the credentials were dropped since they were
+		// verified, a moment ago.
+		return nil, &apiError{Status: http.StatusForbidden, Code: "UnrecognizedClientException",
+			Message: "The security token included in the request is invalid.", lowerKey: true}
+	}
+	return &c, nil
 }

@@ -138,6 +138,16 @@ func TestParsePolicyInvalid(t *testing.T) {
 	}
 }
 
+func TestNewRefusesABadPolicy(t *testing.T) {
+	_, err := New(Config{Policy: `{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{}}]}`})
+	if err == nil || !strings.HasPrefix(err.Error(), "emulator: policy: Statement[0].Condition: ") {
+		t.Errorf("New with a Condition = %v; want an error naming Statement[0].Condition", err)
+	}
+	if _, err := New(Config{Policy: `{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}`}); err != nil {
+		t.Errorf("New with a valid policy: %v", err)
+	}
+}
+
 func TestPolicyDecide(t *testing.T) {
 	const (
 		connectViewerDemo = `{"Effect":"Allow","Action":"kinesisvideo:ConnectAsViewer","Resource":"` + chanDemo + `"}`
@@ -214,6 +224,47 @@ func TestPolicyDecide(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestGrantIntersection(t *testing.T) {
+	mustParse := func(doc string) *policy {
+		t.Helper()
+		p, err := parsePolicy(doc, maxPolicySize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	identity := mustParse(`{"Statement":[{"Effect":"Allow","Action":"kinesisvideo:*","Resource":"*"},
+		{"Effect":"Deny","Action":"kinesisvideo:ConnectAsViewer","Resource":"` + chanOther + `"}]}`)
+	session := mustParse(`{"Statement":{"Effect":"Allow","Action":"kinesisvideo:ConnectAsViewer","Resource":"*"}}`)
+	cases := []struct {
+		name             string
+		g                grant
+		action, resource string
+		want             bool
+	}{
+		{"no policy allows all", nil, "kinesisvideo:DeleteSignalingChannel", chanDemo, true},
+		{"identity alone", grant(nil).with(identity), "kinesisvideo:DeleteSignalingChannel", chanDemo, true},
+		{"identity's deny", grant(nil).with(identity), "kinesisvideo:ConnectAsViewer", chanOther, false},
+		{"session alone narrows", grant(nil).with(session), "kinesisvideo:DescribeSignalingChannel", chanDemo, false},
+		{"both allow", grant(nil).with(identity).with(session), "kinesisvideo:ConnectAsViewer", chanDemo, true},
+		{"session allows, identity denies", grant(nil).with(identity).with(session), "kinesisvideo:ConnectAsViewer", chanOther, false},
+		{"identity allows, session does not", grant(nil).with(identity).with(session), "kinesisvideo:ConnectAsMaster", chanDemo, false},
+	}
+	for _, tc := range cases {
+		if got := tc.g.allows(tc.action, tc.resource); got != tc.want {
+			t.Errorf("%s: allows(%s, %s) = %v; want %v", tc.name, tc.action, tc.resource, got, tc.want)
+		}
+	}
+	// with does not share the backing array: two sessions of one identity
+	// stay apart.
+	base := make(grant, 1, 4)
+	base[0] = identity
+	a, b := base.with(session), base.with(identity)
+	if a[1] != session || b[1] != identity {
+		t.Error("grant.with shares its backing array")
 	}
 }
 

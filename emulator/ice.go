@@ -52,7 +52,7 @@ func (e *Emulator) serveICE(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) iceConfig(r *http.Request) (*iceOutput, error) {
-	body, _, err := e.readSigned(r)
+	body, res, err := e.readSigned(r)
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +77,13 @@ func (e *Emulator) iceConfig(r *http.Request) (*iceOutput, error) {
 	}
 	if in.Username != nil && (len(*in.Username) < 1 || len(*in.Username) > 256) {
 		return nil, invalidArg("%s", validationMessage(*in.Username, "username", "Member must have length between 1 and 256"))
+	}
+	who, ae := e.caller(res.AccessKeyID)
+	if ae != nil {
+		return nil, ae
+	}
+	if ae := e.authorize(who, OpGetIceServerConfig, *in.ChannelARN); ae != nil {
+		return nil, ae
 	}
 	ch, err := e.channelByARN(*in.ChannelARN)
 	if err != nil {

@@ -151,6 +151,17 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 			return
 		}
 	}
+	// Authorised once the URL is known good and before the channel is
+	// looked up, so that a caller without the permission cannot learn
+	// whether the channel exists.
+	who, ae := e.caller(res.AccessKeyID)
+	if ae == nil {
+		ae = e.authorize(who, op, arn)
+	}
+	if ae != nil {
+		e.refuse(w, op, handshakeError{ae.Status, ae.Code, ae.Message, false})
+		return
+	}
 	ch, err := e.channelByARN(arn)
 	if err != nil {
 		e.refuse(w, op, handshakeError{http.StatusNotFound, "ResourceNotFoundException", channelNotFound, false})

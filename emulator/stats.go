@@ -21,6 +21,11 @@ type Stats struct {
 	Errors map[string]int64 `json:"errors"`
 	// Faults counts injected failures.
 	Faults int64 `json:"faults"`
+	// AccessDenied counts requests refused by a policy ([Config.Policy] or
+	// a session policy) with AccessDeniedException: control plane,
+	// GetIceServerConfig and signaling handshakes. They are also counted
+	// in Errors, and handshakes in HandshakesRejected.
+	AccessDenied int64 `json:"accessDenied"`
 	// Connections counts live signaling connections by role.
 	Connections LiveConnections `json:"connections"`
 	// HandshakesAccepted and HandshakesRejected count signaling upgrades.
@@ -47,7 +52,7 @@ type LiveConnections struct {
 
 type counters struct {
 	calls, errors                          map[string]*atomic.Int64 // fixed keys: Operations
-	faults                                 atomic.Int64
+	faults, denied                         atomic.Int64
 	masters, viewers                       atomic.Int64
 	handshakesAccepted, handshakesRejected atomic.Int64
 	relayed, rejected, held, expired       atomic.Int64
@@ -81,6 +86,7 @@ func (e *Emulator) Stats() Stats {
 		Calls:              make(map[string]int64, len(Operations)),
 		Errors:             make(map[string]int64, len(Operations)),
 		Faults:             c.faults.Load(),
+		AccessDenied:       c.denied.Load(),
 		Connections:        LiveConnections{Master: c.masters.Load(), Viewer: c.viewers.Load()},
 		HandshakesAccepted: c.handshakesAccepted.Load(),
 		HandshakesRejected: c.handshakesRejected.Load(),

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kvssign/kvssign/sigv4"
 )
@@ -163,8 +164,8 @@ func (e *Emulator) duration(form url.Values, def, lo, hi time.Duration) (time.Du
 	return d, nil
 }
 
-// issue makes and stores new temporary credentials.
-func (e *Emulator) issue(d time.Duration, kind credKind, arn string) sigv4.Credentials {
+// issue makes and stores new temporary credentials, limited by g.
+func (e *Emulator) issue(d time.Duration, kind credKind, arn string, g grant) sigv4.Credentials {
 	tok := make([]byte, 120)
 	rand.Read(tok)
 	sec := make([]byte, 30)
@@ -176,7 +177,7 @@ func (e *Emulator) issue(d time.Duration, kind credKind, arn string) sigv4.Crede
 		SessionToken:    "IQoJb3JpZ2luX2VtdWxhdG9y" + base64.StdEncoding.EncodeToString(tok),
 		Expires:         exp,
 	}
-	e.creds.add(issued{creds: c, kind: kind, arn: arn}, e.now())
+	e.creds.add(issued{creds: c, kind: kind, arn: arn, grant: g}, e.now())
 	return c
 }
 
@@ -207,12 +208,12 @@ func (e *Emulator) assumeRole(form url.Values, caller issued) (*assumeRoleRespon
 	if len(roleARN) < 20 || len(roleARN) > 2048 || len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") || len(parts[5]) < 6 {
 		return nil, stsValidation("%s is not a valid role ARN: want arn:aws:iam::ACCOUNT:role/NAME", clipValue(roleARN))
 	}
-	session := form.Get("RoleSessionName")
-	if session == "" {
+	sessionName := form.Get("RoleSessionName")
+	if sessionName == "" {
 		return nil, stsValidation("1 validation error detected: Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null")
 	}
-	if !validSessionName(session) {
-		return nil, stsValidation("%s", validationMessage(session, "roleSessionName", "Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64"))
+	if !validSessionName(sessionName) {
+		return nil, stsValidation("%s", validationMessage(sessionName, "roleSessionName", "Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64"))
 	}
 	def, hi := time.Hour, 12*time.Hour
 	if e.cfg.STSDefaultDuration > 0 {
@@ -234,16 +235,24 @@ func (e *Emulator) assumeRole(form url.Values, caller issued) (*assumeRoleRespon
 	if err != nil {
 		return nil, err
 	}
+	session, err := sessionPolicy(form)
+	if err != nil {
+		return nil, err
+	}
 	roleName := strings.TrimPrefix(parts[5], "role/")
 	if i := strings.LastIndexByte(roleName, '/'); i >= 0 {
 		roleName = roleName[i+1:]
 	}
-	arn := "arn:aws:sts::" + parts[4] + ":assumed-role/" + roleName + "/" + session
-	c := e.issue(d, credRole, arn)
+	arn := "arn:aws:sts::" + parts[4] + ":assumed-role/" + roleName + "/" + sessionName
+	// The configured identity policy stands in for the role's own; a
+	// session policy narrows it. A chained role's session starts afresh
+	// from the role's policy, as in AWS: the caller's session policy does
+	// not carry over.
+	c := e.issue(d, credRole, arn, grant(nil).with(e.identity).with(session))
 	out := &assumeRoleResponse{}
 	out.Result.AssumedRoleUser.Arn = arn
 	sum := sha256.Sum256([]byte(roleARN))
-	out.Result.AssumedRoleUser.AssumedRoleID = "AROA" + strings.ToUpper(hex.EncodeToString(sum[:8])) + ":" + session
+	out.Result.AssumedRoleUser.AssumedRoleID = "AROA" + strings.ToUpper(hex.EncodeToString(sum[:8])) + ":" + sessionName
 	out.Result.Credentials = toXMLCreds(c)
 	e.log.Info("sts issued credentials", "op", OpAssumeRole, "accessKeyId", c.AccessKeyID, "expires", c.Expires)
 	return out, nil
@@ -264,7 +273,7 @@ func (e *Emulator) getSessionToken(form url.Values, caller issued) (*getSessionT
 	if err != nil {
 		return nil, err
 	}
-	c := e.issue(d, credSession, caller.arn)
+	c := e.issue(d, credSession, caller.arn, caller.grant)
 	out := &getSessionTokenResponse{}
 	out.Result.Credentials = toXMLCreds(c)
 	e.log.Info("sts issued credentials", "op", OpGetSessionToken, "accessKeyId", c.AccessKeyID, "expires", c.Expires)
@@ -272,8 +281,36 @@ func (e *Emulator) getSessionToken(form url.Values, caller issued) (*getSessionT
 }
 
 // IssueCredentials returns new temporary credentials valid for d, as if
-// from GetSessionToken, without a round trip. d is not bounded by the STS
-// limits, so tests can use a second.
+// from GetSessionToken, without a round trip: they are limited by
+// [Config.Policy] as the long-term credentials are. d is not bounded by
+// the STS limits, so tests can use a second.
 func (e *Emulator) IssueCredentials(d time.Duration) sigv4.Credentials {
-	return e.issue(d, credSession, "arn:aws:iam::"+e.cfg.Account+":user/emulator")
+	return e.issue(d, credSession, "arn:aws:iam::"+e.cfg.Account+":user/"+longTermUser, grant(nil).with(e.identity))
+}
+
+// sessionPolicy parses AssumeRole's Policy parameter: nil if absent,
+// ValidationError for a value STS's model refuses, MalformedPolicyDocument
+// for a document that is not a policy the emulator can evaluate.
+func sessionPolicy(form url.Values) (*policy, error) {
+	vals, ok := form["Policy"]
+	if !ok {
+		return nil, nil
+	}
+	doc := vals[0]
+	switch n := utf8.RuneCountInString(doc); {
+	case n < 1:
+		return nil, stsValidation("%s", validationMessage(doc, "policy", "Member must have length greater than or equal to 1"))
+	case n > maxSessionPolicyChars:
+		return nil, stsValidation("%s", validationMessage(doc, "policy", fmt.Sprintf("Member must have length less than or equal to %d", maxSessionPolicyChars)))
+	}
+	for _, r := range doc {
+		if !(r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0xff) {
+			return nil, stsValidation("%s", validationMessage(doc, "policy", "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+"))
+		}
+	}
+	p, err := parsePolicy(doc, 4*maxSessionPolicyChars)
+	if err != nil {
+		return nil, errf(http.StatusBadRequest, "MalformedPolicyDocument", "session policy: %v", err)
+	}
+	return p, nil
 }

@@ -1,0 +1,429 @@
+package emulator_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	kvtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	ststypes "github.com/aws/aws-sdk-go-v2/service/sts/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/coder/websocket"
+
+	"github.com/kvssign/kvssign/emulator"
+	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/sigv4"
+)
+
+const longTermARN = "arn:aws:iam::123456789012:user/emulator"
+
+// deniedMessage is AWS's wording of a refusal by IAM.
+func deniedMessage(principal, op, resource string) string {
+	return "User: " + principal + " is not authorized to perform: kinesisvideo:" + op + " on resource: " + resource
+}
+
+// iceWith calls GetIceServerConfig for arn at the HTTPS endpoint ep,
+// signed with c. (The emulator serves every channel at every endpoint.)
+func iceWith(t *testing.T, e *emulator.Emulator, c sigv4.Credentials, ep, arn string) (int, http.Header, map[string]string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, ep+"/v1/get-ice-server-config", strings.NewReader(`{"ChannelARN":"`+arn+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	s := sigv4.Signer{Service: kvs.Service, Region: e.Region()}
+	if err := s.SignRequest(context.Background(), c, req, ""); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	body := map[string]string{}
+	if resp.StatusCode != 200 {
+		if err := json.Unmarshal(b, &body); err != nil {
+			t.Fatalf("GetIceServerConfig error body %q: %v", b, err)
+		}
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+// presignAs signs a signaling URL for role on arn with c.
+func presignAs(t *testing.T, e *emulator.Emulator, c sigv4.Credentials, arn string, role kvs.Role, clientID string) string {
+	t.Helper()
+	p := kvs.Presigner{Credentials: c}
+	u, err := p.Presign(ctxT(t), endpoint(t, e, arn, role, kvtypes.ChannelProtocolWss), arn, role, clientID)
+	if err != nil {
+		t.Fatalf("Presign: %v", err)
+	}
+	return u.URL
+}
+
+// wantDenied checks that err is the SDK's typed AccessDeniedException,
+// 403, with exactly message.
+func wantDenied(t *testing.T, err error, message string) {
+	t.Helper()
+	var ad *kvtypes.AccessDeniedException
+	if !errors.As(err, &ad) {
+		t.Fatalf("error = %v (%T); want the SDK's typed AccessDeniedException", err, errors.Unwrap(err))
+	}
+	if got := ad.ErrorMessage(); got != message {
+		t.Errorf("message = %q; want %q", got, message)
+	}
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.HTTPStatusCode() != 403 {
+		t.Errorf("status: %v; want 403", err)
+	}
+}
+
+// wantRefused checks a refused signaling handshake: 403
+// AccessDeniedException with exactly message.
+func wantRefused(t *testing.T, url, message string) {
+	t.Helper()
+	status, h, body := dialFail(t, url)
+	if status != 403 || !strings.HasPrefix(h.Get("x-amzn-ErrorType"), "AccessDeniedException:") || body["message"] != message {
+		t.Errorf("handshake = %d %s %v; want 403 AccessDeniedException %q", status, h.Get("x-amzn-ErrorType"), body, message)
+	}
+}
+
+func TestIdentityPolicyControlPlane(t *testing.T) {
+	const openChannels = "arn:aws:kinesisvideo:us-west-2:123456789012:channel/open/*"
+	policy := `{
+	  "Version": "2012-10-17",
+	  "Statement": [
+	    {"Sid": "UseOpen", "Effect": "Allow", "Resource": "` + openChannels + `",
+	     "Action": ["kinesisvideo:Describe*", "KinesisVideo:getsignalingchannelendpoint", "kinesisvideo:GetIceServerConfig",
+	                "kinesisvideo:CreateSignalingChannel", "kinesisvideo:DeleteSignalingChannel"]},
+	    {"Sid": "List", "Effect": "Allow", "Action": "kinesisvideo:ListSignalingChannels", "Resource": "*"},
+	    {"Sid": "NeverDelete", "Effect": "Deny", "Action": "kinesisvideo:DeleteSignalingChannel", "Resource": "*"}
+	  ]
+	}`
+	e := start(t, emulator.Config{Policy: policy})
+	ctx := ctxT(t)
+	open := mustCreate(t, e, "open") // the Go API is not checked
+	closed := mustCreate(t, e, "closed")
+	c := sdkClient(e, exampleCreds())
+	describe := func(in *kinesisvideo.DescribeSignalingChannelInput) func() error {
+		return func() error { _, err := c.DescribeSignalingChannel(ctx, in); return err }
+	}
+	getEndpoint := func(arn string) func() error {
+		return func() error {
+			_, err := c.GetSignalingChannelEndpoint(ctx, &kinesisvideo.GetSignalingChannelEndpointInput{ChannelARN: aws.String(arn)})
+			return err
+		}
+	}
+	create := func(name string) func() error {
+		return func() error {
+			_, err := c.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String(name)})
+			return err
+		}
+	}
+
+	cases := []struct {
+		name   string
+		call   func() error
+		code   string // "" for success
+		denied string // the exact message of an AccessDeniedException
+	}{
+		{"describe an allowed channel by ARN", describe(&kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(open)}), "", ""},
+		{"describe an allowed channel by name", describe(&kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String("open")}), "", ""},
+		{"describe another channel by ARN", describe(&kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(closed)}),
+			"AccessDeniedException", deniedMessage(longTermARN, "DescribeSignalingChannel", closed)},
+		{"describe another channel by name", describe(&kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String("closed")}),
+			"AccessDeniedException", deniedMessage(longTermARN, "DescribeSignalingChannel", closed)},
+		{"describe a missing channel by name: no ARN, so the name", describe(&kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String("ghost")}),
+			"AccessDeniedException", deniedMessage(longTermARN, "DescribeSignalingChannel", "ghost")},
+		{"describe a missing channel the policy covers", describe(&kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(strings.Replace(open, "/open/", "/open/1", 1))}),
+			"ResourceNotFoundException", ""},
+		{"validation comes before authorisation", describe(&kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String("arn:nope")}),
+			"InvalidArgumentException", ""},
+		{"endpoint of an allowed channel (action in another case)", getEndpoint(open), "", ""},
+		{"endpoint of another channel", getEndpoint(closed), "AccessDeniedException", deniedMessage(longTermARN, "GetSignalingChannelEndpoint", closed)},
+		{"list", func() error {
+			_, err := c.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
+			return err
+		}, "", ""},
+		{"create an allowed name that exists", create("open"), "ResourceInUseException", ""},
+		{"create another name", create("new"), "AccessDeniedException", "arn:aws:kinesisvideo:us-west-2:123456789012:channel/new/"},
+		{"delete: the explicit deny wins", func() error {
+			_, err := c.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(open)})
+			return err
+		}, "AccessDeniedException", deniedMessage(longTermARN, "DeleteSignalingChannel", open)},
+	}
+	denials := 0
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			switch {
+			case tc.code == "":
+				if err != nil {
+					t.Fatalf("error %v; want success", err)
+				}
+			case tc.code == "AccessDeniedException" && strings.HasSuffix(tc.denied, "/"):
+				// CreateSignalingChannel: the resource is the ARN the
+				// channel would get, ending in the creation time.
+				denials++
+				var ad *kvtypes.AccessDeniedException
+				if !errors.As(err, &ad) {
+					t.Fatalf("error = %v; want AccessDeniedException", err)
+				}
+				re := regexp.MustCompile(`^` + regexp.QuoteMeta(deniedMessage(longTermARN, "CreateSignalingChannel", tc.denied)) + `[0-9]{13}$`)
+				if !re.MatchString(ad.ErrorMessage()) {
+					t.Errorf("message = %q; want %s", ad.ErrorMessage(), re)
+				}
+			case tc.code == "AccessDeniedException":
+				denials++
+				wantDenied(t, err, tc.denied)
+			default:
+				var api smithy.APIError
+				if !errors.As(err, &api) || api.ErrorCode() != tc.code {
+					t.Errorf("error = %v; want %s", err, tc.code)
+				}
+			}
+		})
+	}
+	// Refused creations and deletions changed nothing.
+	list, err := c.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
+	if err != nil || len(list.ChannelInfoList) != 2 {
+		t.Errorf("ListSignalingChannels = %+v, %v; want open and closed", list, err)
+	}
+
+	// GetIceServerConfig, at the HTTPS endpoint the policy lets it get.
+	ep := endpoint(t, e, open, kvs.Viewer, "HTTPS")
+	if status, _, body := iceWith(t, e, exampleCreds(), ep, open); status != 200 {
+		t.Errorf("GetIceServerConfig(open) = %d %v", status, body)
+	}
+	status, h, body := iceWith(t, e, exampleCreds(), ep, closed)
+	denials++
+	if want := deniedMessage(longTermARN, "GetIceServerConfig", closed); status != 403 || body["Message"] != want ||
+		!strings.HasPrefix(h.Get("x-amzn-ErrorType"), "AccessDeniedException:") {
+		t.Errorf("GetIceServerConfig(closed) = %d %s %v; want 403 AccessDeniedException %q", status, h.Get("x-amzn-ErrorType"), body, want)
+	}
+
+	// The handshake: the policy allows no Connect at all.
+	wantRefused(t, signedURL(t, e, open, kvs.Master, ""), deniedMessage(longTermARN, "ConnectAsMaster", open))
+	wantRefused(t, signedURL(t, e, open, kvs.Viewer, "v1"), deniedMessage(longTermARN, "ConnectAsViewer", open))
+	denials += 2
+
+	// GetSessionToken's credentials carry the same policy, and STS itself
+	// is not checked.
+	out, err := stsClient(e, exampleCreds()).GetSessionToken(ctx, &sts.GetSessionTokenInput{})
+	if err != nil {
+		t.Fatalf("GetSessionToken: %v", err)
+	}
+	temp := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+	_, err = sdkClient(e, temp).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(closed)})
+	wantDenied(t, err, deniedMessage(longTermARN, "DescribeSignalingChannel", closed))
+	denials++
+	if _, err := sdkClient(e, temp).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(open)}); err != nil {
+		t.Errorf("DescribeSignalingChannel(open) with GetSessionToken credentials: %v", err)
+	}
+	if who, err := stsClient(e, temp).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil || aws.ToString(who.Arn) != longTermARN {
+		t.Errorf("GetCallerIdentity = %+v, %v", who, err)
+	}
+	// So are IssueCredentials'.
+	_, err = sdkClient(e, e.IssueCredentials(time.Minute)).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
+	if err != nil {
+		t.Errorf("ListSignalingChannels with IssueCredentials: %v", err)
+	}
+	_, err = sdkClient(e, e.IssueCredentials(time.Minute)).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String("closed")})
+	wantDenied(t, err, deniedMessage(longTermARN, "DescribeSignalingChannel", closed))
+	denials++
+
+	st := e.Stats()
+	if st.AccessDenied != int64(denials) {
+		t.Errorf("Stats().AccessDenied = %d; want %d", st.AccessDenied, denials)
+	}
+	if st.Errors[emulator.OpDeleteSignalingChannel] != 1 || st.Errors[emulator.OpConnectAsMaster] != 1 || st.HandshakesRejected != 2 {
+		t.Errorf("errors %v, handshakes rejected %d", st.Errors, st.HandshakesRejected)
+	}
+	resp, err := http.Get(e.URL() + "/_emulator/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var js struct {
+		AccessDenied int64 `json:"accessDenied"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&js); err != nil || js.AccessDenied != int64(denials) {
+		t.Errorf("/_emulator/stats accessDenied = %d, %v; want %d", js.AccessDenied, err, denials)
+	}
+}
+
+// TestSessionPolicy: AssumeRole with a session policy allowing only
+// ConnectAsViewer on one channel; the credentials can do that and
+// nothing else.
+func TestSessionPolicy(t *testing.T) {
+	e := start(t, fastConfig())
+	ctx := ctxT(t)
+	demo := mustCreate(t, e, "demo")
+	other := mustCreate(t, e, "other")
+	session := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesisvideo:ConnectAsViewer","Resource":"` + demo + `"}]}`
+	out, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn:         aws.String("arn:aws:iam::123456789012:role/viewers"),
+		RoleSessionName: aws.String("phone-1"),
+		Policy:          aws.String(session),
+	})
+	if err != nil {
+		t.Fatalf("AssumeRole with a session policy: %v", err)
+	}
+	const principal = "arn:aws:sts::123456789012:assumed-role/viewers/phone-1"
+	scoped := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+
+	// Allowed: a viewer on demo.
+	dial(t, presignAs(t, e, scoped, demo, kvs.Viewer, "phone-1")).ws.Close(websocket.StatusNormalClosure, "")
+	// Refused: the master on demo, a viewer on other.
+	wantRefused(t, presignAs(t, e, scoped, demo, kvs.Master, ""), deniedMessage(principal, "ConnectAsMaster", demo))
+	wantRefused(t, presignAs(t, e, scoped, other, kvs.Viewer, "phone-1"), deniedMessage(principal, "ConnectAsViewer", other))
+	// Refused: the control plane and GetIceServerConfig.
+	_, err = sdkClient(e, scoped).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)})
+	wantDenied(t, err, deniedMessage(principal, "DescribeSignalingChannel", demo))
+	_, err = sdkClient(e, scoped).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
+	wantDenied(t, err, deniedMessage(principal, "ListSignalingChannels", "*"))
+	if status, _, body := iceWith(t, e, scoped, endpoint(t, e, demo, kvs.Viewer, "HTTPS"), demo); status != 403 || body["Message"] != deniedMessage(principal, "GetIceServerConfig", demo) {
+		t.Errorf("GetIceServerConfig with the scoped credentials = %d %v; want 403", status, body)
+	}
+	if n := e.Stats().AccessDenied; n != 5 {
+		t.Errorf("Stats().AccessDenied = %d; want 5", n)
+	}
+
+	// STS is not checked; GetCallerIdentity names the session.
+	who, err := stsClient(e, scoped).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil || aws.ToString(who.Arn) != principal {
+		t.Errorf("GetCallerIdentity = %+v, %v", who, err)
+	}
+	// A role chained from the scoped session without a policy of its own
+	// starts afresh from the role's (here: no) policy, as in AWS.
+	chained, err := stsClient(e, scoped).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::123456789012:role/next"), RoleSessionName: aws.String("hop")})
+	if err != nil {
+		t.Fatalf("chained AssumeRole: %v", err)
+	}
+	hop := sigv4.Credentials{AccessKeyID: *chained.Credentials.AccessKeyId, SecretAccessKey: *chained.Credentials.SecretAccessKey, SessionToken: *chained.Credentials.SessionToken}
+	if _, err := sdkClient(e, hop).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)}); err != nil {
+		t.Errorf("DescribeSignalingChannel with chained credentials: %v", err)
+	}
+}
+
+// TestSessionPolicyWithinIdentityPolicy: a session policy cannot grant
+// what the identity policy (the role's stand-in) denies or leaves out.
+func TestSessionPolicyWithinIdentityPolicy(t *testing.T) {
+	e := start(t, emulator.Config{ConnectRate: -1, Policy: `{"Statement":[
+		{"Effect":"Allow","Action":["kinesisvideo:ConnectAsViewer","kinesisvideo:GetSignalingChannelEndpoint"],"Resource":"*"},
+		{"Effect":"Deny","Action":"kinesisvideo:ConnectAsViewer","Resource":"arn:aws:kinesisvideo:*:*:channel/other/*"}]}`})
+	ctx := ctxT(t)
+	demo := mustCreate(t, e, "demo")
+	other := mustCreate(t, e, "other")
+	out, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn:         aws.String("arn:aws:iam::123456789012:role/path/cams"),
+		RoleSessionName: aws.String("s1"),
+		Policy:          aws.String(`{"Statement":{"Effect":"Allow","Action":["kinesisvideo:Connect*","kinesisvideo:Describe*"],"Resource":"*"}}`),
+	})
+	if err != nil {
+		t.Fatalf("AssumeRole: %v", err)
+	}
+	const principal = "arn:aws:sts::123456789012:assumed-role/cams/s1"
+	c := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+	dial(t, presignAs(t, e, c, demo, kvs.Viewer, "v1")).ws.Close(websocket.StatusNormalClosure, "")
+	wantRefused(t, presignAs(t, e, c, other, kvs.Viewer, "v1"), deniedMessage(principal, "ConnectAsViewer", other))
+	wantRefused(t, presignAs(t, e, c, demo, kvs.Master, ""), deniedMessage(principal, "ConnectAsMaster", demo))
+	_, err = sdkClient(e, c).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)})
+	wantDenied(t, err, deniedMessage(principal, "DescribeSignalingChannel", demo))
+}
+
+func TestMalformedSessionPolicy(t *testing.T) {
+	e := start(t, emulator.Config{})
+	ctx := ctxT(t)
+	c := stsClient(e, exampleCreds())
+	cases := []struct {
+		name, policy string
+		code         string
+		inMessage    string
+	}{
+		{"not JSON", `{"Statement":`, "MalformedPolicyDocument", "not valid JSON"},
+		{"Condition", `{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}`, "MalformedPolicyDocument", "Statement[0].Condition"},
+		{"NotAction", `{"Statement":{"Effect":"Allow","NotAction":"kinesisvideo:DeleteSignalingChannel","Resource":"*"}}`, "MalformedPolicyDocument", "Statement.NotAction"},
+		{"Principal", `{"Statement":{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"*","Resource":"*"}}`, "MalformedPolicyDocument", "Statement.Principal"},
+		{"empty statement list", `{"Version":"2012-10-17","Statement":[]}`, "MalformedPolicyDocument", "Statement: is an empty list"},
+		{"Effect in the wrong case", `{"Statement":{"Effect":"allow","Action":"*","Resource":"*"}}`, "MalformedPolicyDocument", `Statement.Effect: "allow"`},
+		{"empty", ``, "ValidationError", "policy"},
+		{"over 2048 characters", `{"Id":"` + strings.Repeat("x", 2048) + `","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}`, "ValidationError", "2048"},
+		{"a character beyond U+00FF", `{"Id":"€","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}`, "ValidationError", "regular expression"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::123456789012:role/r"), RoleSessionName: aws.String("s1"), Policy: aws.String(tc.policy)})
+			apiErr(t, err, tc.code, 400)
+			if tc.code == "MalformedPolicyDocument" {
+				var mp *ststypes.MalformedPolicyDocumentException
+				if !errors.As(err, &mp) {
+					t.Errorf("error %v is not the SDK's typed MalformedPolicyDocumentException", err)
+				}
+			}
+			var api smithy.APIError
+			errors.As(err, &api)
+			if !strings.Contains(api.ErrorMessage(), tc.inMessage) {
+				t.Errorf("message %q does not name %q", api.ErrorMessage(), tc.inMessage)
+			}
+		})
+	}
+	// A policy with characters up to U+00FF is fine.
+	if _, err := c.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::123456789012:role/r"), RoleSessionName: aws.String("s1"),
+		Policy: aws.String("{\"Id\":\"café\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}}")}); err != nil {
+		t.Errorf("AssumeRole with a Latin-1 policy: %v", err)
+	}
+}
+
+// TestNoPolicyAllowsEverything: without Config.Policy and without a
+// session policy, every operation is allowed to every kind of credentials.
+func TestNoPolicyAllowsEverything(t *testing.T) {
+	e := start(t, fastConfig())
+	ctx := ctxT(t)
+	gst, err := stsClient(e, exampleCreds()).GetSessionToken(ctx, &sts.GetSessionTokenInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::123456789012:role/r"), RoleSessionName: aws.String("s1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]sigv4.Credentials{
+		"long-term":       exampleCreds(),
+		"GetSessionToken": {AccessKeyID: *gst.Credentials.AccessKeyId, SecretAccessKey: *gst.Credentials.SecretAccessKey, SessionToken: *gst.Credentials.SessionToken},
+		"AssumeRole":      {AccessKeyID: *role.Credentials.AccessKeyId, SecretAccessKey: *role.Credentials.SecretAccessKey, SessionToken: *role.Credentials.SessionToken},
+	} {
+		t.Run(name, func(t *testing.T) {
+			kv := sdkClient(e, c)
+			created, err := kv.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String("ch-" + strings.ToLower(name))})
+			if err != nil {
+				t.Fatalf("CreateSignalingChannel: %v", err)
+			}
+			arn := aws.ToString(created.ChannelARN)
+			if _, err := kv.DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: created.ChannelARN}); err != nil {
+				t.Errorf("DescribeSignalingChannel: %v", err)
+			}
+			if _, err := kv.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{}); err != nil {
+				t.Errorf("ListSignalingChannels: %v", err)
+			}
+			if status, _, body := iceWith(t, e, c, endpoint(t, e, arn, kvs.Viewer, "HTTPS"), arn); status != 200 {
+				t.Errorf("GetIceServerConfig: %d %v", status, body)
+			}
+			dial(t, presignAs(t, e, c, arn, kvs.Master, "")).ws.Close(websocket.StatusNormalClosure, "")
+			dial(t, presignAs(t, e, c, arn, kvs.Viewer, "v1")).ws.Close(websocket.StatusNormalClosure, "")
+			if _, err := kv.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: created.ChannelARN}); err != nil {
+				t.Errorf("DeleteSignalingChannel: %v", err)
+			}
+		})
+	}
+	if n := e.Stats().AccessDenied; n != 0 {
+		t.Errorf("Stats().AccessDenied = %d; want 0", n)
+	}
+}
