@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -23,6 +25,7 @@ type emulateFlags struct {
 	accessKeyID, secretAccessKey   string
 	tls, noTURN                    bool
 	certFile, stateFile, logLevel  string
+	policyFile                     string
 	channels                       []string
 	idle, maxDuration, goAwayGrace time.Duration
 	stsMin                         time.Duration
@@ -33,7 +36,7 @@ type emulateFlags struct {
 func newEmulateCmd() *cobra.Command {
 	var f emulateFlags
 	c := &cobra.Command{
-		Use:   "emulate [--addr 127.0.0.1:PORT] [--region R] [--account ID] [--tls] [--state FILE]",
+		Use:   "emulate [--addr 127.0.0.1:PORT] [--region R] [--account ID] [--tls] [--state FILE] [--policy FILE]",
 		Short: "Run a local Kinesis Video Streams signaling emulator",
 		Long: `Run a local Kinesis Video Streams emulator on one listener: the control plane
 (CreateSignalingChannel, DescribeSignalingChannel, GetSignalingChannelEndpoint,
@@ -43,7 +46,14 @@ GetIceServerConfig and the signaling WebSocket, all verifying SigV4 signatures.
 Point an AWS SDK or the aws CLI at it with --endpoint-url (or BaseEndpoint),
 using the credentials it prints. Admin endpoints (stats, faults, GO_AWAY,
 dropped connections) are under /_emulator/ for loopback clients; see
-docs/emulator.md. It runs until interrupted (SIGINT or SIGTERM).`,
+docs/emulator.md. It runs until interrupted (SIGINT or SIGTERM).
+
+Without --policy, valid credentials may do everything. With --policy FILE (an
+IAM policy document: Effect, Action, Resource, with * and ? wildcards), every
+control-plane call, GetIceServerConfig and signaling handshake must be allowed
+by it, or gets 403 AccessDeniedException; it applies to the long-term key and
+to every role assumed through the emulator's STS, whose session policies
+(AssumeRole's Policy) narrow it further.`,
 		Example: `  kvssign emulate --addr 127.0.0.1:4567 --create-channel demo
   AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY \
     aws --endpoint-url http://127.0.0.1:4567 --region us-west-2 kinesisvideo list-signaling-channels`,
@@ -70,6 +80,7 @@ docs/emulator.md. It runs until interrupted (SIGINT or SIGTERM).`,
 	fl.Float64Var(&f.iceRate, "ice-rate", 20, "ICE candidates per second per connection (-1: unlimited)")
 	fl.DurationVar(&f.stsMin, "sts-min-duration", 15*time.Minute, "shortest DurationSeconds STS accepts")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error or off")
+	fl.StringVar(&f.policyFile, "policy", "", "IAM identity policy (a JSON file) every request must be allowed by (default: everything allowed)")
 	return c
 }
 
@@ -95,6 +106,13 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	}
 	if f.certFile != "" && !f.tls {
 		return usagef("--tls-cert: needs --tls")
+	}
+	var policy string
+	if f.policyFile != "" {
+		var err error
+		if policy, err = readPolicy(f.policyFile); err != nil {
+			return usagef("--policy %s: %v", f.policyFile, err)
+		}
 	}
 	var level slog.Level
 	logOff := f.logLevel == "off"
@@ -124,6 +142,7 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 		ICERate:               f.iceRate,
 		STSMinDuration:        f.stsMin,
 		DisableTURN:           f.noTURN,
+		Policy:                policy,
 	}
 	// Flag values first (a bad one is a usage error), then the files.
 	if _, err := emulator.New(cfg); err != nil {
@@ -168,6 +187,9 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	if f.stateFile != "" {
 		fmt.Fprintf(out, "  state file:        %s\n", f.stateFile)
 	}
+	if f.policyFile != "" {
+		fmt.Fprintf(out, "  policy:            %s (every request must be allowed by it)\n", f.policyFile)
+	}
 	if a := e.TURNAddr(); a != "" {
 		fmt.Fprintf(out, "  turn server:       %s (udp)\n", a)
 	}
@@ -177,4 +199,33 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	<-cmd.Context().Done()
 	logger.Info("shutting down")
 	return nil
+}
+
+// maxPolicyFile bounds what --policy reads; the emulator refuses larger
+// documents anyway.
+const maxPolicyFile = 64 << 10
+
+// readPolicy reads and checks an IAM policy file for --policy.
+func readPolicy(path string) (string, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in the message already
+		}
+		return "", err
+	}
+	defer file.Close()
+	b, err := io.ReadAll(io.LimitReader(file, maxPolicyFile+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxPolicyFile {
+		return "", fmt.Errorf("the file is over %d bytes; a policy must be smaller", maxPolicyFile)
+	}
+	doc := string(b)
+	if err := emulator.ValidatePolicy(doc); err != nil {
+		return "", errors.New(strings.TrimPrefix(err.Error(), "emulator: "))
+	}
+	return doc, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	kvtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 )
 
 // startEmulate runs `kvssign emulate args...` until the test ends and
@@ -70,6 +72,16 @@ func TestEmulateCustomCredentialsNotPrinted(t *testing.T) {
 func TestEmulateBadFlags(t *testing.T) {
 	corrupt := filepath.Join(t.TempDir(), "corrupt.json")
 	os.WriteFile(corrupt, []byte("{not json"), 0o600)
+	policyFile := func(doc string) string {
+		p := filepath.Join(t.TempDir(), "policy.json")
+		os.WriteFile(p, []byte(doc), 0o600)
+		return p
+	}
+	conditionPolicy := policyFile(`{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}`)
+	emptyPolicy := policyFile("")
+	missingPolicy := filepath.Join(t.TempDir(), "missing.json")
+	badJSONPolicy := policyFile(`{"Statement":`)
+	bigPolicy := policyFile(strings.Repeat(" ", 64<<10+1))
 	cases := []struct {
 		args     []string
 		code     int
@@ -87,6 +99,11 @@ func TestEmulateBadFlags(t *testing.T) {
 		{[]string{"--create-channel", "bad name"}, 2, "bad name"},
 		{[]string{"--state", corrupt}, 1, "corrupt"},
 		{[]string{"extra-arg"}, 2, ""},
+		{[]string{"--policy", missingPolicy}, 2, "--policy " + missingPolicy + ": no such file or directory"},
+		{[]string{"--policy", conditionPolicy}, 2, "--policy " + conditionPolicy + ": policy: Statement[0].Condition: the emulator does not evaluate conditions"},
+		{[]string{"--policy", emptyPolicy}, 2, "--policy " + emptyPolicy + ": policy: the document is empty"},
+		{[]string{"--policy", badJSONPolicy}, 2, "--policy " + badJSONPolicy + ": policy: Statement: is not valid JSON"},
+		{[]string{"--policy", bigPolicy}, 2, "--policy " + bigPolicy + ": the file is over 65536 bytes"},
 	}
 	for _, tc := range cases {
 		var out, errOut bytes.Buffer
@@ -94,5 +111,32 @@ func TestEmulateBadFlags(t *testing.T) {
 		if code != tc.code || !strings.Contains(errOut.String(), tc.inStderr) {
 			t.Errorf("emulate %v: exit %d, stderr %q; want %d and %q", tc.args, code, errOut.String(), tc.code, tc.inStderr)
 		}
+	}
+}
+
+func TestEmulatePolicy(t *testing.T) {
+	policy := filepath.Join(t.TempDir(), "policy.json")
+	doc := `{"Version":"2012-10-17","Statement":[{"Sid":"ListOnly","Effect":"Allow","Action":"kinesisvideo:List*","Resource":"*"}]}`
+	if err := os.WriteFile(policy, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, stdout, _, stop := startEmulate(t, "--policy", policy, "--log-level", "off")
+	defer stop()
+	if want := "policy:            " + policy; !strings.Contains(stdout.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, stdout)
+	}
+	kv := kinesisvideo.New(kinesisvideo.Options{
+		Region: "us-west-2", BaseEndpoint: aws.String(url), Retryer: aws.NopRetryer{},
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""),
+	})
+	ctx := context.Background()
+	if _, err := kv.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{}); err != nil {
+		t.Errorf("ListSignalingChannels, which the policy allows: %v", err)
+	}
+	_, err := kv.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String("door")})
+	var ad *kvtypes.AccessDeniedException
+	if !errors.As(err, &ad) || !strings.HasPrefix(ad.ErrorMessage(),
+		"User: arn:aws:iam::123456789012:user/emulator is not authorized to perform: kinesisvideo:CreateSignalingChannel on resource: arn:aws:kinesisvideo:us-west-2:123456789012:channel/door/") {
+		t.Errorf("CreateSignalingChannel, which the policy does not allow: %v; want AccessDeniedException", err)
 	}
 }
