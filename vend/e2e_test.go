@@ -5,6 +5,7 @@ package vend
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/kvssign/kvssign/awskvs"
 	"github.com/kvssign/kvssign/emulator"
 	"github.com/kvssign/kvssign/emulator/emulatortest"
+	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/sigv4"
 )
 
@@ -374,8 +376,11 @@ func TestE2ECreateChannel(t *testing.T) {
 }
 
 // TestE2EScopedCredentials signs with STS credentials assumed per channel
-// and role (the emulator's STS ignores the session policy; the policy
-// itself is checked in TestSTSScoperPolicy).
+// and role, and proves that the session policy vend asks for (see
+// STSScoper; its document is checked in TestSTSScoperPolicy) really
+// limits them: the emulator enforces session policies, so the credentials
+// behind a viewer URL for cam-1 connect as a viewer to cam-1 and are
+// refused with 403 anywhere else.
 func TestE2EScopedCredentials(t *testing.T) {
 	e := startE2E(t, baseConfig(), true)
 	a := e.ts.post(t, tokAlice, `{"channel":"cam-1","role":"VIEWER"}`)
@@ -396,6 +401,8 @@ func TestE2EScopedCredentials(t *testing.T) {
 	if m.status != 200 {
 		t.Fatalf("master: %d %s", m.status, m.body)
 	}
+	c = dial(t, m.conn.URL)
+	c.Close(websocket.StatusNormalClosure, "")
 	if n := e.emu.Stats().Calls[emulator.OpAssumeRole]; n != 2 {
 		t.Errorf("AssumeRole calls = %d; want 2 (one per channel and role)", n)
 	}
@@ -405,7 +412,71 @@ func TestE2EScopedCredentials(t *testing.T) {
 	for _, c := range sc.m {
 		noteSecret(c.creds.SecretAccessKey, c.creds.SessionToken)
 	}
+	viewerCreds := sc.m[scopeKey{e.arn, kvs.Viewer}].creds
 	sc.mu.Unlock()
+	if !strings.Contains(a.conn.URL, "X-Amz-Credential="+viewerCreds.AccessKeyID+"%2F") {
+		t.Fatalf("the viewer URL is not signed with the cached viewer credentials %s", viewerCreds.AccessKeyID)
+	}
+
+	// Had they leaked, the viewer URL's credentials could sign nothing
+	// else that the emulator would accept.
+	other, err := e.emu.CreateChannel("cam-2", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const principal = "arn:aws:sts::123456789012:assumed-role/kvssign-vend/kvssign-vend"
+	p := kvs.Presigner{Credentials: viewerCreds}
+	cases := []struct {
+		name     string
+		endpoint string
+		arn      string
+		role     kvs.Role
+		clientID string
+		action   string
+	}{
+		{"a viewer of another channel", a.conn.Endpoint, other, kvs.Viewer, "alice-2", "ConnectAsViewer"},
+		{"the master of the same channel", m.conn.Endpoint, e.arn, kvs.Master, "", "ConnectAsMaster"},
+		{"the master of another channel", m.conn.Endpoint, other, kvs.Master, "", "ConnectAsMaster"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := p.Presign(context.Background(), tc.endpoint, tc.arn, tc.role, tc.clientID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			noteSigned(connectionResponse{URL: u.URL})
+			status, errorType, msg := dialRefused(t, u.URL)
+			want := "User: " + principal + " is not authorized to perform: kinesisvideo:" + tc.action + " on resource: " + tc.arn
+			if status != 403 || errorType != "AccessDeniedException" || msg != want {
+				t.Errorf("handshake = %d %s %q; want 403 AccessDeniedException %q", status, errorType, msg, want)
+			}
+		})
+	}
+	if n := e.emu.Stats().AccessDenied; n != int64(len(cases)) {
+		t.Errorf("the emulator refused %d requests for lack of permission; want %d", n, len(cases))
+	}
+}
+
+// dialRefused dials url expecting a refused handshake, and returns its
+// status, error type and message.
+func dialRefused(t *testing.T, url string) (status int, errorType, message string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, url, nil)
+	if err == nil {
+		c.CloseNow()
+		t.Fatal("the handshake succeeded; want it refused")
+	}
+	if resp == nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	var body struct{ Message string }
+	if resp.Body != nil {
+		json.NewDecoder(resp.Body).Decode(&body)
+	}
+	errorType, _, _ = strings.Cut(resp.Header.Get("x-amzn-ErrorType"), ":")
+	return resp.StatusCode, errorType, body.Message
 }
 
 // counterValue reads a counter.
