@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -155,19 +153,6 @@ func TestConnectDuration(t *testing.T) {
 	}
 }
 
-// refusingKVS is a fake signaling endpoint that refuses every handshake as
-// status, errorType and message say.
-func refusingKVS(t *testing.T, status int, errorType, message string) string {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("x-amzn-ErrorType", errorType)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]string{"message": message})
-	}))
-	t.Cleanup(srv.Close)
-	return strings.Replace(srv.URL, "http://", "ws://", 1)
-}
-
 func TestConnectDiagnoses(t *testing.T) {
 	type check struct {
 		cause string   // the JSON cause
@@ -229,13 +214,12 @@ func TestConnectDiagnoses(t *testing.T) {
 				}
 				return []string{"--url", strings.TrimSpace(r.stdout)}
 			}, check{causeRegion, []string{"signed for eu-west-1", "use --region us-west-2"}}},
-		{"missing permission", emulator.Config{},
+		{"missing permission", emulator.Config{Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Resource":"*",
+			"Action":["kinesisvideo:Describe*","kinesisvideo:Get*","kinesisvideo:List*","kinesisvideo:ConnectAsMaster"]}]}`},
 			func(t *testing.T, v *env, arn string) []string {
-				ws := refusingKVS(t, 403, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/cam is not authorized to perform: kinesisvideo:ConnectAsViewer on resource: "+arn)
-				r := cli(t, nil, "presign", "--service", "kinesisvideo", "--region", "us-west-2", "--expires", "60s",
-					ws+"/?X-Amz-ChannelARN="+arn+"&X-Amz-ClientId=viewer-1")
-				return []string{"--url", strings.TrimSpace(r.stdout)}
-			}, check{causePermission, []string{"lacks the kinesisvideo:ConnectAsViewer permission", "allow kinesisvideo:ConnectAsViewer on " + "arn:aws:kinesisvideo"}}},
+				return []string{"--channel", "cam", "--role", "viewer", "--client-id", "viewer-1"}
+			}, check{causePermission, []string{"403", "User: arn:aws:iam::123456789012:user/emulator is not authorized to perform: kinesisvideo:ConnectAsViewer on resource: arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/",
+				"lacks the kinesisvideo:ConnectAsViewer permission", "allow kinesisvideo:ConnectAsViewer on "}}},
 		{"master URL at the viewer endpoint", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				s := signed(t, "--channel-arn", arn, "--endpoint", endpointOf(t, v, kvs.Viewer), "--role", "master")
