@@ -239,7 +239,10 @@ func appendStringToSign(b, amzDate []byte, region, service string, crHash [32]by
 	b = append(b, '/')
 	b = append(b, service...)
 	b = append(b, "/aws4_request\n"...)
-	return hex.AppendEncode(b, crHash[:])
+	n := len(b)
+	b = append(b, make([]byte, 2*len(crHash))...)
+	encodeHex(b[n:], crHash[:])
+	return b
 }
 
 // trace hands the canonical request and string to sign to s.Trace.
