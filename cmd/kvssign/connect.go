@@ -730,15 +730,25 @@ func diagnose(in diagInput) diagnosis {
 			Explanation: "X-Amz-Expires is over 300 seconds, which KVS refuses for signaling",
 			Fix:         "sign with --expires 299s or less"}
 	case has("not authorized to perform") || in.status == 403 && (code == "AccessDeniedException" || code == "AccessDenied") && !in.noAnswer:
-		if i := strings.Index(msg, "perform: "); i >= 0 {
+		// Indexes come from the message itself: lower-casing may change
+		// its length.
+		if i := strings.Index(in.message, "perform: "); i >= 0 {
 			rest := in.message[i+len("perform: "):]
 			if j := strings.IndexAny(rest, " ,"); j > 0 {
 				action = rest[:j]
 			}
 		}
+		// The service names the resource it checked ("… on resource:
+		// ARN"); that is what the policy must allow.
+		on, resource := "on the channel", orDefault(in.channel, "the channel's ARN")
+		if i := strings.Index(in.message, "on resource: "); i >= 0 {
+			if r := strings.TrimRight(strings.Fields(in.message[i+len("on resource: "):]+" ")[0], ".,"); r != "" {
+				on, resource = "on "+r, r
+			}
+		}
 		return diagnosis{Cause: causePermission,
-			Explanation: fmt.Sprintf("access denied: the principal that signed lacks the %s permission on the channel (or a session policy or SCP removes it)", action),
-			Fix:         fmt.Sprintf("allow %s on %s in the signer's IAM policy", action, orDefault(in.channel, "the channel's ARN"))}
+			Explanation: fmt.Sprintf("access denied: the principal that signed lacks the %s permission %s (or a session policy or SCP removes it)", action, on),
+			Fix:         fmt.Sprintf("allow %s on %s in the signer's IAM policy", action, resource)}
 	case has("invalid clientid"):
 		if in.role == kvs.Master || in.clientID == "" {
 			if er := endpointRole(in.endpoint); er == kvs.Viewer || in.clientID == "" {

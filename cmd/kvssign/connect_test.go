@@ -219,7 +219,8 @@ func TestConnectDiagnoses(t *testing.T) {
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "cam", "--role", "viewer", "--client-id", "viewer-1"}
 			}, check{causePermission, []string{"403", "User: arn:aws:iam::123456789012:user/emulator is not authorized to perform: kinesisvideo:ConnectAsViewer on resource: arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/",
-				"lacks the kinesisvideo:ConnectAsViewer permission", "allow kinesisvideo:ConnectAsViewer on "}}},
+				"lacks the kinesisvideo:ConnectAsViewer permission on arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/",
+				"allow kinesisvideo:ConnectAsViewer on arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/"}}},
 		{"master URL at the viewer endpoint", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				s := signed(t, "--channel-arn", arn, "--endpoint", endpointOf(t, v, kvs.Viewer), "--role", "master")
@@ -408,6 +409,8 @@ func TestDiagnoseTable(t *testing.T) {
 			diagnosis{Cause: causeClockSkew, SuggestedClockOffset: "1h0m0s"}},
 		{"permission", diagInput{status: 403, code: "AccessDeniedException", message: "User: x is not authorized to perform: kinesisvideo:ConnectAsMaster on resource: y", role: kvs.Master},
 			diagnosis{Cause: causePermission}},
+		{"permission, a message that lower-cases longer", diagInput{status: 403, code: "AccessDeniedException", message: "User: İİİİ is not authorized to perform: kinesisvideo:ListSignalingChannels on resource: *"},
+			diagnosis{Cause: causePermission}},
 		{"throttled connects", diagInput{status: 400, code: "ClientLimitExceededException", message: "Kinesis Video Streams has throttled the request"},
 			diagnosis{Cause: causeThrottled}},
 		{"viewer at the master endpoint (AWS)", diagInput{status: 400, code: "InvalidArgumentException", message: "bad", role: kvs.Viewer, endpoint: "wss://m-1234abcd.kinesisvideo.us-west-2.amazonaws.com"},
@@ -418,6 +421,9 @@ func TestDiagnoseTable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		got := diagnose(tc.in)
+		if got.Cause == causePermission && !strings.Contains(got.Fix, "kinesisvideo:") {
+			t.Errorf("%s: fix %q does not name the action", tc.name, got.Fix)
+		}
 		if got.Cause != tc.want.Cause || got.SuggestedClockOffset != tc.want.SuggestedClockOffset {
 			t.Errorf("%s: diagnose = %+v; want cause %q, offset %q", tc.name, got, tc.want.Cause, tc.want.SuggestedClockOffset)
 		}
