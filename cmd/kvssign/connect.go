@@ -742,8 +742,10 @@ func diagnose(in diagInput) diagnosis {
 		// ARN"); that is what the policy must allow.
 		on, resource := "on the channel", orDefault(in.channel, "the channel's ARN")
 		if i := strings.Index(in.message, "on resource: "); i >= 0 {
-			if r := strings.TrimRight(strings.Fields(in.message[i+len("on resource: "):] + " ")[0], ".,"); r != "" {
-				on, resource = "on "+r, r
+			if f := strings.Fields(in.message[i+len("on resource: "):]); len(f) > 0 {
+				if r := strings.TrimRight(f[0], ".,"); r != "" {
+					on, resource = "on "+r, r
+				}
 			}
 		}
 		return diagnosis{Cause: causePermission,

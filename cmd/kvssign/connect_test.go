@@ -411,6 +411,8 @@ func TestDiagnoseTable(t *testing.T) {
 			diagnosis{Cause: causePermission}},
 		{"permission, a message that lower-cases longer", diagInput{status: 403, code: "AccessDeniedException", message: "User: İİİİ is not authorized to perform: kinesisvideo:ListSignalingChannels on resource: *"},
 			diagnosis{Cause: causePermission}},
+		{"permission, no resource named", diagInput{status: 403, code: "AccessDeniedException", message: "User: x is not authorized to perform: kinesisvideo:ConnectAsMaster on resource: "},
+			diagnosis{Cause: causePermission}},
 		{"throttled connects", diagInput{status: 400, code: "ClientLimitExceededException", message: "Kinesis Video Streams has throttled the request"},
 			diagnosis{Cause: causeThrottled}},
 		{"viewer at the master endpoint (AWS)", diagInput{status: 400, code: "InvalidArgumentException", message: "bad", role: kvs.Viewer, endpoint: "wss://m-1234abcd.kinesisvideo.us-west-2.amazonaws.com"},
