@@ -434,3 +434,18 @@ func TestDiagnoseTable(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDiagnose: whatever a service answers, diagnosing it does not panic,
+// and a diagnosis comes with its explanation.
+func FuzzDiagnose(f *testing.F) {
+	f.Add(403, "AccessDeniedException", "User: x is not authorized to perform: kinesisvideo:ConnectAsMaster on resource: y")
+	f.Add(403, "", "Signature expired: 20261123T094000Z is now earlier than 20261123T100000Z")
+	f.Add(400, "InvalidArgumentException", "Invalid ClientId")
+	f.Add(403, "AccessDeniedException", "perform: on resource: ")
+	f.Fuzz(func(t *testing.T, status int, code, message string) {
+		d := diagnose(diagInput{status: status, code: code, message: message, role: kvs.Viewer, clientID: "v"})
+		if d.Cause != "" && d.Explanation == "" {
+			t.Fatalf("diagnosis %+v has no explanation", d)
+		}
+	})
+}
