@@ -18,8 +18,8 @@
 // A [Verifier] checks a presigned URL or a header-signed request against a key
 // lookup and reports why it failed with an [*Error] that errors.Is matches
 // against [ErrMissingAuth], [ErrMalformed], [ErrUnknownAccessKey], [ErrExpired],
-// [ErrNotYetValid], [ErrSignatureMismatch], [ErrInvalidToken] and
-// [ErrExpiredToken].
+// [ErrNotYetValid], [ErrSignatureMismatch], [ErrInvalidToken],
+// [ErrExpiredToken] and [ErrWrongScope].
 //
 // Query values are decoded exactly once: a caller's already-encoded value is
 // not encoded twice, and "+" in a query is read as a space, as AWS services
