@@ -9,10 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -20,6 +23,7 @@ import (
 
 	"github.com/kvssign/kvssign/awskvs"
 	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/signaling"
 	"github.com/kvssign/kvssign/sigv4"
 )
 
@@ -31,13 +35,13 @@ type connectFlags struct {
 	ch                           channelFlags
 	role, clientID, endpoint, su string
 	expires, duration            time.Duration
-	once                         bool
+	once, reconnect              bool
 }
 
 func newConnectCmd() *cobra.Command {
 	var f connectFlags
 	c := &cobra.Command{
-		Use:   "connect (--channel NAME|ARN | --channel-arn ARN | --url SIGNED_URL) --role master|viewer [--once]",
+		Use:   "connect (--channel NAME|ARN | --channel-arn ARN | --url SIGNED_URL) --role master|viewer [--once | --reconnect]",
 		Short: "Open a signaling connection: check the handshake, or stay and relay messages",
 		Long: `Open the signaling WebSocket of a channel, as master or viewer.
 
@@ -54,6 +58,13 @@ e.g.
 A messagePayload given as a JSON object is encoded (base64) for you; a
 string is sent as it is. It stays until interrupted, until --duration has
 passed, or until the service closes the connection.
+
+With --reconnect it is a long-lived bridge: it signs a fresh URL for every
+connection and reconnects when the service sends GO_AWAY, closes an idle
+connection (10 minutes) or one at its 1-hour limit, or the connection is
+lost, and goes on relaying both ways. It prints one line on stderr per
+reconnection (and, with --output json, one {"event":"RECONNECTED",...}
+line on stdout). It needs a channel to sign for: not with --url.
 
 When the handshake is refused, kvssign says the likely cause and the fix:
 clock skew (with the --clock-offset that fixes it), expired or invalid
@@ -73,6 +84,7 @@ ClientId, too many viewers, an unknown channel.`,
 	fs.StringVar(&f.su, "url", "", "connect with this presigned URL instead of signing one")
 	fs.DurationVar(&f.expires, "expires", kvs.DefaultExpires, "how long the signed URL stays valid (at most 300s)")
 	fs.BoolVar(&f.once, "once", false, "check the handshake, then disconnect and exit")
+	fs.BoolVar(&f.reconnect, "reconnect", false, "stay connected: reconnect with a freshly signed URL after GO_AWAY, the idle and 1-hour closes, or a lost connection (not with --url or --once)")
 	fs.DurationVar(&f.duration, "duration", 0, "stay connected at most this long (default: until interrupted)")
 	f.aws.register(fs, true, true)
 	f.outputFlags.register(fs, true)
@@ -89,6 +101,9 @@ type target struct {
 	endpoint string // without the query
 	region   string // signed for
 	signedAt time.Time
+	// resign signs a fresh URL for the same channel, role and client id;
+	// nil for a URL given with --url.
+	resign func(context.Context) (string, error)
 }
 
 func runConnect(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f *connectFlags) error {
@@ -97,6 +112,16 @@ func runConnect(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, 
 	}
 	if f.duration < 0 {
 		return usagef("--duration %v: must not be negative", f.duration)
+	}
+	if f.reconnect {
+		switch {
+		case f.su != "":
+			return usagef("--reconnect with --url: a URL signed elsewhere cannot be re-signed for the next connection, and it expires within 5 minutes; give --channel or --channel-arn instead of --url (kvssign then signs a fresh URL for every connection), or leave out --reconnect")
+		case f.once:
+			return usagef("--reconnect with --once: --once checks the handshake and disconnects, so there is nothing to reconnect; give one of them")
+		case f.aws.timeout <= 0:
+			return usagef("--timeout %v: must be positive", f.aws.timeout)
+		}
 	}
 	dbg := newDebugLog(f.debug, stderr)
 	t, err := connectTarget(ctx, f, dbg)
@@ -107,6 +132,9 @@ func runConnect(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, 
 		fmt.Fprintf(stderr, "kvssign: warning: the URL carries a ClientId, as a viewer's does, but its endpoint is the channel's MASTER endpoint; KVS refuses that (400), and a service that accepts it connects you as the master\n")
 	}
 	dbg.printf("connecting to %s as %s", redactedURL(t.url), t.role)
+	if f.reconnect {
+		return runBridge(ctx, stdin, stdout, stderr, f, t, dbg)
+	}
 	dctx, cancel := context.WithTimeout(ctx, f.aws.timeout)
 	ws, resp, err := websocket.Dial(dctx, t.url, nil)
 	cancel()
@@ -162,6 +190,7 @@ func connectTarget(ctx context.Context, f *connectFlags, dbg *debugLog) (target,
 		return target{}, usagef("--expires %v: must be from 1s to %v (KVS refuses longer)", f.expires, kvs.MaxExpires)
 	}
 	var s kvs.SignedURL
+	var resign func(context.Context) (kvs.SignedURL, error)
 	if f.endpoint != "" {
 		if !strings.HasPrefix(channel, "arn:") {
 			return target{}, usagef("--endpoint: signing offline needs the channel's ARN (--channel-arn), not its name")
@@ -184,6 +213,9 @@ func connectTarget(ctx context.Context, f *connectFlags, dbg *debugLog) (target,
 			}
 			return target{}, usageError{err}
 		}
+		resign = func(ctx context.Context) (kvs.SignedURL, error) {
+			return p.Presign(ctx, f.endpoint, channel, role, clientID)
+		}
 	} else {
 		cfg, err := f.aws.config(ctx, dbg, arnRegion(channel))
 		if err != nil {
@@ -195,12 +227,21 @@ func connectTarget(ctx context.Context, f *connectFlags, dbg *debugLog) (target,
 			return target{}, explainAWS(err, diagInput{role: role, channel: channel, region: cfg.Region, arnRegion: arnRegion(channel),
 				clientID: clientID, localNow: time.Now(), clockOffset: f.aws.clockOffset})
 		}
+		// The resolver keeps the ARN and endpoint: re-signing asks the
+		// control plane nothing until its cache expires.
+		resign = func(ctx context.Context) (kvs.SignedURL, error) {
+			return r.Presign(ctx, channel, role, clientID)
+		}
 	}
 	t, err := targetFromURL(s.URL, string(role))
 	if err != nil {
 		return target{}, err
 	}
 	t.clientID = clientID
+	t.resign = func(ctx context.Context) (string, error) {
+		s, err := resign(ctx)
+		return s.URL, err
+	}
 	return t, nil
 }
 
@@ -325,10 +366,7 @@ func handshakeFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t 
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	in := diagInput{op: "ConnectAs" + titleRole(t.role), role: t.role, endpoint: t.endpoint, channel: t.arn,
-		region: t.region, arnRegion: arnRegion(t.arn), clientID: t.clientID, localNow: time.Now(),
-		clockOffset: f.aws.clockOffset, signedAt: t.signedAt}
-	head := ""
+	in := handshakeInput(f, t)
 	if resp != nil {
 		in.status = resp.StatusCode
 		in.code, _, _ = strings.Cut(resp.Header.Get("x-amzn-ErrorType"), ":")
@@ -338,17 +376,35 @@ func handshakeFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t 
 			body, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
 		}
 		in.message = bodyMessage(body)
-		head = fmt.Sprintf("handshake refused: HTTP %d", resp.StatusCode)
+	} else {
+		in.noAnswer = true
+		in.message = err.Error()
+	}
+	return explainHandshake(stdout, f, t, in)
+}
+
+// handshakeInput is what is known of a handshake before its answer.
+func handshakeInput(f *connectFlags, t target) diagInput {
+	return diagInput{op: "ConnectAs" + titleRole(t.role), role: t.role, endpoint: t.endpoint, channel: t.arn,
+		region: t.region, arnRegion: arnRegion(t.arn), clientID: t.clientID, localNow: time.Now(),
+		clockOffset: f.aws.clockOffset, signedAt: t.signedAt}
+}
+
+// explainHandshake turns a refused (in.status set) or unanswered
+// (in.noAnswer) handshake into the command's error, with its diagnosis,
+// printed as JSON too with --output json.
+func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagInput) error {
+	var head string
+	if in.noAnswer {
+		head = "no handshake: " + in.message
+	} else {
+		head = fmt.Sprintf("handshake refused: HTTP %d", in.status)
 		if in.code != "" {
 			head += " " + in.code
 		}
 		if in.message != "" {
 			head += ": " + in.message
 		}
-	} else {
-		in.noAnswer = true
-		in.message = err.Error()
-		head = "no handshake: " + err.Error()
 	}
 	d := diagnose(in)
 	if f.json() {
@@ -599,6 +655,331 @@ func keepalive(ctx context.Context, ws *websocket.Conn) {
 		}
 	}
 }
+
+// The --reconnect bridge: the same relay, over a signaling.Client that
+// signs a fresh URL for every connection and reconnects by itself.
+
+// runBridge makes the first connection with t.url, the URL connectTarget
+// signed (so that a refusal is diagnosed as without --reconnect), and
+// relays until ctx ends, --duration passes, or the client gives up.
+func runBridge(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f *connectFlags, t target, dbg *debugLog) error {
+	if t.resign == nil {
+		return usagef("--reconnect: needs a channel to sign for, not a URL signed elsewhere")
+	}
+	var used atomic.Bool
+	src := func(ctx context.Context) (string, error) {
+		if used.CompareAndSwap(false, true) {
+			return t.url, nil
+		}
+		u, err := t.resign(ctx)
+		if err != nil {
+			return "", scrub(err)
+		}
+		dbg.printf("signed a fresh URL: %s", redactedURL(u))
+		return u, nil
+	}
+	errOut := &lockedWriter{w: stderr}
+	logger := slog.New(warnHandler{w: errOut})
+	if dbg.enabled() {
+		logger = dbg.slogger()
+	}
+	cl, err := signaling.Dial(ctx, src, &signaling.Options{DialTimeout: f.aws.timeout, Logger: logger})
+	if err != nil {
+		return dialFailure(ctx, stdout, f, t, err)
+	}
+	defer cl.Close()
+	fmt.Fprintf(errOut, "kvssign: connected as %s to %s; reading JSON messages from stdin, printing received ones; reconnecting with a fresh URL when the connection ends\n", t.role, t.arn)
+	return bridge(ctx, cl, stdin, stdout, errOut, f, t, dbg)
+}
+
+// dialFailure explains the signaling client's failed first connection
+// with the same diagnosis as handshakeFailure: a *HandshakeError carries
+// the status, the error type, the message and the Date header.
+func dialFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t target, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	in := handshakeInput(f, t)
+	var he *signaling.HandshakeError
+	if errors.As(err, &he) {
+		in.status, in.code, in.message, in.serverDate = he.StatusCode, he.Type, he.Message, he.Date
+	} else {
+		in.noAnswer = true
+		in.message = redactSecrets(err.Error())
+	}
+	return explainHandshake(stdout, f, t, in)
+}
+
+// bridge relays between stdin/stdout and the client until ctx ends,
+// --duration passes, or the client gives up reconnecting.
+func bridge(ctx context.Context, cl *signaling.Client, stdin io.Reader, stdout io.Writer, errOut *lockedWriter, f *connectFlags, t target, dbg *debugLog) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if f.duration > 0 {
+		var c context.CancelFunc
+		ctx, c = context.WithTimeout(ctx, f.duration)
+		defer c()
+	}
+	out := &lockedWriter{w: stdout}
+	// The reader of stdin ends at stdin's end (the connection stays, as
+	// without --reconnect), or at its next line once ctx has ended.
+	go sendThrough(ctx, cl, stdin, errOut, dbg)
+	st := bridgeState{conn: 1, since: time.Now()}
+	for {
+		select {
+		case <-ctx.Done():
+			// Interrupted, or --duration passed: a normal end.
+			cl.Close()
+			return nil
+		case ev, ok := <-cl.Events():
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return gaveUp(f, t, cl.Err())
+			}
+			if err := st.handle(ev, out, errOut, f.json(), dbg); err != nil {
+				return fmt.Errorf("connect: writing to stdout: %v", err)
+			}
+		}
+	}
+}
+
+// bridgeState follows the connections, to say how long each lasted.
+type bridgeState struct {
+	conn     int       // the live connection's number
+	since    time.Time // when it connected
+	lostAt   time.Time // when it was lost; zero if it was not
+	goAwayAt time.Time // when GO_AWAY came on it; zero if it did not
+}
+
+// reconnectedJSON is the --output json line printed on stdout for each
+// reconnection.
+type reconnectedJSON struct {
+	Event      string `json:"event"`  // RECONNECTED
+	Reason     string `json:"reason"` // go-away, renewed or disconnected
+	Message    string `json:"message"`
+	Connection int    `json:"connection"` // the new connection's number, from 1
+	// PreviousLasted is how long the previous connection served, and
+	// Took how long the switch took from GO_AWAY or the loss (absent for
+	// a renewal the client planned).
+	PreviousLasted string `json:"previousConnectionLasted"`
+	Took           string `json:"reconnectTook,omitempty"`
+}
+
+// handle prints one event: messages as today's relay prints them, and one
+// line per reconnection.
+func (st *bridgeState) handle(ev signaling.Event, out, errOut io.Writer, jsonOut bool, dbg *debugLog) error {
+	line := receivedJSON{MessageType: ev.Type.String(), SenderClientID: ev.From}
+	switch ev.Type {
+	case signaling.EventOffer, signaling.EventAnswer:
+		line.MessagePayload, _ = json.Marshal(ev.SDP)
+	case signaling.EventCandidate:
+		line.MessagePayload, _ = json.Marshal(ev.Candidate)
+	case signaling.EventStatus:
+		var se *signaling.StatusError
+		if errors.As(ev.Err, &se) {
+			line.StatusResponse = &kvs.StatusResponse{CorrelationID: se.CorrelationID, ErrorType: se.Type, Description: se.Description}
+			if se.Code != 0 {
+				line.StatusResponse.StatusCode = strconv.Itoa(se.Code)
+			}
+		}
+	case signaling.EventGoAway:
+		if st.goAwayAt.IsZero() {
+			st.goAwayAt = ev.At
+		}
+	case signaling.EventReconnectICEServer:
+	case signaling.EventDisconnected:
+		st.lostAt = ev.At
+		dbg.printf("connection %d lost: %s; reconnecting", ev.Conn, redactSecrets(ev.Err.Error()))
+		return nil
+	case signaling.EventReconnected:
+		return st.reconnected(ev, out, errOut, jsonOut)
+	case signaling.EventClockSkew:
+		fmt.Fprintf(errOut, "kvssign: the service refused a URL for clock skew; signing %v ahead from now on\n", ev.Skew)
+		return nil
+	default:
+		return nil
+	}
+	b, _ := json.Marshal(line)
+	_, err := out.Write(append(b, '\n'))
+	return err
+}
+
+// reconnected prints the line (and, with --output json, the JSON line) of
+// a reconnection.
+func (st *bridgeState) reconnected(ev signaling.Event, out, errOut io.Writer, jsonOut bool) error {
+	end := ev.At
+	var took time.Duration
+	switch {
+	case !st.lostAt.IsZero():
+		end, took = st.lostAt, ev.At.Sub(st.lostAt)
+	case !st.goAwayAt.IsZero():
+		took = ev.At.Sub(st.goAwayAt)
+	}
+	j := reconnectedJSON{Event: "RECONNECTED", Connection: ev.Conn, PreviousLasted: roundDuration(end.Sub(st.since))}
+	var why string
+	switch {
+	case errors.Is(ev.Err, signaling.ErrGoAway):
+		j.Reason, why = "go-away", "the service sent GO_AWAY"
+	case errors.Is(ev.Err, signaling.ErrRenewed):
+		j.Reason, why = "renewed", strings.TrimPrefix(ev.Err.Error(), "signaling: ")
+	default:
+		j.Reason, why = "disconnected", "the connection ended"
+		if ev.Err != nil {
+			why += ": " + strings.TrimPrefix(ev.Err.Error(), "signaling: ")
+		}
+	}
+	j.Message = redactSecrets(why)
+	msg := fmt.Sprintf("kvssign: reconnected (connection %d): %s; connection %d had lasted %s", ev.Conn, j.Message, st.conn, j.PreviousLasted)
+	if took > 0 {
+		j.Took = roundDuration(took)
+		msg += "; reconnecting took " + j.Took
+	}
+	fmt.Fprintln(errOut, msg)
+	*st = bridgeState{conn: ev.Conn, since: ev.At}
+	if !jsonOut {
+		return nil
+	}
+	b, _ := json.Marshal(j)
+	_, err := out.Write(append(b, '\n'))
+	return err
+}
+
+// roundDuration shows a duration to the millisecond under a minute, to
+// the second above.
+func roundDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		d = 0
+	case d < time.Minute:
+		d = d.Round(time.Millisecond)
+	default:
+		d = d.Round(time.Second)
+	}
+	return d.String()
+}
+
+// gaveUp is the error of a client that could not reconnect: diagnosed as a
+// first handshake would be when the service refused it.
+func gaveUp(f *connectFlags, t target, err error) error {
+	if err == nil {
+		err = signaling.ErrClosed
+	}
+	e := fmt.Errorf("connect: the connection ended and reconnecting failed: %s", strings.TrimPrefix(err.Error(), "signaling: "))
+	var he *signaling.HandshakeError
+	if !errors.As(err, &he) {
+		return e
+	}
+	in := handshakeInput(f, t)
+	in.status, in.code, in.message, in.serverDate = he.StatusCode, he.Type, he.Message, he.Date
+	if d := diagnose(in); d.Cause != "" {
+		return diagnosedError{err: e, d: d}
+	}
+	return e
+}
+
+// sendThrough sends each JSON line of stdin through the client: while it
+// reconnects, a line waits for the new connection.
+func sendThrough(ctx context.Context, cl *signaling.Client, stdin io.Reader, errOut io.Writer, dbg *debugLog) {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	warned := false
+	for n := 1; sc.Scan(); n++ {
+		if ctx.Err() != nil {
+			return
+		}
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		m, err := parseSent(line)
+		if err != nil {
+			fmt.Fprintf(errOut, "kvssign: stdin line %d: %v\n", n, err)
+			continue
+		}
+		if m.CorrelationID != "" && !warned {
+			warned = true
+			fmt.Fprintf(errOut, "kvssign: stdin line %d: with --reconnect the correlationId is the client's own (offer-N, answer-N, candidate-N), not the one given\n", n)
+		}
+		if err := sendVia(ctx, cl, m); err != nil {
+			if ctx.Err() != nil || cl.Err() != nil {
+				return // the bridge is ending and says why
+			}
+			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, redactSecrets(strings.TrimPrefix(err.Error(), "signaling: ")))
+			continue
+		}
+		dbg.printf("sent %s to %q", m.Action, m.RecipientClientID)
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(errOut, "kvssign: reading stdin: %v\n", err)
+	}
+}
+
+// sendVia sends a parsed stdin line with the client's typed methods: its
+// payload must be an SDP description or an ICE candidate.
+func sendVia(ctx context.Context, cl *signaling.Client, m kvs.ClientMessage) error {
+	switch m.Action {
+	case kvs.ActionSDPOffer, kvs.ActionSDPAnswer:
+		var sd kvs.SessionDescription
+		if err := kvs.DecodePayload(m.MessagePayload, &sd); err != nil {
+			return fmt.Errorf("messagePayload: %s", trimKVS(err))
+		}
+		if m.Action == kvs.ActionSDPOffer {
+			return cl.SendOffer(ctx, m.RecipientClientID, sd)
+		}
+		return cl.SendAnswer(ctx, m.RecipientClientID, sd)
+	case kvs.ActionICECandidate:
+		var c kvs.ICECandidate
+		if err := kvs.DecodePayload(m.MessagePayload, &c); err != nil {
+			return fmt.Errorf("messagePayload: %s", trimKVS(err))
+		}
+		return cl.SendCandidate(ctx, m.RecipientClientID, c)
+	}
+	return fmt.Errorf("action %q: not one of SDP_OFFER, SDP_ANSWER, ICE_CANDIDATE", m.Action)
+}
+
+// warnHandler prints the signaling client's warnings (a frame it could
+// not read, a refusal that looks like clock skew) on stderr, one line
+// each, redacted. Its other records go to --debug.
+type warnHandler struct {
+	w     io.Writer
+	attrs []slog.Attr
+}
+
+func (h warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h warnHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "signaling: giving up" {
+		return nil // the command's error says why
+	}
+	var b strings.Builder
+	b.WriteString("kvssign: ")
+	b.WriteString(r.Message)
+	sep := " ("
+	add := func(a slog.Attr) bool {
+		b.WriteString(sep + a.Key + " " + a.Value.String())
+		sep = ", "
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	if sep == ", " {
+		b.WriteString(")")
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(h.w, redactSecrets(b.String()))
+	return err
+}
+
+func (h warnHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	h.attrs = append(h.attrs[:len(h.attrs):len(h.attrs)], as...)
+	return h
+}
+
+func (h warnHandler) WithGroup(string) slog.Handler { return h }
 
 // diagInput is what is known about a refused call or handshake.
 type diagInput struct {
