@@ -394,18 +394,7 @@ func handshakeInput(f *connectFlags, t target) diagInput {
 // (in.noAnswer) handshake into the command's error, with its diagnosis,
 // printed as JSON too with --output json.
 func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagInput) error {
-	var head string
-	if in.noAnswer {
-		head = "no handshake: " + in.message
-	} else {
-		head = fmt.Sprintf("handshake refused: HTTP %d", in.status)
-		if in.code != "" {
-			head += " " + in.code
-		}
-		if in.message != "" {
-			head += ": " + in.message
-		}
-	}
+	head := handshakeHead(in)
 	d := diagnose(in)
 	if f.json() {
 		out := failureJSON{Status: in.status, ErrorType: in.code, Message: redactSecrets(in.message), URL: redactedURL(t.url), diagnosis: d}
@@ -421,6 +410,22 @@ func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagInput)
 		return e
 	}
 	return diagnosedError{err: e, d: d, printed: f.json()}
+}
+
+// handshakeHead says what became of a handshake: its status, error type
+// and message, or why there was no answer.
+func handshakeHead(in diagInput) string {
+	if in.noAnswer {
+		return "no handshake: " + in.message
+	}
+	head := fmt.Sprintf("handshake refused: HTTP %d", in.status)
+	if in.code != "" {
+		head += " " + in.code
+	}
+	if in.message != "" {
+		head += ": " + in.message
+	}
+	return head
 }
 
 func titleRole(r kvs.Role) string {
@@ -683,7 +688,11 @@ func runBridge(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	if dbg.enabled() {
 		logger = dbg.slogger()
 	}
-	cl, err := signaling.Dial(ctx, src, &signaling.Options{DialTimeout: f.aws.timeout, Logger: logger})
+	opts := &signaling.Options{DialTimeout: f.aws.timeout, Logger: logger}
+	if bridgeOptions != nil {
+		bridgeOptions(opts)
+	}
+	cl, err := signaling.Dial(ctx, src, opts)
 	if err != nil {
 		return dialFailure(ctx, stdout, f, t, err)
 	}
@@ -691,6 +700,11 @@ func runBridge(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 	fmt.Fprintf(errOut, "kvssign: connected as %s to %s; reading JSON messages from stdin, printing received ones; reconnecting with a fresh URL when the connection ends\n", t.role, t.arn)
 	return bridge(ctx, cl, stdin, stdout, errOut, f, t, dbg)
 }
+
+// bridgeOptions, if set (by tests), adjusts the signaling client's
+// options: its idle timeout and duration limit, say, to renew connections
+// within a test's time.
+var bridgeOptions func(*signaling.Options)
 
 // dialFailure explains the signaling client's failed first connection
 // with the same diagnosis as handshakeFailure: a *HandshakeError carries
@@ -736,7 +750,7 @@ func bridge(ctx context.Context, cl *signaling.Client, stdin io.Reader, stdout i
 				if ctx.Err() != nil {
 					return nil
 				}
-				return gaveUp(f, t, cl.Err())
+				return gaveUp(out, f, t, cl.Err())
 			}
 			if err := st.handle(ev, out, errOut, f.json(), dbg); err != nil {
 				return fmt.Errorf("connect: writing to stdout: %v", err)
@@ -791,12 +805,12 @@ func (st *bridgeState) handle(ev signaling.Event, out, errOut io.Writer, jsonOut
 	case signaling.EventReconnectICEServer:
 	case signaling.EventDisconnected:
 		st.lostAt = ev.At
-		dbg.printf("connection %d lost: %s; reconnecting", ev.Conn, redactSecrets(ev.Err.Error()))
+		dbg.printf("connection %d lost: %v; reconnecting", ev.Conn, ev.Err)
 		return nil
 	case signaling.EventReconnected:
 		return st.reconnected(ev, out, errOut, jsonOut)
 	case signaling.EventClockSkew:
-		fmt.Fprintf(errOut, "kvssign: the service refused a URL for clock skew; signing %v ahead from now on\n", ev.Skew)
+		fmt.Fprintf(errOut, "kvssign: the service refused a URL for clock skew; signing with an offset of %v from now on\n", ev.Skew)
 		return nil
 	default:
 		return nil
@@ -861,22 +875,43 @@ func roundDuration(d time.Duration) string {
 }
 
 // gaveUp is the error of a client that could not reconnect: diagnosed as a
-// first handshake would be when the service refused it.
-func gaveUp(f *connectFlags, t target, err error) error {
+// first handshake would be when the service refused it. With --output json
+// the failure is one more line of the stream on stdout.
+func gaveUp(out io.Writer, f *connectFlags, t target, err error) error {
 	if err == nil {
 		err = signaling.ErrClosed
 	}
-	e := fmt.Errorf("connect: the connection ended and reconnecting failed: %s", strings.TrimPrefix(err.Error(), "signaling: "))
+	const head = "the connection ended and reconnecting failed"
 	var he *signaling.HandshakeError
 	if !errors.As(err, &he) {
-		return e
+		return fmt.Errorf("connect %s: %s: %s", redactedURL(t.endpoint), head, strings.TrimPrefix(err.Error(), "signaling: "))
 	}
 	in := handshakeInput(f, t)
 	in.status, in.code, in.message, in.serverDate = he.StatusCode, he.Type, he.Message, he.Date
-	if d := diagnose(in); d.Cause != "" {
-		return diagnosedError{err: e, d: d}
+	// The client's error wraps the refusal, which names the URL: keep
+	// what it says around the refusal (how many attempts), not the URL.
+	how := ""
+	if before, _, ok := strings.Cut(err.Error(), he.Error()); ok {
+		how = strings.TrimSuffix(strings.TrimPrefix(before, "signaling: "), ": ")
+		if how != "" {
+			how = " (" + how + ")"
+		}
 	}
-	return e
+	e := fmt.Errorf("connect %s: %s%s: %s", redactedURL(t.endpoint), head, how, handshakeHead(in))
+	d := diagnose(in)
+	if d.Cause == "" {
+		return e
+	}
+	if f.json() {
+		j := failureJSON{Error: redactSecrets(e.Error()), Status: in.status, ErrorType: in.code, Message: redactSecrets(in.message),
+			URL: redactedURL(he.URL), diagnosis: d}
+		if !in.serverDate.IsZero() {
+			j.ServerDate = in.serverDate.UTC().Format(time.RFC3339)
+		}
+		b, _ := json.Marshal(j)
+		out.Write(append(b, '\n'))
+	}
+	return diagnosedError{err: e, d: d, printed: f.json()}
 }
 
 // sendThrough sends each JSON line of stdin through the client: while it
@@ -940,8 +975,9 @@ func sendVia(ctx context.Context, cl *signaling.Client, m kvs.ClientMessage) err
 }
 
 // warnHandler prints the signaling client's warnings (a frame it could
-// not read, a refusal that looks like clock skew) on stderr, one line
-// each, redacted. Its other records go to --debug.
+// not read) on stderr, one line each, redacted. Refusals are left out: the
+// command diagnoses the first one, and the one that makes the client give
+// up. The client's other records go to --debug.
 type warnHandler struct {
 	w     io.Writer
 	attrs []slog.Attr
@@ -952,6 +988,17 @@ func (h warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >=
 func (h warnHandler) Handle(_ context.Context, r slog.Record) error {
 	if r.Message == "signaling: giving up" {
 		return nil // the command's error says why
+	}
+	refusal := false
+	r.Attrs(func(a slog.Attr) bool {
+		var he *signaling.HandshakeError
+		if err, ok := a.Value.Any().(error); ok && errors.As(err, &he) {
+			refusal = true
+		}
+		return !refusal
+	})
+	if refusal {
+		return nil
 	}
 	var b strings.Builder
 	b.WriteString("kvssign: ")
