@@ -271,7 +271,7 @@ func (w debugWriter) Write(p []byte) (int, error) {
 // session token and credential; an Authorization header's signature; a
 // session token header.
 var (
-	secretParamRE = regexp.MustCompile(`(?i)((?:X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential)(?:=|%3D))[^&\s"'<>]*`)
+	secretParamRE = regexp.MustCompile(`(?i)((?:X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential)(?:=|%3D))[^&\s"'<>()]*`)
 	authSigRE     = regexp.MustCompile(`(Signature=)[0-9a-fA-F]{16,}`)
 	tokenHeaderRE = regexp.MustCompile(`(?im)^(\s*x-amz-security-token\s*:\s*).*$`)
 )

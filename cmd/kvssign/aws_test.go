@@ -114,6 +114,7 @@ func TestRedactSecrets(t *testing.T) {
 			"AWS4-HMAC-SHA256 Credential=AKID/20261123/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=REDACTED"},
 		{"host:example.com\nx-amz-security-token:IQoJb3JpZ2luX2VjE\nx-amz-date:20261123T100000Z",
 			"host:example.com\nx-amz-security-token:REDACTED\nx-amz-date:20261123T100000Z"},
+		{"(signed: wss://h/?X-Amz-Signature=0123abcd)", "(signed: wss://h/?X-Amz-Signature=REDACTED)"},
 		{"nothing secret here", "nothing secret here"},
 	}
 	for _, tc := range cases {
