@@ -29,6 +29,10 @@ type issued struct {
 	// these credentials: the identity policy, if configured, and an
 	// AssumeRole session policy. Empty: everything is allowed.
 	grant grant
+	// scoped: an AssumeRole session policy limits these credentials, so
+	// they may call AssumeRole only where their grant allows
+	// sts:AssumeRole (otherwise chaining would shed the session policy).
+	scoped bool
 }
 
 // credStore holds the configured key and the temporary credentials STS

@@ -141,7 +141,9 @@ func (e *Emulator) control(r *http.Request, op string) (any, error) {
 	}
 	// Each operation authorises once its input is valid (so that the
 	// resource is known) and before it looks anything up, so a caller
-	// without the permission cannot learn whether a channel exists.
+	// without the permission cannot learn whether a channel of a given
+	// ARN exists. (DescribeSignalingChannel by name is the exception: its
+	// resource is the ARN when the channel exists, the name when not.)
 	switch op {
 	case OpCreateSignalingChannel:
 		var in createInput

@@ -376,10 +376,7 @@ func checkResource(r, version string) string {
 }
 
 func unknownElement(path, key string, known []string) error {
-	p := key
-	if path != "" {
-		p = path + "." + key
-	}
+	p := join(path, key)
 	for _, k := range known {
 		if strings.EqualFold(k, key) {
 			return perr(p, "unknown element; element names are case-sensitive: did you mean %q?", k)
@@ -442,9 +439,21 @@ func jsonObject(raw []byte, path string) ([]jsonField, error) {
 
 func join(path, key string) string {
 	if path == "" {
+		return elementName(key)
+	}
+	return path + "." + elementName(key)
+}
+
+// elementName shows a JSON key in an error: as it is if it looks like an
+// element name, quoted and clipped if not (it may be long, or hold a
+// newline).
+func elementName(key string) string {
+	if key != "" && len(key) <= 32 && strings.IndexFunc(key, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}) < 0 {
 		return key
 	}
-	return path + "." + key
+	return quote(key)
 }
 
 func jsonErr(err error) error {

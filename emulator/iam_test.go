@@ -67,6 +67,7 @@ func TestParsePolicyInvalid(t *testing.T) {
 		{"element name in the wrong case", stmt(`{"effect":"Allow","Action":"*","Resource":"*"}`),
 			`Statement[0].effect: unknown element; element names are case-sensitive: did you mean "Effect"?`},
 		{"unknown top-level element", `{"Statements":[]}`, `Statements: unknown element; a policy has Version, Id, Statement`},
+		{"element name with a newline, quoted", `{"Ver\nsion":"2012-10-17"}`, `"Ver\nsion": unknown element; a policy has Version, Id, Statement`},
 
 		// Malformed JSON.
 		{"empty", ``, `the document is empty; want a JSON object with a Statement`},

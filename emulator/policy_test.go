@@ -301,11 +301,30 @@ func TestSessionPolicy(t *testing.T) {
 	if err != nil || aws.ToString(who.Arn) != principal {
 		t.Errorf("GetCallerIdentity = %+v, %v", who, err)
 	}
-	// A role chained from the scoped session without a policy of its own
-	// starts afresh from the role's (here: no) policy, as in AWS.
-	chained, err := stsClient(e, scoped).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::123456789012:role/next"), RoleSessionName: aws.String("hop")})
+	// The scoped session may not shed its policy by assuming another
+	// role: its session policy does not allow sts:AssumeRole.
+	next := "arn:aws:iam::123456789012:role/next"
+	_, err = stsClient(e, scoped).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(next), RoleSessionName: aws.String("hop")})
+	apiErr(t, err, "AccessDenied", 403)
+	if want := "User: " + principal + " is not authorized to perform: sts:AssumeRole on resource: " + next; !strings.Contains(err.Error(), want) {
+		t.Errorf("chained AssumeRole error = %v; want %q", err, want)
+	}
+	if n := e.Stats().AccessDenied; n != 6 {
+		t.Errorf("Stats().AccessDenied = %d; want 6", n)
+	}
+
+	// A session policy that allows sts:AssumeRole may chain; the chained
+	// session starts afresh from the role's (here: no) policy, as in AWS.
+	chainable := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"` + next + `"}]}`
+	out, err = stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn: aws.String("arn:aws:iam::123456789012:role/viewers"), RoleSessionName: aws.String("phone-2"), Policy: aws.String(chainable)})
 	if err != nil {
-		t.Fatalf("chained AssumeRole: %v", err)
+		t.Fatal(err)
+	}
+	mayChain := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+	chained, err := stsClient(e, mayChain).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(next), RoleSessionName: aws.String("hop")})
+	if err != nil {
+		t.Fatalf("chained AssumeRole allowed by the session policy: %v", err)
 	}
 	hop := sigv4.Credentials{AccessKeyID: *chained.Credentials.AccessKeyId, SecretAccessKey: *chained.Credentials.SecretAccessKey, SessionToken: *chained.Credentials.SessionToken}
 	if _, err := sdkClient(e, hop).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)}); err != nil {
@@ -425,5 +444,52 @@ func TestNoPolicyAllowsEverything(t *testing.T) {
 	}
 	if n := e.Stats().AccessDenied; n != 0 {
 		t.Errorf("Stats().AccessDenied = %d; want 0", n)
+	}
+}
+
+// TestDeniedBeforeLookupAndSideEffects: a caller without the permission
+// gets 403 for a channel ARN that does not exist (not 404, which would
+// tell it the channel is not there), and a refused handshake changes
+// nothing: the connected master stays, and no connection is counted.
+func TestDeniedBeforeLookupAndSideEffects(t *testing.T) {
+	e := start(t, emulator.Config{ConnectRate: -1, Policy: `{"Statement":[
+		{"Effect":"Allow","Action":["kinesisvideo:ConnectAs*","kinesisvideo:GetSignalingChannelEndpoint"],"Resource":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/demo/*"}]}`})
+	ctx := ctxT(t)
+	demo := mustCreate(t, e, "demo")
+	const ghost = "arn:aws:kinesisvideo:us-west-2:123456789012:channel/ghost/1700000000000"
+	const user = "arn:aws:iam::123456789012:user/emulator"
+	kv := sdkClient(e, exampleCreds())
+
+	_, err := kv.DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(ghost)})
+	wantDenied(t, err, deniedMessage(user, "DescribeSignalingChannel", ghost))
+	_, err = kv.GetSignalingChannelEndpoint(ctx, &kinesisvideo.GetSignalingChannelEndpointInput{ChannelARN: aws.String(ghost)})
+	wantDenied(t, err, deniedMessage(user, "GetSignalingChannelEndpoint", ghost))
+	_, err = kv.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(ghost)})
+	wantDenied(t, err, deniedMessage(user, "DeleteSignalingChannel", ghost))
+
+	// A master is connected; credentials scoped to viewing try to take
+	// its place.
+	master := dial(t, presignAs(t, e, exampleCreds(), demo, kvs.Master, ""))
+	waitFor(t, "the master to be counted", func() bool { return e.Stats().Connections.Master == 1 })
+	out, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn: aws.String("arn:aws:iam::123456789012:role/viewers"), RoleSessionName: aws.String("phone-1"),
+		Policy: aws.String(`{"Statement":[{"Effect":"Allow","Action":"kinesisvideo:ConnectAsViewer","Resource":"*"}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scoped := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+	before := e.Stats()
+	wantRefused(t, presignAs(t, e, scoped, demo, kvs.Master, ""),
+		deniedMessage("arn:aws:sts::123456789012:assumed-role/viewers/phone-1", "ConnectAsMaster", demo))
+	after := e.Stats()
+	if after.Connections != before.Connections || after.HandshakesAccepted != before.HandshakesAccepted {
+		t.Errorf("a refused handshake changed the connections: %+v, %d accepted; before %+v, %d",
+			after.Connections, after.HandshakesAccepted, before.Connections, before.HandshakesAccepted)
+	}
+	// The master still gets what a viewer sends.
+	viewer := dial(t, presignAs(t, e, scoped, demo, kvs.Viewer, "phone-1"))
+	viewer.send(kvs.ClientMessage{Action: kvs.ActionSDPOffer, MessagePayload: payload(t, map[string]string{"type": "offer", "sdp": "v=0"})})
+	if m := master.recv(); m.SenderClientID != "phone-1" {
+		t.Errorf("master received %+v; want the viewer's offer", m)
 	}
 }

@@ -118,7 +118,12 @@ func (e *Emulator) serveSTS(w http.ResponseWriter, r *http.Request) {
 		fail(ae)
 		return
 	}
-	caller, _ := e.creds.get(res.AccessKeyID)
+	who, ae := e.caller(res.AccessKeyID)
+	if ae != nil {
+		fail(ae)
+		return
+	}
+	caller := *who
 	switch op {
 	case OpAssumeRole:
 		out, err := e.assumeRole(form, caller)
@@ -165,7 +170,9 @@ func (e *Emulator) duration(form url.Values, def, lo, hi time.Duration) (time.Du
 }
 
 // issue makes and stores new temporary credentials, limited by g.
-func (e *Emulator) issue(d time.Duration, kind credKind, arn string, g grant) sigv4.Credentials {
+// issue makes credentials valid for d for the identity who describes
+// (its creds are filled in here).
+func (e *Emulator) issue(d time.Duration, who issued) sigv4.Credentials {
 	tok := make([]byte, 120)
 	rand.Read(tok)
 	sec := make([]byte, 30)
@@ -177,7 +184,8 @@ func (e *Emulator) issue(d time.Duration, kind credKind, arn string, g grant) si
 		SessionToken:    "IQoJb3JpZ2luX2VtdWxhdG9y" + base64.StdEncoding.EncodeToString(tok),
 		Expires:         exp,
 	}
-	e.creds.add(issued{creds: c, kind: kind, arn: arn, grant: g}, e.now())
+	who.creds = c
+	e.creds.add(who, e.now())
 	return c
 }
 
@@ -215,6 +223,12 @@ func (e *Emulator) assumeRole(form url.Values, caller issued) (*assumeRoleRespon
 	if !validSessionName(sessionName) {
 		return nil, stsValidation("%s", validationMessage(sessionName, "roleSessionName", "Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64"))
 	}
+	if caller.scoped && !caller.grant.allows("sts:AssumeRole", roleARN) {
+		e.stats.denied.Add(1)
+		e.log.Info("access denied", "principal", caller.arn, "action", "sts:AssumeRole", "resource", roleARN)
+		return nil, errf(http.StatusForbidden, "AccessDenied", "User: %s is not authorized to perform: sts:AssumeRole on resource: %s",
+			caller.arn, roleARN)
+	}
 	def, hi := time.Hour, 12*time.Hour
 	if e.cfg.STSDefaultDuration > 0 {
 		def = e.cfg.STSDefaultDuration
@@ -247,8 +261,9 @@ func (e *Emulator) assumeRole(form url.Values, caller issued) (*assumeRoleRespon
 	// The configured identity policy stands in for the role's own; a
 	// session policy narrows it. A chained role's session starts afresh
 	// from the role's policy, as in AWS: the caller's session policy does
-	// not carry over.
-	c := e.issue(d, credRole, arn, grant(nil).with(e.identity).with(session))
+	// not carry over, which is why scoped credentials must be allowed
+	// sts:AssumeRole to chain at all.
+	c := e.issue(d, issued{kind: credRole, arn: arn, grant: grant(nil).with(e.identity).with(session), scoped: session != nil})
 	out := &assumeRoleResponse{}
 	out.Result.AssumedRoleUser.Arn = arn
 	sum := sha256.Sum256([]byte(roleARN))
@@ -273,7 +288,7 @@ func (e *Emulator) getSessionToken(form url.Values, caller issued) (*getSessionT
 	if err != nil {
 		return nil, err
 	}
-	c := e.issue(d, credSession, caller.arn, caller.grant)
+	c := e.issue(d, issued{kind: credSession, arn: caller.arn, grant: caller.grant})
 	out := &getSessionTokenResponse{}
 	out.Result.Credentials = toXMLCreds(c)
 	e.log.Info("sts issued credentials", "op", OpGetSessionToken, "accessKeyId", c.AccessKeyID, "expires", c.Expires)
@@ -285,7 +300,7 @@ func (e *Emulator) getSessionToken(form url.Values, caller issued) (*getSessionT
 // [Config.Policy] as the long-term credentials are. d is not bounded by
 // the STS limits, so tests can use a second.
 func (e *Emulator) IssueCredentials(d time.Duration) sigv4.Credentials {
-	return e.issue(d, credSession, "arn:aws:iam::"+e.cfg.Account+":user/"+longTermUser, grant(nil).with(e.identity))
+	return e.issue(d, issued{kind: credSession, arn: "arn:aws:iam::" + e.cfg.Account + ":user/" + longTermUser, grant: grant(nil).with(e.identity)})
 }
 
 // sessionPolicy parses AssumeRole's Policy parameter: nil if absent,
