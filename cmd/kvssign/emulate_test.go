@@ -107,7 +107,11 @@ func TestEmulateBadFlags(t *testing.T) {
 	}
 	for _, tc := range cases {
 		var out, errOut bytes.Buffer
-		code := run(context.Background(), append([]string{"emulate"}, tc.args...), strings.NewReader(""), &out, &errOut)
+		// A flag that is wrongly accepted starts the emulator: stop it
+		// rather than wait for ever.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		code := run(ctx, append([]string{"emulate"}, tc.args...), strings.NewReader(""), &out, &errOut)
+		cancel()
 		if code != tc.code || !strings.Contains(errOut.String(), tc.inStderr) {
 			t.Errorf("emulate %v: exit %d, stderr %q; want %d and %q", tc.args, code, errOut.String(), tc.code, tc.inStderr)
 		}
