@@ -419,7 +419,7 @@ func TestE2EScopedCredentials(t *testing.T) {
 	}
 
 	// Had they leaked, the viewer URL's credentials could sign nothing
-	// else that the emulator would accept.
+	// else that the emulator would accept, nor get other credentials.
 	other, err := e.emu.CreateChannel("cam-2", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -452,8 +452,16 @@ func TestE2EScopedCredentials(t *testing.T) {
 			}
 		})
 	}
-	if n := e.emu.Stats().AccessDenied; n != int64(len(cases)) {
-		t.Errorf("the emulator refused %d requests for lack of permission; want %d", n, len(cases))
+	// Nor can they shed the session policy by assuming another role.
+	leaked := e.awsCfg.Copy()
+	leaked.Credentials = credentials.NewStaticCredentialsProvider(viewerCreds.AccessKeyID, viewerCreds.SecretAccessKey, viewerCreds.SessionToken)
+	_, err = sts.NewFromConfig(leaked).AssumeRole(context.Background(), &sts.AssumeRoleInput{
+		RoleArn: aws.String("arn:aws:iam::123456789012:role/admin"), RoleSessionName: aws.String("escape")})
+	if err == nil || !strings.Contains(err.Error(), "AccessDenied") || !strings.Contains(err.Error(), "sts:AssumeRole") {
+		t.Errorf("AssumeRole with the vended viewer's credentials: %v; want 403 AccessDenied for sts:AssumeRole", err)
+	}
+	if n := e.emu.Stats().AccessDenied; n != int64(len(cases))+1 {
+		t.Errorf("the emulator refused %d requests for lack of permission; want %d", n, len(cases)+1)
 	}
 }
 
