@@ -48,7 +48,11 @@ func FuzzControlPlane(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.op, []byte(s.body))
 	}
-	e, err := emulator.New(emulator.Config{STSMinDuration: 1})
+	// A policy that refuses deletion and the ICE configuration, so that
+	// the refusal path is fuzzed too.
+	e, err := emulator.New(emulator.Config{STSMinDuration: 1, Policy: `{"Statement":[
+		{"Effect":"Allow","Action":"kinesisvideo:*","Resource":"*"},
+		{"Effect":"Deny","Action":["kinesisvideo:DeleteSignalingChannel","kinesisvideo:GetIceServerConfig"],"Resource":"*"}]}`})
 	if err != nil {
 		f.Fatal(err)
 	}
