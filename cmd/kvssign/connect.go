@@ -577,6 +577,26 @@ type sentJSON struct {
 const writeTimeout = 5 * time.Second
 
 func send(ctx context.Context, ws *websocket.Conn, stdin io.Reader, errOut io.Writer, dbg *debugLog) {
+	readSent(ctx, stdin, errOut, func(n int, m kvs.ClientMessage) bool {
+		b, _ := m.MarshalJSON()
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		err := ws.Write(wctx, websocket.MessageText, b)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				fmt.Fprintf(errOut, "kvssign: stdin line %d: sending: %v\n", n, err)
+			}
+			return false
+		}
+		dbg.printf("sent %s to %q", m.Action, m.RecipientClientID)
+		return true
+	})
+}
+
+// readSent reads stdin's JSON lines, skipping blank ones and # comments,
+// and hands each message to sendOne until it returns false or ctx ends. A
+// line that is not a message is reported with its number and skipped.
+func readSent(ctx context.Context, stdin io.Reader, errOut io.Writer, sendOne func(n int, m kvs.ClientMessage) bool) {
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -592,17 +612,9 @@ func send(ctx context.Context, ws *websocket.Conn, stdin io.Reader, errOut io.Wr
 			fmt.Fprintf(errOut, "kvssign: stdin line %d: %v\n", n, err)
 			continue
 		}
-		b, _ := m.MarshalJSON()
-		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		err = ws.Write(wctx, websocket.MessageText, b)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				fmt.Fprintf(errOut, "kvssign: stdin line %d: sending: %v\n", n, err)
-			}
+		if !sendOne(n, m) {
 			return
 		}
-		dbg.printf("sent %s to %q", m.Action, m.RecipientClientID)
 	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
 		fmt.Fprintf(errOut, "kvssign: reading stdin: %v\n", err)
@@ -917,38 +929,22 @@ func gaveUp(out io.Writer, f *connectFlags, t target, err error) error {
 // sendThrough sends each JSON line of stdin through the client: while it
 // reconnects, a line waits for the new connection.
 func sendThrough(ctx context.Context, cl *signaling.Client, stdin io.Reader, errOut io.Writer, dbg *debugLog) {
-	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	warned := false
-	for n := 1; sc.Scan(); n++ {
-		if ctx.Err() != nil {
-			return
-		}
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		m, err := parseSent(line)
-		if err != nil {
-			fmt.Fprintf(errOut, "kvssign: stdin line %d: %v\n", n, err)
-			continue
-		}
+	readSent(ctx, stdin, errOut, func(n int, m kvs.ClientMessage) bool {
 		if m.CorrelationID != "" && !warned {
 			warned = true
 			fmt.Fprintf(errOut, "kvssign: stdin line %d: with --reconnect the correlationId is the client's own (offer-N, answer-N, candidate-N), not the one given\n", n)
 		}
 		if err := sendVia(ctx, cl, m); err != nil {
 			if ctx.Err() != nil || cl.Err() != nil {
-				return // the bridge is ending and says why
+				return false // the bridge is ending and says why
 			}
 			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, redactSecrets(strings.TrimPrefix(err.Error(), "signaling: ")))
-			continue
+			return true
 		}
 		dbg.printf("sent %s to %q", m.Action, m.RecipientClientID)
-	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		fmt.Fprintf(errOut, "kvssign: reading stdin: %v\n", err)
-	}
+		return true
+	})
 }
 
 // sendVia sends a parsed stdin line with the client's typed methods: its
