@@ -453,16 +453,19 @@ func bodyMessage(body []byte) string {
 	return s
 }
 
+// forDuration is ctx, ending after d if d is positive (--duration).
+func forDuration(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
+
 // relay prints received messages and sends those read from stdin until
 // ctx ends, --duration passes, or the connection closes.
 func relay(ctx context.Context, ws *websocket.Conn, stdin io.Reader, stdout, stderr io.Writer, f *connectFlags, dbg *debugLog) error {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := forDuration(ctx, f.duration)
 	defer cancel()
-	if f.duration > 0 {
-		var c context.CancelFunc
-		ctx, c = context.WithTimeout(ctx, f.duration)
-		defer c()
-	}
 	out := &lockedWriter{w: stdout}
 	errOut := &lockedWriter{w: stderr}
 	readErr := make(chan error, 1)
@@ -739,13 +742,8 @@ func dialFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t targe
 // bridge relays between stdin/stdout and the client until ctx ends,
 // --duration passes, or the client gives up reconnecting.
 func bridge(ctx context.Context, cl *signaling.Client, stdin io.Reader, stdout io.Writer, errOut *lockedWriter, f *connectFlags, t target, dbg *debugLog) error {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := forDuration(ctx, f.duration)
 	defer cancel()
-	if f.duration > 0 {
-		var c context.CancelFunc
-		ctx, c = context.WithTimeout(ctx, f.duration)
-		defer c()
-	}
 	out := &lockedWriter{w: stdout}
 	// The reader of stdin ends at stdin's end (the connection stays, as
 	// without --reconnect), or at its next line once ctx has ended.
