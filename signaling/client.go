@@ -531,15 +531,15 @@ func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
 // error means the message was written to the connection; the service
 // reports a failure to deliver it as an EventStatus.
 func (c *Client) SendOffer(ctx context.Context, to string, sdp kvs.SessionDescription) error {
-	return c.sendSDP(ctx, kvs.ActionSDPOffer, "offer", to, sdp, c.offers)
+	return c.sendSDP(ctx, kvs.ActionSDPOffer, "offer", to, sdp)
 }
 
 // SendAnswer sends an SDP answer; see SendOffer.
 func (c *Client) SendAnswer(ctx context.Context, to string, sdp kvs.SessionDescription) error {
-	return c.sendSDP(ctx, kvs.ActionSDPAnswer, "answer", to, sdp, c.answer)
+	return c.sendSDP(ctx, kvs.ActionSDPAnswer, "answer", to, sdp)
 }
 
-func (c *Client) sendSDP(ctx context.Context, action, kind, to string, sdp kvs.SessionDescription, p *pacer) error {
+func (c *Client) sendSDP(ctx context.Context, action, kind, to string, sdp kvs.SessionDescription) error {
 	if sdp.Type == "" {
 		sdp.Type = kind
 	} else if sdp.Type != kind {
@@ -548,24 +548,46 @@ func (c *Client) sendSDP(ctx context.Context, action, kind, to string, sdp kvs.S
 	if sdp.SDP == "" {
 		return fmt.Errorf("signaling: %s: description sdp: is empty", action)
 	}
-	return c.send(ctx, action, kind, to, sdp, p)
+	return c.send(ctx, action, kind, to, sdp)
 }
 
 // SendCandidate sends an ICE candidate; see SendOffer. A pion
 // ICECandidateInit converts directly: kvs.ICECandidate(init).
 func (c *Client) SendCandidate(ctx context.Context, to string, cand kvs.ICECandidate) error {
-	return c.send(ctx, kvs.ActionICECandidate, "candidate", to, cand, c.cands)
+	return c.send(ctx, kvs.ActionICECandidate, "candidate", to, cand)
 }
 
-func (c *Client) send(ctx context.Context, action, kind, to string, payload any, p *pacer) error {
-	if err := c.Err(); err != nil {
-		return err
-	}
-	frame, err := encodeFrame(action, kind, to, payload, c.seq.Add(1))
+// send is the typed sends' path: it encodes the payload, sets the
+// correlation id kind-N, and sends the message with Send.
+func (c *Client) send(ctx context.Context, action, kind, to string, payload any) error {
+	m, err := typedMessage(action, kind, to, payload, c.seq.Add(1))
 	if err != nil {
 		return err
 	}
-	if err := c.pace(ctx, p); err != nil {
+	return c.Send(ctx, m)
+}
+
+// Send sends m as it is: its action, recipient, correlation id and base64
+// payload go on the wire unchanged (the client neither decodes the payload
+// nor sets a correlation id; without one, the service reports no failure
+// to deliver the message). It is for relays and for payloads that
+// SendOffer, SendAnswer and SendCandidate do not model.
+//
+// m must pass [kvs.ClientMessage.Validate]; if it does not, Send returns
+// an error naming the field and sends nothing. Otherwise Send behaves as
+// the typed sends, which go through it: it waits for its turn under the
+// rate limit of m's action and, while the client is reconnecting, for the
+// new connection, as long as ctx allows; a nil error means the message was
+// written to the connection.
+func (c *Client) Send(ctx context.Context, m kvs.ClientMessage) error {
+	if err := c.Err(); err != nil {
+		return err
+	}
+	frame, err := encodeFrame(m)
+	if err != nil {
+		return err
+	}
+	if err := c.pace(ctx, c.pacerFor(m.Action)); err != nil {
 		return err
 	}
 	for try := 1; ; try++ {
@@ -579,29 +601,52 @@ func (c *Client) send(ctx context.Context, action, kind, to string, payload any,
 		}
 		cn.kill(fmt.Errorf("signaling: write failed: %w", err))
 		if try == maxSendTries {
-			return fmt.Errorf("signaling: %s: not sent after %d connections failed under it: %w", action, try, err)
+			return fmt.Errorf("signaling: %s: not sent after %d connections failed under it: %w", m.Action, try, err)
 		}
 		c.log.Info("signaling: write failed; sending on the next connection", "conn", cn.id, "err", err)
 	}
 }
 
-// encodeFrame builds the frame of a message, with the correlation id
-// kind-seq.
-func encodeFrame(action, kind, to string, payload any, seq uint64) ([]byte, error) {
+// pacerFor returns the pacer of an action, or nil for one that
+// Validate refuses.
+func (c *Client) pacerFor(action string) *pacer {
+	switch action {
+	case kvs.ActionSDPOffer:
+		return c.offers
+	case kvs.ActionSDPAnswer:
+		return c.answer
+	case kvs.ActionICECandidate:
+		return c.cands
+	}
+	return nil
+}
+
+// typedMessage builds the message of a typed send, with the correlation
+// id kind-seq.
+func typedMessage(action, kind, to string, payload any, seq uint64) (kvs.ClientMessage, error) {
 	enc, err := kvs.EncodePayload(payload)
 	if err != nil {
-		return nil, fmt.Errorf("signaling: %s: %w", action, err)
+		return kvs.ClientMessage{}, fmt.Errorf("signaling: %s: %w", action, err)
 	}
-	m := kvs.ClientMessage{
+	return kvs.ClientMessage{
 		Action:            action,
 		RecipientClientID: to,
 		MessagePayload:    enc,
 		CorrelationID:     kind + "-" + strconv.FormatUint(seq, 10),
-	}
+	}, nil
+}
+
+// encodeFrame validates m and returns its frame. An error names the
+// action (when it is a valid one) and the field.
+func encodeFrame(m kvs.ClientMessage) ([]byte, error) {
 	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("signaling: %s: %w", action, err)
+		switch m.Action {
+		case kvs.ActionSDPOffer, kvs.ActionSDPAnswer, kvs.ActionICECandidate:
+			return nil, fmt.Errorf("signaling: %s: %w", m.Action, err)
+		}
+		return nil, fmt.Errorf("signaling: %w", err)
 	}
-	return m.AppendJSON(make([]byte, 0, 96+len(enc))), nil
+	return m.AppendJSON(make([]byte, 0, 96+len(m.MessagePayload))), nil
 }
 
 // pace waits for a turn to send under p.

@@ -35,7 +35,13 @@ func TestOfferAnswerCandidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := await(t, master, 5*time.Second, "offer", isType(EventOffer))
-	if diff := cmp.Diff(Event{Type: EventOffer, From: "viewer-1", SDP: offer, Conn: 1}, got, cmp.FilterPath(func(p cmp.Path) bool {
+	payload, err := kvs.EncodePayload(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Event{Type: EventOffer, From: "viewer-1", SDP: offer, Conn: 1,
+		Message: kvs.ServerMessage{SenderClientID: "viewer-1", MessageType: kvs.ActionSDPOffer, MessagePayload: payload}}
+	if diff := cmp.Diff(want, got, cmp.FilterPath(func(p cmp.Path) bool {
 		return p.Last().String() == ".At"
 	}, cmp.Ignore())); diff != "" {
 		t.Errorf("master received (-want +got):\n%s", diff)

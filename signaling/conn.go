@@ -250,7 +250,7 @@ func parseFrame(data []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	ev := Event{From: m.SenderClientID}
+	ev := Event{From: m.SenderClientID, Message: m}
 	switch m.MessageType {
 	case kvs.ActionSDPOffer, kvs.ActionSDPAnswer:
 		ev.Type = EventOffer

@@ -127,7 +127,8 @@ func clip(s string) string {
 
 // StatusError is the service's STATUS_RESPONSE to a message the client sent:
 // the message was not delivered. The service sends one only for a message
-// with a correlation id, which a Client always sets.
+// with a correlation id, which the typed sends always set (Client.Send
+// sends the message's own, if any).
 type StatusError struct {
 	// Code is the HTTP-style status, e.g. 400; 0 if the service sent
 	// something that is not a number.
@@ -137,9 +138,10 @@ type StatusError struct {
 	Type string
 	// Description is the service's explanation.
 	Description string
-	// CorrelationID identifies the message: the client sets
+	// CorrelationID identifies the message: the typed sends set
 	// "offer-N", "answer-N" or "candidate-N", N counting from 1 per
-	// Client, so the kind of message can be read from it.
+	// Client, so the kind of message can be read from it; for a message
+	// sent with Client.Send it is the message's own.
 	CorrelationID string
 }
 

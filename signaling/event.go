@@ -75,6 +75,14 @@ type Event struct {
 	SDP kvs.SessionDescription
 	// Candidate is the candidate of an EventCandidate.
 	Candidate kvs.ICECandidate
+	// Message is the message the event came from, for the events the
+	// service sends (EventOffer to EventReconnectICEServer), as decoded
+	// from its frame: MessagePayload is the base64 text as received, with
+	// any fields that SDP and Candidate do not hold, and StatusResponse
+	// is the service's, statusCode as it sent it. A relay passes it on
+	// unchanged. It is zero for the client's own events
+	// (EventDisconnected, EventReconnected, EventClockSkew).
+	Message kvs.ServerMessage
 	// Err is a *StatusError for EventStatus, the reason for
 	// EventDisconnected and EventReconnected, and the *HandshakeError
 	// that revealed the skew for EventClockSkew.

@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log"
@@ -96,6 +97,42 @@ func ExampleClient_SendOffer() {
 	// Output:
 	// master received SDP_OFFER from viewer-1
 	// viewer received SDP_ANSWER
+}
+
+func ExampleClient_Send() {
+	e, arn, masterEP, viewerEP := channel()
+	defer e.Close()
+	signer := &kvs.Presigner{Credentials: e.Credentials()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	master, err := signaling.Dial(ctx, signaling.Presigned(signer, masterEP, arn, kvs.Master, ""), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer master.Close()
+	viewer, err := signaling.Dial(ctx, signaling.Presigned(signer, viewerEP, arn, kvs.Viewer, "viewer-1"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer viewer.Close()
+
+	// A message relayed as it is: the payload has a field a description
+	// does not hold, and the correlation id is the relay's own.
+	payload := base64.StdEncoding.EncodeToString([]byte(`{"type":"offer","sdp":"v=0\r\n","app":"cam-7"}`))
+	m := kvs.ClientMessage{Action: kvs.ActionSDPOffer, MessagePayload: payload, CorrelationID: "relay-1"}
+	if err := viewer.Send(ctx, m); err != nil {
+		log.Fatal(err)
+	}
+	ev := <-master.Events()
+	raw, _ := base64.StdEncoding.DecodeString(ev.Message.MessagePayload)
+	fmt.Printf("master received %v from %s: %s\n", ev.Type, ev.From, raw)
+
+	// A message the service would refuse is not sent.
+	m.CorrelationID = "relay 2"
+	fmt.Println(viewer.Send(ctx, m))
+	// Output:
+	// master received SDP_OFFER from viewer-1: {"type":"offer","sdp":"v=0\r\n","app":"cam-7"}
+	// signaling: SDP_OFFER: kvs: message field correlationId: "relay 2" must contain only [a-zA-Z0-9_.-]
 }
 
 func ExampleClient_Events() {

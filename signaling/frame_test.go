@@ -14,6 +14,11 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 
 func TestParseFrame(t *testing.T) {
 	mid, idx := "0", uint16(0)
+	offer, answer := b64(`{"type":"offer","sdp":"v=0\r\n"}`), b64(`{"type":"answer","sdp":"v=0"}`)
+	cand := b64(`{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}`)
+	// Fields a description does not hold stay in Message.
+	extra := b64(`{"sdp":"v=0","type":"offer","x-extra":[1,2]}`)
+	status := &kvs.StatusResponse{CorrelationID: "offer-3", ErrorType: "InvalidArgumentException", StatusCode: "400", Description: "bad"}
 	cases := []struct {
 		name    string
 		frame   string
@@ -21,20 +26,33 @@ func TestParseFrame(t *testing.T) {
 		wantErr string
 	}{
 		{"offer from a viewer",
-			`{"messagePayload":"` + b64(`{"type":"offer","sdp":"v=0\r\n"}`) + `","messageType":"SDP_OFFER","senderClientId":"viewer-1"}`,
-			Event{Type: EventOffer, From: "viewer-1", SDP: kvs.SessionDescription{Type: "offer", SDP: "v=0\r\n"}}, ""},
+			`{"messagePayload":"` + offer + `","messageType":"SDP_OFFER","senderClientId":"viewer-1"}`,
+			Event{Type: EventOffer, From: "viewer-1", SDP: kvs.SessionDescription{Type: "offer", SDP: "v=0\r\n"},
+				Message: kvs.ServerMessage{SenderClientID: "viewer-1", MessageType: "SDP_OFFER", MessagePayload: offer}}, ""},
+		{"offer with a field a description does not hold",
+			`{"messagePayload":"` + extra + `","messageType":"SDP_OFFER","senderClientId":"viewer-1"}`,
+			Event{Type: EventOffer, From: "viewer-1", SDP: kvs.SessionDescription{Type: "offer", SDP: "v=0"},
+				Message: kvs.ServerMessage{SenderClientID: "viewer-1", MessageType: "SDP_OFFER", MessagePayload: extra}}, ""},
 		{"answer from the master",
-			`{"messagePayload":"` + b64(`{"type":"answer","sdp":"v=0"}`) + `","messageType":"SDP_ANSWER"}`,
-			Event{Type: EventAnswer, SDP: kvs.SessionDescription{Type: "answer", SDP: "v=0"}}, ""},
+			`{"messagePayload":"` + answer + `","messageType":"SDP_ANSWER"}`,
+			Event{Type: EventAnswer, SDP: kvs.SessionDescription{Type: "answer", SDP: "v=0"},
+				Message: kvs.ServerMessage{MessageType: "SDP_ANSWER", MessagePayload: answer}}, ""},
 		{"candidate, keys as the C SDK writes them",
-			`{"MessagePayload":"` + b64(`{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}`) + `","MessageType":"ICE_CANDIDATE","SenderClientId":"v"}`,
-			Event{Type: EventCandidate, From: "v", Candidate: kvs.ICECandidate{Candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host", SDPMid: &mid, SDPMLineIndex: &idx}}, ""},
-		{"GO_AWAY", `{"messageType":"GO_AWAY"}`, Event{Type: EventGoAway}, ""},
-		{"RECONNECT_ICE_SERVER", `{"messageType":"RECONNECT_ICE_SERVER"}`, Event{Type: EventReconnectICEServer}, ""},
+			`{"MessagePayload":"` + cand + `","MessageType":"ICE_CANDIDATE","SenderClientId":"v"}`,
+			Event{Type: EventCandidate, From: "v", Candidate: kvs.ICECandidate{Candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host", SDPMid: &mid, SDPMLineIndex: &idx},
+				Message: kvs.ServerMessage{SenderClientID: "v", MessageType: "ICE_CANDIDATE", MessagePayload: cand}}, ""},
+		{"GO_AWAY", `{"messageType":"GO_AWAY"}`, Event{Type: EventGoAway, Message: kvs.ServerMessage{MessageType: "GO_AWAY"}}, ""},
+		{"RECONNECT_ICE_SERVER", `{"messageType":"RECONNECT_ICE_SERVER"}`,
+			Event{Type: EventReconnectICEServer, Message: kvs.ServerMessage{MessageType: "RECONNECT_ICE_SERVER"}}, ""},
 		{"status response",
 			`{"messageType":"STATUS_RESPONSE","statusResponse":{"correlationId":"offer-3","errorType":"InvalidArgumentException","statusCode":"400","description":"bad"}}`,
-			Event{Type: EventStatus, Err: &StatusError{Code: 400, Type: "InvalidArgumentException", Description: "bad", CorrelationID: "offer-3"}}, ""},
-		{"unknown type is skipped", `{"messageType":"SOMETHING_NEW"}`, Event{}, ""},
+			Event{Type: EventStatus, Err: &StatusError{Code: 400, Type: "InvalidArgumentException", Description: "bad", CorrelationID: "offer-3"},
+				Message: kvs.ServerMessage{MessageType: "STATUS_RESPONSE", StatusResponse: status}}, ""},
+		{"status response, statusCode a number",
+			`{"messageType":"STATUS_RESPONSE","statusResponse":{"correlationId":"offer-3","errorType":"InvalidArgumentException","statusCode":400,"description":"bad"}}`,
+			Event{Type: EventStatus, Err: &StatusError{Code: 400, Type: "InvalidArgumentException", Description: "bad", CorrelationID: "offer-3"},
+				Message: kvs.ServerMessage{MessageType: "STATUS_RESPONSE", StatusResponse: status}}, ""},
+		{"unknown type is skipped", `{"messageType":"SOMETHING_NEW"}`, Event{Message: kvs.ServerMessage{MessageType: "SOMETHING_NEW"}}, ""},
 		{"payload not base64", `{"messagePayload":"***","messageType":"SDP_OFFER","senderClientId":"v"}`, Event{}, `SDP_OFFER from "v": kvs: message payload: not base64`},
 		{"not JSON", `hello`, Event{}, "kvs"},
 	}
@@ -57,9 +75,18 @@ func TestParseFrame(t *testing.T) {
 	}
 }
 
+// typedFrame is the frame a typed send writes.
+func typedFrame(action, kind, to string, payload any, seq uint64) ([]byte, error) {
+	m, err := typedMessage(action, kind, to, payload, seq)
+	if err != nil {
+		return nil, err
+	}
+	return encodeFrame(m)
+}
+
 func TestEncodeFrame(t *testing.T) {
 	mid := "0"
-	got, err := encodeFrame(kvs.ActionICECandidate, "candidate", "viewer-1", kvs.ICECandidate{Candidate: "candidate:1", SDPMid: &mid}, 7)
+	got, err := typedFrame(kvs.ActionICECandidate, "candidate", "viewer-1", kvs.ICECandidate{Candidate: "candidate:1", SDPMid: &mid}, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +108,7 @@ func BenchmarkEncodeCandidate(b *testing.B) {
 	c := kvs.ICECandidate{Candidate: "candidate:842163049 1 udp 1677729535 127.0.0.1 54321 typ srflx raddr 0.0.0.0 rport 0 generation 0", SDPMid: &mid, SDPMLineIndex: &idx}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if _, err := encodeFrame(kvs.ActionICECandidate, "candidate", "viewer-1", c, uint64(i)); err != nil {
+		if _, err := typedFrame(kvs.ActionICECandidate, "candidate", "viewer-1", c, uint64(i)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -90,7 +117,7 @@ func BenchmarkEncodeCandidate(b *testing.B) {
 func BenchmarkEncodeOffer(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if _, err := encodeFrame(kvs.ActionSDPOffer, "offer", "", benchSDP, uint64(i)); err != nil {
+		if _, err := typedFrame(kvs.ActionSDPOffer, "offer", "", benchSDP, uint64(i)); err != nil {
 			b.Fatal(err)
 		}
 	}
