@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -546,25 +545,33 @@ func receive(ctx context.Context, ws *websocket.Conn, out, errOut io.Writer) err
 			fmt.Fprintf(errOut, "kvssign: received a frame that is not a signaling message: %v\n", err)
 			continue
 		}
-		line := receivedJSON{MessageType: m.MessageType, SenderClientID: m.SenderClientID, StatusResponse: m.StatusResponse}
-		if m.MessagePayload != "" {
-			var raw json.RawMessage
-			if err := kvs.DecodePayload(m.MessagePayload, &raw); err != nil {
-				line.MessagePayload, _ = json.Marshal(m.MessagePayload)
-				line.PayloadError = err.Error()
-			} else {
-				var buf bytes.Buffer
-				if json.Compact(&buf, raw) == nil {
-					raw = buf.Bytes()
-				}
-				line.MessagePayload = raw
-			}
-		}
-		b, _ := json.Marshal(line)
-		if _, err := out.Write(append(b, '\n')); err != nil {
+		if err := printReceived(out, m); err != nil {
 			return err
 		}
 	}
+}
+
+// printReceived prints a received message as one JSON line: its payload
+// decoded from base64 (compacted, otherwise as sent), or, if it is not
+// base64 JSON, the text as received with a payloadError.
+func printReceived(out io.Writer, m kvs.ServerMessage) error {
+	line := receivedJSON{MessageType: m.MessageType, SenderClientID: m.SenderClientID, StatusResponse: m.StatusResponse}
+	if m.MessagePayload != "" {
+		var raw json.RawMessage
+		if err := kvs.DecodePayload(m.MessagePayload, &raw); err != nil {
+			line.MessagePayload, _ = json.Marshal(m.MessagePayload)
+			line.PayloadError = err.Error()
+		} else {
+			var buf bytes.Buffer
+			if json.Compact(&buf, raw) == nil {
+				raw = buf.Bytes()
+			}
+			line.MessagePayload = raw
+		}
+	}
+	b, _ := json.Marshal(line)
+	_, err := out.Write(append(b, '\n'))
+	return err
 }
 
 // sentJSON is a line read from stdin: messagePayload may be a JSON object
@@ -791,28 +798,15 @@ type reconnectedJSON struct {
 	Took           string `json:"reconnectTook,omitempty"`
 }
 
-// handle prints one event: messages as today's relay prints them, and one
-// line per reconnection.
+// handle prints one event: the service's messages as received, as the
+// relay without --reconnect prints them, and one line per reconnection.
 func (st *bridgeState) handle(ev signaling.Event, out, errOut io.Writer, jsonOut bool, dbg *debugLog) error {
-	line := receivedJSON{MessageType: ev.Type.String(), SenderClientID: ev.From}
 	switch ev.Type {
-	case signaling.EventOffer, signaling.EventAnswer:
-		line.MessagePayload, _ = json.Marshal(ev.SDP)
-	case signaling.EventCandidate:
-		line.MessagePayload, _ = json.Marshal(ev.Candidate)
-	case signaling.EventStatus:
-		var se *signaling.StatusError
-		if errors.As(ev.Err, &se) {
-			line.StatusResponse = &kvs.StatusResponse{CorrelationID: se.CorrelationID, ErrorType: se.Type, Description: se.Description}
-			if se.Code != 0 {
-				line.StatusResponse.StatusCode = strconv.Itoa(se.Code)
-			}
-		}
+	case signaling.EventOffer, signaling.EventAnswer, signaling.EventCandidate, signaling.EventStatus, signaling.EventReconnectICEServer:
 	case signaling.EventGoAway:
 		if st.goAwayAt.IsZero() {
 			st.goAwayAt = ev.At
 		}
-	case signaling.EventReconnectICEServer:
 	case signaling.EventDisconnected:
 		st.lostAt = ev.At
 		dbg.printf("connection %d lost: %v; reconnecting", ev.Conn, ev.Err)
@@ -825,9 +819,7 @@ func (st *bridgeState) handle(ev signaling.Event, out, errOut io.Writer, jsonOut
 	default:
 		return nil
 	}
-	b, _ := json.Marshal(line)
-	_, err := out.Write(append(b, '\n'))
-	return err
+	return printReceived(out, ev.Message)
 }
 
 // reconnected prints the line (and, with --output json, the JSON line) of
@@ -924,16 +916,12 @@ func gaveUp(out io.Writer, f *connectFlags, t target, err error) error {
 	return diagnosedError{err: e, d: d, printed: f.json()}
 }
 
-// sendThrough sends each JSON line of stdin through the client: while it
-// reconnects, a line waits for the new connection.
+// sendThrough sends each JSON line of stdin through the client, as it is
+// (as without --reconnect): while it reconnects, a line waits for the new
+// connection.
 func sendThrough(ctx context.Context, cl *signaling.Client, stdin io.Reader, errOut io.Writer, dbg *debugLog) {
-	warned := false
 	readSent(ctx, stdin, errOut, func(n int, m kvs.ClientMessage) bool {
-		if m.CorrelationID != "" && !warned {
-			warned = true
-			fmt.Fprintf(errOut, "kvssign: stdin line %d: with --reconnect the correlationId is the client's own (offer-N, answer-N, candidate-N), not the one given\n", n)
-		}
-		if err := sendVia(ctx, cl, m); err != nil {
+		if err := cl.Send(ctx, m); err != nil {
 			if ctx.Err() != nil || cl.Err() != nil {
 				return false // the bridge is ending and says why
 			}
@@ -943,29 +931,6 @@ func sendThrough(ctx context.Context, cl *signaling.Client, stdin io.Reader, err
 		dbg.printf("sent %s to %q", m.Action, m.RecipientClientID)
 		return true
 	})
-}
-
-// sendVia sends a parsed stdin line with the client's typed methods: its
-// payload must be an SDP description or an ICE candidate.
-func sendVia(ctx context.Context, cl *signaling.Client, m kvs.ClientMessage) error {
-	switch m.Action {
-	case kvs.ActionSDPOffer, kvs.ActionSDPAnswer:
-		var sd kvs.SessionDescription
-		if err := kvs.DecodePayload(m.MessagePayload, &sd); err != nil {
-			return fmt.Errorf("messagePayload: %s", trimKVS(err))
-		}
-		if m.Action == kvs.ActionSDPOffer {
-			return cl.SendOffer(ctx, m.RecipientClientID, sd)
-		}
-		return cl.SendAnswer(ctx, m.RecipientClientID, sd)
-	case kvs.ActionICECandidate:
-		var c kvs.ICECandidate
-		if err := kvs.DecodePayload(m.MessagePayload, &c); err != nil {
-			return fmt.Errorf("messagePayload: %s", trimKVS(err))
-		}
-		return cl.SendCandidate(ctx, m.RecipientClientID, c)
-	}
-	return fmt.Errorf("action %q: not one of SDP_OFFER, SDP_ANSWER, ICE_CANDIDATE", m.Action)
 }
 
 // warnHandler prints the signaling client's warnings (a frame it could

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -201,9 +202,15 @@ func TestConnectReconnectGoAway(t *testing.T) {
 	// After: both ways, on the new connection.
 	master.send(t, fmt.Sprintf(answerLine, "2"))
 	waitFor(t, "answer 2 at the viewer", func() bool { return strings.Contains(viewer.out.String(), fmt.Sprintf(answerOut, "2")) })
+	// Sent as it is, as without --reconnect: an offer whose payload says
+	// "answer" is the peer's business; a line kvs would refuse is not sent.
 	viewer.send(t, `{"action":"SDP_OFFER","messagePayload":{"type":"answer","sdp":"x"}}`)
+	viewer.send(t, `{"action":"ICE_CANDIDATE","correlationId":"no spaces","messagePayload":{"candidate":"c"}}`)
 	viewer.send(t, fmt.Sprintf(candLine, "2"))
 	waitFor(t, "candidate 2 at the master", func() bool { return strings.Contains(master.out.String(), fmt.Sprintf(candOut, "2")) })
+	if want := `{"messageType":"SDP_OFFER","senderClientId":"viewer-1","messagePayload":{"type":"answer","sdp":"x"}}`; !strings.Contains(master.out.String(), want) {
+		t.Errorf("master stdout lacks the offer sent as it was, %s:\n%s", want, master.out)
+	}
 	viewer.running(t)
 	master.running(t)
 
@@ -217,8 +224,11 @@ func TestConnectReconnectGoAway(t *testing.T) {
 	if !regexp.MustCompile(`^kvssign: reconnected \(connection 2\): the service sent GO_AWAY; connection 1 had lasted [0-9.]+m?s; reconnecting took [0-9.]+m?s\n$`).MatchString(line) {
 		t.Errorf("reconnection line %q", line)
 	}
-	if !strings.Contains(viewer.errOut.String(), `stdin line 2: SDP_OFFER: description type "answer": must be "offer"`) {
-		t.Errorf("viewer stderr lacks the refused line 2:\n%s", viewer.errOut)
+	if !strings.Contains(viewer.errOut.String(), `stdin line 3: message field correlationId: "no spaces" must contain only [a-zA-Z0-9_.-]`) {
+		t.Errorf("viewer stderr lacks the refused line 3:\n%s", viewer.errOut)
+	}
+	if strings.Contains(master.out.String(), `"candidate":"c"`) {
+		t.Errorf("the refused line 3 reached the master:\n%s", master.out)
 	}
 	if master.reconnects() != 0 {
 		t.Errorf("the master reconnected:\n%s", master.errOut)
@@ -235,6 +245,77 @@ func TestConnectReconnectGoAway(t *testing.T) {
 		t.Errorf("master --debug stderr shows no redacted URL:\n%s", master.errOut)
 	}
 	checkNoSecrets(t, secret, token, viewer.out.String(), viewer.errOut.String(), master.out.String(), master.errOut.String())
+	checkNoBridgeLeak(t)
+}
+
+// TestConnectReconnectRelaysUnchanged: a bridge sends stdin lines as they
+// are (their correlationId, and payload fields a description or a
+// candidate does not hold) and prints received messages as they came, line
+// for line as connect without --reconnect prints them.
+func TestConnectReconnectRelaysUnchanged(t *testing.T) {
+	v := newEnv(t, emulator.Config{ConnectRate: -1})
+	v.channel(t, "cam")
+
+	master := startBridge(t, v, nil, "--channel", "cam", "--role", "master", "--reconnect")
+	waitFor(t, "the master", func() bool { return v.e.Stats().Connections.Master == 1 })
+	viewer := startBridge(t, v, nil, "--channel", "cam", "--role", "viewer", "--client-id", "viewer-1", "--reconnect")
+	plain := startBridge(t, v, nil, "--channel", "cam", "--role", "viewer", "--client-id", "viewer-2")
+	waitFor(t, "the viewers", func() bool { return v.e.Stats().Connections.Viewer == 2 })
+
+	// A base64 payload as a string is sent as it is; the peer prints it
+	// decoded and compacted, as connect does.
+	spaced := base64.StdEncoding.EncodeToString([]byte(`{ "candidate": "candidate:9 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0", "x-hint": [1, 2] }`))
+	cases := []struct {
+		name     string
+		from     *bridgeRun
+		line     string
+		at       []*bridgeRun // where it is printed
+		received string
+	}{
+		{"viewer's offer with a correlationId and extra fields", viewer,
+			`{"action":"SDP_OFFER","correlationId":"v1.offer-9","messagePayload":{"sdp":"v=0 x","type":"offer","x-app":{"n":1}}}`,
+			[]*bridgeRun{master},
+			`{"messageType":"SDP_OFFER","senderClientId":"viewer-1","messagePayload":{"sdp":"v=0 x","type":"offer","x-app":{"n":1}}}`},
+		{"viewer's candidate as a base64 string", viewer,
+			`{"action":"ICE_CANDIDATE","messagePayload":"` + spaced + `"}`,
+			[]*bridgeRun{master},
+			`{"messageType":"ICE_CANDIDATE","senderClientId":"viewer-1","messagePayload":{"candidate":"candidate:9 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","x-hint":[1,2]}}`},
+		{"master's answer to the bridge", master,
+			`{"action":"SDP_ANSWER","recipientClientId":"viewer-1","correlationId":"m-1","messagePayload":{"type":"answer","sdp":"v=0 y","x-app":"z"}}`,
+			[]*bridgeRun{viewer},
+			`{"messageType":"SDP_ANSWER","messagePayload":{"type":"answer","sdp":"v=0 y","x-app":"z"}}`},
+		{"master's answer to connect without --reconnect", master,
+			`{"action":"SDP_ANSWER","recipientClientId":"viewer-2","correlationId":"m-2","messagePayload":{"type":"answer","sdp":"v=0 y","x-app":"z"}}`,
+			[]*bridgeRun{plain},
+			`{"messageType":"SDP_ANSWER","messagePayload":{"type":"answer","sdp":"v=0 y","x-app":"z"}}`},
+		{"master's message without a recipient: the service names its correlationId", master,
+			`{"action":"SDP_ANSWER","correlationId":"stdin-7","messagePayload":{"type":"answer","sdp":"v=0"}}`,
+			[]*bridgeRun{master},
+			`{"messageType":"STATUS_RESPONSE","statusResponse":{"correlationId":"stdin-7","description":"kvs: message field recipientClientId: is required in a message from the master","errorType":"InvalidArgumentException","statusCode":"400"}}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.from.send(t, tc.line)
+			for _, b := range tc.at {
+				waitFor(t, tc.name, func() bool { return strings.Contains(b.out.String(), tc.received+"\n") })
+			}
+		})
+	}
+	// The bridge and connect without --reconnect printed the same line.
+	if viewer.out.String() != plain.out.String() {
+		t.Errorf("stdout differs:\nwith --reconnect:\n%s\nwithout:\n%s", viewer.out, plain.out)
+	}
+	for _, b := range []*bridgeRun{master, viewer} {
+		if strings.Contains(b.errOut.String(), "correlationId") {
+			t.Errorf("stderr speaks of the correlationId:\n%s", b.errOut)
+		}
+		b.running(t)
+	}
+	for _, b := range []*bridgeRun{viewer, plain, master} {
+		if code := b.stop(); code != 0 {
+			t.Errorf("exit %d after interrupt\n%s", code, b.errOut)
+		}
+	}
 	checkNoBridgeLeak(t)
 }
 
