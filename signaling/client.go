@@ -410,7 +410,8 @@ func (c *Client) supervise(cur *conn) {
 		next, err := c.reconnect(cur, graceful)
 		if err != nil {
 			if c.stop.Err() == nil {
-				c.log.Warn("signaling: giving up", "err", err)
+				// Info, not Warn: the caller gets the error from Err.
+				c.log.Info("signaling: giving up", "err", err)
 				c.fail(err)
 			}
 			return

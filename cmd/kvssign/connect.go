@@ -936,7 +936,8 @@ func sendThrough(ctx context.Context, cl *signaling.Client, stdin io.Reader, err
 // warnHandler prints the signaling client's warnings (a frame it could
 // not read) on stderr, one line each, redacted. Refusals are left out: the
 // command diagnoses the first one, and the one that makes the client give
-// up. The client's other records go to --debug.
+// up (which the client logs at info and returns from Err). The client's
+// other records go to --debug.
 type warnHandler struct {
 	w     io.Writer
 	attrs []slog.Attr
@@ -945,9 +946,6 @@ type warnHandler struct {
 func (h warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
 
 func (h warnHandler) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "signaling: giving up" {
-		return nil // the command's error says why
-	}
 	refusal := false
 	r.Attrs(func(a slog.Attr) bool {
 		var he *signaling.HandshakeError
