@@ -559,10 +559,15 @@ func (e *Emulator) authorize(who *issued, op, resource string) *apiError {
 	if who == nil || who.grant.allows(actionPrefix+op, resource) {
 		return nil
 	}
+	return e.deny(who, "AccessDeniedException", actionPrefix+op, resource)
+}
+
+// deny counts, logs and words a refusal of action on resource; code is
+// the service's error code (STS says AccessDenied).
+func (e *Emulator) deny(who *issued, code, action, resource string) *apiError {
 	e.stats.denied.Add(1)
-	e.log.Info("access denied", "principal", who.arn, "action", actionPrefix+op, "resource", resource)
-	return errf(http.StatusForbidden, "AccessDeniedException", "User: %s is not authorized to perform: %s%s on resource: %s",
-		who.arn, actionPrefix, op, resource)
+	e.log.Info("access denied", "principal", who.arn, "action", action, "resource", resource)
+	return errf(http.StatusForbidden, code, "User: %s is not authorized to perform: %s on resource: %s", who.arn, action, resource)
 }
 
 // caller returns who signed a request the verifier accepted.

@@ -224,10 +224,7 @@ func (e *Emulator) assumeRole(form url.Values, caller issued) (*assumeRoleRespon
 		return nil, stsValidation("%s", validationMessage(sessionName, "roleSessionName", "Member must satisfy regular expression pattern: [\\w+=,.@-]* and have length between 2 and 64"))
 	}
 	if caller.scoped && !caller.grant.allows("sts:AssumeRole", roleARN) {
-		e.stats.denied.Add(1)
-		e.log.Info("access denied", "principal", caller.arn, "action", "sts:AssumeRole", "resource", roleARN)
-		return nil, errf(http.StatusForbidden, "AccessDenied", "User: %s is not authorized to perform: sts:AssumeRole on resource: %s",
-			caller.arn, roleARN)
+		return nil, e.deny(&caller, "AccessDenied", "sts:AssumeRole", roleARN)
 	}
 	def, hi := time.Hour, 12*time.Hour
 	if e.cfg.STSDefaultDuration > 0 {
