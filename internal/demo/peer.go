@@ -240,34 +240,8 @@ func RunViewer(ctx context.Context, sig *signaling.Client, api *webrtc.API, tl *
 		return res, fmt.Errorf("%s: sending the offer: %w", who, err)
 	}
 
-	// Handle signaling until the data channel opens.
-	for opened := false; !opened; {
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case err := <-errs:
-			return res, err
-		case <-open:
-			opened = true
-		case ev, ok := <-sig.Events():
-			if !ok {
-				return res, fmt.Errorf("%s: signaling ended: %w", who, sig.Err())
-			}
-			switch ev.Type {
-			case signaling.EventAnswer:
-				tl.Printf(who, "← %-8s SDP_ANSWER (%s)", "master", describeSDP(ev.SDP.SDP))
-				if err := pc.SetRemoteDescription(fromKVS(ev.SDP)); err != nil {
-					return res, fmt.Errorf("%s: setting the answer: %w", who, err)
-				}
-			case signaling.EventCandidate:
-				tl.Printf(who, "← %-8s ICE_CANDIDATE %s", "master", describeCandidate(ev.Candidate.Candidate))
-				if err := pc.AddICECandidate(webrtc.ICECandidateInit(ev.Candidate)); err != nil {
-					return res, fmt.Errorf("%s: adding a candidate: %w", who, err)
-				}
-			default:
-				logEvent(tl, who, ev)
-			}
-		}
+	if err := awaitOpen(ctx, sig, pc, tl, open, errs); err != nil {
+		return res, err
 	}
 	res.Connected = time.Since(start)
 	tl.Printf(who, "data channel %q open, %s after the offer", dc.Label(), ms(res.Connected))
@@ -291,27 +265,69 @@ func RunViewer(ctx context.Context, sig *signaling.Client, api *webrtc.API, tl *
 		}
 	}()
 
-	for i := 1; i <= pings; i++ {
+	res.RTTs, err = ping(ctx, dc, tl, pings, echoes, errs)
+	return res, err
+}
+
+// awaitOpen handles the master's answer and candidates until the data
+// channel opens.
+func awaitOpen(ctx context.Context, sig *signaling.Client, pc *webrtc.PeerConnection, tl *Timeline, open <-chan struct{}, errs <-chan error) error {
+	const who = "viewer"
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errs:
+			return err
+		case <-open:
+			return nil
+		case ev, ok := <-sig.Events():
+			if !ok {
+				return fmt.Errorf("%s: signaling ended: %w", who, sig.Err())
+			}
+			switch ev.Type {
+			case signaling.EventAnswer:
+				tl.Printf(who, "← %-8s SDP_ANSWER (%s)", "master", describeSDP(ev.SDP.SDP))
+				if err := pc.SetRemoteDescription(fromKVS(ev.SDP)); err != nil {
+					return fmt.Errorf("%s: setting the answer: %w", who, err)
+				}
+			case signaling.EventCandidate:
+				tl.Printf(who, "← %-8s ICE_CANDIDATE %s", "master", describeCandidate(ev.Candidate.Candidate))
+				if err := pc.AddICECandidate(webrtc.ICECandidateInit(ev.Candidate)); err != nil {
+					return fmt.Errorf("%s: adding a candidate: %w", who, err)
+				}
+			default:
+				logEvent(tl, who, ev)
+			}
+		}
+	}
+}
+
+// ping sends n text messages over dc and times each echo.
+func ping(ctx context.Context, dc *webrtc.DataChannel, tl *Timeline, n int, echoes <-chan string, errs <-chan error) ([]time.Duration, error) {
+	const who = "viewer"
+	var rtts []time.Duration
+	for i := 1; i <= n; i++ {
 		msg := "ping " + strconv.Itoa(i)
 		sent := time.Now()
 		if err := dc.SendText(msg); err != nil {
-			return res, fmt.Errorf("%s: sending %q: %w", who, msg, err)
+			return rtts, fmt.Errorf("%s: sending %q: %w", who, msg, err)
 		}
 		select {
 		case <-ctx.Done():
-			return res, fmt.Errorf("%s: waiting for the echo of %q: %w", who, msg, ctx.Err())
+			return rtts, fmt.Errorf("%s: waiting for the echo of %q: %w", who, msg, ctx.Err())
 		case err := <-errs:
-			return res, err
+			return rtts, err
 		case got := <-echoes:
 			rtt := time.Since(sent)
 			if got != "echo: "+msg {
-				return res, fmt.Errorf("%s: sent %q, received %q", who, msg, got)
+				return rtts, fmt.Errorf("%s: sent %q, received %q", who, msg, got)
 			}
-			res.RTTs = append(res.RTTs, rtt)
+			rtts = append(rtts, rtt)
 			tl.Printf(who, "data channel: sent %q, received %q: round trip %s", msg, got, ms(rtt))
 		}
 	}
-	return res, nil
+	return rtts, nil
 }
 
 // ms formats a duration in milliseconds with two decimals.

@@ -12,6 +12,7 @@ import (
 	"github.com/kvssign/kvssign/internal/kvsapi"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/signaling"
+	"github.com/kvssign/kvssign/sigv4"
 )
 
 // Config configures Run. The zero value is usable.
@@ -45,22 +46,7 @@ type Result struct {
 // timeline to w: who signed what (URLs redacted), who sent what, when the
 // data channel opened, and the round trips.
 func Run(ctx context.Context, w io.Writer, cfg Config) (res Result, err error) {
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second
-	}
-	switch {
-	case cfg.Pings == 0:
-		cfg.Pings = 3
-	case cfg.Pings < 0:
-		return res, fmt.Errorf("demo: pings %d: must be positive", cfg.Pings)
-	}
-	if cfg.Channel == "" {
-		cfg.Channel = "kvssign-demo"
-	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = "viewer-demo"
-	}
-	if err := kvs.ValidateClientID(cfg.ClientID); err != nil {
+	if err := cfg.setDefaults(); err != nil {
 		return res, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -81,59 +67,17 @@ func Run(ctx context.Context, w io.Writer, cfg Config) (res Result, err error) {
 		return res, fmt.Errorf("demo: starting the emulator: %w", err)
 	}
 	defer e.Close()
-	creds := e.Credentials()
 	tl.Printf("emulator", "KVS emulator listening on %s (region %s, account %s)", e.URL(), e.Region(), e.Account())
-
-	api := &kvsapi.Client{
-		BaseURL: e.URL(), Region: e.Region(), Credentials: creds,
-		Sign: func(op, key string) {
-			tl.Printf("setup", "signed %s request (SigV4 Authorization header, key %s)", op, key)
-		},
-	}
-	arn, err := api.CreateChannel(ctx, cfg.Channel)
+	arn, endpoints, err := setUpChannel(ctx, e, tl, cfg.Channel)
 	if err != nil {
-		return res, fmt.Errorf("demo: %w", err)
+		return res, err
 	}
-	tl.Printf("setup", "channel %s: %s", cfg.Channel, arn)
-	endpoints := map[kvs.Role]string{}
-	for _, role := range []kvs.Role{kvs.Master, kvs.Viewer} {
-		ep, err := api.Endpoint(ctx, arn, role)
-		if err != nil {
-			return res, fmt.Errorf("demo: %w", err)
-		}
-		tl.Printf("setup", "%s endpoint: %s", role, ep)
-		endpoints[role] = ep
-	}
-
-	signer := &kvs.Presigner{Credentials: creds}
-	source := func(who string, role kvs.Role, clientID string) signaling.URLSource {
-		op := "ConnectAsMaster"
-		if role == kvs.Viewer {
-			op = "ConnectAsViewer"
-		}
-		return func(ctx context.Context) (string, error) {
-			s, err := signer.Presign(ctx, endpoints[role], arn, role, clientID)
-			if err != nil {
-				return "", err
-			}
-			tl.Printf(who, "signed a %s URL with key %s, valid until %s (signature redacted):", op, creds.AccessKeyID, s.ExpiresAt.UTC().Format("15:04:05 MST"))
-			tl.Printf(who, "  %s", signaling.RedactURL(s.URL))
-			return s.URL, nil
-		}
-	}
-	opts := &signaling.Options{BufferCandidates: true}
-	master, err := signaling.Dial(ctx, source("master", kvs.Master, ""), opts)
+	master, viewer, err := dialBoth(ctx, e.Credentials(), tl, arn, endpoints, cfg.ClientID)
 	if err != nil {
-		return res, fmt.Errorf("demo: master: %w", err)
+		return res, err
 	}
 	defer master.Close()
-	tl.Printf("master", "connected to the signaling channel")
-	viewer, err := signaling.Dial(ctx, source("viewer", kvs.Viewer, cfg.ClientID), opts)
-	if err != nil {
-		return res, fmt.Errorf("demo: viewer: %w", err)
-	}
 	defer viewer.Close()
-	tl.Printf("viewer", "connected to the signaling channel as %s", cfg.ClientID)
 
 	pion := LoopbackAPI()
 	mctx, mcancel := context.WithCancel(ctx)
@@ -157,4 +101,84 @@ func Run(ctx context.Context, w io.Writer, cfg Config) (res Result, err error) {
 		ms(vres.Connected), len(sorted), ms(sorted[0]), ms(sorted[len(sorted)/2]), ms(sorted[len(sorted)-1]))
 	tl.Printf("done", "the emulator accepted %d signaling connections and relayed %d messages", res.Handshakes, res.Relayed)
 	return res, nil
+}
+
+// setDefaults fills in the zero fields and checks the rest.
+func (cfg *Config) setDefaults() error {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	switch {
+	case cfg.Pings == 0:
+		cfg.Pings = 3
+	case cfg.Pings < 0:
+		return fmt.Errorf("demo: pings %d: must be positive", cfg.Pings)
+	}
+	if cfg.Channel == "" {
+		cfg.Channel = "kvssign-demo"
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "viewer-demo"
+	}
+	return kvs.ValidateClientID(cfg.ClientID)
+}
+
+// setUpChannel creates the channel on the emulator and looks up its
+// endpoint for each role, through the control plane as an app would.
+func setUpChannel(ctx context.Context, e *emulator.Emulator, tl *Timeline, name string) (string, map[kvs.Role]string, error) {
+	api := &kvsapi.Client{
+		BaseURL: e.URL(), Region: e.Region(), Credentials: e.Credentials(),
+		Sign: func(op, key string) {
+			tl.Printf("setup", "signed %s request (SigV4 Authorization header, key %s)", op, key)
+		},
+	}
+	arn, err := api.CreateChannel(ctx, name)
+	if err != nil {
+		return "", nil, fmt.Errorf("demo: %w", err)
+	}
+	tl.Printf("setup", "channel %s: %s", name, arn)
+	endpoints := map[kvs.Role]string{}
+	for _, role := range []kvs.Role{kvs.Master, kvs.Viewer} {
+		ep, err := api.Endpoint(ctx, arn, role)
+		if err != nil {
+			return "", nil, fmt.Errorf("demo: %w", err)
+		}
+		tl.Printf("setup", "%s endpoint: %s", role, ep)
+		endpoints[role] = ep
+	}
+	return arn, endpoints, nil
+}
+
+// dialBoth connects a master and a viewer, each signing a fresh URL per
+// connection. On error, neither is left open.
+func dialBoth(ctx context.Context, creds sigv4.Credentials, tl *Timeline, arn string, endpoints map[kvs.Role]string, clientID string) (master, viewer *signaling.Client, err error) {
+	signer := &kvs.Presigner{Credentials: creds}
+	source := func(who string, role kvs.Role, clientID string) signaling.URLSource {
+		op := "ConnectAsMaster"
+		if role == kvs.Viewer {
+			op = "ConnectAsViewer"
+		}
+		return func(ctx context.Context) (string, error) {
+			s, err := signer.Presign(ctx, endpoints[role], arn, role, clientID)
+			if err != nil {
+				return "", err
+			}
+			tl.Printf(who, "signed a %s URL with key %s, valid until %s (signature redacted):", op, creds.AccessKeyID, s.ExpiresAt.UTC().Format("15:04:05 MST"))
+			tl.Printf(who, "  %s", signaling.RedactURL(s.URL))
+			return s.URL, nil
+		}
+	}
+	opts := &signaling.Options{BufferCandidates: true}
+	master, err = signaling.Dial(ctx, source("master", kvs.Master, ""), opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo: master: %w", err)
+	}
+	tl.Printf("master", "connected to the signaling channel")
+	viewer, err = signaling.Dial(ctx, source("viewer", kvs.Viewer, clientID), opts)
+	if err != nil {
+		master.Close()
+		return nil, nil, fmt.Errorf("demo: viewer: %w", err)
+	}
+	tl.Printf("viewer", "connected to the signaling channel as %s", clientID)
+	return master, viewer, nil
 }
