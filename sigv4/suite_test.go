@@ -18,8 +18,8 @@ import (
 )
 
 // suiteDir holds AWS's public SigV4 test suite (aws-c-auth's v4 cases),
-// which the project keeps beside the repository in shared/.
-const suiteDir = "../../shared/testdata/aws-sigv4-suite/v4"
+// copied with its LICENSE and NOTICE so the tests need nothing outside the module.
+const suiteDir = "testdata/aws-sigv4-suite/v4"
 
 type suiteContext struct {
 	Credentials struct {
@@ -116,7 +116,7 @@ func loadSuite(t *testing.T) []suiteCase {
 	t.Helper()
 	dirs, err := filepath.Glob(filepath.Join(suiteDir, "*"))
 	if err != nil || len(dirs) == 0 {
-		t.Fatalf("AWS SigV4 test suite not found at %s (it lives in shared/ beside the repository): %v", suiteDir, err)
+		t.Fatalf("AWS SigV4 test suite not found at %s: %v", suiteDir, err)
 	}
 	var cases []suiteCase
 	for _, d := range dirs {
