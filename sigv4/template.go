@@ -25,7 +25,7 @@ type Template struct {
 	cfg     signing
 	keys    *keyCache
 	expires time.Duration
-	open            []string // the open parameters' names, in the order Presign takes values
+	open    []string // the open parameters' names, in the order Presign takes values
 
 	// text holds every fixed piece; the spans below and the literal
 	// segments point into it.
