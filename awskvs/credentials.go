@@ -12,10 +12,11 @@ import (
 )
 
 // DefaultCredentialsWindow is how long before their expiry [Credentials]
-// renews temporary credentials when given no window: the longest signaling
-// URL lifetime KVS accepts plus a minute, so a URL never outlives the
-// credentials that signed it.
-const DefaultCredentialsWindow = kvs.MaxExpires + time.Minute
+// renews temporary credentials when given no window: the longest a
+// signaling URL stays usable (KVS refuses it [kvs.UseWithin] after its
+// signing time, whatever its X-Amz-Expires) plus a minute, so a URL never
+// outlives the credentials that signed it.
+const DefaultCredentialsWindow = kvs.UseWithin + time.Minute
 
 // Credentials adapts an aws-sdk-go-v2 credentials provider (the standard
 // chain, a profile, an assumed role…) to a [sigv4.CredentialsProvider].

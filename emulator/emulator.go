@@ -48,7 +48,6 @@ type Emulator struct {
 	identity *policy         // Config.Policy; nil if none
 	verifier *sigv4.Verifier // kinesisvideo, the configured region
 	stsVer   *sigv4.Verifier // sts, any region
-	keys     *sigv4.KeyCache
 
 	mu       sync.Mutex // guards channels, byARN and the state file
 	channels map[string]*channel
@@ -94,7 +93,6 @@ func New(cfg Config) (*Emulator, error) {
 		log:      cfg.Logger,
 		identity: identity,
 		creds:    newCredStore(cfg.Credentials, cfg.Account, identity),
-		keys:     sigv4.NewKeyCache(256),
 		channels: make(map[string]*channel),
 		byARN:    make(map[string]*channel),
 		conns:    make(map[*conn]struct{}),
@@ -102,8 +100,8 @@ func New(cfg Config) (*Emulator, error) {
 		turnKey:  newTURNKey(),
 	}
 	e.stats.init()
-	e.verifier = &sigv4.Verifier{Service: kvs.Service, Region: cfg.Region, Lookup: e.creds.lookup, Clock: cfg.Clock, Keys: e.keys}
-	e.stsVer = &sigv4.Verifier{Service: "sts", Lookup: e.creds.lookup, Clock: cfg.Clock, Keys: e.keys}
+	e.verifier = &sigv4.Verifier{Service: kvs.Service, Region: cfg.Region, Lookup: e.creds.lookup, Clock: cfg.Clock}
+	e.stsVer = &sigv4.Verifier{Service: "sts", Lookup: e.creds.lookup, Clock: cfg.Clock}
 	e.bufPool.New = func() any { b := make([]byte, 0, 4096); return &b }
 	if cfg.StateFile != "" {
 		if err := e.loadState(); err != nil {

@@ -48,7 +48,7 @@ func (p presignWith) sign(t *testing.T, endpoint string) string {
 	}
 	var q []string
 	for _, prm := range p.params {
-		q = append(q, sigv4.Escape(prm.Name)+"="+sigv4.Escape(prm.Value))
+		q = append(q, url.QueryEscape(prm.Name)+"="+url.QueryEscape(prm.Value))
 	}
 	u.RawQuery = strings.Join(q, "&")
 	s := sigv4.Signer{Service: p.service, Region: p.region, Clock: func() time.Time { return p.at }}

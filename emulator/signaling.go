@@ -453,15 +453,13 @@ func (c *conn) send(m kvs.ServerMessage) error {
 	if ws == nil {
 		return errNotReady
 	}
-	bp := c.e.bufPool.Get().(*[]byte)
-	b := m.AppendJSON((*bp)[:0])
-	ctx, cancel := context.WithTimeout(context.Background(), c.e.cfg.WriteTimeout)
-	err := ws.Write(ctx, websocket.MessageText, b)
-	cancel()
-	if cap(b) <= 64<<10 {
-		*bp = b[:0]
-		c.e.bufPool.Put(bp)
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.e.cfg.WriteTimeout)
+	err = ws.Write(ctx, websocket.MessageText, b)
+	cancel()
 	if err != nil {
 		c.drop()
 	}

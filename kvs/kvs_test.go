@@ -151,33 +151,29 @@ func TestPresignErrors(t *testing.T) {
 	expiring := sigv4.Credentials{AccessKeyID: "ASIA", SecretAccessKey: "secret", SessionToken: "tok", Expires: now.Add(2 * time.Minute)}
 	cases := []struct {
 		name     string
-		p        kvs.Presigner
+		p        *kvs.Presigner
 		role     kvs.Role
 		clientID string
 		wantErr  string
 	}{
-		{"master with client id", kvs.Presigner{Credentials: good}, kvs.Master, "x", "a master connects without a client id"},
-		{"viewer without client id", kvs.Presigner{Credentials: good}, kvs.Viewer, "", "client id is empty"},
-		{"viewer AWS_ id", kvs.Presigner{Credentials: good}, kvs.Viewer, "AWS_1", "must not start with AWS_"},
-		{"bad role", kvs.Presigner{Credentials: good}, "ADMIN", "", `role "ADMIN"`},
-		{"region mismatch", kvs.Presigner{Credentials: good, Region: "eu-west-1"}, kvs.Master, "", `region "eu-west-1": does not match the channel ARN's region "us-west-2"`},
-		{"expires above 300s", kvs.Presigner{Credentials: good, Expires: 301 * time.Second}, kvs.Master, "", "must be whole seconds from 1s to 5m0s"},
-		{"no provider", kvs.Presigner{}, kvs.Master, "", "no credentials provider"},
-		{"credentials expire first", kvs.Presigner{Credentials: expiring}, kvs.Master, "", "renew them first"},
-		{"empty secret", kvs.Presigner{Credentials: sigv4.Credentials{AccessKeyID: "AKID"}}, kvs.Master, "", "secret access key is empty"},
-	}
-	// Sign the channel once for each role first, so the errors below come
-	// from a presigner whose templates are cached.
-	warm := kvs.Presigner{Credentials: good, Clock: func() time.Time { return now }}
-	if _, err := warm.Presign(context.Background(), ep, arn, kvs.Master, ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := warm.Presign(context.Background(), ep, arn, kvs.Viewer, "v"); err != nil {
-		t.Fatal(err)
+		{"master with client id", &kvs.Presigner{Credentials: good}, kvs.Master, "x", "a master connects without a client id"},
+		{"viewer without client id", &kvs.Presigner{Credentials: good}, kvs.Viewer, "", "client id is empty"},
+		{"viewer AWS_ id", &kvs.Presigner{Credentials: good}, kvs.Viewer, "AWS_1", "must not start with AWS_"},
+		{"bad role", &kvs.Presigner{Credentials: good}, "ADMIN", "", `role "ADMIN"`},
+		{"region mismatch", &kvs.Presigner{Credentials: good, Region: "eu-west-1"}, kvs.Master, "", `region "eu-west-1": does not match the channel ARN's region "us-west-2"`},
+		{"expires above 7 days", &kvs.Presigner{Credentials: good, Expires: kvs.MaxExpires + time.Second}, kvs.Master, "", "must be whole seconds from 1s to 168h0m0s"},
+		{"expires not whole seconds", &kvs.Presigner{Credentials: good, Expires: 1500 * time.Millisecond}, kvs.Master, "", "must be whole seconds"},
+		{"no provider", &kvs.Presigner{}, kvs.Master, "", "no credentials provider"},
+		{"credentials expire first", &kvs.Presigner{Credentials: expiring}, kvs.Master, "", "renew them first"},
+		{"empty secret", &kvs.Presigner{Credentials: sigv4.Credentials{AccessKeyID: "AKID"}}, kvs.Master, "", "secret access key is empty"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.p.Clock = func() time.Time { return now }
+			// Sign the channel once for each role first, where the
+			// presigner can, so the error comes from cached templates.
+			c.p.Presign(context.Background(), ep, arn, kvs.Master, "")
+			c.p.Presign(context.Background(), ep, arn, kvs.Viewer, "v")
 			_, err := c.p.Presign(context.Background(), ep, arn, c.role, c.clientID)
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Fatalf("Presign error = %v; want it to contain %q", err, c.wantErr)
@@ -189,10 +185,10 @@ func TestPresignErrors(t *testing.T) {
 	}
 }
 
-// TestPresignTemplates signs in turns for two channels, both roles, two
-// expiries and a second key cache, as a vending service would, and checks
-// every URL against aws-sdk-go-v2: a cached template must never be used
-// for inputs it was not made for.
+// TestPresignTemplates signs in turns for two channels, both roles and two
+// expiries, with one presigner per expiry, as a vending service would, and
+// checks every URL against aws-sdk-go-v2: a cached template must never be
+// used for inputs it was not made for.
 func TestPresignTemplates(t *testing.T) {
 	base := benchInput()
 	other := base
@@ -200,7 +196,8 @@ func TestPresignTemplates(t *testing.T) {
 	other.arn = "arn:aws:kinesisvideo:eu-central-1:123456789012:channel/other/1"
 	other.region = "eu-central-1"
 	signer := v4.NewSigner()
-	keys := sigv4.NewKeyCache(4)
+	var at time.Time
+	presigners := map[time.Duration]*kvs.Presigner{}
 	for i := range 64 {
 		in := base
 		if i%2 == 1 {
@@ -212,10 +209,12 @@ func TestPresignTemplates(t *testing.T) {
 			in.role, in.clientID = kvs.Master, ""
 		}
 		in.expires = []time.Duration{kvs.DefaultExpires, time.Minute}[i/4%2]
-		p := &kvs.Presigner{Credentials: in.creds, Expires: in.expires, Clock: func() time.Time { return in.at }}
-		if i/8%2 == 1 {
-			p.Keys = keys
+		p := presigners[in.expires]
+		if p == nil {
+			p = &kvs.Presigner{Credentials: in.creds, Expires: in.expires, Clock: func() time.Time { return at }}
+			presigners[in.expires] = p
 		}
+		at = in.at
 		got, err := p.Presign(context.Background(), in.endpoint, in.arn, in.role, in.clientID)
 		if err != nil {
 			t.Fatalf("%d: %v", i, err)
@@ -228,7 +227,7 @@ func TestPresignTemplates(t *testing.T) {
 
 func TestPresignClockOffset(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	p := kvs.Presigner{Credentials: sigv4.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"},
+	p := &kvs.Presigner{Credentials: sigv4.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"},
 		Clock: func() time.Time { return now }, ClockOffset: -90 * time.Second, Expires: 60 * time.Second}
 	s, err := p.Presign(context.Background(), "wss://h", "arn:aws:kinesisvideo:us-west-2:1:channel/a/1", kvs.Master, "")
 	if err != nil {
@@ -239,6 +238,36 @@ func TestPresignClockOffset(t *testing.T) {
 	}
 	if !strings.Contains(s.URL, "X-Amz-Date=20261123T095830Z") || !strings.Contains(s.URL, "X-Amz-Expires=60&") {
 		t.Errorf("URL %s", s.URL)
+	}
+}
+
+// TestPresignLongExpires: KVS accepts X-Amz-Expires up to 7 days, as the C
+// SDK signs it, but a URL is usable for 5 minutes at most, so credentials
+// that outlive those 5 minutes are enough.
+func TestPresignLongExpires(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	creds := sigv4.Credentials{AccessKeyID: "ASIA", SecretAccessKey: "s", SessionToken: "t", Expires: now.Add(10 * time.Minute)}
+	cases := []struct {
+		expires, usable time.Duration
+	}{
+		{kvs.MaxExpires, kvs.UseWithin},
+		{time.Hour, kvs.UseWithin},
+		{kvs.UseWithin, kvs.UseWithin},
+		{kvs.DefaultExpires, kvs.DefaultExpires},
+		{time.Second, time.Second},
+	}
+	for _, c := range cases {
+		p := &kvs.Presigner{Credentials: creds, Clock: func() time.Time { return now }, Expires: c.expires}
+		s, err := p.Presign(context.Background(), "wss://h", "arn:aws:kinesisvideo:us-west-2:1:channel/a/1", kvs.Master, "")
+		if err != nil {
+			t.Fatalf("Expires %v: %v", c.expires, err)
+		}
+		if want := fmt.Sprintf("X-Amz-Expires=%d&", int(c.expires/time.Second)); !strings.Contains(s.URL, want) {
+			t.Errorf("Expires %v: URL %s lacks %s", c.expires, s.URL, want)
+		}
+		if want := now.Add(c.usable); !s.ExpiresAt.Equal(want) {
+			t.Errorf("Expires %v: ExpiresAt %v; want %v", c.expires, s.ExpiresAt, want)
+		}
 	}
 }
 

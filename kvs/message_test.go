@@ -160,13 +160,26 @@ func TestClientMessageJSON(t *testing.T) {
 	}
 }
 
-// TestAppendStringMatchesEncodingJSON checks the escaper against the
-// standard library, byte for byte.
-func TestAppendStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", "q\"b\\s", "<a&b>", "\x00\x1f\x7f", "\u2028\u2029", "é😀", "bad\xff\xfeutf8", "\t\r\n\b\f"} {
-		want, _ := json.Marshal(s)
-		if got := msgAppendString(nil, s); !bytes.Equal(got, want) {
-			t.Errorf("msgAppendString(%q) = %s; want %s", s, got, want)
+func TestDecodeServerMessageErrors(t *testing.T) {
+	cases := []struct{ in, wantErr string }{
+		{``, "kvs: message: empty"},
+		{` `, "kvs: message: empty"},
+		{`[]`, "kvs: message: not a JSON object"},
+		{`{"messageType":1}`, "kvs: message field messageType: must be a string"},
+		{`{"MessagePayload":{}}`, "kvs: message field messagePayload: must be a string"},
+		{`{"statusResponse":"x"}`, "kvs: message field statusResponse: must be an object"},
+		{`{"statusResponse":{"errorType":[]}}`, "kvs: message field statusResponse.errorType: must be a string"},
+		{`{"statusResponse":{"statusCode":true}}`, "kvs: message field statusResponse.statusCode: must be a string or a number"},
+		{`{"messageType":"x"`, "kvs: message: invalid JSON at offset"},
+		{`{"messageType":"x"}{}`, "kvs: message: invalid JSON at offset"},
+	}
+	for _, c := range cases {
+		m, err := DecodeServerMessage([]byte(c.in))
+		if err == nil || !strings.HasPrefix(err.Error(), c.wantErr) {
+			t.Errorf("DecodeServerMessage(%q) error = %v; want one starting %q", c.in, err, c.wantErr)
+		}
+		if diff := cmp.Diff(ServerMessage{}, m); diff != "" {
+			t.Errorf("DecodeServerMessage(%q) returned a message with its error:\n%s", c.in, diff)
 		}
 	}
 }
@@ -318,16 +331,6 @@ func BenchmarkDecodeClientMessageStdlib(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-func BenchmarkAppendServerMessage(b *testing.B) {
-	m := ServerMessage{SenderClientID: "viewer-0123456789", MessageType: ActionICECandidate, MessagePayload: "eyJjYW5kaWRhdGUiOiJjYW5kaWRhdGU6MSAxIHVkcCAyMTMwNzA2NDMxIDEyNy4wLjAuMSA1MDAwMCB0eXAgaG9zdCIsInNkcE1pZCI6IjAiLCJzZHBNTGluZUluZGV4IjowfQ=="}
-	buf := make([]byte, 0, 512)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = m.AppendJSON(buf[:0])
-	}
-	b.SetBytes(int64(len(buf)))
 }
 
 func BenchmarkEncodeServerMessage(b *testing.B) {

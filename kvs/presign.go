@@ -13,25 +13,32 @@ import (
 	"github.com/kvssign/kvssign/sigv4"
 )
 
-// Expiry limits for a signaling URL. The JS SDK and AWS's samples use 299
-// seconds; KVS has been seen to refuse more than 300.
+// Expiry limits for a signaling URL. KVS accepts X-Amz-Expires up to
+// SigV4's seven days (the C SDK signs with the remaining life of its
+// credentials, up to that), but a longer Expires does not make a URL usable
+// for longer: KVS also refuses a URL more than [UseWithin] after its
+// X-Amz-Date. A URL is usable until the earlier of the two. The JS SDK and
+// AWS's samples sign with 299 seconds.
 const (
 	DefaultExpires = 299 * time.Second
-	MaxExpires     = 300 * time.Second
+	MaxExpires     = 7 * 24 * time.Hour
+	UseWithin      = 5 * time.Minute
 )
 
 // A Presigner signs ConnectAsMaster and ConnectAsViewer URLs. It is safe
 // for concurrent use. The endpoint and channel ARN are checked and escaped
 // the first time a channel is signed for a role; later URLs come from a
-// [sigv4.Template] the package caches (up to 1,024 of them), which is what
-// makes signing take about a microsecond and a half.
+// [sigv4.Template] the Presigner keeps (up to 1,024 of them), with the
+// signing keys it derived, which is what makes signing take about a
+// microsecond and a half. Do not copy a Presigner after first use (go vet
+// reports copies): set the fields, then share a pointer.
 type Presigner struct {
 	// Credentials supplies the keys to sign with. Required.
 	Credentials sigv4.CredentialsProvider
 	// Region is the signing region. If empty, the channel ARN's region is
 	// used; if set, it must equal the ARN's region.
 	Region string
-	// Expires is how long a URL stays valid, 1 to 300 seconds. If zero,
+	// Expires is the URL's X-Amz-Expires, 1 s to [MaxExpires]. If zero,
 	// DefaultExpires.
 	Expires time.Duration
 	// Clock returns the current time. If nil, time.Now is used.
@@ -43,15 +50,16 @@ type Presigner struct {
 	// added to ClockOffset. signaling.Presigned sets one, and the
 	// signaling client teaches it from the service's refusals.
 	Skew *ClockSkew
-	// Keys caches signing keys. If nil, sigv4's shared cache is used.
-	Keys *sigv4.KeyCache
 	// Trace, if set, receives each canonical request and string to sign.
 	// They hold the session token: redact before showing them.
 	Trace func(canonicalRequest, stringToSign string)
+
+	cache atomic.Pointer[templateCache]
 }
 
 // SignedURL is a presigned signaling URL and what it was signed for. The URL
-// is a bearer credential until ExpiresAt: do not log it.
+// is a bearer credential until ExpiresAt, the earlier of SignedAt plus
+// X-Amz-Expires and SignedAt plus [UseWithin]: do not log it.
 type SignedURL struct {
 	URL        string
 	Role       Role
@@ -98,9 +106,10 @@ func (p *Presigner) Presign(ctx context.Context, endpoint, channelARN string, ro
 		now = time.Now()
 	}
 	now = now.Add(p.ClockOffset + p.Skew.Offset()).UTC().Truncate(time.Second)
-	if creds.ExpiresWithin(now, expires) {
+	usable := min(expires, UseWithin)
+	if creds.ExpiresWithin(now, usable) {
 		return SignedURL{}, fmt.Errorf("kvs: credentials for %s expire at %s, before the URL would (%s): renew them first",
-			creds.AccessKeyID, creds.Expires.UTC().Format(time.RFC3339), now.Add(expires).Format(time.RFC3339))
+			creds.AccessKeyID, creds.Expires.UTC().Format(time.RFC3339), now.Add(usable).Format(time.RFC3339))
 	}
 	var signed string
 	if role == Viewer {
@@ -111,16 +120,17 @@ func (p *Presigner) Presign(ctx context.Context, endpoint, channelARN string, ro
 	if err != nil {
 		return SignedURL{}, fmt.Errorf("kvs: %w", err)
 	}
-	return SignedURL{URL: signed, Role: role, ChannelARN: channelARN, ClientID: clientID, SignedAt: now, ExpiresAt: now.Add(expires)}, nil
+	return SignedURL{URL: signed, Role: role, ChannelARN: channelARN, ClientID: clientID, SignedAt: now, ExpiresAt: now.Add(usable)}, nil
 }
 
 // template returns the sigv4 template for a channel, endpoint and role,
 // with the client id open for a viewer: from the cache, or checked and made
-// (and cached unless p traces).
+// (and kept unless p traces).
 func (p *Presigner) template(endpoint, channelARN string, role Role, expires time.Duration) (*sigv4.Template, error) {
-	key := templateKey{endpoint: endpoint, arn: channelARN, region: p.Region, role: role, expires: expires, keys: p.Keys}
+	key := templateKey{endpoint: endpoint, arn: channelARN, region: p.Region, role: role, expires: expires}
+	c := p.templates()
 	if p.Trace == nil {
-		if t := templates.get(key); t != nil {
+		if t := c.get(key); t != nil {
 			return t, nil
 		}
 	}
@@ -147,9 +157,12 @@ func (p *Presigner) template(endpoint, channelARN string, role Role, expires tim
 		return nil, fmt.Errorf("kvs: role %q: must be MASTER or VIEWER", role)
 	}
 	if expires < time.Second || expires > MaxExpires || expires%time.Second != 0 {
-		return nil, fmt.Errorf("kvs: expires %v: must be whole seconds from 1s to %v (KVS refuses longer)", expires, MaxExpires)
+		return nil, fmt.Errorf("kvs: expires %v: must be whole seconds from 1s to %v", expires, MaxExpires)
 	}
-	s := sigv4.Signer{Service: Service, Region: region, Keys: p.Keys, Trace: p.Trace}
+	s := c.signer(region)
+	if p.Trace != nil {
+		s = &sigv4.Signer{Service: Service, Region: region, Trace: p.Trace}
+	}
 	t, err := s.NewTemplate(&sigv4.PresignRequest{
 		Scheme:  u.Scheme,
 		Host:    u.Host,
@@ -161,9 +174,18 @@ func (p *Presigner) template(endpoint, channelARN string, role Role, expires tim
 		return nil, fmt.Errorf("kvs: %w", err)
 	}
 	if p.Trace == nil {
-		templates.put(key, t)
+		c.put(key, t)
 	}
 	return t, nil
+}
+
+// templates returns p's cache, making it on first use.
+func (p *Presigner) templates() *templateCache {
+	if c := p.cache.Load(); c != nil {
+		return c
+	}
+	p.cache.CompareAndSwap(nil, newTemplateCache(templateCacheSize))
+	return p.cache.Load()
 }
 
 // templateKey is what a signaling URL's template depends on.
@@ -171,7 +193,6 @@ type templateKey struct {
 	endpoint, arn, region string
 	role                  Role
 	expires               time.Duration
-	keys                  *sigv4.KeyCache
 }
 
 type templateEntry struct {
@@ -179,20 +200,38 @@ type templateEntry struct {
 	t   *sigv4.Template
 }
 
+// templateCacheSize bounds a Presigner's templates.
+const templateCacheSize = 1024
+
 // templateCache remembers templates, so that signing one more URL for a
 // channel skips checking and escaping the endpoint and ARN. A device signs
 // for one channel and a vending service for a few, so the cache holds the
 // most recent template apart, read without a lock, and clears itself when
-// it reaches its size. A template made for a Presigner with its own Keys
-// keeps that key cache reachable until then.
+// it reaches its size. It also keeps one Signer per region, whose key
+// cache the region's templates share.
 type templateCache struct {
-	last atomic.Pointer[templateEntry]
-	mu   sync.Mutex
-	m    map[templateKey]*templateEntry
-	max  int
+	last    atomic.Pointer[templateEntry]
+	mu      sync.Mutex
+	m       map[templateKey]*templateEntry
+	signers map[string]*sigv4.Signer
+	max     int
 }
 
-var templates = templateCache{m: make(map[templateKey]*templateEntry), max: 1024}
+func newTemplateCache(size int) *templateCache {
+	return &templateCache{m: make(map[templateKey]*templateEntry), signers: make(map[string]*sigv4.Signer), max: size}
+}
+
+// signer returns the cache's Signer for a region.
+func (c *templateCache) signer(region string) *sigv4.Signer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.signers[region]
+	if s == nil {
+		s = &sigv4.Signer{Service: Service, Region: strings.Clone(region)}
+		c.signers[s.Region] = s
+	}
+	return s
+}
 
 func (c *templateCache) get(k templateKey) *sigv4.Template {
 	if e := c.last.Load(); e != nil && e.key == k {
@@ -216,6 +255,7 @@ func (c *templateCache) put(k templateKey, t *sigv4.Template) {
 	c.mu.Lock()
 	if len(c.m) >= c.max {
 		clear(c.m)
+		clear(c.signers)
 	}
 	c.m[k] = e
 	c.mu.Unlock()

@@ -8,7 +8,7 @@ import (
 )
 
 func TestTemplateCache(t *testing.T) {
-	c := templateCache{m: make(map[templateKey]*templateEntry), max: 2}
+	c := newTemplateCache(2)
 	s := sigv4.Signer{Service: Service, Region: "us-west-2"}
 	tmpl := func(host string) *sigv4.Template {
 		t.Helper()
@@ -46,23 +46,32 @@ func TestTemplateCache(t *testing.T) {
 	}
 }
 
-// TestTemplateKeyCaches: presigners with different key caches get
-// different templates (a template signs with the cache it was made with).
-func TestTemplateKeyCaches(t *testing.T) {
+// TestTemplatesPerPresigner: each Presigner keeps its own templates, and
+// its templates for one region share one Signer, hence one key cache.
+func TestTemplatesPerPresigner(t *testing.T) {
 	creds := sigv4.Credentials{AccessKeyID: "AKID", SecretAccessKey: "secret"}
 	const ep, arn = "wss://a.example.com", "arn:aws:kinesisvideo:us-west-2:123456789012:channel/keys/1"
-	a, b := sigv4.NewKeyCache(1), sigv4.NewKeyCache(1)
-	for _, k := range []*sigv4.KeyCache{a, b, nil} {
-		p := &Presigner{Credentials: creds, Keys: k}
-		if _, err := p.Presign(t.Context(), ep, arn, Master, ""); err != nil {
-			t.Fatal(err)
+	a, b := &Presigner{Credentials: creds}, &Presigner{Credentials: creds}
+	for _, p := range []*Presigner{a, b} {
+		for _, role := range []Role{Master, Viewer} {
+			id := ""
+			if role == Viewer {
+				id = "v"
+			}
+			if _, err := p.Presign(t.Context(), ep, arn, role, id); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	key := func(k *sigv4.KeyCache) templateKey {
-		return templateKey{endpoint: ep, arn: arn, role: Master, expires: DefaultExpires, keys: k}
+	key := templateKey{endpoint: ep, arn: arn, role: Master, expires: DefaultExpires}
+	ta, tb := a.cache.Load().get(key), b.cache.Load().get(key)
+	if ta == nil || tb == nil || ta == tb {
+		t.Fatalf("templates of presigners a and b: %p %p; want two", ta, tb)
 	}
-	ta, tb, tn := templates.get(key(a)), templates.get(key(b)), templates.get(key(nil))
-	if ta == nil || tb == nil || tn == nil || ta == tb || ta == tn || tb == tn {
-		t.Fatalf("templates for caches a, b and none: %p %p %p; want three", ta, tb, tn)
+	if n := len(a.cache.Load().m); n != 2 {
+		t.Errorf("presigner a keeps %d templates; want 2 (master and viewer)", n)
+	}
+	if s1, s2 := a.cache.Load().signer("us-west-2"), a.cache.Load().signer("us-west-2"); s1 != s2 {
+		t.Errorf("two signers for one region")
 	}
 }

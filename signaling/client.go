@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -647,7 +648,7 @@ func encodeFrame(m kvs.ClientMessage) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("signaling: %w", err)
 	}
-	return m.AppendJSON(make([]byte, 0, 96+len(m.MessagePayload))), nil
+	return json.Marshal(m)
 }
 
 // pace waits for a turn to send under p.

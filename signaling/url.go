@@ -29,14 +29,13 @@ type URLSource func(ctx context.Context) (string, error)
 // header into that ClockSkew, reports an EventClockSkew, and the next URL
 // is signed with the corrected time.
 func Presigned(p *kvs.Presigner, endpoint, channelARN string, role kvs.Role, clientID string) URLSource {
-	own := new(kvs.ClockSkew)
+	q := p
+	if p.Skew == nil {
+		// A kvs.Presigner must not be copied after use: copy its settings.
+		q = &kvs.Presigner{Credentials: p.Credentials, Region: p.Region, Expires: p.Expires, Clock: p.Clock,
+			ClockOffset: p.ClockOffset, Skew: new(kvs.ClockSkew), Trace: p.Trace}
+	}
 	return func(ctx context.Context) (string, error) {
-		q := p
-		if p.Skew == nil {
-			cp := *p
-			cp.Skew = own
-			q = &cp
-		}
 		s, err := q.Presign(ctx, endpoint, channelARN, role, clientID)
 		if err != nil {
 			return "", err

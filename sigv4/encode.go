@@ -57,9 +57,9 @@ func appendEscaped(b []byte, s string, keepSlash bool) []byte {
 	return append(b, s[start:]...)
 }
 
-// Escape returns s encoded as SigV4 encodes a query name or value (RFC 3986:
+// escape returns s encoded as SigV4 encodes a query name or value (RFC 3986:
 // only A-Z a-z 0-9 - _ . ~ stay as they are).
-func Escape(s string) string {
+func escape(s string) string {
 	for i := 0; i < len(s); i++ {
 		if !unreserved(s[i]) {
 			return string(appendEscaped(make([]byte, 0, len(s)+16), s, false))
@@ -68,7 +68,7 @@ func Escape(s string) string {
 	return s
 }
 
-// lessEscaped reports whether Escape(a) < Escape(b) without building either.
+// lessEscaped reports whether escape(a) < escape(b) without building either.
 // "%" sorts below every unreserved byte and upper-case hex digits sort as the
 // bytes they encode, so comparing the raw bytes decides all but one case.
 func lessEscaped(a, b string) bool {

@@ -4,58 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kvssign/kvssign/sigv4"
 )
-
-// FuzzParseQuery checks that parsing never panics and that escaping what it
-// decoded and parsing again gives the same parameters.
-func FuzzParseQuery(f *testing.F) {
-	for _, s := range []string{"", "a=1&b=2", "x&y=", "t=abc%3D%3D", "s=a+b", "%E1%88%B4=bar", "a=%zz", "=&=&"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, raw string) {
-		ps, err := sigv4.ParseQuery(raw)
-		if err != nil {
-			return
-		}
-		var parts []string
-		for _, p := range ps {
-			parts = append(parts, sigv4.Escape(p.Name)+"="+sigv4.Escape(p.Value))
-		}
-		again, err := sigv4.ParseQuery(strings.Join(parts, "&"))
-		if err != nil {
-			t.Fatalf("re-parsing escaped output: %v", err)
-		}
-		if !reflect.DeepEqual(again, ps) {
-			t.Fatalf("round trip changed %q: %v became %v", raw, ps, again)
-		}
-	})
-}
-
-// FuzzParseAuthorization checks that any header either parses into three
-// non-empty parts or is refused with a *sigv4.Error.
-func FuzzParseAuthorization(f *testing.F) {
-	f.Add("AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
-	f.Add("AWS4-HMAC-SHA256 Credential=,SignedHeaders=,Signature=")
-	f.Add("Bearer abc")
-	f.Fuzz(func(t *testing.T, s string) {
-		a, err := sigv4.ParseAuthorization(s)
-		if err != nil {
-			if _, ok := err.(*sigv4.Error); !ok {
-				t.Fatalf("error %T is not a *sigv4.Error", err)
-			}
-			return
-		}
-		if a.Credential == "" || a.SignedHeaders == "" || len(a.Signature) != 64 {
-			t.Fatalf("accepted %q as %+v", s, a)
-		}
-	})
-}
 
 // FuzzVerifyPresigned feeds arbitrary queries and hosts to the verifier: it
 // must refuse them with an error, never panic, and never accept a URL
@@ -88,9 +42,9 @@ func FuzzTemplate(f *testing.F) {
 		if err != nil || len(q) > 12 {
 			return
 		}
-		s := &sigv4.Signer{Service: "execute-api", Region: "us-east-1", TokenAfterSigning: after}
+		s := &sigv4.Signer{Service: "execute-api", Region: "us-east-1", TokenAfterSigning: after, Clock: func() time.Time { return t0 }}
 		c := sigv4.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret", SessionToken: token}
-		req := sigv4.PresignRequest{Scheme: "wss", Host: "a.example.com:8443", Path: path, Expires: time.Minute, Time: t0}
+		req := sigv4.PresignRequest{Scheme: "wss", Host: "a.example.com:8443", Path: path, Expires: time.Minute}
 		var open, values []string
 		for i, p := range q {
 			if openMask&(1<<i) != 0 {

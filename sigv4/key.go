@@ -1,38 +1,13 @@
 package sigv4
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding"
 	"hash"
 	"sync"
 	"sync/atomic"
 )
-
-// hmacSHA256 returns HMAC-SHA256(key, msg). It is written over sha256.Sum256
-// with buffers on the stack, because crypto/hmac allocates on every call and
-// signing is on hot paths.
-func hmacSHA256(key, msg []byte) [32]byte {
-	var k [64]byte
-	if len(key) > 64 {
-		sum := sha256.Sum256(key)
-		copy(k[:], sum[:])
-	} else {
-		copy(k[:], key)
-	}
-	var inner [64 + 128]byte
-	buf := inner[:0]
-	for _, c := range k {
-		buf = append(buf, c^0x36)
-	}
-	buf = append(buf, msg...)
-	isum := sha256.Sum256(buf)
-	var outer [64 + 32]byte
-	for i, c := range k {
-		outer[i] = c ^ 0x5c
-	}
-	copy(outer[64:], isum[:])
-	return sha256.Sum256(outer[:])
-}
 
 // A hasher is a SHA-256 digest that can start from a saved state, and the
 // buffers a signature needs. Hashers are pooled: their interface methods
@@ -106,14 +81,17 @@ func encodeHex(dst []byte, src []byte) {
 	}
 }
 
-// DeriveKey computes the SigV4 signing key for a secret key, a date
-// (yyyymmdd), a region and a service.
-func DeriveKey(secret, date, region, service string) [32]byte {
-	var sbuf [4 + 128]byte
-	k := hmacSHA256(append(append(sbuf[:0], "AWS4"...), secret...), []byte(date))
-	k = hmacSHA256(k[:], []byte(region))
-	k = hmacSHA256(k[:], []byte(service))
-	return hmacSHA256(k[:], []byte("aws4_request"))
+// deriveKey computes the SigV4 signing key for a secret key, a date
+// (yyyymmdd), a region and a service. It runs once per scope and day, so
+// crypto/hmac's allocations do not matter here.
+func deriveKey(secret, date, region, service string) [32]byte {
+	k := []byte("AWS4" + secret)
+	for _, msg := range [...]string{date, region, service, "aws4_request"} {
+		m := hmac.New(sha256.New, k)
+		m.Write([]byte(msg))
+		k = m.Sum(nil)
+	}
+	return [32]byte(k)
 }
 
 type keyID struct {
@@ -122,12 +100,18 @@ type keyID struct {
 	region, service string
 }
 
-// keyEntry is a signing key and the SHA-256 states after its HMAC pads
-// (the key XOR 0x36 and XOR 0x5c, zero-extended to SHA-256's block).
+// keyEntry is a signing key, the SHA-256 states after its HMAC pads (the
+// key XOR 0x36 and XOR 0x5c, zero-extended to SHA-256's block), and the
+// escaped form of the session token last signed with it. Restoring a saved
+// state spares hashing a block per pad on every signature, and crypto/hmac
+// would allocate on every signature (BenchmarkSignatureHMAC measures both).
+// The token sits here because STS issues a secret key and a session token
+// together: one cached token per secret cannot thrash when every channel
+// and role has credentials of its own.
 type keyEntry struct {
 	id           keyID
-	key          [32]byte
 	inner, outer []byte
+	token        atomic.Pointer[[2]string] // raw, escaped
 }
 
 func newKeyEntry(id keyID, key [32]byte) *keyEntry {
@@ -139,39 +123,50 @@ func newKeyEntry(id keyID, key [32]byte) *keyEntry {
 		}
 		ipad[i], opad[i] = c^0x36, c^0x5c
 	}
-	return &keyEntry{id: id, key: key, inner: saveState(ipad[:]), outer: saveState(opad[:])}
+	return &keyEntry{id: id, inner: saveState(ipad[:]), outer: saveState(opad[:])}
 }
 
-// A KeyCache remembers derived signing keys by secret, date, region and
+// appendEscapedToken appends token escaped for a query. A token is
+// hundreds of bytes and is signed into every URL until it is renewed, so
+// escaping it once saves a good share of the signing time.
+func (e *keyEntry) appendEscapedToken(b []byte, token string) []byte {
+	if t := e.token.Load(); t != nil && t[0] == token {
+		return append(b, t[1]...)
+	}
+	start := len(b)
+	b = appendEscaped(b, token, false)
+	e.token.Store(&[2]string{token, string(b[start:])})
+	return b
+}
+
+// keyCacheSize bounds a cache: when full it starts again empty, which
+// costs one derivation per live scope.
+const keyCacheSize = 1024
+
+// A keyCache remembers derived signing keys by secret, date, region and
 // service, so that signing derives a key once a day per scope instead of
-// four HMACs per signature. It is safe for concurrent use. The zero value is
-// not usable: call [NewKeyCache].
-type KeyCache struct {
+// four HMACs per signature. It is safe for concurrent use.
+type keyCache struct {
 	last atomic.Pointer[keyEntry] // the most recent key: most callers sign with one
 	mu   sync.Mutex
-	max  int
 	m    map[keyID]*keyEntry
 }
 
-// NewKeyCache returns a cache that holds up to size keys (at least 1); when
-// full it starts again empty, which costs one derivation per live scope.
-func NewKeyCache(size int) *KeyCache {
-	return &KeyCache{max: max(size, 1), m: make(map[keyID]*keyEntry)}
+// lazyKeys is the key cache of a Signer or Verifier, made on first use so
+// that their zero values need no constructor.
+type lazyKeys struct {
+	p atomic.Pointer[keyCache]
 }
 
-// defaultKeys serves every Signer and Verifier whose Keys field is nil.
-var defaultKeys = NewKeyCache(1024)
-
-// Key returns the signing key for the scope, deriving it on a miss. date is
-// yyyymmdd.
-func (c *KeyCache) Key(secret, date, region, service string) [32]byte {
-	if len(date) != 8 {
-		return DeriveKey(secret, date, region, service)
+func (l *lazyKeys) cache() *keyCache {
+	if c := l.p.Load(); c != nil {
+		return c
 	}
-	return c.entry(secret, [8]byte([]byte(date)), region, service).key
+	l.p.CompareAndSwap(nil, &keyCache{m: make(map[keyID]*keyEntry)})
+	return l.p.Load()
 }
 
-func (c *KeyCache) entry(secret string, date [8]byte, region, service string) *keyEntry {
+func (c *keyCache) entry(secret string, date [8]byte, region, service string) *keyEntry {
 	id := keyID{secret, date, region, service}
 	if e := c.last.Load(); e != nil && e.id == id {
 		return e
@@ -180,9 +175,9 @@ func (c *KeyCache) entry(secret string, date [8]byte, region, service string) *k
 	e, ok := c.m[id]
 	c.mu.Unlock()
 	if !ok {
-		e = newKeyEntry(id, DeriveKey(secret, string(date[:]), region, service))
+		e = newKeyEntry(id, deriveKey(secret, string(date[:]), region, service))
 		c.mu.Lock()
-		if len(c.m) >= c.max {
+		if len(c.m) >= keyCacheSize {
 			clear(c.m)
 		}
 		c.m[id] = e

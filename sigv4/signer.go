@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -19,14 +18,15 @@ const MaxExpires = 7 * 24 * time.Hour
 
 // A Signer signs requests for one service in one region. Its zero value is
 // not usable: Service and Region are required. A Signer is safe for
-// concurrent use and may be copied.
+// concurrent use. It caches the signing keys it derives, and the escaped
+// session token of each, so do not copy a Signer after first use (go vet
+// reports copies): set the fields, then share a pointer.
 type Signer struct {
 	// Service is the signing name, e.g. "kinesisvideo" or "execute-api".
 	Service string
 	// Region is the signing region, e.g. "us-west-2".
 	Region string
-	// Clock returns the signing time when a request does not set one. If
-	// nil, time.Now is used.
+	// Clock returns the signing time. If nil, time.Now is used.
 	Clock func() time.Time
 	// TokenAfterSigning appends the session token after signing instead of
 	// signing it (AWS IoT expects this; most services, KVS among them,
@@ -45,9 +45,8 @@ type Signer struct {
 	// for debugging. They hold the session token and query values: redact
 	// before showing them to anyone.
 	Trace func(canonicalRequest, stringToSign string)
-	// Keys caches derived signing keys. If nil, a cache shared by the
-	// package is used.
-	Keys *KeyCache
+
+	keys lazyKeys
 }
 
 // A PresignRequest describes a request to presign with query parameters.
@@ -73,8 +72,6 @@ type PresignRequest struct {
 	PayloadHash string
 	// Expires is how long the URL stays valid: 1 s to 7 days.
 	Expires time.Duration
-	// Time is the signing time; the zero value means the Signer's clock.
-	Time time.Time
 }
 
 func (s *Signer) now() time.Time {
@@ -82,13 +79,6 @@ func (s *Signer) now() time.Time {
 		return s.Clock()
 	}
 	return time.Now()
-}
-
-func (s *Signer) keys() *KeyCache {
-	if s.Keys != nil {
-		return s.Keys
-	}
-	return defaultKeys
 }
 
 func (s *Signer) pathOptions() pathOptions {
@@ -158,15 +148,12 @@ func (s *Signer) Presign(_ context.Context, creds Credentials, r *PresignRequest
 	if err := creds.Validate(); err != nil {
 		return "", err
 	}
-	at := r.Time
-	if at.IsZero() {
-		at = s.now()
-	}
-	at = at.UTC()
+	at := s.now().UTC()
 	if err := checkTime(at); err != nil {
 		return "", err
 	}
-	return t.presign(s, nil, creds, at, nil), nil
+	cfg := s.signing()
+	return t.presign(&cfg, s.keys.cache(), nil, creds, at, nil), nil
 }
 
 // clone copies s, so that an error message holding it does not make the
@@ -194,21 +181,6 @@ func checkTime(t time.Time) error {
 		return fmt.Errorf("sigv4: signing time %s: must be between 1970 and 9999", t.Format(time.RFC3339))
 	}
 	return nil
-}
-
-// escapedToken remembers the last session token escaped for a query. A
-// token is hundreds of bytes and is signed into every URL until it is
-// renewed, so escaping it once saves a good share of the signing time.
-var escapedToken atomic.Pointer[[2]string] // raw, escaped
-
-func appendEscapedToken(b []byte, token string) []byte {
-	if e := escapedToken.Load(); e != nil && e[0] == token {
-		return append(b, e[1]...)
-	}
-	start := len(b)
-	b = appendEscaped(b, token, false)
-	escapedToken.Store(&[2]string{token, string(b[start:])})
-	return b
 }
 
 // appendAmzDate appends t (UTC) as yyyymmddThhmmssZ.
@@ -245,11 +217,11 @@ func appendStringToSign(b, amzDate []byte, region, service string, crHash [32]by
 	return b
 }
 
-// trace hands the canonical request and string to sign to s.Trace.
-func (s *Signer) trace(amzDate, canonical []byte) {
-	if s.Trace != nil {
-		sts := appendStringToSign(nil, amzDate, s.Region, s.Service, sha256.Sum256(canonical))
-		s.Trace(string(canonical), string(sts))
+// trace hands the canonical request and string to sign to fn, if set.
+func trace(fn func(canonicalRequest, stringToSign string), amzDate []byte, region, service string, canonical []byte) {
+	if fn != nil {
+		sts := appendStringToSign(nil, amzDate, region, service, sha256.Sum256(canonical))
+		fn(string(canonical), string(sts))
 	}
 }
 
@@ -295,13 +267,7 @@ func redactURL(u *url.URL) string {
 // X-Amzn-Trace-Id. payloadHash is the body's hex SHA-256; if empty, the body
 // is read (through req.GetBody when set) and hashed, and req.Body is replaced
 // so it can still be sent.
-func (s *Signer) SignRequest(ctx context.Context, creds Credentials, req *http.Request, payloadHash string) error {
-	return s.SignRequestAt(ctx, creds, req, payloadHash, time.Time{})
-}
-
-// SignRequestAt is SignRequest at signing time t; the zero t means the
-// Signer's clock.
-func (s *Signer) SignRequestAt(ctx context.Context, creds Credentials, req *http.Request, payloadHash string, t time.Time) error {
+func (s *Signer) SignRequest(_ context.Context, creds Credentials, req *http.Request, payloadHash string) error {
 	if err := s.check(creds); err != nil {
 		return err
 	}
@@ -315,10 +281,7 @@ func (s *Signer) SignRequestAt(ctx context.Context, creds Credentials, req *http
 		}
 		payloadHash = h
 	}
-	if t.IsZero() {
-		t = s.now()
-	}
-	t = t.UTC()
+	t := s.now().UTC()
 	if err := checkTime(t); err != nil {
 		return err
 	}
@@ -351,9 +314,9 @@ func (s *Signer) SignRequestAt(ctx context.Context, creds Credentials, req *http
 	host := stripDefaultPort(scheme, hostOf(req))
 	hs := requestHeaders(req, host)
 	canonical := appendCanonical(nil, req.Method, req.URL.EscapedPath(), q, hs, payloadHash, s.pathOptions())
-	key := s.keys().entry(creds.SecretAccessKey, [8]byte(amzDate[:8]), s.Region, s.Service)
+	key := s.keys.cache().entry(creds.SecretAccessKey, [8]byte(amzDate[:8]), s.Region, s.Service)
 	sig := signature(key, amzDate, s.Region, s.Service, canonical)
-	s.trace(amzDate, canonical)
+	trace(s.Trace, amzDate, s.Region, s.Service, canonical)
 	auth := make([]byte, 0, 256)
 	auth = append(auth, Algorithm+" Credential="...)
 	auth = append(auth, creds.AccessKeyID...)

@@ -18,10 +18,12 @@ import (
 // open parameters. A service that signs one KVS channel for many viewers
 // makes one template for the channel, with the client id open.
 //
-// A Template is safe for concurrent use. It keeps a copy of the Signer it
-// was made by. Its zero value is not usable.
+// A Template is safe for concurrent use. It keeps a copy of the settings of
+// the Signer it was made by, and shares its key cache. Its zero value is not
+// usable.
 type Template struct {
-	s       Signer
+	cfg     signing
+	keys    *keyCache
 	expires time.Duration
 	open    []string // the open parameters' names, in the order Presign takes values
 
@@ -42,6 +44,17 @@ type Template struct {
 }
 
 type span struct{ start, end int }
+
+// signing is what a Template keeps of its Signer's settings.
+type signing struct {
+	region, service string
+	tokenAfter      bool // Signer.TokenAfterSigning
+	trace           func(canonicalRequest, stringToSign string)
+}
+
+func (s *Signer) signing() signing {
+	return signing{region: s.Region, service: s.Service, tokenAfter: s.TokenAfterSigning, trace: s.Trace}
+}
 
 // A segment is one piece of the canonical query: fixed text, or what
 // Presign fills in.
@@ -79,6 +92,7 @@ func (s *Signer) NewTemplate(r *PresignRequest, open ...string) (*Template, erro
 		return nil, err
 	}
 	t.open = append([]string(nil), open...)
+	t.keys = s.keys.cache()
 	// The first segment is fixed text that follows the head: every
 	// parameter writes "name=" before what varies, and the token, whose
 	// segment is not fixed, never comes first.
@@ -91,9 +105,10 @@ func (s *Signer) NewTemplate(r *PresignRequest, open ...string) (*Template, erro
 // Expires returns how long a URL signed from t stays valid.
 func (t *Template) Expires() time.Duration { return t.expires }
 
-// Presign signs the template for creds at time at (the zero time means the
-// Signer's clock), with values for its open parameters in the order they
-// were named, and returns the URL.
+// Presign signs the template for creds at time at, with values for its open
+// parameters in the order they were named, and returns the URL. The caller
+// gives the time, rather than the Signer's clock, because it usually needs
+// the same time to say when the URL expires.
 func (t *Template) Presign(_ context.Context, creds Credentials, at time.Time, values ...string) (string, error) {
 	if t.segs == nil {
 		return "", errors.New("sigv4: template: not made by Signer.NewTemplate")
@@ -104,14 +119,11 @@ func (t *Template) Presign(_ context.Context, creds Credentials, at time.Time, v
 	if len(values) != len(t.open) {
 		return "", fmt.Errorf("sigv4: template: %d values given for %d open parameters (%s)", len(values), len(t.open), strings.Join(t.open, ", "))
 	}
-	if at.IsZero() {
-		at = t.s.now()
-	}
 	at = at.UTC()
 	if err := checkTime(at); err != nil {
 		return "", err
 	}
-	return t.presign(&t.s, t.state, creds, at, values), nil
+	return t.presign(&t.cfg, t.keys, t.state, creds, at, values), nil
 }
 
 // prepare makes a template of r, growing text and segs, which may be
@@ -270,7 +282,7 @@ func (s *Signer) prepare(r *PresignRequest, open []string, text []byte, segs []s
 	text = append(text, '?')
 	t.url = span{start, len(text)}
 
-	t.s = *s
+	t.cfg = s.signing()
 	t.expires = r.Expires
 	t.text = text
 	t.segs = segs
@@ -288,14 +300,15 @@ func sortQParams(ps []qparam) {
 func (t *Template) bytes(s span) []byte { return t.text[s.start:s.end] }
 
 // presign writes the canonical request, signs it and returns the URL: the
-// template's prefix, the canonical query, then X-Amz-Signature. s is the
-// signer t was made by and state t's saved SHA-256 state, passed apart so
-// that escape analysis can keep a template of Signer.Presign, and its
-// buffers, on the stack.
-func (t *Template) presign(s *Signer, state []byte, creds Credentials, at time.Time, values []string) string {
+// template's prefix, the canonical query, then X-Amz-Signature. keys is
+// the cache to sign with, cfg the settings and state t's saved SHA-256
+// state, passed apart so that escape analysis can keep a template of
+// Signer.Presign, and its buffers, on the stack.
+func (t *Template) presign(cfg *signing, keys *keyCache, state []byte, creds Credentials, at time.Time, values []string) string {
 	var stamp [16]byte
 	amzDate := appendAmzDate(stamp[:0], at)
 	withToken := creds.SessionToken != ""
+	key := keys.entry(creds.SecretAccessKey, [8]byte(amzDate[:8]), cfg.region, cfg.service)
 
 	h := hashers.Get().(*hasher)
 	defer hashers.Put(h)
@@ -315,7 +328,7 @@ func (t *Template) presign(s *Signer, state []byte, creds Credentials, at time.T
 		case kindToken:
 			if withToken {
 				b = append(b, t.bytes(sg.text)...)
-				b = appendEscapedToken(b, creds.SessionToken)
+				b = key.appendEscapedToken(b, creds.SessionToken)
 			}
 		case kindOpen:
 			b = appendEscaped(b, values[sg.open], false)
@@ -324,12 +337,11 @@ func (t *Template) presign(s *Signer, state []byte, creds Credentials, at time.T
 	qend := len(b)
 	b = append(b, t.bytes(t.tail)...)
 
-	key := s.keys().entry(creds.SecretAccessKey, [8]byte(amzDate[:8]), s.Region, s.Service)
-	sig := h.signature(key, amzDate, s.Region, s.Service, h.sum(state, b[t.hashed:]))
-	s.trace(amzDate, b)
+	sig := h.signature(key, amzDate, cfg.region, cfg.service, h.sum(state, b[t.hashed:]))
+	trace(cfg.trace, amzDate, cfg.region, cfg.service, b)
 
 	var after []byte
-	if withToken && s.TokenAfterSigning {
+	if withToken && cfg.tokenAfter {
 		after = appendEscaped([]byte("&"+ParamSecurityToken+"="), creds.SessionToken, false)
 	}
 	prefix, query := t.bytes(t.url), b[qstart:qend]

@@ -16,7 +16,7 @@ import (
 // templateCase is a request to presign, with some of its parameters left
 // open in the template.
 type templateCase struct {
-	signer sigv4.Signer
+	signer *sigv4.Signer
 	req    sigv4.PresignRequest
 	open   []sigv4.Param // not in req.Query
 	creds  sigv4.Credentials
@@ -32,7 +32,7 @@ func randomTemplateCase(r *rand.Rand) templateCase {
 	r.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
 	values := []string{"", "1", "a b", "arn:aws:kinesisvideo:us-west-2:123456789012:channel/x/1", "+/=", "ü~*"}
 	c := templateCase{
-		signer: sigv4.Signer{
+		signer: &sigv4.Signer{
 			Service:                   pick("kinesisvideo", "execute-api", "iotdevicegateway"),
 			Region:                    pick("us-west-2", "eu-central-1", "cn-north-1"),
 			TokenAfterSigning:         r.IntN(4) == 0,
@@ -84,6 +84,7 @@ func TestTemplateMatchesPresign(t *testing.T) {
 		if err != nil {
 			t.Fatalf("case %d: NewTemplate: %v", i, err)
 		}
+		c.signer.Clock = func() time.Time { return at }
 		for range 2 { // the second signature starts from the saved state again
 			at = at.Add(time.Duration(r.IntN(1e6)) * time.Second)
 			got, err := tmpl.Presign(context.Background(), c.creds, at, values...)
@@ -92,7 +93,6 @@ func TestTemplateMatchesPresign(t *testing.T) {
 			}
 			full := c.req
 			full.Query = append(append([]sigv4.Param(nil), c.req.Query...), c.open...)
-			full.Time = at
 			want, err := c.signer.Presign(context.Background(), c.creds, &full)
 			if err != nil {
 				t.Fatalf("case %d: Presign: %v", i, err)
@@ -138,21 +138,21 @@ func TestNewTemplateRefuses(t *testing.T) {
 	ok := sigv4.PresignRequest{Scheme: "wss", Host: "a.example.com", Query: []sigv4.Param{{Name: "room", Value: "1"}}, Expires: time.Minute}
 	cases := []struct {
 		name   string
-		signer sigv4.Signer
+		signer *sigv4.Signer
 		mod    func(*sigv4.PresignRequest)
 		open   []string
 		want   string
 	}{
-		{"no service", sigv4.Signer{Region: "us-east-1"}, nil, nil, "service is empty"},
-		{"bad region", sigv4.Signer{Service: "s", Region: "us/east"}, nil, nil, `region "us/east"`},
-		{"expires 0", sigv4.Signer{Service: "s", Region: "r"}, func(r *sigv4.PresignRequest) { r.Expires = 0 }, nil, "expires 0s: must be from 1s"},
-		{"ftp", sigv4.Signer{Service: "s", Region: "r"}, func(r *sigv4.PresignRequest) { r.Scheme = "ftp" }, nil, `scheme "ftp"`},
-		{"query in path", sigv4.Signer{Service: "s", Region: "r"}, func(r *sigv4.PresignRequest) { r.Path = "/a?b" }, nil, `path "/a?b"`},
-		{"auth param in query", sigv4.Signer{Service: "s", Region: "r"}, func(r *sigv4.PresignRequest) { r.Query = []sigv4.Param{{Name: "X-Amz-Signature"}} }, nil, `"X-Amz-Signature": is set by the signer`},
-		{"open auth param", sigv4.Signer{Service: "s", Region: "r"}, nil, []string{"x-amz-date"}, `open parameter "x-amz-date": is set by the signer`},
-		{"open empty", sigv4.Signer{Service: "s", Region: "r"}, nil, []string{""}, "an open parameter has an empty name"},
-		{"open twice", sigv4.Signer{Service: "s", Region: "r"}, nil, []string{"id", "id"}, `open parameter "id": is named twice`},
-		{"open and fixed", sigv4.Signer{Service: "s", Region: "r"}, nil, []string{"room"}, `open parameter "room": is also in the query`},
+		{"no service", &sigv4.Signer{Region: "us-east-1"}, nil, nil, "service is empty"},
+		{"bad region", &sigv4.Signer{Service: "s", Region: "us/east"}, nil, nil, `region "us/east"`},
+		{"expires 0", &sigv4.Signer{Service: "s", Region: "r"}, func(r *sigv4.PresignRequest) { r.Expires = 0 }, nil, "expires 0s: must be from 1s"},
+		{"ftp", &sigv4.Signer{Service: "s", Region: "r"}, func(r *sigv4.PresignRequest) { r.Scheme = "ftp" }, nil, `scheme "ftp"`},
+		{"query in path", &sigv4.Signer{Service: "s", Region: "r"}, func(r *sigv4.PresignRequest) { r.Path = "/a?b" }, nil, `path "/a?b"`},
+		{"auth param in query", &sigv4.Signer{Service: "s", Region: "r"}, func(r *sigv4.PresignRequest) { r.Query = []sigv4.Param{{Name: "X-Amz-Signature"}} }, nil, `"X-Amz-Signature": is set by the signer`},
+		{"open auth param", &sigv4.Signer{Service: "s", Region: "r"}, nil, []string{"x-amz-date"}, `open parameter "x-amz-date": is set by the signer`},
+		{"open empty", &sigv4.Signer{Service: "s", Region: "r"}, nil, []string{""}, "an open parameter has an empty name"},
+		{"open twice", &sigv4.Signer{Service: "s", Region: "r"}, nil, []string{"id", "id"}, `open parameter "id": is named twice`},
+		{"open and fixed", &sigv4.Signer{Service: "s", Region: "r"}, nil, []string{"room"}, `open parameter "room": is also in the query`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -218,17 +218,19 @@ func TestTemplateConcurrent(t *testing.T) {
 	errs := make(chan error, 8)
 	for g := range 8 {
 		wg.Go(func() {
+			at := t0
+			sg := &sigv4.Signer{Service: s.Service, Region: s.Region, Clock: func() time.Time { return at }}
 			for i := range 200 {
 				id := fmt.Sprintf("viewer-%d-%d", g, i)
-				at := t0.Add(time.Duration(i) * time.Second)
+				at = t0.Add(time.Duration(i) * time.Second)
 				got, err := tmpl.Presign(context.Background(), temp, at, id)
 				if err != nil {
 					errs <- err
 					return
 				}
 				full := req
-				full.Query, full.Time = []sigv4.Param{{Name: "X-Amz-ClientId", Value: id}}, at
-				want, _ := s.Presign(context.Background(), temp, &full)
+				full.Query = []sigv4.Param{{Name: "X-Amz-ClientId", Value: id}}
+				want, _ := sg.Presign(context.Background(), temp, &full)
 				if got != want {
 					errs <- fmt.Errorf("%s: template signed\n%s\nwant\n%s", id, got, want)
 					return
@@ -249,9 +251,8 @@ func TestPresignAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
-	s := &sigv4.Signer{Service: "execute-api", Region: "us-east-1"}
+	s := &sigv4.Signer{Service: "execute-api", Region: "us-east-1", Clock: func() time.Time { return t0 }}
 	r := benchRequest
-	r.Time = t0
 	tr := benchRequest
 	tr.Query = tr.Query[1:]
 	tmpl, err := s.NewTemplate(&tr, "room")

@@ -47,7 +47,8 @@ func verr(kind error, format string, args ...any) *Error {
 }
 
 // A Verifier checks SigV4 signatures the way an AWS service does. It is safe
-// for concurrent use.
+// for concurrent use. It caches the signing keys it derives, so do not copy
+// a Verifier after first use (go vet reports copies).
 type Verifier struct {
 	// Service, if set, is the only service a credential scope may name.
 	Service string
@@ -69,8 +70,8 @@ type Verifier struct {
 	// MaxBodyBytes caps the body VerifyRequest reads to hash it. If zero,
 	// 10 MiB.
 	MaxBodyBytes int64
-	// Keys caches derived signing keys. If nil, the package's cache is used.
-	Keys *KeyCache
+
+	keys lazyKeys
 }
 
 // Result describes a request that passed verification.
@@ -303,11 +304,7 @@ func minutes(d time.Duration) string {
 }
 
 func (v *Verifier) compare(creds Credentials, sc scope, amzDate, canonical []byte, got string) error {
-	keys := v.Keys
-	if keys == nil {
-		keys = defaultKeys
-	}
-	key := keys.entry(creds.SecretAccessKey, [8]byte([]byte(sc.date)), sc.region, sc.service)
+	key := v.keys.cache().entry(creds.SecretAccessKey, [8]byte([]byte(sc.date)), sc.region, sc.service)
 	want := signature(key, amzDate, sc.region, sc.service, canonical)
 	if !hmac.Equal(want[:], []byte(got)) {
 		return verr(ErrSignatureMismatch, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
@@ -368,7 +365,7 @@ func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, payloadHa
 	if authz == "" {
 		return nil, verr(ErrMissingAuth, "Missing Authentication Token")
 	}
-	a, err := ParseAuthorization(authz)
+	a, err := parseAuthorization(authz)
 	if err != nil {
 		return nil, err
 	}
@@ -425,26 +422,26 @@ func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, payloadHa
 		SignedAt: t, ExpiresAt: t.Add(skew)}, nil
 }
 
-// Authorization is a parsed SigV4 Authorization header.
-type Authorization struct {
+// authorization is a parsed SigV4 Authorization header.
+type authorization struct {
 	Credential    string // ACCESS_KEY_ID/YYYYMMDD/REGION/SERVICE/aws4_request
 	SignedHeaders string // lower-case names joined by ";"
 	Signature     string // 64 hex digits
 }
 
-// ParseAuthorization parses "AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…,
+// parseAuthorization parses "AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…,
 // Signature=…". Each of the three must appear once; spaces after the commas
 // are optional.
-func ParseAuthorization(s string) (Authorization, error) {
+func parseAuthorization(s string) (authorization, error) {
 	rest, ok := strings.CutPrefix(s, Algorithm+" ")
 	if !ok {
-		return Authorization{}, verr(ErrMalformed, "Authorization header must start with %s.", Algorithm)
+		return authorization{}, verr(ErrMalformed, "Authorization header must start with %s.", Algorithm)
 	}
-	var a Authorization
+	var a authorization
 	for part := range strings.SplitSeq(rest, ",") {
 		k, val, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
-			return Authorization{}, verr(ErrMalformed, "Authorization header component %s must be name=value.", printable(strings.TrimSpace(part)))
+			return authorization{}, verr(ErrMalformed, "Authorization header component %s must be name=value.", printable(strings.TrimSpace(part)))
 		}
 		var dst *string
 		switch k {
@@ -455,25 +452,25 @@ func ParseAuthorization(s string) (Authorization, error) {
 		case "Signature":
 			dst = &a.Signature
 		default:
-			return Authorization{}, verr(ErrMalformed, "Authorization header component %s is not one of Credential, SignedHeaders, Signature.", printable(k))
+			return authorization{}, verr(ErrMalformed, "Authorization header component %s is not one of Credential, SignedHeaders, Signature.", printable(k))
 		}
 		if *dst != "" {
-			return Authorization{}, verr(ErrMalformed, "Authorization header has %s twice.", k)
+			return authorization{}, verr(ErrMalformed, "Authorization header has %s twice.", k)
 		}
 		if val == "" {
-			return Authorization{}, verr(ErrMalformed, "Authorization header has an empty %s.", k)
+			return authorization{}, verr(ErrMalformed, "Authorization header has an empty %s.", k)
 		}
 		*dst = val
 	}
 	switch {
 	case a.Credential == "":
-		return Authorization{}, verr(ErrMalformed, "Authorization header requires 'Credential' parameter.")
+		return authorization{}, verr(ErrMalformed, "Authorization header requires 'Credential' parameter.")
 	case a.SignedHeaders == "":
-		return Authorization{}, verr(ErrMalformed, "Authorization header requires 'SignedHeaders' parameter.")
+		return authorization{}, verr(ErrMalformed, "Authorization header requires 'SignedHeaders' parameter.")
 	case a.Signature == "":
-		return Authorization{}, verr(ErrMalformed, "Authorization header requires 'Signature' parameter.")
+		return authorization{}, verr(ErrMalformed, "Authorization header requires 'Signature' parameter.")
 	case !validSignature(a.Signature):
-		return Authorization{}, verr(ErrMalformed, "Authorization header Signature must be 64 lower-case hex digits.")
+		return authorization{}, verr(ErrMalformed, "Authorization header Signature must be 64 lower-case hex digits.")
 	}
 	return a, nil
 }

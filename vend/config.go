@@ -330,8 +330,8 @@ func (c *Config) Validate() error {
 	if c.TLS != nil && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
 		return fail("tls", "needs both certFile and keyFile")
 	}
-	if e := c.URLExpires.D(); e != 0 && (e < time.Second || e > kvs.MaxExpires || e%time.Second != 0) {
-		return fail("urlExpires", "%v must be whole seconds from 1s to %v (KVS refuses longer)", e, kvs.MaxExpires)
+	if e := c.URLExpires.D(); e != 0 && (e < time.Second || e > kvs.UseWithin || e%time.Second != 0) {
+		return fail("urlExpires", "%v must be whole seconds from 1s to %v (KVS refuses longer)", e, kvs.UseWithin)
 	}
 	if err := c.Auth.validate(fail); err != nil {
 		return err

@@ -125,7 +125,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.maxBody == 0 {
 		s.maxBody = 4096
 	}
-	s.presigner = kvs.Presigner{Credentials: opts.Credentials, Expires: cfg.urlExpires(), Clock: s.clock, Keys: sigv4.NewKeyCache(64)}
+	s.presigner = kvs.Presigner{Credentials: scopedFirst{opts.Credentials}, Expires: cfg.urlExpires(), Clock: s.clock}
 	client := opts.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: jwksTimeout}
@@ -371,15 +371,15 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 	default:
 		s.m.miss.Inc()
 	}
-	ps := s.presigner
+	sctx := ctx
 	if s.scoper != nil {
 		creds, err := s.scoper.ScopedCredentials(ctx, t.ChannelARN, role)
 		if err != nil {
 			return s.backendError(w, r, err, ip, p, name)
 		}
-		ps.Credentials = creds
+		sctx = context.WithValue(ctx, scopedKey{}, creds)
 	}
-	signed, err := ps.Presign(ctx, t.Endpoint, t.ChannelARN, role, clientID)
+	signed, err := s.presigner.Presign(sctx, t.Endpoint, t.ChannelARN, role, clientID)
 	if err != nil {
 		// Presign's errors name the endpoint, ARN or credential expiry,
 		// never a secret; they are still not shown to the caller.
@@ -680,3 +680,21 @@ func (c *corsPolicy) allowed(origin, host string) bool {
 }
 
 var _ http.Handler = (*Server)(nil)
+
+// scopedKey carries a request's scoped credentials to the presigner, so
+// that one kvs.Presigner, with its caches, signs for every request.
+type scopedKey struct{}
+
+// scopedFirst is the presigner's credentials provider: a request's scoped
+// credentials when it has them, otherwise base.
+type scopedFirst struct{ base sigv4.CredentialsProvider }
+
+func (p scopedFirst) Retrieve(ctx context.Context) (sigv4.Credentials, error) {
+	if c, ok := ctx.Value(scopedKey{}).(sigv4.Credentials); ok {
+		return c, nil
+	}
+	if p.base == nil {
+		return sigv4.Credentials{}, errors.New("vend: no credentials provider")
+	}
+	return p.base.Retrieve(ctx)
+}

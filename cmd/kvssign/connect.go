@@ -185,8 +185,8 @@ func connectTarget(ctx context.Context, f *connectFlags, dbg *debugLog) (target,
 	case clientID != "":
 		return target{}, usagef("--client-id: a master connects without a client id")
 	}
-	if f.expires < time.Second || f.expires > kvs.MaxExpires {
-		return target{}, usagef("--expires %v: must be from 1s to %v (KVS refuses longer)", f.expires, kvs.MaxExpires)
+	if f.expires < time.Second || f.expires > kvs.UseWithin {
+		return target{}, usagef("--expires %v: must be from 1s to %v (KVS refuses longer)", f.expires, kvs.UseWithin)
 	}
 	var s kvs.SignedURL
 	var resign func(context.Context) (kvs.SignedURL, error)
