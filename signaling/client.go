@@ -54,6 +54,12 @@ type Options struct {
 	// attempts, which doubles from MinBackoff after each failure, with
 	// jitter. If zero, 100 milliseconds and 10 seconds.
 	MinBackoff, MaxBackoff time.Duration
+	// NoReconnect keeps the client to the connection Dial makes: Dial
+	// makes a single attempt (even for clock skew), and the client neither
+	// renews the connection nor follows GO_AWAY, which it delivers. When
+	// the connection ends, Events is closed and Err says why (a
+	// *CloseError if the service closed it).
+	NoReconnect bool
 	// MaxAttempts is how many reconnection attempts in a row may fail
 	// before the client gives up. If zero, 20 (about two minutes with the
 	// default backoff).
@@ -129,6 +135,7 @@ func (o *Options) settings() (settings, error) {
 		s.PingInterval = 10 * time.Second
 	}
 	switch {
+	case s.NoReconnect:
 	case s.IdleTimeout == 0:
 		s.IdleTimeout = 10 * time.Minute
 		fallthrough
@@ -136,6 +143,7 @@ func (o *Options) settings() (settings, error) {
 		s.idleRenew = s.IdleTimeout - min(s.IdleTimeout/10, maxIdleMargin)
 	}
 	switch {
+	case s.NoReconnect:
 	case s.MaxConnectionDuration == 0:
 		s.MaxConnectionDuration = time.Hour
 		fallthrough
@@ -230,7 +238,7 @@ func Dial(ctx context.Context, src URLSource, opts *Options) (*Client, error) {
 	c.held.enabled = s.BufferCandidates
 	c.stop, c.stopNow = context.WithCancel(context.Background())
 	cn, skew, err := c.dial(ctx)
-	for retried := false; skew != nil; retried = true {
+	for retried := false; skew != nil && !s.NoReconnect; retried = true {
 		select { // without blocking: nobody reads Events yet
 		case c.events <- *skew:
 		default:
@@ -383,11 +391,15 @@ func (c *Client) supervise(cur *conn) {
 				timer = time.NewTimer(wait)
 				tick = timer.C
 			}
+			goAway := cur.goAway
+			if c.opts.NoReconnect {
+				goAway = nil // delivered, and the service's close awaited
+			}
 			select {
 			case <-c.stop.Done():
 			case <-cur.dead:
 				why, graceful = cur.cause(), false
-			case <-cur.goAway:
+			case <-goAway:
 				why = ErrGoAway
 			case <-tick:
 			}
@@ -400,6 +412,11 @@ func (c *Client) supervise(cur *conn) {
 			if why == nil {
 				continue // the renewal timer fired: look again
 			}
+		}
+		if c.opts.NoReconnect {
+			c.log.Info("signaling: connection ended", "conn", cur.id, "err", why)
+			c.fail(why)
+			return
 		}
 		if !graceful {
 			c.log.Info("signaling: connection lost; reconnecting", "conn", cur.id, "err", why)
@@ -436,14 +453,14 @@ func (c *Client) renewalDue(cn *conn, now time.Time) (time.Duration, error) {
 	if r := c.opts.idleRenew; r > 0 {
 		idle := now.Sub(time.Unix(0, cn.lastSent.Load()))
 		if idle >= r {
-			return 0, fmt.Errorf("%w: nothing sent for %v (service idle timeout %v)", ErrRenewed, idle.Round(time.Millisecond), c.opts.IdleTimeout)
+			return 0, &RenewalError{Idle: true, Elapsed: idle.Round(time.Millisecond), Limit: c.opts.IdleTimeout}
 		}
 		wait = r - idle
 	}
 	if r := c.opts.durationRenew; r > 0 {
 		age := now.Sub(cn.start)
 		if age >= r {
-			return 0, fmt.Errorf("%w: connected for %v (service limit %v)", ErrRenewed, age.Round(time.Millisecond), c.opts.MaxConnectionDuration)
+			return 0, &RenewalError{Elapsed: age.Round(time.Millisecond), Limit: c.opts.MaxConnectionDuration}
 		}
 		if wait == 0 || r-age < wait {
 			wait = r - age
@@ -503,7 +520,7 @@ func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
 		var he *HandshakeError
 		if errors.As(err, &he) {
 			if !he.retryable() {
-				return nil, err
+				return nil, &GiveUpError{Attempts: attempt + 1, Last: err}
 			}
 			if skew != nil {
 				// Refused for clock skew, now corrected: not a failure
@@ -512,14 +529,14 @@ func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
 				retryNow = true
 			} else if he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden {
 				if authFailures++; authFailures >= maxAuthRetries {
-					return nil, fmt.Errorf("signaling: refused %d times in a row: %w", authFailures, err)
+					return nil, &GiveUpError{Attempts: attempt + 1, Last: err}
 				}
 			} else {
 				authFailures = 0
 			}
 		}
 		if attempt+1 >= c.opts.MaxAttempts {
-			return nil, fmt.Errorf("signaling: gave up after %d attempts to reconnect: %w", attempt+1, err)
+			return nil, &GiveUpError{Attempts: attempt + 1, Last: err}
 		}
 		c.log.Info("signaling: reconnection failed; retrying", "attempt", attempt+1, "err", err)
 	}

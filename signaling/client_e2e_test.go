@@ -383,7 +383,7 @@ func TestReconnectPolicy(t *testing.T) {
 				src.set(Presigned(v.signer, v.viewerEP, arn, kvs.Viewer, "viewer-1"))
 			},
 			wantCalls: 2,
-			wantErr:   func(err error) bool { return statusOf(err) == 404 },
+			wantErr:   func(err error) bool { return statusOf(err) == 404 && attemptsOf(err) == 1 },
 		},
 		{
 			name: "403 is retried three times with fresh URLs",
@@ -395,7 +395,7 @@ func TestReconnectPolicy(t *testing.T) {
 			opts:      Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 			wantCalls: 1 + maxAuthRetries,
 			wantErr: func(err error) bool {
-				return statusOf(err) == 403 && strings.Contains(err.Error(), "refused 3 times in a row")
+				return statusOf(err) == 403 && attemptsOf(err) == maxAuthRetries
 			},
 		},
 		{
@@ -418,7 +418,7 @@ func TestReconnectPolicy(t *testing.T) {
 			opts:      Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAttempts: 4},
 			wantCalls: 1 + 4,
 			wantErr: func(err error) bool {
-				return statusOf(err) == 500 && strings.Contains(err.Error(), "gave up after 4 attempts")
+				return statusOf(err) == 500 && attemptsOf(err) == 4 && strings.Contains(err.Error(), "gave up after 4 attempts")
 			},
 		},
 		{
@@ -473,6 +473,15 @@ func TestReconnectPolicy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// attemptsOf returns the attempts of a *GiveUpError, or 0.
+func attemptsOf(err error) int {
+	var ge *GiveUpError
+	if errors.As(err, &ge) {
+		return ge.Attempts
+	}
+	return 0
 }
 
 func statusOf(err error) int {
@@ -904,4 +913,95 @@ func TestCloseLeavesNothing(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestNoReconnect: with NoReconnect the client keeps the connection Dial
+// made: GO_AWAY is delivered and not followed, idle renewal is off, and
+// when the connection ends Events closes and Err says why, after one
+// handshake in all.
+func TestNoReconnect(t *testing.T) {
+	cases := []struct {
+		name    string
+		cfg     func(*emulator.Config)
+		trigger func(*emulator.Emulator)
+		before  []EventType
+		want    func(error) bool
+	}{
+		{
+			name:    "GO_AWAY, then the service's close",
+			cfg:     func(c *emulator.Config) { c.GoAwayGrace = 200 * time.Millisecond },
+			trigger: func(e *emulator.Emulator) { e.GoAway(emulator.Target{}) },
+			before:  []EventType{EventGoAway},
+			want: func(err error) bool {
+				var ce *CloseError
+				return errors.As(err, &ce) && (ce.Code == 1000 || ce.Code == 1001)
+			},
+		},
+		{
+			name:    "closed by the service",
+			trigger: func(e *emulator.Emulator) { e.Disconnect(emulator.Target{}, 1011, "internal error") },
+			want: func(err error) bool {
+				var ce *CloseError
+				return errors.As(err, &ce) && ce.Code == 1011 && ce.Reason == "internal error"
+			},
+		},
+		{
+			name:    "dropped connection",
+			trigger: func(e *emulator.Emulator) { e.Drop(emulator.Target{}) },
+			want:    func(err error) bool { return err != nil && strings.Contains(err.Error(), "connection lost") },
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Cleanup(func() { checkNoLeak(t) })
+			cfg := fastConfig()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			v := newEnv(t, cfg)
+			src := v.source(kvs.Master, "")
+			c := dial(t, src, &Options{NoReconnect: true, IdleTimeout: 50 * time.Millisecond})
+			waitConns(t, v.e, 1)
+			tc.trigger(v.e)
+			var got []EventType
+			for ev := range c.Events() {
+				got = append(got, ev.Type)
+			}
+			for _, want := range tc.before {
+				if !containsType(got, want) {
+					t.Errorf("events %v; want %v among them", got, want)
+				}
+			}
+			if containsType(got, EventReconnected) || containsType(got, EventDisconnected) {
+				t.Errorf("events %v; want no reconnection", got)
+			}
+			if err := c.Err(); !tc.want(err) {
+				t.Errorf("Err() = %v (%T); not the expected end", err, err)
+			}
+			if n := src.calls(); n != 1 {
+				t.Errorf("%d URLs signed; want 1", n)
+			}
+			if err := c.Close(); !tc.want(err) {
+				t.Errorf("Close() = %v; want the error that ended the client", err)
+			}
+		})
+	}
+}
+
+// TestNoReconnectDialOnce: with NoReconnect a URL refused for clock skew
+// is not retried, though the skew is learned for the next Dial.
+func TestNoReconnectDialOnce(t *testing.T) {
+	v := newEnv(t, fastConfig())
+	skew := new(kvs.ClockSkew)
+	v.signer = &kvs.Presigner{Credentials: v.creds, Skew: skew, Clock: func() time.Time { return time.Now().Add(-10 * time.Minute) }}
+	src := v.source(kvs.Viewer, "viewer-1")
+	_, err := Dial(testContext(t), src.get, &Options{NoReconnect: true})
+	if statusOf(err) != 403 || src.calls() != 1 {
+		t.Fatalf("Dial: %v after %d URLs; want a 403 after 1", err, src.calls())
+	}
+	if skew.Offset() < 9*time.Minute {
+		t.Errorf("learned offset %v; want about 10m", skew.Offset())
+	}
+	c := dial(t, src, &Options{NoReconnect: true})
+	c.Close()
 }

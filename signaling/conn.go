@@ -280,10 +280,7 @@ func parseFrame(data []byte) (Event, error) {
 func readError(err error) error {
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
-		if ce.Reason != "" {
-			return fmt.Errorf("signaling: closed by the service: %d %s", ce.Code, ce.Reason)
-		}
-		return fmt.Errorf("signaling: closed by the service: %d", ce.Code)
+		return &CloseError{Code: int(ce.Code), Reason: ce.Reason}
 	}
 	return fmt.Errorf("signaling: connection lost: %w", err)
 }
