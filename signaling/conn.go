@@ -208,7 +208,7 @@ func (cn *conn) read() {
 		now := time.Now()
 		cn.lastRecv.Store(now.UnixNano())
 		if typ != websocket.MessageText {
-			c.log.Debug("signaling: ignoring a binary frame", "conn", cn.id)
+			c.log.Warn("signaling: ignoring a binary frame", "conn", cn.id, "bytes", len(data))
 			continue
 		}
 		ev, err := parseFrame(data)

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -118,9 +117,10 @@ func runConnect(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, 
 			return usagef("--reconnect with --url: a URL signed elsewhere cannot be re-signed for the next connection, and it expires within 5 minutes; give --channel or --channel-arn instead of --url (kvssign then signs a fresh URL for every connection), or leave out --reconnect")
 		case f.once:
 			return usagef("--reconnect with --once: --once checks the handshake and disconnects, so there is nothing to reconnect; give one of them")
-		case f.aws.timeout <= 0:
-			return usagef("--timeout %v: must be positive", f.aws.timeout)
 		}
+	}
+	if f.aws.timeout <= 0 {
+		return usagef("--timeout %v: must be positive", f.aws.timeout)
 	}
 	dbg := newDebugLog(f.debug, stderr)
 	t, err := connectTarget(ctx, f, dbg)
@@ -131,19 +131,15 @@ func runConnect(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, 
 		fmt.Fprintf(stderr, "kvssign: warning: the URL carries a ClientId, as a viewer's does, but its endpoint is the channel's MASTER endpoint; KVS refuses that (400), and a service that accepts it connects you as the master\n")
 	}
 	dbg.printf("connecting to %s as %s", redactedURL(t.url), t.role)
-	if f.reconnect {
-		return runBridge(ctx, stdin, stdout, stderr, f, t, dbg)
-	}
-	dctx, cancel := context.WithTimeout(ctx, f.aws.timeout)
-	ws, resp, err := websocket.Dial(dctx, t.url, nil)
-	cancel()
+	errOut := &lockedWriter{w: stderr}
+	cl, err := dialTarget(ctx, f, t, dbg, errOut)
 	if err != nil {
-		return handshakeFailure(ctx, stdout, f, t, resp, err)
+		return dialFailure(ctx, stdout, f, t, err)
 	}
-	ws.SetReadLimit(1 << 20)
-	info := connectedJSON{OK: true, Role: t.role, ChannelARN: t.arn, ClientID: t.clientID, Endpoint: t.endpoint}
+	defer cl.Close()
 	if f.once {
-		ws.Close(websocket.StatusNormalClosure, "")
+		cl.Close()
+		info := connectedJSON{OK: true, Role: t.role, ChannelARN: t.arn, ClientID: t.clientID, Endpoint: t.endpoint}
 		if f.json() {
 			return writeJSON(stdout, info)
 		}
@@ -154,8 +150,12 @@ func runConnect(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, 
 		_, err := fmt.Fprintf(stdout, "connected as %s to %s (%s)\n", who, t.arn, t.endpoint)
 		return err
 	}
-	fmt.Fprintf(stderr, "kvssign: connected as %s to %s; reading JSON messages from stdin, printing received ones\n", t.role, t.arn)
-	return relay(ctx, ws, stdin, stdout, stderr, f, dbg)
+	how := ""
+	if f.reconnect {
+		how = "; reconnecting with a fresh URL when the connection ends"
+	}
+	fmt.Fprintf(errOut, "kvssign: connected as %s to %s; reading JSON messages from stdin, printing received ones%s\n", t.role, t.arn, how)
+	return bridge(ctx, cl, stdin, stdout, errOut, f, t, dbg)
 }
 
 // connectTarget signs (or takes) the URL to dial.
@@ -360,28 +360,6 @@ type failureJSON struct {
 	diagnosis
 }
 
-// handshakeFailure explains a refused or failed handshake.
-func handshakeFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t target, resp *http.Response, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	in := handshakeInput(f, t)
-	if resp != nil {
-		in.status = resp.StatusCode
-		in.code, _, _ = strings.Cut(resp.Header.Get("x-amzn-ErrorType"), ":")
-		in.serverDate, _ = parseHTTPDate(resp.Header.Get("Date"))
-		var body []byte
-		if resp.Body != nil {
-			body, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
-		}
-		in.message = bodyMessage(body)
-	} else {
-		in.noAnswer = true
-		in.message = err.Error()
-	}
-	return explainHandshake(stdout, f, t, in)
-}
-
 // handshakeInput is what is known of a handshake before its answer.
 func handshakeInput(f *connectFlags, t target) diagInput {
 	return diagInput{op: "ConnectAs" + titleRole(t.role), role: t.role, endpoint: t.endpoint, channel: t.arn,
@@ -434,76 +412,12 @@ func titleRole(r kvs.Role) string {
 	return "Master"
 }
 
-// bodyMessage reads {"message"} or {"Message"} from an error body, or the
-// body itself, shortened.
-func bodyMessage(body []byte) string {
-	var m map[string]any
-	if json.Unmarshal(body, &m) == nil {
-		for k, v := range m {
-			if s, ok := v.(string); ok && strings.EqualFold(k, "message") {
-				return s
-			}
-		}
-	}
-	s := strings.TrimSpace(string(body))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
-}
-
 // forDuration is ctx, ending after d if d is positive (--duration).
 func forDuration(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if d > 0 {
 		return context.WithTimeout(ctx, d)
 	}
 	return context.WithCancel(ctx)
-}
-
-// relay prints received messages and sends those read from stdin until
-// ctx ends, --duration passes, or the connection closes.
-func relay(ctx context.Context, ws *websocket.Conn, stdin io.Reader, stdout, stderr io.Writer, f *connectFlags, dbg *debugLog) error {
-	ctx, cancel := forDuration(ctx, f.duration)
-	defer cancel()
-	out := &lockedWriter{w: stdout}
-	errOut := &lockedWriter{w: stderr}
-	readErr := make(chan error, 1)
-	go func() { readErr <- receive(ctx, ws, out, errOut) }()
-	go send(ctx, ws, stdin, errOut, dbg)
-	go keepalive(ctx, ws)
-
-	var err error
-	select {
-	case err = <-readErr:
-	case <-ctx.Done():
-	}
-	if ctx.Err() != nil && err == nil {
-		// Interrupted, or --duration passed: a normal end.
-		ws.Close(websocket.StatusNormalClosure, "")
-		return nil
-	}
-	switch status := websocket.CloseStatus(err); status {
-	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
-		fmt.Fprintf(errOut, "kvssign: the service closed the connection (%d %s)\n", int(status), status)
-		return nil
-	case -1:
-		if ctx.Err() != nil {
-			ws.Close(websocket.StatusNormalClosure, "")
-			return nil
-		}
-		ws.CloseNow()
-		return fmt.Errorf("connect: connection lost: %v", err)
-	default:
-		return fmt.Errorf("connect: the service closed the connection: %d %s", int(status), closeReason(err))
-	}
-}
-
-func closeReason(err error) string {
-	var ce websocket.CloseError
-	if errors.As(err, &ce) {
-		return ce.Reason
-	}
-	return ""
 }
 
 // lockedWriter serialises writes of whole lines from several goroutines.
@@ -525,30 +439,6 @@ type receivedJSON struct {
 	MessagePayload json.RawMessage     `json:"messagePayload,omitempty"`
 	StatusResponse *kvs.StatusResponse `json:"statusResponse,omitempty"`
 	PayloadError   string              `json:"payloadError,omitempty"`
-}
-
-func receive(ctx context.Context, ws *websocket.Conn, out, errOut io.Writer) error {
-	for {
-		typ, data, err := ws.Read(ctx)
-		if err != nil {
-			return err
-		}
-		if typ != websocket.MessageText {
-			fmt.Fprintf(errOut, "kvssign: ignored a %d-byte binary frame\n", len(data))
-			continue
-		}
-		if len(bytes.TrimSpace(data)) == 0 {
-			continue // the service's keep-alive
-		}
-		m, err := kvs.DecodeServerMessage(data)
-		if err != nil {
-			fmt.Fprintf(errOut, "kvssign: received a frame that is not a signaling message: %v\n", err)
-			continue
-		}
-		if err := printReceived(out, m); err != nil {
-			return err
-		}
-	}
 }
 
 // printReceived prints a received message as one JSON line: its payload
@@ -581,26 +471,6 @@ type sentJSON struct {
 	RecipientClientID string          `json:"recipientClientId"`
 	MessagePayload    json.RawMessage `json:"messagePayload"`
 	CorrelationID     string          `json:"correlationId"`
-}
-
-// writeTimeout bounds each frame sent.
-const writeTimeout = 5 * time.Second
-
-func send(ctx context.Context, ws *websocket.Conn, stdin io.Reader, errOut io.Writer, dbg *debugLog) {
-	readSent(ctx, stdin, errOut, func(n int, m kvs.ClientMessage) bool {
-		b, _ := m.MarshalJSON()
-		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		err := ws.Write(wctx, websocket.MessageText, b)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				fmt.Fprintf(errOut, "kvssign: stdin line %d: sending: %v\n", n, err)
-			}
-			return false
-		}
-		dbg.printf("sent %s to %q", m.Action, m.RecipientClientID)
-		return true
-	})
 }
 
 // readSent reads stdin's JSON lines, skipping blank ones and # comments,
@@ -662,37 +532,11 @@ func parseSent(line []byte) (kvs.ClientMessage, error) {
 	return m, nil
 }
 
-// keepalive pings every minute, so a dead connection is noticed; the
-// service answers pings (they do not reset its idle timer).
-func keepalive(ctx context.Context, ws *websocket.Conn) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := ws.Ping(pctx)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				ws.CloseNow() // the reader reports the loss
-				return
-			}
-		}
-	}
-}
-
-// The --reconnect bridge: the same relay, over a signaling.Client that
-// signs a fresh URL for every connection and reconnects by itself.
-
-// runBridge makes the first connection with t.url, the URL connectTarget
-// signed (so that a refusal is diagnosed as without --reconnect), and
-// relays until ctx ends, --duration passes, or the client gives up.
-func runBridge(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f *connectFlags, t target, dbg *debugLog) error {
-	if t.resign == nil {
-		return usagef("--reconnect: needs a channel to sign for, not a URL signed elsewhere")
-	}
+// dialTarget makes the first connection with t.url, the URL connectTarget
+// signed (so that a refusal is diagnosed whatever the mode). Without
+// --reconnect the client keeps to that connection; with it, it signs a
+// fresh URL for every later one.
+func dialTarget(ctx context.Context, f *connectFlags, t target, dbg *debugLog, errOut io.Writer) (*signaling.Client, error) {
 	var used atomic.Bool
 	src := func(ctx context.Context) (string, error) {
 		if used.CompareAndSwap(false, true) {
@@ -705,22 +549,15 @@ func runBridge(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 		dbg.printf("signed a fresh URL: %s", redactedURL(u))
 		return u, nil
 	}
-	errOut := &lockedWriter{w: stderr}
 	logger := slog.New(warnHandler{w: errOut})
 	if dbg.enabled() {
 		logger = dbg.slogger()
 	}
-	opts := &signaling.Options{DialTimeout: f.aws.timeout, Logger: logger}
+	opts := &signaling.Options{DialTimeout: f.aws.timeout, Logger: logger, NoReconnect: !f.reconnect}
 	if bridgeOptions != nil {
 		bridgeOptions(opts)
 	}
-	cl, err := signaling.Dial(ctx, src, opts)
-	if err != nil {
-		return dialFailure(ctx, stdout, f, t, err)
-	}
-	defer cl.Close()
-	fmt.Fprintf(errOut, "kvssign: connected as %s to %s; reading JSON messages from stdin, printing received ones; reconnecting with a fresh URL when the connection ends\n", t.role, t.arn)
-	return bridge(ctx, cl, stdin, stdout, errOut, f, t, dbg)
+	return signaling.Dial(ctx, src, opts)
 }
 
 // bridgeOptions, if set (by tests), adjusts the signaling client's
@@ -728,9 +565,9 @@ func runBridge(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 // within a test's time.
 var bridgeOptions func(*signaling.Options)
 
-// dialFailure explains the signaling client's failed first connection
-// with the same diagnosis as handshakeFailure: a *HandshakeError carries
-// the status, the error type, the message and the Date header.
+// dialFailure explains the signaling client's failed first connection: a
+// *HandshakeError carries the status, the error type, the message and the
+// Date header.
 func dialFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t target, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -747,7 +584,8 @@ func dialFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t targe
 }
 
 // bridge relays between stdin/stdout and the client until ctx ends,
-// --duration passes, or the client gives up reconnecting.
+// --duration passes, or the client ends: without --reconnect when its
+// connection ends, with it when it gives up reconnecting.
 func bridge(ctx context.Context, cl *signaling.Client, stdin io.Reader, stdout io.Writer, errOut *lockedWriter, f *connectFlags, t target, dbg *debugLog) error {
 	ctx, cancel := forDuration(ctx, f.duration)
 	defer cancel()
@@ -764,16 +602,35 @@ func bridge(ctx context.Context, cl *signaling.Client, stdin io.Reader, stdout i
 			return nil
 		case ev, ok := <-cl.Events():
 			if !ok {
-				if ctx.Err() != nil {
+				switch {
+				case ctx.Err() != nil:
 					return nil
+				case f.reconnect:
+					return gaveUp(out, f, t, cl.Err())
 				}
-				return gaveUp(out, f, t, cl.Err())
+				return ended(errOut, cl.Err())
 			}
 			if err := st.handle(ev, out, errOut, f.json(), dbg); err != nil {
 				return fmt.Errorf("connect: writing to stdout: %v", err)
 			}
 		}
 	}
+}
+
+// ended is the result of a connection that ended without --reconnect: a
+// normal or going-away close by the service (as after GO_AWAY) is a normal
+// end.
+func ended(errOut io.Writer, err error) error {
+	var ce *signaling.CloseError
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("connect: %w", err)
+	}
+	switch status := websocket.StatusCode(ce.Code); status {
+	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+		fmt.Fprintf(errOut, "kvssign: the service closed the connection (%d %s)\n", ce.Code, status)
+		return nil
+	}
+	return fmt.Errorf("connect: the service closed the connection: %d %s", ce.Code, ce.Reason)
 }
 
 // bridgeState follows the connections, to say how long each lasted.
@@ -835,16 +692,22 @@ func (st *bridgeState) reconnected(ev signaling.Event, out, errOut io.Writer, js
 	}
 	j := reconnectedJSON{Event: "RECONNECTED", Connection: ev.Conn, PreviousLasted: roundDuration(end.Sub(st.since))}
 	var why string
+	var renewal *signaling.RenewalError
+	var closed *signaling.CloseError
 	switch {
 	case errors.Is(ev.Err, signaling.ErrGoAway):
 		j.Reason, why = "go-away", "the service sent GO_AWAY"
-	case errors.Is(ev.Err, signaling.ErrRenewed):
-		j.Reason, why = "renewed", strings.TrimPrefix(ev.Err.Error(), "signaling: ")
+	case errors.As(ev.Err, &renewal) && renewal.Idle:
+		j.Reason, why = "renewed", fmt.Sprintf("connection renewed before the service's limit: nothing sent for %v (service idle timeout %v)", renewal.Elapsed, renewal.Limit)
+	case errors.As(ev.Err, &renewal):
+		j.Reason, why = "renewed", fmt.Sprintf("connection renewed before the service's limit: connected for %v (service limit %v)", renewal.Elapsed, renewal.Limit)
+	case errors.As(ev.Err, &closed):
+		j.Reason, why = "disconnected", fmt.Sprintf("the connection ended: closed by the service: %d %s", closed.Code, closed.Reason)
+		why = strings.TrimSuffix(why, " ")
+	case ev.Err != nil:
+		j.Reason, why = "disconnected", "the connection ended: "+ev.Err.Error()
 	default:
 		j.Reason, why = "disconnected", "the connection ended"
-		if ev.Err != nil {
-			why += ": " + strings.TrimPrefix(ev.Err.Error(), "signaling: ")
-		}
 	}
 	j.Message = redactSecrets(why)
 	msg := fmt.Sprintf("kvssign: reconnected (connection %d): %s; connection %d had lasted %s", ev.Conn, j.Message, st.conn, j.PreviousLasted)
@@ -884,21 +747,20 @@ func gaveUp(out io.Writer, f *connectFlags, t target, err error) error {
 		err = signaling.ErrClosed
 	}
 	const head = "the connection ended and reconnecting failed"
+	how := ""
+	var ge *signaling.GiveUpError
+	if errors.As(err, &ge) {
+		err = ge.Last
+		if ge.Attempts > 1 {
+			how = fmt.Sprintf(" (after %d attempts)", ge.Attempts)
+		}
+	}
 	var he *signaling.HandshakeError
 	if !errors.As(err, &he) {
-		return fmt.Errorf("connect %s: %s: %s", redactedURL(t.endpoint), head, strings.TrimPrefix(err.Error(), "signaling: "))
+		return fmt.Errorf("connect %s: %s%s: %w", redactedURL(t.endpoint), head, how, scrub(err))
 	}
 	in := handshakeInput(f, t)
 	in.status, in.code, in.message, in.serverDate = he.StatusCode, he.Type, he.Message, he.Date
-	// The client's error wraps the refusal, which names the URL: keep
-	// what it says around the refusal (how many attempts), not the URL.
-	how := ""
-	if before, _, ok := strings.Cut(err.Error(), he.Error()); ok {
-		how = strings.TrimSuffix(strings.TrimPrefix(before, "signaling: "), ": ")
-		if how != "" {
-			how = " (" + how + ")"
-		}
-	}
 	e := fmt.Errorf("connect %s: %s%s: %s", redactedURL(t.endpoint), head, how, handshakeHead(in))
 	d := diagnose(in)
 	if d.Cause == "" {
@@ -925,7 +787,7 @@ func sendThrough(ctx context.Context, cl *signaling.Client, stdin io.Reader, err
 			if ctx.Err() != nil || cl.Err() != nil {
 				return false // the bridge is ending and says why
 			}
-			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, redactSecrets(strings.TrimPrefix(err.Error(), "signaling: ")))
+			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, redactSecrets(err.Error()))
 			return true
 		}
 		dbg.printf("sent %s to %q", m.Action, m.RecipientClientID)

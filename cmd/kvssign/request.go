@@ -339,3 +339,21 @@ func redactHeader(name, value string) string {
 	}
 	return value
 }
+
+// bodyMessage reads {"message"} or {"Message"} from an error body, or the
+// body itself, shortened.
+func bodyMessage(body []byte) string {
+	var m map[string]any
+	if json.Unmarshal(body, &m) == nil {
+		for k, v := range m {
+			if s, ok := v.(string); ok && strings.EqualFold(k, "message") {
+				return s
+			}
+		}
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
