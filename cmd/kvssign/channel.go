@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/diagnose"
 )
 
 func init() { subcommands = append(subcommands, newChannelCmd) }
@@ -65,7 +66,7 @@ func (f *channelCmdFlags) channelArg(c *cobra.Command, arg string) (channel stri
 }
 
 func (f *channelCmdFlags) explain(err error, op, channel, region string) error {
-	return explainAWS(err, diagInput{op: op, channel: channel, region: region, arnRegion: arnRegion(channel), localNow: time.Now()})
+	return explainAWS(err, diagnose.Failure{Op: op, Channel: channel, Region: region, ARNRegion: arnRegion(channel), LocalNow: time.Now()})
 }
 
 func newChannelCreateCmd(f *channelCmdFlags) *cobra.Command {

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/signaling"
 	"github.com/kvssign/kvssign/sigv4"
@@ -127,7 +128,7 @@ func runConnect(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, 
 	if err != nil {
 		return err
 	}
-	if f.su != "" && endpointRole(t.endpoint) == kvs.Master && t.clientID != "" {
+	if f.su != "" && diagnose.EndpointRole(t.endpoint) == kvs.Master && t.clientID != "" {
 		fmt.Fprintf(stderr, "kvssign: warning: the URL carries a ClientId, as a viewer's does, but its endpoint is the channel's MASTER endpoint; KVS refuses that (400), and a service that accepts it connects you as the master\n")
 	}
 	dbg.printf("connecting to %s as %s", redactedURL(t.url), t.role)
@@ -194,7 +195,7 @@ func connectTarget(ctx context.Context, f *connectFlags, dbg *debugLog) (target,
 		if !strings.HasPrefix(channel, "arn:") {
 			return target{}, usagef("--endpoint: signing offline needs the channel's ARN (--channel-arn), not its name")
 		}
-		if er := endpointRole(f.endpoint); er != "" && er != role {
+		if er := diagnose.EndpointRole(f.endpoint); er != "" && er != role {
 			return target{}, usagef("--endpoint %s is a %s endpoint but --role is %s: use the endpoint GetSignalingChannelEndpoint returns for %s, or leave out --endpoint to have it resolved",
 				f.endpoint, er, strings.ToLower(string(role)), role)
 		}
@@ -223,8 +224,8 @@ func connectTarget(ctx context.Context, f *connectFlags, dbg *debugLog) (target,
 		r := f.aws.resolver(cfg, dbg)
 		r.Expires = f.expires
 		if s, err = r.Presign(ctx, channel, role, clientID); err != nil {
-			return target{}, explainAWS(err, diagInput{role: role, channel: channel, region: cfg.Region, arnRegion: arnRegion(channel),
-				clientID: clientID, localNow: time.Now(), clockOffset: f.aws.clockOffset})
+			return target{}, explainAWS(err, diagnose.Failure{Role: role, Channel: channel, Region: cfg.Region, ARNRegion: arnRegion(channel),
+				ClientID: clientID, LocalNow: time.Now(), ClockOffset: f.aws.clockOffset})
 		}
 		// The resolver keeps the ARN and endpoint: re-signing asks the
 		// control plane nothing until its cache expires.
@@ -308,36 +309,14 @@ func targetFromURL(raw, role string) (target, error) {
 			return target{}, err
 		}
 		t.role = r
-	case endpointRole(t.endpoint) != "":
-		t.role = endpointRole(t.endpoint)
+	case diagnose.EndpointRole(t.endpoint) != "":
+		t.role = diagnose.EndpointRole(t.endpoint)
 	case t.clientID != "":
 		t.role = kvs.Viewer
 	default:
 		t.role = kvs.Master
 	}
 	return t, nil
-}
-
-// endpointRole tells a master endpoint from a viewer one by its shape:
-// AWS's hosts start with m- or v-, the emulator's paths hold /master/ or
-// /viewer/. It returns "" when the shape says nothing.
-func endpointRole(endpoint string) kvs.Role {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return ""
-	}
-	host := u.Hostname()
-	switch {
-	case strings.HasPrefix(host, "m-") && strings.Contains(host, ".kinesisvideo."):
-		return kvs.Master
-	case strings.HasPrefix(host, "v-") && strings.Contains(host, ".kinesisvideo."):
-		return kvs.Viewer
-	case strings.Contains(u.Path, "/master/"):
-		return kvs.Master
-	case strings.Contains(u.Path, "/viewer/"):
-		return kvs.Viewer
-	}
-	return ""
 }
 
 type connectedJSON struct {
@@ -357,26 +336,26 @@ type failureJSON struct {
 	Message    string `json:"message,omitempty"`
 	URL        string `json:"url,omitempty"`
 	ServerDate string `json:"serverDate,omitempty"`
-	diagnosis
+	diagnose.Diagnosis
 }
 
 // handshakeInput is what is known of a handshake before its answer.
-func handshakeInput(f *connectFlags, t target) diagInput {
-	return diagInput{op: "ConnectAs" + titleRole(t.role), role: t.role, endpoint: t.endpoint, channel: t.arn,
-		region: t.region, arnRegion: arnRegion(t.arn), clientID: t.clientID, localNow: time.Now(),
-		clockOffset: f.aws.clockOffset, signedAt: t.signedAt}
+func handshakeInput(f *connectFlags, t target) diagnose.Failure {
+	return diagnose.Failure{Role: t.role, Endpoint: t.endpoint, Channel: t.arn,
+		Region: t.region, ARNRegion: arnRegion(t.arn), ClientID: t.clientID, LocalNow: time.Now(),
+		ClockOffset: f.aws.clockOffset, SignedAt: t.signedAt}
 }
 
-// explainHandshake turns a refused (in.status set) or unanswered
-// (in.noAnswer) handshake into the command's error, with its diagnosis,
+// explainHandshake turns a refused (in.Status set) or unanswered
+// (in.NoAnswer) handshake into the command's error, with its diagnosis,
 // printed as JSON too with --output json.
-func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagInput) error {
+func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagnose.Failure) error {
 	head := handshakeHead(in)
-	d := diagnose(in)
+	d := diagnose.Explain(in)
 	if f.json() {
-		out := failureJSON{Status: in.status, ErrorType: in.code, Message: redactSecrets(in.message), URL: redactedURL(t.url), diagnosis: d}
-		if !in.serverDate.IsZero() {
-			out.ServerDate = in.serverDate.UTC().Format(time.RFC3339)
+		out := failureJSON{Status: in.Status, ErrorType: in.Code, Message: redactSecrets(in.Message), URL: redactedURL(t.url), Diagnosis: d}
+		if !in.ServerDate.IsZero() {
+			out.ServerDate = in.ServerDate.UTC().Format(time.RFC3339)
 		}
 		if err := writeJSON(stdout, out); err != nil {
 			return err
@@ -391,25 +370,18 @@ func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagInput)
 
 // handshakeHead says what became of a handshake: its status, error type
 // and message, or why there was no answer.
-func handshakeHead(in diagInput) string {
-	if in.noAnswer {
-		return "no handshake: " + in.message
+func handshakeHead(in diagnose.Failure) string {
+	if in.NoAnswer {
+		return "no handshake: " + in.Message
 	}
-	head := fmt.Sprintf("handshake refused: HTTP %d", in.status)
-	if in.code != "" {
-		head += " " + in.code
+	head := fmt.Sprintf("handshake refused: HTTP %d", in.Status)
+	if in.Code != "" {
+		head += " " + in.Code
 	}
-	if in.message != "" {
-		head += ": " + in.message
+	if in.Message != "" {
+		head += ": " + in.Message
 	}
 	return head
-}
-
-func titleRole(r kvs.Role) string {
-	if r == kvs.Viewer {
-		return "Viewer"
-	}
-	return "Master"
 }
 
 // forDuration is ctx, ending after d if d is positive (--duration).
@@ -575,10 +547,10 @@ func dialFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t targe
 	in := handshakeInput(f, t)
 	var he *signaling.HandshakeError
 	if errors.As(err, &he) {
-		in.status, in.code, in.message, in.serverDate = he.StatusCode, he.Type, he.Message, he.Date
+		in.Status, in.Code, in.Message, in.ServerDate = he.StatusCode, he.Type, he.Message, he.Date
 	} else {
-		in.noAnswer = true
-		in.message = redactSecrets(err.Error())
+		in.NoAnswer = true
+		in.Message = redactSecrets(err.Error())
 	}
 	return explainHandshake(stdout, f, t, in)
 }
@@ -760,17 +732,17 @@ func gaveUp(out io.Writer, f *connectFlags, t target, err error) error {
 		return fmt.Errorf("connect %s: %s%s: %w", redactedURL(t.endpoint), head, how, scrub(err))
 	}
 	in := handshakeInput(f, t)
-	in.status, in.code, in.message, in.serverDate = he.StatusCode, he.Type, he.Message, he.Date
+	in.Status, in.Code, in.Message, in.ServerDate = he.StatusCode, he.Type, he.Message, he.Date
 	e := fmt.Errorf("connect %s: %s%s: %s", redactedURL(t.endpoint), head, how, handshakeHead(in))
-	d := diagnose(in)
+	d := diagnose.Explain(in)
 	if d.Cause == "" {
 		return e
 	}
 	if f.json() {
-		j := failureJSON{Error: redactSecrets(e.Error()), Status: in.status, ErrorType: in.code, Message: redactSecrets(in.message),
-			URL: redactedURL(he.URL), diagnosis: d}
-		if !in.serverDate.IsZero() {
-			j.ServerDate = in.serverDate.UTC().Format(time.RFC3339)
+		j := failureJSON{Error: redactSecrets(e.Error()), Status: in.Status, ErrorType: in.Code, Message: redactSecrets(in.Message),
+			URL: redactedURL(he.URL), Diagnosis: d}
+		if !in.ServerDate.IsZero() {
+			j.ServerDate = in.ServerDate.UTC().Format(time.RFC3339)
 		}
 		b, _ := json.Marshal(j)
 		out.Write(append(b, '\n'))
@@ -846,221 +818,3 @@ func (h warnHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 func (h warnHandler) WithGroup(string) slog.Handler { return h }
-
-// diagInput is what is known about a refused call or handshake.
-type diagInput struct {
-	op          string // e.g. ConnectAsViewer, DescribeSignalingChannel
-	status      int    // HTTP status; 0 without an answer
-	code        string // the service's error type
-	message     string
-	attempts    int
-	noAnswer    bool
-	serverDate  time.Time     // the answer's Date header
-	localNow    time.Time     // this machine's clock when the answer came
-	clockOffset time.Duration // what --clock-offset added when signing
-	signedAt    time.Time
-	role        kvs.Role
-	endpoint    string
-	channel     string
-	region      string // signed for
-	arnRegion   string
-	clientID    string
-}
-
-// diagnosis is the likely cause of a failure and its fix.
-type diagnosis struct {
-	Cause                string `json:"cause,omitempty"` // a short id, e.g. clock-skew
-	Explanation          string `json:"explanation,omitempty"`
-	Fix                  string `json:"fix,omitempty"`
-	SuggestedClockOffset string `json:"suggestedClockOffset,omitempty"`
-}
-
-// Causes, as in the JSON output and docs/cli.md.
-const (
-	causeClockSkew       = "clock-skew"
-	causeURLExpired      = "url-expired"
-	causeExpiredCreds    = "expired-credentials"
-	causeInvalidCreds    = "invalid-credentials"
-	causeSignature       = "signature-mismatch"
-	causeRegion          = "region-mismatch"
-	causePermission      = "missing-permission"
-	causeWrongEndpoint   = "wrong-endpoint"
-	causeClientID        = "invalid-client-id"
-	causeTooManyViewers  = "too-many-viewers"
-	causeThrottled       = "throttled"
-	causeUnknownChannel  = "unknown-channel"
-	causeExpiresTooLong  = "expires-too-long"
-	causeNoCredentials   = "no-credentials"
-	causeUnreachable     = "unreachable"
-	causeServiceError    = "service-error"
-	causeInvalidArgument = "invalid-argument"
-)
-
-// skewThreshold is how far the signing clock may be from the service's
-// before skew is named as the cause (the service allows 5 minutes).
-const skewThreshold = time.Minute
-
-// diagnose names the likely cause of a failure from what the service said.
-func diagnose(in diagInput) diagnosis {
-	msg := strings.ToLower(in.message)
-	has := func(phrases ...string) bool {
-		for _, p := range phrases {
-			if strings.Contains(msg, p) {
-				return true
-			}
-		}
-		return false
-	}
-	code := in.code
-	action := "kinesisvideo:ConnectAs" + titleRole(in.role)
-	if in.op != "" && !strings.HasPrefix(in.op, "ConnectAs") {
-		action = "kinesisvideo:" + in.op
-	}
-	// The offset that makes the signing clock read the service's time.
-	var skew time.Duration
-	haveSkew := !in.serverDate.IsZero() && !in.localNow.IsZero()
-	if haveSkew {
-		// The Date header has whole seconds: compare whole seconds.
-		skew = in.serverDate.Sub(in.localNow.Truncate(time.Second)).Round(time.Second)
-		if skew > -2*time.Second && skew < 2*time.Second {
-			skew = 0 // the Date header has whole seconds
-		}
-	}
-	off := skew - in.clockOffset // > 0: the signing clock is behind
-	skewed := haveSkew && (off > skewThreshold || off < -skewThreshold)
-	timeWords := has("signature expired", "signature not yet current", "requesttimetooskewed", "request time too skewed")
-
-	switch {
-	case timeWords && skewed || in.status == 403 && skewed && off.Abs() > 4*time.Minute:
-		dir := "behind"
-		if off < 0 {
-			dir = "ahead of"
-		}
-		return diagnosis{Cause: causeClockSkew,
-			Explanation: fmt.Sprintf("clock skew: the signing clock (this machine's%s) is %v %s the service's (its Date header: %s), beyond the 5 minutes SigV4 allows",
-				offsetNote(in.clockOffset), off.Abs(), dir, in.serverDate.UTC().Format(time.RFC1123)),
-			Fix:                  fmt.Sprintf("rerun with --clock-offset=%v (it is added to the local clock), or set this machine's clock right (NTP)", skew),
-			SuggestedClockOffset: skew.String()}
-	case has("signature expired"):
-		return diagnosis{Cause: causeURLExpired,
-			Explanation: "the signed URL expired before it was used: signaling URLs live at most 300 s from X-Amz-Date",
-			Fix:         "sign a fresh URL right before connecting (kvssign connect signs one itself)"}
-	case timeWords:
-		return diagnosis{Cause: causeClockSkew,
-			Explanation: "the signing time is outside the 5 minutes the service allows: this machine's clock is probably off",
-			Fix:         "set the clock right (NTP), or correct it with --clock-offset"}
-	case has("security token included in the request is expired") || code == "ExpiredTokenException" || code == "ExpiredToken":
-		return diagnosis{Cause: causeExpiredCreds,
-			Explanation: "the temporary credentials (session token) have expired",
-			Fix:         "renew them (aws sso login, or ask STS again); with --role-arn kvssign renews them itself"}
-	case has("credential should be scoped to a valid region"):
-		d := diagnosis{Cause: causeRegion,
-			Explanation: fmt.Sprintf("region mismatch: the request was signed for %s, but the service or channel is in another region", orDefault(in.region, "one region")),
-			Fix:         "set --region (or AWS_REGION) to the channel's region: the fourth field of its ARN"}
-		if in.arnRegion != "" && in.arnRegion != in.region {
-			d.Explanation += "; the channel ARN says " + in.arnRegion
-			d.Fix = "use --region " + in.arnRegion + " (the channel ARN's region)"
-		}
-		return d
-	case has("credential should be scoped to correct service"):
-		return diagnosis{Cause: causeSignature, Explanation: "the request was signed for another service", Fix: "sign for kinesisvideo"}
-	case has("security token included in the request is invalid") || code == "UnrecognizedClientException" || code == "InvalidClientTokenId":
-		return diagnosis{Cause: causeInvalidCreds,
-			Explanation: "the service does not know the access key id, or the session token does not belong to it (another account or partition, a deleted key, a token from another session)",
-			Fix:         "check AWS_ACCESS_KEY_ID and AWS_SESSION_TOKEN, or --profile; temporary keys (ASIA…) need their own session token"}
-	case has("signature we calculated does not match") || code == "SignatureDoesNotMatch":
-		return diagnosis{Cause: causeSignature,
-			Explanation: "the signature does not match: a wrong secret access key, or the URL was changed after signing (re-encoded, a parameter added or reordered by a tool)",
-			Fix:         "check AWS_SECRET_ACCESS_KEY; pass the signed URL on unchanged"}
-	case has("x-amz-expires must be at most"):
-		return diagnosis{Cause: causeExpiresTooLong,
-			Explanation: "X-Amz-Expires is over 300 seconds, which KVS refuses for signaling",
-			Fix:         "sign with --expires 299s or less"}
-	case has("not authorized to perform") || in.status == 403 && (code == "AccessDeniedException" || code == "AccessDenied") && !in.noAnswer:
-		// Indexes come from the message itself: lower-casing may change
-		// its length.
-		if i := strings.Index(in.message, "perform: "); i >= 0 {
-			rest := in.message[i+len("perform: "):]
-			if j := strings.IndexAny(rest, " ,"); j > 0 {
-				action = rest[:j]
-			}
-		}
-		// The service names the resource it checked ("… on resource:
-		// ARN"); that is what the policy must allow.
-		on, resource := "on the channel", orDefault(in.channel, "the channel's ARN")
-		if i := strings.Index(in.message, "on resource: "); i >= 0 {
-			if f := strings.Fields(in.message[i+len("on resource: "):]); len(f) > 0 {
-				if r := strings.TrimRight(f[0], ".,"); r != "" {
-					on, resource = "on "+r, r
-				}
-			}
-		}
-		return diagnosis{Cause: causePermission,
-			Explanation: fmt.Sprintf("access denied: the principal that signed lacks the %s permission %s (or a session policy or SCP removes it)", action, on),
-			Fix:         fmt.Sprintf("allow %s on %s in the signer's IAM policy", action, resource)}
-	case has("invalid clientid"):
-		if in.role == kvs.Master || in.clientID == "" {
-			if er := endpointRole(in.endpoint); er == kvs.Viewer || in.clientID == "" {
-				return diagnosis{Cause: causeWrongEndpoint,
-					Explanation: "the URL has no ClientId, as a master's, but the endpoint is the channel's VIEWER endpoint, which requires one",
-					Fix:         "connect as master to the endpoint GetSignalingChannelEndpoint returns for Role MASTER (leave out --endpoint to have it resolved), or as viewer with a --client-id"}
-			}
-		}
-		return diagnosis{Cause: causeClientID,
-			Explanation: fmt.Sprintf("the ClientId %q is invalid: it must be 1 to 256 characters of a-z A-Z 0-9 _ . - and not start with AWS_", in.clientID),
-			Fix:         "choose another --client-id (or leave it out for a random one)"}
-	case has("maximum number of clients"):
-		return diagnosis{Cause: causeTooManyViewers,
-			Explanation: "the channel already has its maximum of viewers connected (10 by default)",
-			Fix:         "disconnect a viewer, or reuse a ClientId: a viewer connecting with a ClientId already in use replaces that connection"}
-	case code == "ClientLimitExceededException" || code == "ThrottlingException" || code == "Throttling" || in.status == 429:
-		return diagnosis{Cause: causeThrottled,
-			Explanation: "throttled: too many calls (KVS allows 3 ConnectAsMaster/ConnectAsViewer per second per channel, and a few TPS per channel on the control plane)",
-			Fix:         "retry after a pause, with backoff; cache ARNs and endpoints rather than asking for them on every connection"}
-	case in.status == 404 || code == "ResourceNotFoundException":
-		where := ""
-		if in.region != "" {
-			where = " in " + in.region
-		}
-		return diagnosis{Cause: causeUnknownChannel,
-			Explanation: fmt.Sprintf("the channel %s does not exist%s: a wrong name or region, or it was deleted", orDefault(in.channel, ""), where),
-			Fix:         "check the name and --region, list channels with 'kvssign channel list', or create it with 'kvssign channel create NAME'"}
-	case in.status == 400 && in.endpoint != "" && endpointRole(in.endpoint) != "" && endpointRole(in.endpoint) != in.role:
-		return diagnosis{Cause: causeWrongEndpoint,
-			Explanation: fmt.Sprintf("the endpoint is the channel's %s endpoint but the connection is as %s", endpointRole(in.endpoint), in.role),
-			Fix:         fmt.Sprintf("use the endpoint GetSignalingChannelEndpoint returns for Role %s", in.role)}
-	case in.status == 403:
-		return diagnosis{Cause: causePermission,
-			Explanation: fmt.Sprintf("access denied: the signer may lack %s on the channel", action),
-			Fix:         fmt.Sprintf("allow %s in the signer's IAM policy; run with --debug to see what was signed", action)}
-	case in.status == 400 && (code == "InvalidArgumentException" || code == "ValidationException"):
-		return diagnosis{Cause: causeInvalidArgument, Explanation: "the service refused a parameter: " + in.message}
-	case in.status >= 500:
-		return diagnosis{Cause: causeServiceError,
-			Explanation: fmt.Sprintf("the service failed (HTTP %d)%s", in.status, attemptsNote(in.attempts)),
-			Fix:         "retry later"}
-	case has("failed to retrieve credentials", "no valid providers", "failed to refresh cached credentials", "get credentials", "no credentials"):
-		return diagnosis{Cause: causeNoCredentials,
-			Explanation: "no usable AWS credentials: none in the environment, the profile, SSO, web identity, the container or the instance",
-			Fix:         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pick a --profile, or run aws sso login"}
-	case in.noAnswer || in.status == 0 && has("dial", "connection refused", "no such host", "deadline", "timeout", "cannot reach"):
-		return diagnosis{Cause: causeUnreachable,
-			Explanation: "no answer from the service" + attemptsNote(in.attempts),
-			Fix:         "check the endpoint (--endpoint, --endpoint-url, --region), the network, and any proxy"}
-	}
-	return diagnosis{}
-}
-
-func offsetNote(d time.Duration) string {
-	if d == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" with --clock-offset=%v", d)
-}
-
-func attemptsNote(n int) string {
-	if n > 1 {
-		return fmt.Sprintf(", after %d attempts", n)
-	}
-	return ""
-}

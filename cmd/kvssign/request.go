@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/sigv4"
 )
 
@@ -178,7 +179,7 @@ func runRequest(ctx context.Context, stdin io.Reader, out, stderr io.Writer, f *
 	}
 	c, err := creds.Retrieve(ctx)
 	if err != nil {
-		return explainAWS(err, diagInput{})
+		return explainAWS(err, diagnose.Failure{})
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, f.aws.timeout)
@@ -213,7 +214,7 @@ func runRequest(ctx context.Context, stdin io.Reader, out, stderr io.Writer, f *
 	sent := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		d := diagnose(diagInput{noAnswer: true, message: err.Error()})
+		d := diagnose.Explain(diagnose.Failure{NoAnswer: true, Message: err.Error()})
 		return diagnosedError{err: fmt.Errorf("request: %w", err), d: d}
 	}
 	defer resp.Body.Close()
@@ -288,10 +289,10 @@ func failureWithBody(err error, body []byte) error {
 	re.body = bodyMessage(body)
 	code, _, _ := strings.Cut(re.resp.Header.Get("x-amzn-ErrorType"), ":")
 	date, _ := parseHTTPDate(re.resp.Header.Get("Date"))
-	d := diagnose(diagInput{op: re.service, status: re.resp.StatusCode, code: code, message: re.body,
-		serverDate: date, localNow: time.Now(), clockOffset: re.offset, region: re.region})
-	if d.Cause == causeUnknownChannel {
-		d = diagnosis{} // a 404 from an API is about its resource, not a channel
+	d := diagnose.Explain(diagnose.Failure{Op: re.service, Status: re.resp.StatusCode, Code: code, Message: re.body,
+		ServerDate: date, LocalNow: time.Now(), ClockOffset: re.offset, Region: re.region})
+	if d.Cause == diagnose.CauseUnknownChannel {
+		d = diagnose.Diagnosis{} // a 404 from an API is about its resource, not a channel
 	}
 	if d.Cause == "" {
 		return re

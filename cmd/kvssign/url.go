@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/sigv4"
 )
@@ -142,7 +143,7 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 		if !strings.HasPrefix(channel, "arn:") {
 			return usagef("--endpoint: signing offline needs the channel's ARN (--channel-arn), not its name")
 		}
-		if er := endpointRole(f.endpoint); er != "" && er != role {
+		if er := diagnose.EndpointRole(f.endpoint); er != "" && er != role {
 			// Signing is harmless, so only a warning; connect refuses.
 			fmt.Fprintf(stderr, "kvssign: warning: --endpoint looks like a %s endpoint but --role is %s; the service refuses a URL sent to the other role's endpoint\n",
 				er, strings.ToLower(string(role)))
@@ -168,7 +169,7 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 				return ue
 			}
 			if strings.Contains(err.Error(), "retrieving credentials") {
-				return explainAWS(err, diagInput{})
+				return explainAWS(err, diagnose.Failure{})
 			}
 			return usageError{err}
 		}
@@ -181,8 +182,8 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 		r.Expires, r.Clock = f.expires, clock
 		s, err = r.Presign(ctx, channel, role, f.clientID)
 		if err != nil {
-			return explainAWS(err, diagInput{role: role, channel: channel, region: cfg.Region, arnRegion: arnRegion(channel),
-				clientID: f.clientID, localNow: time.Now(), clockOffset: f.clockOffset})
+			return explainAWS(err, diagnose.Failure{Role: role, Channel: channel, Region: cfg.Region, ARNRegion: arnRegion(channel),
+				ClientID: f.clientID, LocalNow: time.Now(), ClockOffset: f.clockOffset})
 		}
 	}
 	return printSigned(out, f.output, s)
