@@ -14,8 +14,6 @@ import (
 	"github.com/kvssign/kvssign/diagnose"
 )
 
-func init() { subcommands = append(subcommands, newChannelCmd) }
-
 type channelCmdFlags struct {
 	outputFlags
 	aws awsFlags

@@ -26,8 +26,6 @@ import (
 	"github.com/kvssign/kvssign/sigv4"
 )
 
-func init() { subcommands = append(subcommands, newConnectCmd) }
-
 type connectFlags struct {
 	outputFlags
 	aws                          awsFlags

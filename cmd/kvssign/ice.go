@@ -16,8 +16,6 @@ import (
 	"github.com/kvssign/kvssign/kvs"
 )
 
-func init() { subcommands = append(subcommands, newICECmd) }
-
 type iceFlags struct {
 	outputFlags
 	aws      awsFlags

@@ -29,9 +29,20 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
-// subcommands are added by each command's file from its init function, so
-// that commands live in files of their own.
-var subcommands []func() *cobra.Command
+// subcommands make the commands, each in a file of its own, in the order
+// of the help.
+var subcommands = []func() *cobra.Command{
+	newChannelCmd,
+	newConnectCmd,
+	newDemoCmd,
+	newEmulateCmd,
+	newICECmd,
+	newRequestCmd,
+	newServeCmd,
+	newURLCmd,
+	newPresignCmd,
+	newVersionCmd,
+}
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{

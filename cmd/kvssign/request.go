@@ -21,8 +21,6 @@ import (
 	"github.com/kvssign/kvssign/sigv4"
 )
 
-func init() { subcommands = append(subcommands, newRequestCmd) }
-
 type requestFlags struct {
 	outputFlags
 	aws          awsFlags

@@ -18,8 +18,6 @@ import (
 	"github.com/kvssign/kvssign/sigv4"
 )
 
-func init() { subcommands = append(subcommands, newURLCmd, newPresignCmd) }
-
 // signFlags are the flags shared by commands that sign.
 type signFlags struct {
 	region      string
