@@ -156,7 +156,7 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 		} else {
 			dbg.printf("credentials: from the environment; nothing is asked of AWS")
 		}
-		p := &kvs.Presigner{Credentials: creds, Region: f.region, Expires: f.expires, Clock: clock, ClockOffset: f.clockOffset}
+		p := &kvs.Presigner{Credentials: markCredentialErrors(creds), Region: f.region, Expires: f.expires, Clock: clock, ClockOffset: f.clockOffset}
 		if dbg.enabled() {
 			p.Trace = dbg.trace
 		}
@@ -166,7 +166,8 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 			if errors.As(err, &ue) {
 				return ue
 			}
-			if strings.Contains(err.Error(), "retrieving credentials") {
+			var ce credentialsError
+			if errors.As(err, &ce) {
 				return explainAWS(err, diagnose.Failure{})
 			}
 			return usageError{err}
@@ -185,6 +186,24 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 		}
 	}
 	return printSigned(out, f.output, s)
+}
+
+// credentialsError marks a failure to get credentials inside the error of
+// the call that needed them.
+type credentialsError struct{ err error }
+
+func (e credentialsError) Error() string { return e.err.Error() }
+func (e credentialsError) Unwrap() error { return e.err }
+
+// markCredentialErrors returns p, its errors marked as credentialsError.
+func markCredentialErrors(p sigv4.CredentialsProvider) sigv4.CredentialsProvider {
+	return sigv4.CredentialsFunc(func(ctx context.Context) (sigv4.Credentials, error) {
+		c, err := p.Retrieve(ctx)
+		if err != nil {
+			return c, credentialsError{err}
+		}
+		return c, nil
+	})
 }
 
 // signedJSON is the JSON form of a signed signaling URL.
