@@ -77,6 +77,11 @@ type Options struct {
 	// EventBuffer is the capacity of the Events channel. If zero, 64. A
 	// consumer that falls further behind holds up the connection.
 	EventBuffer int
+	// Clock is the client's time: when events happen, and the timers of
+	// the keepalive, the backoff, the renewals and the pacing. Network
+	// deadlines (DialTimeout, WriteTimeout, PongTimeout) run on the
+	// system's clock. If nil, the system's clock.
+	Clock Clock
 	// Logger receives connection changes and retries. It never sees a
 	// signature or a session token: URLs are logged redacted. If nil,
 	// nothing is logged.
@@ -173,6 +178,9 @@ func (o *Options) settings() (settings, error) {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Clock == nil {
+		s.Clock = systemClock{}
 	}
 	return s, nil
 }
@@ -361,7 +369,7 @@ func (c *Client) current(ctx context.Context) (*conn, error) {
 // emit delivers an event from the supervisor.
 func (c *Client) emit(ev Event) {
 	if ev.At.IsZero() {
-		ev.At = time.Now()
+		ev.At = c.opts.Clock.Now()
 	}
 	select {
 	case c.events <- ev:
@@ -382,14 +390,13 @@ func (c *Client) supervise(cur *conn) {
 		close(c.done)
 	}()
 	for {
-		wait, why := c.renewalDue(cur, time.Now())
+		wait, why := c.renewalDue(cur, c.opts.Clock.Now())
 		graceful := true
 		if why == nil {
-			var timer *time.Timer
 			var tick <-chan time.Time
+			stop := func() bool { return false }
 			if wait > 0 {
-				timer = time.NewTimer(wait)
-				tick = timer.C
+				tick, stop = c.opts.Clock.NewTimer(wait)
 			}
 			goAway := cur.goAway
 			if c.opts.NoReconnect {
@@ -403,9 +410,7 @@ func (c *Client) supervise(cur *conn) {
 				why = ErrGoAway
 			case <-tick:
 			}
-			if timer != nil {
-				timer.Stop()
-			}
+			stop()
 			if c.stop.Err() != nil {
 				return
 			}
@@ -495,11 +500,11 @@ func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
 			retryNow = false
 		} else if attempt > 0 || !graceful {
 			d := backoff(attempt, c.opts.MinBackoff, c.opts.MaxBackoff, rand.Float64())
-			t := time.NewTimer(d)
+			tick, stop := c.opts.Clock.NewTimer(d)
 			select {
-			case <-t.C:
+			case <-tick:
 			case <-c.stop.Done():
-				t.Stop()
+				stop()
 				return nil, c.stopped()
 			}
 		}
@@ -669,14 +674,14 @@ func encodeFrame(m kvs.ClientMessage) ([]byte, error) {
 
 // pace waits for a turn to send under p.
 func (c *Client) pace(ctx context.Context, p *pacer) error {
-	d := p.reserve(time.Now())
+	d := p.reserve(c.opts.Clock.Now())
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	tick, stop := c.opts.Clock.NewTimer(d)
+	defer stop()
 	select {
-	case <-t.C:
+	case <-tick:
 		return nil
 	case <-ctx.Done():
 		p.cancel()

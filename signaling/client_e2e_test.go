@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,6 +227,7 @@ func containsType(types []EventType, t EventType) bool {
 // them when they are about to expire, as an STS-backed provider would.
 type renewing struct {
 	mu     sync.Mutex
+	now    func() time.Time
 	e      *emulator.Emulator
 	life   time.Duration
 	margin time.Duration
@@ -236,7 +238,7 @@ type renewing struct {
 func (r *renewing) Retrieve(context.Context) (sigv4.Credentials, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cur.AccessKeyID == "" || time.Until(r.cur.Expires) < r.margin {
+	if r.cur.AccessKeyID == "" || r.cur.Expires.Sub(r.now()) < r.margin {
 		r.cur = r.e.IssueCredentials(r.life)
 		r.issued++
 	}
@@ -248,12 +250,18 @@ func (r *renewing) Retrieve(context.Context) (sigv4.Credentials, error) {
 // URL signed by renewed credentials.
 func TestReconnectAfterCredentialsExpire(t *testing.T) {
 	t.Cleanup(func() { checkNoLeak(t) })
-	v := newEnv(t, fastConfig())
+	// The emulator and the signer share a clock that the test moves on
+	// rather than sleeping until the credentials expire.
+	var ahead atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	cfg := fastConfig()
+	cfg.Clock = now
+	v := newEnv(t, cfg)
 	// URLs live two seconds, at least one after X-Amz-Date drops the
 	// fraction of a second; credentials are renewed when they would not
 	// outlive a URL.
-	creds := &renewing{e: v.e, life: 5 * time.Second, margin: 2500 * time.Millisecond}
-	v.signer = &kvs.Presigner{Credentials: creds, Expires: 2 * time.Second}
+	creds := &renewing{now: now, e: v.e, life: 5 * time.Second, margin: 2500 * time.Millisecond}
+	v.signer = &kvs.Presigner{Credentials: creds, Expires: 2 * time.Second, Clock: now}
 	msrc, vsrc := v.source(kvs.Master, ""), v.source(kvs.Viewer, "viewer-1")
 	master, viewer := dial(t, msrc, nil), dial(t, vsrc, nil)
 	exchange(t, master, viewer, "viewer-1", 1, 2)
@@ -261,7 +269,7 @@ func TestReconnectAfterCredentialsExpire(t *testing.T) {
 	creds.mu.Lock()
 	first := creds.cur
 	creds.mu.Unlock()
-	time.Sleep(time.Until(first.Expires) + 200*time.Millisecond)
+	ahead.Add(int64(first.Expires.Sub(now()) + 200*time.Millisecond))
 	// The URL and the credentials it was signed with are both dead now:
 	// only a fresh signature with new credentials gets back in.
 	v.e.Drop(emulator.Target{})
@@ -865,7 +873,7 @@ func TestSendWaitsForReconnection(t *testing.T) {
 	}
 	sent := make(chan error, 1)
 	go func() { sent <- viewer.SendCandidate(testContext(t), "", candidate(2)) }()
-	time.Sleep(100 * time.Millisecond)
+	waitWaiting(t, "(*Client).current")
 	close(block)
 	if err := <-sent; err != nil {
 		t.Fatal(err)
