@@ -366,7 +366,7 @@ func TestHandshakeErrors(t *testing.T) {
 					t.Errorf("error %q shows the signature", err)
 				}
 			}
-			if !strings.Contains(err.Error(), "X-Amz-Signature="+Redacted) {
+			if !strings.Contains(err.Error(), "X-Amz-Signature="+redacted) {
 				t.Errorf("error %q does not show the redacted URL", err)
 			}
 		})

@@ -87,7 +87,7 @@ func dialError(err error, u, shown string) error {
 	msg := err.Error()
 	for _, secret := range secretsOf(u) {
 		if strings.Contains(msg, secret) {
-			return fmt.Errorf("signaling: connecting to %s: %s", shown, strings.ReplaceAll(msg, secret, Redacted))
+			return fmt.Errorf("signaling: connecting to %s: %s", shown, strings.ReplaceAll(msg, secret, redacted))
 		}
 	}
 	return fmt.Errorf("signaling: connecting to %s: %w", shown, err)
