@@ -226,7 +226,7 @@ func (d *debugLog) write(s string) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	io.WriteString(d.w, redactSecrets(s))
+	io.WriteString(d.w, printableLines(redactSecrets(s)))
 }
 
 func (d *debugLog) printf(format string, args ...any) {
@@ -287,7 +287,7 @@ func redactSecrets(s string) string {
 
 // redactedURL shows a signed URL for diagnostics: scheme, host, path and
 // parameter names, without the signature, token and credential values.
-func redactedURL(u string) string { return redactSecrets(u) }
+func redactedURL(u string) string { return printable(redactSecrets(u)) }
 
 // scrubbed is an error whose text is redacted; errors.As and errors.Is
 // still see the original.
@@ -354,9 +354,9 @@ type diagnosedError struct {
 }
 
 func (e diagnosedError) Error() string {
-	s := e.err.Error() + "\n  likely cause: " + e.d.Explanation
+	s := e.err.Error() + "\n  likely cause: " + printable(e.d.Explanation)
 	if e.d.Fix != "" {
-		s += "\n  fix: " + e.d.Fix
+		s += "\n  fix: " + printable(e.d.Fix)
 	}
 	return s
 }
@@ -423,7 +423,7 @@ func profileNames() []string {
 func finish(stdout io.Writer, jsonOut bool, err error) error {
 	var de diagnosedError
 	if err != nil && jsonOut && errors.As(err, &de) && !de.printed {
-		writeJSON(stdout, failureJSON{Error: redactSecrets(de.err.Error()), Diagnosis: de.d})
+		writeJSON(stdout, failureJSON{Error: printable(redactSecrets(de.err.Error())), Diagnosis: printableDiagnosis(de.d)})
 	}
 	return scrub(err)
 }

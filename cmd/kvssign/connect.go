@@ -144,16 +144,16 @@ func runConnect(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, 
 		}
 		who := string(t.role)
 		if t.clientID != "" {
-			who += " " + t.clientID
+			who += " " + printable(t.clientID)
 		}
-		_, err := fmt.Fprintf(stdout, "connected as %s to %s (%s)\n", who, t.arn, t.endpoint)
+		_, err := fmt.Fprintf(stdout, "connected as %s to %s (%s)\n", who, printable(t.arn), redactedURL(t.endpoint))
 		return err
 	}
 	how := ""
 	if f.reconnect {
 		how = "; reconnecting with a fresh URL when the connection ends"
 	}
-	fmt.Fprintf(errOut, "kvssign: connected as %s to %s; reading JSON messages from stdin, printing received ones%s\n", t.role, t.arn, how)
+	fmt.Fprintf(errOut, "kvssign: connected as %s to %s; reading JSON messages from stdin, printing received ones%s\n", t.role, printable(t.arn), how)
 	return bridge(ctx, cl, stdin, stdout, errOut, f, t, dbg)
 }
 
@@ -351,7 +351,7 @@ func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagnose.F
 	head := handshakeHead(in)
 	d := diagnose.Explain(in)
 	if f.json() {
-		out := failureJSON{Status: in.Status, ErrorType: in.Code, Message: redactSecrets(in.Message), URL: redactedURL(t.url), Diagnosis: d}
+		out := failureJSON{Status: in.Status, ErrorType: printable(in.Code), Message: printable(redactSecrets(in.Message)), URL: redactedURL(t.url), Diagnosis: printableDiagnosis(d)}
 		if !in.ServerDate.IsZero() {
 			out.ServerDate = in.ServerDate.UTC().Format(time.RFC3339)
 		}
@@ -370,14 +370,14 @@ func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagnose.F
 // and message, or why there was no answer.
 func handshakeHead(in diagnose.Failure) string {
 	if in.NoAnswer {
-		return "no handshake: " + in.Message
+		return "no handshake: " + printable(in.Message)
 	}
 	head := fmt.Sprintf("handshake refused: HTTP %d", in.Status)
 	if in.Code != "" {
-		head += " " + in.Code
+		head += " " + printable(in.Code)
 	}
 	if in.Message != "" {
-		head += ": " + in.Message
+		head += ": " + printable(in.Message)
 	}
 	return head
 }
@@ -459,7 +459,7 @@ func readSent(ctx context.Context, stdin io.Reader, errOut io.Writer, sendOne fu
 		}
 		m, err := parseSent(line)
 		if err != nil {
-			fmt.Fprintf(errOut, "kvssign: stdin line %d: %v\n", n, err)
+			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, printable(err.Error()))
 			continue
 		}
 		if !sendOne(n, m) {
@@ -467,7 +467,7 @@ func readSent(ctx context.Context, stdin io.Reader, errOut io.Writer, sendOne fu
 		}
 	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		fmt.Fprintf(errOut, "kvssign: reading stdin: %v\n", err)
+		fmt.Fprintf(errOut, "kvssign: reading stdin: %s\n", printable(err.Error()))
 	}
 }
 
@@ -593,14 +593,14 @@ func bridge(ctx context.Context, cl *signaling.Client, stdin io.Reader, stdout i
 func ended(errOut io.Writer, err error) error {
 	var ce *signaling.CloseError
 	if !errors.As(err, &ce) {
-		return fmt.Errorf("connect: %w", err)
+		return errors.New("connect: " + printable(err.Error()))
 	}
 	switch status := websocket.StatusCode(ce.Code); status {
 	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
 		fmt.Fprintf(errOut, "kvssign: the service closed the connection (%d %s)\n", ce.Code, status)
 		return nil
 	}
-	return fmt.Errorf("connect: the service closed the connection: %d %s", ce.Code, ce.Reason)
+	return fmt.Errorf("connect: the service closed the connection: %d %s", ce.Code, printable(ce.Reason))
 }
 
 // bridgeState follows the connections, to say how long each lasted.
@@ -672,10 +672,10 @@ func (st *bridgeState) reconnected(ev signaling.Event, out, errOut io.Writer, js
 	case errors.As(ev.Err, &renewal):
 		j.Reason, why = "renewed", fmt.Sprintf("connection renewed before the service's limit: connected for %v (service limit %v)", renewal.Elapsed, renewal.Limit)
 	case errors.As(ev.Err, &closed):
-		j.Reason, why = "disconnected", fmt.Sprintf("the connection ended: closed by the service: %d %s", closed.Code, closed.Reason)
+		j.Reason, why = "disconnected", fmt.Sprintf("the connection ended: closed by the service: %d %s", closed.Code, printable(closed.Reason))
 		why = strings.TrimSuffix(why, " ")
 	case ev.Err != nil:
-		j.Reason, why = "disconnected", "the connection ended: "+ev.Err.Error()
+		j.Reason, why = "disconnected", "the connection ended: "+printable(ev.Err.Error())
 	default:
 		j.Reason, why = "disconnected", "the connection ended"
 	}
@@ -727,7 +727,7 @@ func gaveUp(out io.Writer, f *connectFlags, t target, err error) error {
 	}
 	var he *signaling.HandshakeError
 	if !errors.As(err, &he) {
-		return fmt.Errorf("connect %s: %s%s: %w", redactedURL(t.endpoint), head, how, scrub(err))
+		return fmt.Errorf("connect %s: %s%s: %s", redactedURL(t.endpoint), head, how, printable(redactSecrets(err.Error())))
 	}
 	in := handshakeInput(f, t)
 	in.Status, in.Code, in.Message, in.ServerDate = he.StatusCode, he.Type, he.Message, he.Date
@@ -737,7 +737,7 @@ func gaveUp(out io.Writer, f *connectFlags, t target, err error) error {
 		return e
 	}
 	if f.json() {
-		j := failureJSON{Error: redactSecrets(e.Error()), Status: in.Status, ErrorType: in.Code, Message: redactSecrets(in.Message),
+		j := failureJSON{Error: redactSecrets(e.Error()), Status: in.Status, ErrorType: printable(in.Code), Message: printable(redactSecrets(in.Message)),
 			URL: redactedURL(he.URL), Diagnosis: d}
 		if !in.ServerDate.IsZero() {
 			j.ServerDate = in.ServerDate.UTC().Format(time.RFC3339)
@@ -757,7 +757,7 @@ func sendThrough(ctx context.Context, cl *signaling.Client, stdin io.Reader, err
 			if ctx.Err() != nil || cl.Err() != nil {
 				return false // the bridge is ending and says why
 			}
-			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, redactSecrets(err.Error()))
+			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, printable(redactSecrets(err.Error())))
 			return true
 		}
 		dbg.printf("sent %s to %q", m.Action, m.RecipientClientID)
@@ -791,10 +791,10 @@ func (h warnHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	var b strings.Builder
 	b.WriteString("kvssign: ")
-	b.WriteString(r.Message)
+	b.WriteString(printable(r.Message))
 	sep := " ("
 	add := func(a slog.Attr) bool {
-		b.WriteString(sep + a.Key + " " + a.Value.String())
+		b.WriteString(sep + printable(a.Key) + " " + printable(a.Value.String()))
 		sep = ", "
 		return true
 	}

@@ -114,7 +114,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "kvssign:", err)
+	// The error's own lines stay; whatever it quotes cannot drive the
+	// terminal.
+	fmt.Fprintln(stderr, "kvssign:", printableLines(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2

@@ -249,10 +249,10 @@ func runRequest(ctx context.Context, stdin io.Reader, out, stderr io.Writer, f *
 		return failure
 	}
 	if f.include {
-		fmt.Fprintf(out, "%s %s\n", resp.Proto, resp.Status)
+		fmt.Fprintf(out, "%s %s\n", printable(resp.Proto), printable(resp.Status))
 		for _, k := range sortedKeys(resp.Header) {
 			for _, v := range resp.Header[k] {
-				fmt.Fprintf(out, "%s: %s\n", k, v)
+				fmt.Fprintf(out, "%s: %s\n", printable(k), printable(v))
 			}
 		}
 		fmt.Fprintln(out)
