@@ -265,8 +265,8 @@ func signingCredentials(ctx context.Context, f *awsFlags, dbg *debugLog, regionH
 	return awskvs.Credentials(cfg.Credentials, 0), nil
 }
 
-// targetFromURL reads a presigned signaling URL. role, if set, overrides
-// what the URL suggests.
+// targetFromURL reads a presigned signaling URL. role, if set, must agree
+// with what the URL says.
 func targetFromURL(raw, role string) (target, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
@@ -301,12 +301,6 @@ func targetFromURL(raw, role string) (target, error) {
 	e.RawQuery = ""
 	t.endpoint = e.String()
 	switch {
-	case role != "":
-		r, err := parseRole(role)
-		if err != nil {
-			return target{}, err
-		}
-		t.role = r
 	case diagnose.EndpointRole(t.endpoint) != "":
 		t.role = diagnose.EndpointRole(t.endpoint)
 	case t.clientID != "":
@@ -314,7 +308,34 @@ func targetFromURL(raw, role string) (target, error) {
 	default:
 		t.role = kvs.Master
 	}
+	if role == "" {
+		return t, nil
+	}
+	r, err := parseRole(role)
+	if err != nil {
+		return target{}, err
+	}
+	if why := roleConflict(t, r); why != "" {
+		return target{}, usagef("--role %s, but --url %s: give a URL signed for %s, or leave out --role to connect as the URL says",
+			strings.ToLower(string(r)), why, strings.ToLower(string(r)))
+	}
+	t.role = r
 	return t, nil
+}
+
+// roleConflict says how a signed URL contradicts role, or returns "" if
+// it does not: a viewer's URL carries a client id, a master's none, and an
+// endpoint's shape may name its role.
+func roleConflict(t target, role kvs.Role) string {
+	switch er := diagnose.EndpointRole(t.endpoint); {
+	case role == kvs.Master && t.clientID != "":
+		return fmt.Sprintf("carries X-Amz-ClientId %q, as a viewer's does", t.clientID)
+	case role == kvs.Viewer && t.clientID == "":
+		return "carries no X-Amz-ClientId, as a master's does"
+	case er != "" && er != role:
+		return fmt.Sprintf("is for the channel's %s endpoint", er)
+	}
+	return ""
 }
 
 type connectedJSON struct {

@@ -392,3 +392,51 @@ func TestParseSent(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectURLRoleMismatch: --role must agree with the URL it comes
+// with; a viewer's URL is not reported connected as the master.
+func TestConnectURLRoleMismatch(t *testing.T) {
+	v := newEnv(t, emulator.Config{ConnectRate: -1})
+	arn := v.channel(t, "cam")
+	viewer := signed(t, "--channel", "cam", "--role", "viewer", "--client-id", "viewer-1", "--endpoint-url", v.url)
+	master := signed(t, "--channel", "cam", "--role", "master", "--endpoint-url", v.url)
+	// A viewer's URL at an endpoint whose shape says nothing of the role.
+	p := &kvs.Presigner{Credentials: v.e.Credentials()}
+	plain, err := p.Presign(context.Background(), strings.Replace(endpointOf(t, v, kvs.Viewer), "/viewer/", "/v/", 1), arn, kvs.Viewer, "viewer-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		url  string
+		role string
+		want []string
+	}{
+		{"viewer URL as master", viewer.URL, "master", []string{"--role master", "X-Amz-ClientId", "viewer"}},
+		{"viewer URL at an unmarked endpoint as master", plain.URL, "master", []string{"--role master", "X-Amz-ClientId", "viewer"}},
+		{"master URL as viewer", master.URL, "viewer", []string{"--role viewer", "master"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := v.e.Stats().Connections
+			r := cli(t, nil, "connect", "--once", "--url", tc.url, "--role", tc.role)
+			if r.code != 2 || strings.Contains(r.stdout, "connected as") {
+				t.Fatalf("%v; want exit 2 and no connection", r)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr %q lacks %q", r.stderr, w)
+				}
+			}
+			if v.e.Stats().Connections != before {
+				t.Errorf("connected")
+			}
+		})
+	}
+	// The URL's own role, given or not, connects.
+	for _, args := range [][]string{{"--url", viewer.URL}, {"--url", viewer.URL, "--role", "viewer"}, {"--url", master.URL, "--role", "MASTER"}} {
+		if r := cli(t, nil, append([]string{"connect", "--once"}, args...)...); r.code != 0 {
+			t.Errorf("connect %q: %v", args, r)
+		}
+	}
+}
