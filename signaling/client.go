@@ -55,6 +55,12 @@ type Options struct {
 	// attempts, which doubles from MinBackoff after each failure, with
 	// jitter. If zero, 100 milliseconds and 10 seconds.
 	MinBackoff, MaxBackoff time.Duration
+	// NoReconnect keeps the client to the connection Dial makes: Dial
+	// makes a single attempt (even for clock skew), and the client neither
+	// renews the connection nor follows GO_AWAY, which it delivers. When
+	// the connection ends, Events is closed and Err says why (a
+	// *CloseError if the service closed it).
+	NoReconnect bool
 	// MaxAttempts is how many reconnection attempts in a row may fail
 	// before the client gives up. If zero, 20 (about two minutes with the
 	// default backoff).
@@ -72,6 +78,11 @@ type Options struct {
 	// EventBuffer is the capacity of the Events channel. If zero, 64. A
 	// consumer that falls further behind holds up the connection.
 	EventBuffer int
+	// Clock is the client's time: when events happen, and the timers of
+	// the keepalive, the backoff, the renewals and the pacing. Network
+	// deadlines (DialTimeout, WriteTimeout, PongTimeout) run on the
+	// system's clock. If nil, the system's clock.
+	Clock Clock
 	// Logger receives connection changes and retries. It never sees a
 	// signature or a session token: URLs are logged redacted. If nil,
 	// nothing is logged.
@@ -130,6 +141,7 @@ func (o *Options) settings() (settings, error) {
 		s.PingInterval = 10 * time.Second
 	}
 	switch {
+	case s.NoReconnect:
 	case s.IdleTimeout == 0:
 		s.IdleTimeout = 10 * time.Minute
 		fallthrough
@@ -137,6 +149,7 @@ func (o *Options) settings() (settings, error) {
 		s.idleRenew = s.IdleTimeout - min(s.IdleTimeout/10, maxIdleMargin)
 	}
 	switch {
+	case s.NoReconnect:
 	case s.MaxConnectionDuration == 0:
 		s.MaxConnectionDuration = time.Hour
 		fallthrough
@@ -166,6 +179,9 @@ func (o *Options) settings() (settings, error) {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Clock == nil {
+		s.Clock = systemClock{}
 	}
 	return s, nil
 }
@@ -231,7 +247,7 @@ func Dial(ctx context.Context, src URLSource, opts *Options) (*Client, error) {
 	c.held.enabled = s.BufferCandidates
 	c.stop, c.stopNow = context.WithCancel(context.Background())
 	cn, skew, err := c.dial(ctx)
-	for retried := false; skew != nil; retried = true {
+	for retried := false; skew != nil && !s.NoReconnect; retried = true {
 		select { // without blocking: nobody reads Events yet
 		case c.events <- *skew:
 		default:
@@ -354,7 +370,7 @@ func (c *Client) current(ctx context.Context) (*conn, error) {
 // emit delivers an event from the supervisor.
 func (c *Client) emit(ev Event) {
 	if ev.At.IsZero() {
-		ev.At = time.Now()
+		ev.At = c.opts.Clock.Now()
 	}
 	select {
 	case c.events <- ev:
@@ -375,32 +391,38 @@ func (c *Client) supervise(cur *conn) {
 		close(c.done)
 	}()
 	for {
-		wait, why := c.renewalDue(cur, time.Now())
+		wait, why := c.renewalDue(cur, c.opts.Clock.Now())
 		graceful := true
 		if why == nil {
-			var timer *time.Timer
 			var tick <-chan time.Time
+			stop := func() bool { return false }
 			if wait > 0 {
-				timer = time.NewTimer(wait)
-				tick = timer.C
+				tick, stop = c.opts.Clock.NewTimer(wait)
+			}
+			goAway := cur.goAway
+			if c.opts.NoReconnect {
+				goAway = nil // delivered, and the service's close awaited
 			}
 			select {
 			case <-c.stop.Done():
 			case <-cur.dead:
 				why, graceful = cur.cause(), false
-			case <-cur.goAway:
+			case <-goAway:
 				why = ErrGoAway
 			case <-tick:
 			}
-			if timer != nil {
-				timer.Stop()
-			}
+			stop()
 			if c.stop.Err() != nil {
 				return
 			}
 			if why == nil {
 				continue // the renewal timer fired: look again
 			}
+		}
+		if c.opts.NoReconnect {
+			c.log.Info("signaling: connection ended", "conn", cur.id, "err", why)
+			c.fail(why)
+			return
 		}
 		if !graceful {
 			c.log.Info("signaling: connection lost; reconnecting", "conn", cur.id, "err", why)
@@ -437,14 +459,14 @@ func (c *Client) renewalDue(cn *conn, now time.Time) (time.Duration, error) {
 	if r := c.opts.idleRenew; r > 0 {
 		idle := now.Sub(time.Unix(0, cn.lastSent.Load()))
 		if idle >= r {
-			return 0, fmt.Errorf("%w: nothing sent for %v (service idle timeout %v)", ErrRenewed, idle.Round(time.Millisecond), c.opts.IdleTimeout)
+			return 0, &RenewalError{Idle: true, Elapsed: idle.Round(time.Millisecond), Limit: c.opts.IdleTimeout}
 		}
 		wait = r - idle
 	}
 	if r := c.opts.durationRenew; r > 0 {
 		age := now.Sub(cn.start)
 		if age >= r {
-			return 0, fmt.Errorf("%w: connected for %v (service limit %v)", ErrRenewed, age.Round(time.Millisecond), c.opts.MaxConnectionDuration)
+			return 0, &RenewalError{Elapsed: age.Round(time.Millisecond), Limit: c.opts.MaxConnectionDuration}
 		}
 		if wait == 0 || r-age < wait {
 			wait = r - age
@@ -479,11 +501,11 @@ func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
 			retryNow = false
 		} else if attempt > 0 || !graceful {
 			d := backoff(attempt, c.opts.MinBackoff, c.opts.MaxBackoff, rand.Float64())
-			t := time.NewTimer(d)
+			tick, stop := c.opts.Clock.NewTimer(d)
 			select {
-			case <-t.C:
+			case <-tick:
 			case <-c.stop.Done():
-				t.Stop()
+				stop()
 				return nil, c.stopped()
 			}
 		}
@@ -504,7 +526,7 @@ func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
 		var he *HandshakeError
 		if errors.As(err, &he) {
 			if !he.retryable() {
-				return nil, err
+				return nil, &GiveUpError{Attempts: attempt + 1, Last: err}
 			}
 			if skew != nil {
 				// Refused for clock skew, now corrected: not a failure
@@ -513,14 +535,14 @@ func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
 				retryNow = true
 			} else if he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden {
 				if authFailures++; authFailures >= maxAuthRetries {
-					return nil, fmt.Errorf("signaling: refused %d times in a row: %w", authFailures, err)
+					return nil, &GiveUpError{Attempts: attempt + 1, Last: err}
 				}
 			} else {
 				authFailures = 0
 			}
 		}
 		if attempt+1 >= c.opts.MaxAttempts {
-			return nil, fmt.Errorf("signaling: gave up after %d attempts to reconnect: %w", attempt+1, err)
+			return nil, &GiveUpError{Attempts: attempt + 1, Last: err}
 		}
 		c.log.Info("signaling: reconnection failed; retrying", "attempt", attempt+1, "err", err)
 	}
@@ -653,14 +675,14 @@ func encodeFrame(m kvs.ClientMessage) ([]byte, error) {
 
 // pace waits for a turn to send under p.
 func (c *Client) pace(ctx context.Context, p *pacer) error {
-	d := p.reserve(time.Now())
+	d := p.reserve(c.opts.Clock.Now())
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	tick, stop := c.opts.Clock.NewTimer(d)
+	defer stop()
 	select {
-	case <-t.C:
+	case <-tick:
 		return nil
 	case <-ctx.Done():
 		p.cancel()

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,6 +227,7 @@ func containsType(types []EventType, t EventType) bool {
 // them when they are about to expire, as an STS-backed provider would.
 type renewing struct {
 	mu     sync.Mutex
+	now    func() time.Time
 	e      *emulator.Emulator
 	life   time.Duration
 	margin time.Duration
@@ -236,7 +238,7 @@ type renewing struct {
 func (r *renewing) Retrieve(context.Context) (sigv4.Credentials, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cur.AccessKeyID == "" || time.Until(r.cur.Expires) < r.margin {
+	if r.cur.AccessKeyID == "" || r.cur.Expires.Sub(r.now()) < r.margin {
 		r.cur = r.e.IssueCredentials(r.life)
 		r.issued++
 	}
@@ -248,12 +250,18 @@ func (r *renewing) Retrieve(context.Context) (sigv4.Credentials, error) {
 // URL signed by renewed credentials.
 func TestReconnectAfterCredentialsExpire(t *testing.T) {
 	t.Cleanup(func() { checkNoLeak(t) })
-	v := newEnv(t, fastConfig())
+	// The emulator and the signer share a clock that the test moves on
+	// rather than sleeping until the credentials expire.
+	var ahead atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	cfg := fastConfig()
+	cfg.Clock = now
+	v := newEnv(t, cfg)
 	// URLs live two seconds, at least one after X-Amz-Date drops the
 	// fraction of a second; credentials are renewed when they would not
 	// outlive a URL.
-	creds := &renewing{e: v.e, life: 5 * time.Second, margin: 2500 * time.Millisecond}
-	v.signer = &kvs.Presigner{Credentials: creds, Expires: 2 * time.Second}
+	creds := &renewing{now: now, e: v.e, life: 5 * time.Second, margin: 2500 * time.Millisecond}
+	v.signer = &kvs.Presigner{Credentials: creds, Expires: 2 * time.Second, Clock: now}
 	msrc, vsrc := v.source(kvs.Master, ""), v.source(kvs.Viewer, "viewer-1")
 	master, viewer := dial(t, msrc, nil), dial(t, vsrc, nil)
 	exchange(t, master, viewer, "viewer-1", 1, 2)
@@ -261,7 +269,7 @@ func TestReconnectAfterCredentialsExpire(t *testing.T) {
 	creds.mu.Lock()
 	first := creds.cur
 	creds.mu.Unlock()
-	time.Sleep(time.Until(first.Expires) + 200*time.Millisecond)
+	ahead.Add(int64(first.Expires.Sub(now()) + 200*time.Millisecond))
 	// The URL and the credentials it was signed with are both dead now:
 	// only a fresh signature with new credentials gets back in.
 	v.e.Drop(emulator.Target{})
@@ -358,7 +366,7 @@ func TestHandshakeErrors(t *testing.T) {
 					t.Errorf("error %q shows the signature", err)
 				}
 			}
-			if !strings.Contains(err.Error(), "X-Amz-Signature="+Redacted) {
+			if !strings.Contains(err.Error(), "X-Amz-Signature="+redacted) {
 				t.Errorf("error %q does not show the redacted URL", err)
 			}
 		})
@@ -383,7 +391,7 @@ func TestReconnectPolicy(t *testing.T) {
 				src.set(Presigned(v.signer, v.viewerEP, arn, kvs.Viewer, "viewer-1"))
 			},
 			wantCalls: 2,
-			wantErr:   func(err error) bool { return statusOf(err) == 404 },
+			wantErr:   func(err error) bool { return statusOf(err) == 404 && attemptsOf(err) == 1 },
 		},
 		{
 			name: "403 is retried three times with fresh URLs",
@@ -395,7 +403,7 @@ func TestReconnectPolicy(t *testing.T) {
 			opts:      Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 			wantCalls: 1 + maxAuthRetries,
 			wantErr: func(err error) bool {
-				return statusOf(err) == 403 && strings.Contains(err.Error(), "refused 3 times in a row")
+				return statusOf(err) == 403 && attemptsOf(err) == maxAuthRetries
 			},
 		},
 		{
@@ -418,7 +426,7 @@ func TestReconnectPolicy(t *testing.T) {
 			opts:      Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxAttempts: 4},
 			wantCalls: 1 + 4,
 			wantErr: func(err error) bool {
-				return statusOf(err) == 500 && strings.Contains(err.Error(), "gave up after 4 attempts")
+				return statusOf(err) == 500 && attemptsOf(err) == 4 && strings.Contains(err.Error(), "gave up after 4 attempts")
 			},
 		},
 		{
@@ -473,6 +481,15 @@ func TestReconnectPolicy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// attemptsOf returns the attempts of a *GiveUpError, or 0.
+func attemptsOf(err error) int {
+	var ge *GiveUpError
+	if errors.As(err, &ge) {
+		return ge.Attempts
+	}
+	return 0
 }
 
 func statusOf(err error) int {
@@ -856,7 +873,7 @@ func TestSendWaitsForReconnection(t *testing.T) {
 	}
 	sent := make(chan error, 1)
 	go func() { sent <- viewer.SendCandidate(testContext(t), "", candidate(2)) }()
-	time.Sleep(100 * time.Millisecond)
+	waitWaiting(t, "(*Client).current")
 	close(block)
 	if err := <-sent; err != nil {
 		t.Fatal(err)
@@ -904,4 +921,95 @@ func TestCloseLeavesNothing(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestNoReconnect: with NoReconnect the client keeps the connection Dial
+// made: GO_AWAY is delivered and not followed, idle renewal is off, and
+// when the connection ends Events closes and Err says why, after one
+// handshake in all.
+func TestNoReconnect(t *testing.T) {
+	cases := []struct {
+		name    string
+		cfg     func(*emulator.Config)
+		trigger func(*emulator.Emulator)
+		before  []EventType
+		want    func(error) bool
+	}{
+		{
+			name:    "GO_AWAY, then the service's close",
+			cfg:     func(c *emulator.Config) { c.GoAwayGrace = 200 * time.Millisecond },
+			trigger: func(e *emulator.Emulator) { e.GoAway(emulator.Target{}) },
+			before:  []EventType{EventGoAway},
+			want: func(err error) bool {
+				var ce *CloseError
+				return errors.As(err, &ce) && (ce.Code == 1000 || ce.Code == 1001)
+			},
+		},
+		{
+			name:    "closed by the service",
+			trigger: func(e *emulator.Emulator) { e.Disconnect(emulator.Target{}, 1011, "internal error") },
+			want: func(err error) bool {
+				var ce *CloseError
+				return errors.As(err, &ce) && ce.Code == 1011 && ce.Reason == "internal error"
+			},
+		},
+		{
+			name:    "dropped connection",
+			trigger: func(e *emulator.Emulator) { e.Drop(emulator.Target{}) },
+			want:    func(err error) bool { return err != nil && strings.Contains(err.Error(), "connection lost") },
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Cleanup(func() { checkNoLeak(t) })
+			cfg := fastConfig()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			v := newEnv(t, cfg)
+			src := v.source(kvs.Master, "")
+			c := dial(t, src, &Options{NoReconnect: true, IdleTimeout: 50 * time.Millisecond})
+			waitConns(t, v.e, 1)
+			tc.trigger(v.e)
+			var got []EventType
+			for ev := range c.Events() {
+				got = append(got, ev.Type)
+			}
+			for _, want := range tc.before {
+				if !containsType(got, want) {
+					t.Errorf("events %v; want %v among them", got, want)
+				}
+			}
+			if containsType(got, EventReconnected) || containsType(got, EventDisconnected) {
+				t.Errorf("events %v; want no reconnection", got)
+			}
+			if err := c.Err(); !tc.want(err) {
+				t.Errorf("Err() = %v (%T); not the expected end", err, err)
+			}
+			if n := src.calls(); n != 1 {
+				t.Errorf("%d URLs signed; want 1", n)
+			}
+			if err := c.Close(); !tc.want(err) {
+				t.Errorf("Close() = %v; want the error that ended the client", err)
+			}
+		})
+	}
+}
+
+// TestNoReconnectDialOnce: with NoReconnect a URL refused for clock skew
+// is not retried, though the skew is learned for the next Dial.
+func TestNoReconnectDialOnce(t *testing.T) {
+	v := newEnv(t, fastConfig())
+	skew := new(kvs.ClockSkew)
+	v.signer = &kvs.Presigner{Credentials: v.creds, Skew: skew, Clock: func() time.Time { return time.Now().Add(-10 * time.Minute) }}
+	src := v.source(kvs.Viewer, "viewer-1")
+	_, err := Dial(testContext(t), src.get, &Options{NoReconnect: true})
+	if statusOf(err) != 403 || src.calls() != 1 {
+		t.Fatalf("Dial: %v after %d URLs; want a 403 after 1", err, src.calls())
+	}
+	if skew.Offset() < 9*time.Minute {
+		t.Errorf("learned offset %v; want about 10m", skew.Offset())
+	}
+	c := dial(t, src, &Options{NoReconnect: true})
+	c.Close()
 }

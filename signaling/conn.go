@@ -54,14 +54,14 @@ func (c *Client) dial(ctx context.Context) (cn *conn, skew *Event, err error) {
 	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.opts.HTTPClient})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			at := time.Now()
+			at := c.opts.Clock.Now()
 			he := handshakeError(resp, shown)
 			return nil, c.learnSkew(he, rep, at), he
 		}
 		return nil, nil, dialError(err, u, shown)
 	}
 	ws.SetReadLimit(readLimit)
-	now := time.Now()
+	now := c.opts.Clock.Now()
 	c.mu.Lock()
 	c.nconn++
 	id := c.nconn
@@ -87,7 +87,7 @@ func dialError(err error, u, shown string) error {
 	msg := err.Error()
 	for _, secret := range secretsOf(u) {
 		if strings.Contains(msg, secret) {
-			return fmt.Errorf("signaling: connecting to %s: %s", shown, strings.ReplaceAll(msg, secret, Redacted))
+			return fmt.Errorf("signaling: connecting to %s: %s", shown, strings.ReplaceAll(msg, secret, redacted))
 		}
 	}
 	return fmt.Errorf("signaling: connecting to %s: %w", shown, err)
@@ -135,12 +135,12 @@ func (cn *conn) shutdown(graceful bool) {
 			cn.ws.Close(websocket.StatusNormalClosure, "")
 			close(done)
 		}()
-		t := time.NewTimer(closeGrace)
+		tick, stop := cn.c.opts.Clock.NewTimer(closeGrace)
 		select {
 		case <-done:
-		case <-t.C:
+		case <-tick:
 		}
-		t.Stop()
+		stop()
 		cn.end(errors.New("signaling: connection closed by the client"))
 		cn.cancel()
 		<-done
@@ -174,7 +174,7 @@ func (cn *conn) write(frame []byte) error {
 	if err := cn.ws.Write(ctx, websocket.MessageText, frame); err != nil {
 		return err
 	}
-	cn.lastSent.Store(time.Now().UnixNano())
+	cn.lastSent.Store(cn.c.opts.Clock.Now().UnixNano())
 	return nil
 }
 
@@ -205,10 +205,10 @@ func (cn *conn) read() {
 			cn.end(readError(err))
 			return
 		}
-		now := time.Now()
+		now := c.opts.Clock.Now()
 		cn.lastRecv.Store(now.UnixNano())
 		if typ != websocket.MessageText {
-			c.log.Debug("signaling: ignoring a binary frame", "conn", cn.id)
+			c.log.Warn("signaling: ignoring a binary frame", "conn", cn.id, "bytes", len(data))
 			continue
 		}
 		ev, err := parseFrame(data)
@@ -280,10 +280,7 @@ func parseFrame(data []byte) (Event, error) {
 func readError(err error) error {
 	var ce websocket.CloseError
 	if errors.As(err, &ce) {
-		if ce.Reason != "" {
-			return fmt.Errorf("signaling: closed by the service: %d %s", ce.Code, ce.Reason)
-		}
-		return fmt.Errorf("signaling: closed by the service: %d", ce.Code)
+		return &CloseError{Code: int(ce.Code), Reason: ce.Reason}
 	}
 	return fmt.Errorf("signaling: connection lost: %w", err)
 }
@@ -296,17 +293,19 @@ func (cn *conn) keepalive() {
 	if interval < 0 {
 		return
 	}
-	t := time.NewTimer(interval)
-	defer t.Stop()
+	clock := cn.c.opts.Clock
+	wait := interval
 	for {
+		tick, stop := clock.NewTimer(wait)
 		select {
 		case <-cn.ctx.Done():
+			stop()
 			return
-		case <-t.C:
+		case <-tick:
 		}
-		silent := time.Since(time.Unix(0, cn.lastRecv.Load()))
+		silent := clock.Now().Sub(time.Unix(0, cn.lastRecv.Load()))
 		if silent < interval {
-			t.Reset(interval - silent)
+			wait = interval - silent
 			continue
 		}
 		ctx, cancel := context.WithTimeout(cn.ctx, cn.c.opts.PongTimeout)
@@ -318,8 +317,8 @@ func (cn *conn) keepalive() {
 			}
 			return
 		}
-		cn.lastRecv.Store(time.Now().UnixNano())
-		t.Reset(interval)
+		cn.lastRecv.Store(clock.Now().UnixNano())
+		wait = interval
 	}
 }
 

@@ -25,6 +25,60 @@ var (
 	ErrRenewed = errors.New("signaling: connection renewed before the service's limit")
 )
 
+// A GiveUpError is why a Client stopped reconnecting: Attempts attempts in a
+// row failed (just one when the failure cannot heal, such as an unknown
+// channel), the last with Last, a [*HandshakeError] when the service
+// refused the upgrade. [Client.Err] returns it.
+type GiveUpError struct {
+	Attempts int
+	Last     error
+}
+
+func (e *GiveUpError) Error() string {
+	s := "s"
+	if e.Attempts == 1 {
+		s = ""
+	}
+	return fmt.Sprintf("signaling: gave up after %d attempt%s to reconnect: %v", e.Attempts, s, e.Last)
+}
+
+func (e *GiveUpError) Unwrap() error { return e.Last }
+
+// A CloseError is a connection closed by the service with a WebSocket close
+// frame: Code is its status (1000 normal, 1001 going away, 1011 internal
+// error, ...) and Reason its text, which may be empty.
+type CloseError struct {
+	Code   int
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	if e.Reason == "" {
+		return "signaling: closed by the service: " + strconv.Itoa(e.Code)
+	}
+	return "signaling: closed by the service: " + strconv.Itoa(e.Code) + " " + e.Reason
+}
+
+// A RenewalError is the reason of an [EventReconnected] the client made
+// ahead of a service limit; errors.Is matches it with ErrRenewed. Idle
+// says which limit: the idle timeout (nothing sent for Elapsed) or the
+// maximum connection duration (connected for Elapsed). Limit is the
+// service's.
+type RenewalError struct {
+	Idle           bool
+	Elapsed, Limit time.Duration
+}
+
+func (e *RenewalError) Error() string {
+	if e.Idle {
+		return fmt.Sprintf("%v: nothing sent for %v (service idle timeout %v)", ErrRenewed, e.Elapsed, e.Limit)
+	}
+	return fmt.Sprintf("%v: connected for %v (service limit %v)", ErrRenewed, e.Elapsed, e.Limit)
+}
+
+// Is reports whether target is ErrRenewed.
+func (e *RenewalError) Is(target error) bool { return target == ErrRenewed }
+
 // HandshakeError is a WebSocket upgrade the signaling service refused.
 type HandshakeError struct {
 	// StatusCode is the HTTP status: 400 bad parameters, invalid client id

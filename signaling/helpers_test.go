@@ -292,3 +292,81 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
 }
+
+// waitWaiting waits until a goroutine of this package is in fn (a send
+// waiting for a connection, say).
+func waitWaiting(t *testing.T, fn string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, g := range ourGoroutines() {
+			if strings.Contains(g, "kvssign/signaling."+fn) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine in %s", fn)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// fakeClock is a Clock that moves only when the test advances it.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers map[*fakeTimer]bool
+}
+
+type fakeTimer struct {
+	at time.Time
+	c  chan time.Time
+}
+
+func newFakeClock(start time.Time) *fakeClock {
+	return &fakeClock{now: start, timers: make(map[*fakeTimer]bool)}
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := &fakeTimer{at: f.now.Add(d), c: make(chan time.Time, 1)}
+	if d <= 0 {
+		t.c <- f.now
+		return t.c, func() bool { return false }
+	}
+	f.timers[t] = true
+	return t.c, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		pending := f.timers[t]
+		delete(f.timers, t)
+		return pending
+	}
+}
+
+// Advance moves the clock on by d and fires the timers due.
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+	for t := range f.timers {
+		if !t.at.After(f.now) {
+			t.c <- f.now
+			delete(f.timers, t)
+		}
+	}
+}
+
+// pending returns how many timers wait.
+func (f *fakeClock) pending() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.timers)
+}

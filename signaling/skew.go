@@ -46,7 +46,7 @@ func skewRefusal(he *HandshakeError, local time.Time, offset time.Duration) bool
 }
 
 // learnSkew looks at a refused handshake, answered when the local clock
-// read at (by time.Now), for clock skew. If the URL came from a source
+// read at (by the client's Clock), for clock skew. If the URL came from a source
 // that reported a ClockSkew and the refusal teaches it a new offset, it
 // returns the EventClockSkew to report, and the next URL will be signed
 // with the corrected clock.

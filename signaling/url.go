@@ -45,8 +45,8 @@ func Presigned(p *kvs.Presigner, endpoint, channelARN string, role kvs.Role, cli
 	}
 }
 
-// Redacted is what RedactURL puts in place of a secret.
-const Redacted = "REDACTED"
+// redacted is what RedactURL puts in place of a secret.
+const redacted = "REDACTED"
 
 // RedactURL returns a signed URL fit for a log: the values of
 // X-Amz-Signature and X-Amz-Security-Token, and any user info, are replaced
@@ -58,7 +58,7 @@ func RedactURL(u string) string {
 	if scheme, rest, ok := strings.Cut(base, "://"); ok {
 		authority, path, _ := strings.Cut(rest, "/")
 		if i := strings.LastIndexByte(authority, '@'); i >= 0 {
-			authority = Redacted + "@" + authority[i+1:]
+			authority = redacted + "@" + authority[i+1:]
 		}
 		base = scheme + "://" + authority
 		if path != "" || strings.Contains(rest, "/") {
@@ -76,7 +76,7 @@ func RedactURL(u string) string {
 	for i, p := range params {
 		name, _, _ := strings.Cut(p, "=")
 		if strings.EqualFold(name, "X-Amz-Signature") || strings.EqualFold(name, "X-Amz-Security-Token") {
-			params[i] = name + "=" + Redacted
+			params[i] = name + "=" + redacted
 		}
 	}
 	return base + "?" + strings.Join(params, "&") + frag

@@ -26,6 +26,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/kvs"
 )
 
@@ -225,7 +226,7 @@ func (d *debugLog) write(s string) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	io.WriteString(d.w, redactSecrets(s))
+	io.WriteString(d.w, printableLines(redactSecrets(s)))
 }
 
 func (d *debugLog) printf(format string, args ...any) {
@@ -286,7 +287,7 @@ func redactSecrets(s string) string {
 
 // redactedURL shows a signed URL for diagnostics: scheme, host, path and
 // parameter names, without the signature, token and credential values.
-func redactedURL(u string) string { return redactSecrets(u) }
+func redactedURL(u string) string { return printable(redactSecrets(u)) }
 
 // scrubbed is an error whose text is redacted; errors.As and errors.Is
 // still see the original.
@@ -321,7 +322,7 @@ func parseHTTPDate(s string) (time.Time, bool) {
 
 // explainAWS turns a failed call to AWS into an error that says the likely
 // cause and the fix.
-func explainAWS(err error, in diagInput) error {
+func explainAWS(err error, in diagnose.Failure) error {
 	if err == nil {
 		return nil
 	}
@@ -330,15 +331,15 @@ func explainAWS(err error, in diagInput) error {
 		if ae.Kind == awskvs.ErrInvalidArgument && ae.StatusCode == 0 {
 			return usageError{err}
 		}
-		in.status, in.code, in.message = ae.StatusCode, ae.Code, ae.Message
-		in.op, in.attempts = ae.Op, ae.Attempts
-		if in.serverDate.IsZero() {
-			in.serverDate, _ = responseDate(err)
+		in.Status, in.Code, in.Message = ae.StatusCode, ae.Code, ae.Message
+		in.Op, in.Attempts = ae.Op, ae.Attempts
+		if in.ServerDate.IsZero() {
+			in.ServerDate, _ = responseDate(err)
 		}
 	} else {
-		in.message = err.Error()
+		in.Message = err.Error()
 	}
-	d := diagnose(in)
+	d := diagnose.Explain(in)
 	if d.Cause == "" {
 		return err
 	}
@@ -348,14 +349,14 @@ func explainAWS(err error, in diagInput) error {
 // diagnosedError is an error with its likely cause and fix.
 type diagnosedError struct {
 	err     error
-	d       diagnosis
+	d       diagnose.Diagnosis
 	printed bool // already printed as JSON
 }
 
 func (e diagnosedError) Error() string {
-	s := e.err.Error() + "\n  likely cause: " + e.d.Explanation
+	s := e.err.Error() + "\n  likely cause: " + printable(e.d.Explanation)
 	if e.d.Fix != "" {
-		s += "\n  fix: " + e.d.Fix
+		s += "\n  fix: " + printable(e.d.Fix)
 	}
 	return s
 }
@@ -422,7 +423,7 @@ func profileNames() []string {
 func finish(stdout io.Writer, jsonOut bool, err error) error {
 	var de diagnosedError
 	if err != nil && jsonOut && errors.As(err, &de) && !de.printed {
-		writeJSON(stdout, failureJSON{Error: redactSecrets(de.err.Error()), diagnosis: de.d})
+		writeJSON(stdout, failureJSON{Error: printable(redactSecrets(de.err.Error())), Diagnosis: printableDiagnosis(de.d)})
 	}
 	return scrub(err)
 }

@@ -124,23 +124,6 @@ func TestRedactSecrets(t *testing.T) {
 	}
 }
 
-func TestEndpointRole(t *testing.T) {
-	cases := map[string]kvs.Role{
-		"wss://m-1234abcd.kinesisvideo.us-west-2.amazonaws.com":       kvs.Master,
-		"wss://v-1234abcd.kinesisvideo.us-west-2.amazonaws.com":       kvs.Viewer,
-		"ws://127.0.0.1:4566/signaling/master/m-1234abcd":             kvs.Master,
-		"ws://127.0.0.1:4566/signaling/viewer/v-1234abcd":             kvs.Viewer,
-		"wss://example.com/ws":                                        "",
-		"wss://m-1234abcd.example.com":                                "",
-		"https://r-1234abcd.kinesisvideo.us-west-2.amazonaws.com/x/y": "",
-	}
-	for in, want := range cases {
-		if got := endpointRole(in); got != want {
-			t.Errorf("endpointRole(%q) = %q; want %q", in, got, want)
-		}
-	}
-}
-
 func TestProfileNamesForCompletion(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config")

@@ -11,9 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/diagnose"
 )
-
-func init() { subcommands = append(subcommands, newChannelCmd) }
 
 type channelCmdFlags struct {
 	outputFlags
@@ -65,7 +64,7 @@ func (f *channelCmdFlags) channelArg(c *cobra.Command, arg string) (channel stri
 }
 
 func (f *channelCmdFlags) explain(err error, op, channel, region string) error {
-	return explainAWS(err, diagInput{op: op, channel: channel, region: region, arnRegion: arnRegion(channel), localNow: time.Now()})
+	return explainAWS(err, diagnose.Failure{Op: op, Channel: channel, Region: region, ARNRegion: arnRegion(channel), LocalNow: time.Now()})
 }
 
 func newChannelCreateCmd(f *channelCmdFlags) *cobra.Command {
@@ -106,7 +105,7 @@ func newChannelCreateCmd(f *channelCmdFlags) *cobra.Command {
 				if f.json() {
 					return writeJSON(c.OutOrStdout(), map[string]string{"channelArn": arn})
 				}
-				_, err = fmt.Fprintln(c.OutOrStdout(), arn)
+				_, err = fmt.Fprintln(c.OutOrStdout(), printable(arn))
 				return err
 			}())
 		},
@@ -153,7 +152,7 @@ func newChannelDescribeCmd(f *channelCmdFlags) *cobra.Command {
 				}
 				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 				fmt.Fprintf(tw, "name:\t%s\narn:\t%s\ntype:\t%s\nstatus:\t%s\ncreated:\t%s\nmessage ttl:\t%v\nversion:\t%s\n",
-					ch.Name, ch.ARN, ch.Type, ch.Status, ch.CreatedAt.UTC().Format(time.RFC3339), ch.MessageTTL, ch.Version)
+					printable(ch.Name), printable(ch.ARN), printable(ch.Type), printable(ch.Status), ch.CreatedAt.UTC().Format(time.RFC3339), ch.MessageTTL, printable(ch.Version))
 				return tw.Flush()
 			}())
 		},
@@ -186,7 +185,7 @@ func newChannelListCmd(f *channelCmdFlags) *cobra.Command {
 				}
 				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 				for _, ch := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", ch.Name, ch.Status, ch.ARN)
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", printable(ch.Name), printable(ch.Status), printable(ch.ARN))
 				}
 				return tw.Flush()
 			}())
@@ -213,7 +212,7 @@ func newChannelDeleteCmd(f *channelCmdFlags) *cobra.Command {
 				if f.json() {
 					return writeJSON(c.OutOrStdout(), map[string]string{"deleted": channel})
 				}
-				_, err = fmt.Fprintln(c.OutOrStdout(), "deleted", channel)
+				_, err = fmt.Fprintln(c.OutOrStdout(), "deleted", printable(channel))
 				return err
 			}())
 		},

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -21,12 +20,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/signaling"
 	"github.com/kvssign/kvssign/sigv4"
 )
-
-func init() { subcommands = append(subcommands, newConnectCmd) }
 
 type connectFlags struct {
 	outputFlags
@@ -118,44 +116,45 @@ func runConnect(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, 
 			return usagef("--reconnect with --url: a URL signed elsewhere cannot be re-signed for the next connection, and it expires within 5 minutes; give --channel or --channel-arn instead of --url (kvssign then signs a fresh URL for every connection), or leave out --reconnect")
 		case f.once:
 			return usagef("--reconnect with --once: --once checks the handshake and disconnects, so there is nothing to reconnect; give one of them")
-		case f.aws.timeout <= 0:
-			return usagef("--timeout %v: must be positive", f.aws.timeout)
 		}
+	}
+	if f.aws.timeout <= 0 {
+		return usagef("--timeout %v: must be positive", f.aws.timeout)
 	}
 	dbg := newDebugLog(f.debug, stderr)
 	t, err := connectTarget(ctx, f, dbg)
 	if err != nil {
 		return err
 	}
-	if f.su != "" && endpointRole(t.endpoint) == kvs.Master && t.clientID != "" {
+	if f.su != "" && diagnose.EndpointRole(t.endpoint) == kvs.Master && t.clientID != "" {
 		fmt.Fprintf(stderr, "kvssign: warning: the URL carries a ClientId, as a viewer's does, but its endpoint is the channel's MASTER endpoint; KVS refuses that (400), and a service that accepts it connects you as the master\n")
 	}
 	dbg.printf("connecting to %s as %s", redactedURL(t.url), t.role)
-	if f.reconnect {
-		return runBridge(ctx, stdin, stdout, stderr, f, t, dbg)
-	}
-	dctx, cancel := context.WithTimeout(ctx, f.aws.timeout)
-	ws, resp, err := websocket.Dial(dctx, t.url, nil)
-	cancel()
+	errOut := &lockedWriter{w: stderr}
+	cl, err := dialTarget(ctx, f, t, dbg, errOut)
 	if err != nil {
-		return handshakeFailure(ctx, stdout, f, t, resp, err)
+		return dialFailure(ctx, stdout, f, t, err)
 	}
-	ws.SetReadLimit(1 << 20)
-	info := connectedJSON{OK: true, Role: t.role, ChannelARN: t.arn, ClientID: t.clientID, Endpoint: t.endpoint}
+	defer cl.Close()
 	if f.once {
-		ws.Close(websocket.StatusNormalClosure, "")
+		cl.Close()
+		info := connectedJSON{OK: true, Role: t.role, ChannelARN: t.arn, ClientID: t.clientID, Endpoint: t.endpoint}
 		if f.json() {
 			return writeJSON(stdout, info)
 		}
 		who := string(t.role)
 		if t.clientID != "" {
-			who += " " + t.clientID
+			who += " " + printable(t.clientID)
 		}
-		_, err := fmt.Fprintf(stdout, "connected as %s to %s (%s)\n", who, t.arn, t.endpoint)
+		_, err := fmt.Fprintf(stdout, "connected as %s to %s (%s)\n", who, printable(t.arn), redactedURL(t.endpoint))
 		return err
 	}
-	fmt.Fprintf(stderr, "kvssign: connected as %s to %s; reading JSON messages from stdin, printing received ones\n", t.role, t.arn)
-	return relay(ctx, ws, stdin, stdout, stderr, f, dbg)
+	how := ""
+	if f.reconnect {
+		how = "; reconnecting with a fresh URL when the connection ends"
+	}
+	fmt.Fprintf(errOut, "kvssign: connected as %s to %s; reading JSON messages from stdin, printing received ones%s\n", t.role, printable(t.arn), how)
+	return bridge(ctx, cl, stdin, stdout, errOut, f, t, dbg)
 }
 
 // connectTarget signs (or takes) the URL to dial.
@@ -194,7 +193,7 @@ func connectTarget(ctx context.Context, f *connectFlags, dbg *debugLog) (target,
 		if !strings.HasPrefix(channel, "arn:") {
 			return target{}, usagef("--endpoint: signing offline needs the channel's ARN (--channel-arn), not its name")
 		}
-		if er := endpointRole(f.endpoint); er != "" && er != role {
+		if er := diagnose.EndpointRole(f.endpoint); er != "" && er != role {
 			return target{}, usagef("--endpoint %s is a %s endpoint but --role is %s: use the endpoint GetSignalingChannelEndpoint returns for %s, or leave out --endpoint to have it resolved",
 				f.endpoint, er, strings.ToLower(string(role)), role)
 		}
@@ -223,8 +222,8 @@ func connectTarget(ctx context.Context, f *connectFlags, dbg *debugLog) (target,
 		r := f.aws.resolver(cfg, dbg)
 		r.Expires = f.expires
 		if s, err = r.Presign(ctx, channel, role, clientID); err != nil {
-			return target{}, explainAWS(err, diagInput{role: role, channel: channel, region: cfg.Region, arnRegion: arnRegion(channel),
-				clientID: clientID, localNow: time.Now(), clockOffset: f.aws.clockOffset})
+			return target{}, explainAWS(err, diagnose.Failure{Role: role, Channel: channel, Region: cfg.Region, ARNRegion: arnRegion(channel),
+				ClientID: clientID, LocalNow: time.Now(), ClockOffset: f.aws.clockOffset})
 		}
 		// The resolver keeps the ARN and endpoint: re-signing asks the
 		// control plane nothing until its cache expires.
@@ -266,8 +265,8 @@ func signingCredentials(ctx context.Context, f *awsFlags, dbg *debugLog, regionH
 	return awskvs.Credentials(cfg.Credentials, 0), nil
 }
 
-// targetFromURL reads a presigned signaling URL. role, if set, overrides
-// what the URL suggests.
+// targetFromURL reads a presigned signaling URL. role, if set, must agree
+// with what the URL says.
 func targetFromURL(raw, role string) (target, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "wss" && u.Scheme != "ws") || u.Host == "" {
@@ -302,40 +301,39 @@ func targetFromURL(raw, role string) (target, error) {
 	e.RawQuery = ""
 	t.endpoint = e.String()
 	switch {
-	case role != "":
-		r, err := parseRole(role)
-		if err != nil {
-			return target{}, err
-		}
-		t.role = r
-	case endpointRole(t.endpoint) != "":
-		t.role = endpointRole(t.endpoint)
+	case diagnose.EndpointRole(t.endpoint) != "":
+		t.role = diagnose.EndpointRole(t.endpoint)
 	case t.clientID != "":
 		t.role = kvs.Viewer
 	default:
 		t.role = kvs.Master
 	}
+	if role == "" {
+		return t, nil
+	}
+	r, err := parseRole(role)
+	if err != nil {
+		return target{}, err
+	}
+	if why := roleConflict(t, r); why != "" {
+		return target{}, usagef("--role %s, but --url %s: give a URL signed for %s, or leave out --role to connect as the URL says",
+			strings.ToLower(string(r)), why, strings.ToLower(string(r)))
+	}
+	t.role = r
 	return t, nil
 }
 
-// endpointRole tells a master endpoint from a viewer one by its shape:
-// AWS's hosts start with m- or v-, the emulator's paths hold /master/ or
-// /viewer/. It returns "" when the shape says nothing.
-func endpointRole(endpoint string) kvs.Role {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return ""
-	}
-	host := u.Hostname()
-	switch {
-	case strings.HasPrefix(host, "m-") && strings.Contains(host, ".kinesisvideo."):
-		return kvs.Master
-	case strings.HasPrefix(host, "v-") && strings.Contains(host, ".kinesisvideo."):
-		return kvs.Viewer
-	case strings.Contains(u.Path, "/master/"):
-		return kvs.Master
-	case strings.Contains(u.Path, "/viewer/"):
-		return kvs.Viewer
+// roleConflict says how a signed URL contradicts role, or returns "" if
+// it does not: a viewer's URL carries a client id, a master's none, and an
+// endpoint's shape may name its role.
+func roleConflict(t target, role kvs.Role) string {
+	switch er := diagnose.EndpointRole(t.endpoint); {
+	case role == kvs.Master && t.clientID != "":
+		return fmt.Sprintf("carries X-Amz-ClientId %q, as a viewer's does", t.clientID)
+	case role == kvs.Viewer && t.clientID == "":
+		return "carries no X-Amz-ClientId, as a master's does"
+	case er != "" && er != role:
+		return fmt.Sprintf("is for the channel's %s endpoint", er)
 	}
 	return ""
 }
@@ -357,48 +355,26 @@ type failureJSON struct {
 	Message    string `json:"message,omitempty"`
 	URL        string `json:"url,omitempty"`
 	ServerDate string `json:"serverDate,omitempty"`
-	diagnosis
-}
-
-// handshakeFailure explains a refused or failed handshake.
-func handshakeFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t target, resp *http.Response, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	in := handshakeInput(f, t)
-	if resp != nil {
-		in.status = resp.StatusCode
-		in.code, _, _ = strings.Cut(resp.Header.Get("x-amzn-ErrorType"), ":")
-		in.serverDate, _ = parseHTTPDate(resp.Header.Get("Date"))
-		var body []byte
-		if resp.Body != nil {
-			body, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
-		}
-		in.message = bodyMessage(body)
-	} else {
-		in.noAnswer = true
-		in.message = err.Error()
-	}
-	return explainHandshake(stdout, f, t, in)
+	diagnose.Diagnosis
 }
 
 // handshakeInput is what is known of a handshake before its answer.
-func handshakeInput(f *connectFlags, t target) diagInput {
-	return diagInput{op: "ConnectAs" + titleRole(t.role), role: t.role, endpoint: t.endpoint, channel: t.arn,
-		region: t.region, arnRegion: arnRegion(t.arn), clientID: t.clientID, localNow: time.Now(),
-		clockOffset: f.aws.clockOffset, signedAt: t.signedAt}
+func handshakeInput(f *connectFlags, t target) diagnose.Failure {
+	return diagnose.Failure{Role: t.role, Endpoint: t.endpoint, Channel: t.arn,
+		Region: t.region, ARNRegion: arnRegion(t.arn), ClientID: t.clientID, LocalNow: time.Now(),
+		ClockOffset: f.aws.clockOffset, SignedAt: t.signedAt}
 }
 
-// explainHandshake turns a refused (in.status set) or unanswered
-// (in.noAnswer) handshake into the command's error, with its diagnosis,
+// explainHandshake turns a refused (in.Status set) or unanswered
+// (in.NoAnswer) handshake into the command's error, with its diagnosis,
 // printed as JSON too with --output json.
-func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagInput) error {
+func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagnose.Failure) error {
 	head := handshakeHead(in)
-	d := diagnose(in)
+	d := diagnose.Explain(in)
 	if f.json() {
-		out := failureJSON{Status: in.status, ErrorType: in.code, Message: redactSecrets(in.message), URL: redactedURL(t.url), diagnosis: d}
-		if !in.serverDate.IsZero() {
-			out.ServerDate = in.serverDate.UTC().Format(time.RFC3339)
+		out := failureJSON{Status: in.Status, ErrorType: printable(in.Code), Message: printable(redactSecrets(in.Message)), URL: redactedURL(t.url), Diagnosis: printableDiagnosis(d)}
+		if !in.ServerDate.IsZero() {
+			out.ServerDate = in.ServerDate.UTC().Format(time.RFC3339)
 		}
 		if err := writeJSON(stdout, out); err != nil {
 			return err
@@ -413,43 +389,18 @@ func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagInput)
 
 // handshakeHead says what became of a handshake: its status, error type
 // and message, or why there was no answer.
-func handshakeHead(in diagInput) string {
-	if in.noAnswer {
-		return "no handshake: " + in.message
+func handshakeHead(in diagnose.Failure) string {
+	if in.NoAnswer {
+		return "no handshake: " + printable(in.Message)
 	}
-	head := fmt.Sprintf("handshake refused: HTTP %d", in.status)
-	if in.code != "" {
-		head += " " + in.code
+	head := fmt.Sprintf("handshake refused: HTTP %d", in.Status)
+	if in.Code != "" {
+		head += " " + printable(in.Code)
 	}
-	if in.message != "" {
-		head += ": " + in.message
+	if in.Message != "" {
+		head += ": " + printable(in.Message)
 	}
 	return head
-}
-
-func titleRole(r kvs.Role) string {
-	if r == kvs.Viewer {
-		return "Viewer"
-	}
-	return "Master"
-}
-
-// bodyMessage reads {"message"} or {"Message"} from an error body, or the
-// body itself, shortened.
-func bodyMessage(body []byte) string {
-	var m map[string]any
-	if json.Unmarshal(body, &m) == nil {
-		for k, v := range m {
-			if s, ok := v.(string); ok && strings.EqualFold(k, "message") {
-				return s
-			}
-		}
-	}
-	s := strings.TrimSpace(string(body))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
 }
 
 // forDuration is ctx, ending after d if d is positive (--duration).
@@ -458,52 +409,6 @@ func forDuration(ctx context.Context, d time.Duration) (context.Context, context
 		return context.WithTimeout(ctx, d)
 	}
 	return context.WithCancel(ctx)
-}
-
-// relay prints received messages and sends those read from stdin until
-// ctx ends, --duration passes, or the connection closes.
-func relay(ctx context.Context, ws *websocket.Conn, stdin io.Reader, stdout, stderr io.Writer, f *connectFlags, dbg *debugLog) error {
-	ctx, cancel := forDuration(ctx, f.duration)
-	defer cancel()
-	out := &lockedWriter{w: stdout}
-	errOut := &lockedWriter{w: stderr}
-	readErr := make(chan error, 1)
-	go func() { readErr <- receive(ctx, ws, out, errOut) }()
-	go send(ctx, ws, stdin, errOut, dbg)
-	go keepalive(ctx, ws)
-
-	var err error
-	select {
-	case err = <-readErr:
-	case <-ctx.Done():
-	}
-	if ctx.Err() != nil && err == nil {
-		// Interrupted, or --duration passed: a normal end.
-		ws.Close(websocket.StatusNormalClosure, "")
-		return nil
-	}
-	switch status := websocket.CloseStatus(err); status {
-	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
-		fmt.Fprintf(errOut, "kvssign: the service closed the connection (%d %s)\n", int(status), status)
-		return nil
-	case -1:
-		if ctx.Err() != nil {
-			ws.Close(websocket.StatusNormalClosure, "")
-			return nil
-		}
-		ws.CloseNow()
-		return fmt.Errorf("connect: connection lost: %v", err)
-	default:
-		return fmt.Errorf("connect: the service closed the connection: %d %s", int(status), closeReason(err))
-	}
-}
-
-func closeReason(err error) string {
-	var ce websocket.CloseError
-	if errors.As(err, &ce) {
-		return ce.Reason
-	}
-	return ""
 }
 
 // lockedWriter serialises writes of whole lines from several goroutines.
@@ -525,30 +430,6 @@ type receivedJSON struct {
 	MessagePayload json.RawMessage     `json:"messagePayload,omitempty"`
 	StatusResponse *kvs.StatusResponse `json:"statusResponse,omitempty"`
 	PayloadError   string              `json:"payloadError,omitempty"`
-}
-
-func receive(ctx context.Context, ws *websocket.Conn, out, errOut io.Writer) error {
-	for {
-		typ, data, err := ws.Read(ctx)
-		if err != nil {
-			return err
-		}
-		if typ != websocket.MessageText {
-			fmt.Fprintf(errOut, "kvssign: ignored a %d-byte binary frame\n", len(data))
-			continue
-		}
-		if len(bytes.TrimSpace(data)) == 0 {
-			continue // the service's keep-alive
-		}
-		m, err := kvs.DecodeServerMessage(data)
-		if err != nil {
-			fmt.Fprintf(errOut, "kvssign: received a frame that is not a signaling message: %v\n", err)
-			continue
-		}
-		if err := printReceived(out, m); err != nil {
-			return err
-		}
-	}
 }
 
 // printReceived prints a received message as one JSON line: its payload
@@ -583,26 +464,6 @@ type sentJSON struct {
 	CorrelationID     string          `json:"correlationId"`
 }
 
-// writeTimeout bounds each frame sent.
-const writeTimeout = 5 * time.Second
-
-func send(ctx context.Context, ws *websocket.Conn, stdin io.Reader, errOut io.Writer, dbg *debugLog) {
-	readSent(ctx, stdin, errOut, func(n int, m kvs.ClientMessage) bool {
-		b, _ := m.MarshalJSON()
-		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		err := ws.Write(wctx, websocket.MessageText, b)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				fmt.Fprintf(errOut, "kvssign: stdin line %d: sending: %v\n", n, err)
-			}
-			return false
-		}
-		dbg.printf("sent %s to %q", m.Action, m.RecipientClientID)
-		return true
-	})
-}
-
 // readSent reads stdin's JSON lines, skipping blank ones and # comments,
 // and hands each message to sendOne until it returns false or ctx ends. A
 // line that is not a message is reported with its number and skipped.
@@ -619,7 +480,7 @@ func readSent(ctx context.Context, stdin io.Reader, errOut io.Writer, sendOne fu
 		}
 		m, err := parseSent(line)
 		if err != nil {
-			fmt.Fprintf(errOut, "kvssign: stdin line %d: %v\n", n, err)
+			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, printable(err.Error()))
 			continue
 		}
 		if !sendOne(n, m) {
@@ -627,7 +488,7 @@ func readSent(ctx context.Context, stdin io.Reader, errOut io.Writer, sendOne fu
 		}
 	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		fmt.Fprintf(errOut, "kvssign: reading stdin: %v\n", err)
+		fmt.Fprintf(errOut, "kvssign: reading stdin: %s\n", printable(err.Error()))
 	}
 }
 
@@ -662,37 +523,11 @@ func parseSent(line []byte) (kvs.ClientMessage, error) {
 	return m, nil
 }
 
-// keepalive pings every minute, so a dead connection is noticed; the
-// service answers pings (they do not reset its idle timer).
-func keepalive(ctx context.Context, ws *websocket.Conn) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := ws.Ping(pctx)
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				ws.CloseNow() // the reader reports the loss
-				return
-			}
-		}
-	}
-}
-
-// The --reconnect bridge: the same relay, over a signaling.Client that
-// signs a fresh URL for every connection and reconnects by itself.
-
-// runBridge makes the first connection with t.url, the URL connectTarget
-// signed (so that a refusal is diagnosed as without --reconnect), and
-// relays until ctx ends, --duration passes, or the client gives up.
-func runBridge(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f *connectFlags, t target, dbg *debugLog) error {
-	if t.resign == nil {
-		return usagef("--reconnect: needs a channel to sign for, not a URL signed elsewhere")
-	}
+// dialTarget makes the first connection with t.url, the URL connectTarget
+// signed (so that a refusal is diagnosed whatever the mode). Without
+// --reconnect the client keeps to that connection; with it, it signs a
+// fresh URL for every later one.
+func dialTarget(ctx context.Context, f *connectFlags, t target, dbg *debugLog, errOut io.Writer) (*signaling.Client, error) {
 	var used atomic.Bool
 	src := func(ctx context.Context) (string, error) {
 		if used.CompareAndSwap(false, true) {
@@ -705,22 +540,15 @@ func runBridge(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 		dbg.printf("signed a fresh URL: %s", redactedURL(u))
 		return u, nil
 	}
-	errOut := &lockedWriter{w: stderr}
 	logger := slog.New(warnHandler{w: errOut})
 	if dbg.enabled() {
 		logger = dbg.slogger()
 	}
-	opts := &signaling.Options{DialTimeout: f.aws.timeout, Logger: logger}
+	opts := &signaling.Options{DialTimeout: f.aws.timeout, Logger: logger, NoReconnect: !f.reconnect}
 	if bridgeOptions != nil {
 		bridgeOptions(opts)
 	}
-	cl, err := signaling.Dial(ctx, src, opts)
-	if err != nil {
-		return dialFailure(ctx, stdout, f, t, err)
-	}
-	defer cl.Close()
-	fmt.Fprintf(errOut, "kvssign: connected as %s to %s; reading JSON messages from stdin, printing received ones; reconnecting with a fresh URL when the connection ends\n", t.role, t.arn)
-	return bridge(ctx, cl, stdin, stdout, errOut, f, t, dbg)
+	return signaling.Dial(ctx, src, opts)
 }
 
 // bridgeOptions, if set (by tests), adjusts the signaling client's
@@ -728,9 +556,9 @@ func runBridge(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, f
 // within a test's time.
 var bridgeOptions func(*signaling.Options)
 
-// dialFailure explains the signaling client's failed first connection
-// with the same diagnosis as handshakeFailure: a *HandshakeError carries
-// the status, the error type, the message and the Date header.
+// dialFailure explains the signaling client's failed first connection: a
+// *HandshakeError carries the status, the error type, the message and the
+// Date header.
 func dialFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t target, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -738,16 +566,17 @@ func dialFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t targe
 	in := handshakeInput(f, t)
 	var he *signaling.HandshakeError
 	if errors.As(err, &he) {
-		in.status, in.code, in.message, in.serverDate = he.StatusCode, he.Type, he.Message, he.Date
+		in.Status, in.Code, in.Message, in.ServerDate = he.StatusCode, he.Type, he.Message, he.Date
 	} else {
-		in.noAnswer = true
-		in.message = redactSecrets(err.Error())
+		in.NoAnswer = true
+		in.Message = redactSecrets(err.Error())
 	}
 	return explainHandshake(stdout, f, t, in)
 }
 
 // bridge relays between stdin/stdout and the client until ctx ends,
-// --duration passes, or the client gives up reconnecting.
+// --duration passes, or the client ends: without --reconnect when its
+// connection ends, with it when it gives up reconnecting.
 func bridge(ctx context.Context, cl *signaling.Client, stdin io.Reader, stdout io.Writer, errOut *lockedWriter, f *connectFlags, t target, dbg *debugLog) error {
 	ctx, cancel := forDuration(ctx, f.duration)
 	defer cancel()
@@ -764,16 +593,35 @@ func bridge(ctx context.Context, cl *signaling.Client, stdin io.Reader, stdout i
 			return nil
 		case ev, ok := <-cl.Events():
 			if !ok {
-				if ctx.Err() != nil {
+				switch {
+				case ctx.Err() != nil:
 					return nil
+				case f.reconnect:
+					return gaveUp(out, f, t, cl.Err())
 				}
-				return gaveUp(out, f, t, cl.Err())
+				return ended(errOut, cl.Err())
 			}
 			if err := st.handle(ev, out, errOut, f.json(), dbg); err != nil {
 				return fmt.Errorf("connect: writing to stdout: %v", err)
 			}
 		}
 	}
+}
+
+// ended is the result of a connection that ended without --reconnect: a
+// normal or going-away close by the service (as after GO_AWAY) is a normal
+// end.
+func ended(errOut io.Writer, err error) error {
+	var ce *signaling.CloseError
+	if !errors.As(err, &ce) {
+		return errors.New("connect: " + printable(err.Error()))
+	}
+	switch status := websocket.StatusCode(ce.Code); status {
+	case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+		fmt.Fprintf(errOut, "kvssign: the service closed the connection (%d %s)\n", ce.Code, status)
+		return nil
+	}
+	return fmt.Errorf("connect: the service closed the connection: %d %s", ce.Code, printable(ce.Reason))
 }
 
 // bridgeState follows the connections, to say how long each lasted.
@@ -835,16 +683,22 @@ func (st *bridgeState) reconnected(ev signaling.Event, out, errOut io.Writer, js
 	}
 	j := reconnectedJSON{Event: "RECONNECTED", Connection: ev.Conn, PreviousLasted: roundDuration(end.Sub(st.since))}
 	var why string
+	var renewal *signaling.RenewalError
+	var closed *signaling.CloseError
 	switch {
 	case errors.Is(ev.Err, signaling.ErrGoAway):
 		j.Reason, why = "go-away", "the service sent GO_AWAY"
-	case errors.Is(ev.Err, signaling.ErrRenewed):
-		j.Reason, why = "renewed", strings.TrimPrefix(ev.Err.Error(), "signaling: ")
+	case errors.As(ev.Err, &renewal) && renewal.Idle:
+		j.Reason, why = "renewed", fmt.Sprintf("connection renewed before the service's limit: nothing sent for %v (service idle timeout %v)", renewal.Elapsed, renewal.Limit)
+	case errors.As(ev.Err, &renewal):
+		j.Reason, why = "renewed", fmt.Sprintf("connection renewed before the service's limit: connected for %v (service limit %v)", renewal.Elapsed, renewal.Limit)
+	case errors.As(ev.Err, &closed):
+		j.Reason, why = "disconnected", fmt.Sprintf("the connection ended: closed by the service: %d %s", closed.Code, printable(closed.Reason))
+		why = strings.TrimSuffix(why, " ")
+	case ev.Err != nil:
+		j.Reason, why = "disconnected", "the connection ended: "+printable(ev.Err.Error())
 	default:
 		j.Reason, why = "disconnected", "the connection ended"
-		if ev.Err != nil {
-			why += ": " + strings.TrimPrefix(ev.Err.Error(), "signaling: ")
-		}
 	}
 	j.Message = redactSecrets(why)
 	msg := fmt.Sprintf("kvssign: reconnected (connection %d): %s; connection %d had lasted %s", ev.Conn, j.Message, st.conn, j.PreviousLasted)
@@ -884,31 +738,30 @@ func gaveUp(out io.Writer, f *connectFlags, t target, err error) error {
 		err = signaling.ErrClosed
 	}
 	const head = "the connection ended and reconnecting failed"
-	var he *signaling.HandshakeError
-	if !errors.As(err, &he) {
-		return fmt.Errorf("connect %s: %s: %s", redactedURL(t.endpoint), head, strings.TrimPrefix(err.Error(), "signaling: "))
-	}
-	in := handshakeInput(f, t)
-	in.status, in.code, in.message, in.serverDate = he.StatusCode, he.Type, he.Message, he.Date
-	// The client's error wraps the refusal, which names the URL: keep
-	// what it says around the refusal (how many attempts), not the URL.
 	how := ""
-	if before, _, ok := strings.Cut(err.Error(), he.Error()); ok {
-		how = strings.TrimSuffix(strings.TrimPrefix(before, "signaling: "), ": ")
-		if how != "" {
-			how = " (" + how + ")"
+	var ge *signaling.GiveUpError
+	if errors.As(err, &ge) {
+		err = ge.Last
+		if ge.Attempts > 1 {
+			how = fmt.Sprintf(" (after %d attempts)", ge.Attempts)
 		}
 	}
+	var he *signaling.HandshakeError
+	if !errors.As(err, &he) {
+		return fmt.Errorf("connect %s: %s%s: %s", redactedURL(t.endpoint), head, how, printable(redactSecrets(err.Error())))
+	}
+	in := handshakeInput(f, t)
+	in.Status, in.Code, in.Message, in.ServerDate = he.StatusCode, he.Type, he.Message, he.Date
 	e := fmt.Errorf("connect %s: %s%s: %s", redactedURL(t.endpoint), head, how, handshakeHead(in))
-	d := diagnose(in)
+	d := diagnose.Explain(in)
 	if d.Cause == "" {
 		return e
 	}
 	if f.json() {
-		j := failureJSON{Error: redactSecrets(e.Error()), Status: in.status, ErrorType: in.code, Message: redactSecrets(in.message),
-			URL: redactedURL(he.URL), diagnosis: d}
-		if !in.serverDate.IsZero() {
-			j.ServerDate = in.serverDate.UTC().Format(time.RFC3339)
+		j := failureJSON{Error: redactSecrets(e.Error()), Status: in.Status, ErrorType: printable(in.Code), Message: printable(redactSecrets(in.Message)),
+			URL: redactedURL(he.URL), Diagnosis: d}
+		if !in.ServerDate.IsZero() {
+			j.ServerDate = in.ServerDate.UTC().Format(time.RFC3339)
 		}
 		b, _ := json.Marshal(j)
 		out.Write(append(b, '\n'))
@@ -925,7 +778,7 @@ func sendThrough(ctx context.Context, cl *signaling.Client, stdin io.Reader, err
 			if ctx.Err() != nil || cl.Err() != nil {
 				return false // the bridge is ending and says why
 			}
-			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, redactSecrets(strings.TrimPrefix(err.Error(), "signaling: ")))
+			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, printable(redactSecrets(err.Error())))
 			return true
 		}
 		dbg.printf("sent %s to %q", m.Action, m.RecipientClientID)
@@ -959,10 +812,10 @@ func (h warnHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	var b strings.Builder
 	b.WriteString("kvssign: ")
-	b.WriteString(r.Message)
+	b.WriteString(printable(r.Message))
 	sep := " ("
 	add := func(a slog.Attr) bool {
-		b.WriteString(sep + a.Key + " " + a.Value.String())
+		b.WriteString(sep + printable(a.Key) + " " + printable(a.Value.String()))
 		sep = ", "
 		return true
 	}
@@ -984,221 +837,3 @@ func (h warnHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 func (h warnHandler) WithGroup(string) slog.Handler { return h }
-
-// diagInput is what is known about a refused call or handshake.
-type diagInput struct {
-	op          string // e.g. ConnectAsViewer, DescribeSignalingChannel
-	status      int    // HTTP status; 0 without an answer
-	code        string // the service's error type
-	message     string
-	attempts    int
-	noAnswer    bool
-	serverDate  time.Time     // the answer's Date header
-	localNow    time.Time     // this machine's clock when the answer came
-	clockOffset time.Duration // what --clock-offset added when signing
-	signedAt    time.Time
-	role        kvs.Role
-	endpoint    string
-	channel     string
-	region      string // signed for
-	arnRegion   string
-	clientID    string
-}
-
-// diagnosis is the likely cause of a failure and its fix.
-type diagnosis struct {
-	Cause                string `json:"cause,omitempty"` // a short id, e.g. clock-skew
-	Explanation          string `json:"explanation,omitempty"`
-	Fix                  string `json:"fix,omitempty"`
-	SuggestedClockOffset string `json:"suggestedClockOffset,omitempty"`
-}
-
-// Causes, as in the JSON output and docs/cli.md.
-const (
-	causeClockSkew       = "clock-skew"
-	causeURLExpired      = "url-expired"
-	causeExpiredCreds    = "expired-credentials"
-	causeInvalidCreds    = "invalid-credentials"
-	causeSignature       = "signature-mismatch"
-	causeRegion          = "region-mismatch"
-	causePermission      = "missing-permission"
-	causeWrongEndpoint   = "wrong-endpoint"
-	causeClientID        = "invalid-client-id"
-	causeTooManyViewers  = "too-many-viewers"
-	causeThrottled       = "throttled"
-	causeUnknownChannel  = "unknown-channel"
-	causeExpiresTooLong  = "expires-too-long"
-	causeNoCredentials   = "no-credentials"
-	causeUnreachable     = "unreachable"
-	causeServiceError    = "service-error"
-	causeInvalidArgument = "invalid-argument"
-)
-
-// skewThreshold is how far the signing clock may be from the service's
-// before skew is named as the cause (the service allows 5 minutes).
-const skewThreshold = time.Minute
-
-// diagnose names the likely cause of a failure from what the service said.
-func diagnose(in diagInput) diagnosis {
-	msg := strings.ToLower(in.message)
-	has := func(phrases ...string) bool {
-		for _, p := range phrases {
-			if strings.Contains(msg, p) {
-				return true
-			}
-		}
-		return false
-	}
-	code := in.code
-	action := "kinesisvideo:ConnectAs" + titleRole(in.role)
-	if in.op != "" && !strings.HasPrefix(in.op, "ConnectAs") {
-		action = "kinesisvideo:" + in.op
-	}
-	// The offset that makes the signing clock read the service's time.
-	var skew time.Duration
-	haveSkew := !in.serverDate.IsZero() && !in.localNow.IsZero()
-	if haveSkew {
-		// The Date header has whole seconds: compare whole seconds.
-		skew = in.serverDate.Sub(in.localNow.Truncate(time.Second)).Round(time.Second)
-		if skew > -2*time.Second && skew < 2*time.Second {
-			skew = 0 // the Date header has whole seconds
-		}
-	}
-	off := skew - in.clockOffset // > 0: the signing clock is behind
-	skewed := haveSkew && (off > skewThreshold || off < -skewThreshold)
-	timeWords := has("signature expired", "signature not yet current", "requesttimetooskewed", "request time too skewed")
-
-	switch {
-	case timeWords && skewed || in.status == 403 && skewed && off.Abs() > 4*time.Minute:
-		dir := "behind"
-		if off < 0 {
-			dir = "ahead of"
-		}
-		return diagnosis{Cause: causeClockSkew,
-			Explanation: fmt.Sprintf("clock skew: the signing clock (this machine's%s) is %v %s the service's (its Date header: %s), beyond the 5 minutes SigV4 allows",
-				offsetNote(in.clockOffset), off.Abs(), dir, in.serverDate.UTC().Format(time.RFC1123)),
-			Fix:                  fmt.Sprintf("rerun with --clock-offset=%v (it is added to the local clock), or set this machine's clock right (NTP)", skew),
-			SuggestedClockOffset: skew.String()}
-	case has("signature expired"):
-		return diagnosis{Cause: causeURLExpired,
-			Explanation: "the signed URL expired before it was used: signaling URLs live at most 300 s from X-Amz-Date",
-			Fix:         "sign a fresh URL right before connecting (kvssign connect signs one itself)"}
-	case timeWords:
-		return diagnosis{Cause: causeClockSkew,
-			Explanation: "the signing time is outside the 5 minutes the service allows: this machine's clock is probably off",
-			Fix:         "set the clock right (NTP), or correct it with --clock-offset"}
-	case has("security token included in the request is expired") || code == "ExpiredTokenException" || code == "ExpiredToken":
-		return diagnosis{Cause: causeExpiredCreds,
-			Explanation: "the temporary credentials (session token) have expired",
-			Fix:         "renew them (aws sso login, or ask STS again); with --role-arn kvssign renews them itself"}
-	case has("credential should be scoped to a valid region"):
-		d := diagnosis{Cause: causeRegion,
-			Explanation: fmt.Sprintf("region mismatch: the request was signed for %s, but the service or channel is in another region", orDefault(in.region, "one region")),
-			Fix:         "set --region (or AWS_REGION) to the channel's region: the fourth field of its ARN"}
-		if in.arnRegion != "" && in.arnRegion != in.region {
-			d.Explanation += "; the channel ARN says " + in.arnRegion
-			d.Fix = "use --region " + in.arnRegion + " (the channel ARN's region)"
-		}
-		return d
-	case has("credential should be scoped to correct service"):
-		return diagnosis{Cause: causeSignature, Explanation: "the request was signed for another service", Fix: "sign for kinesisvideo"}
-	case has("security token included in the request is invalid") || code == "UnrecognizedClientException" || code == "InvalidClientTokenId":
-		return diagnosis{Cause: causeInvalidCreds,
-			Explanation: "the service does not know the access key id, or the session token does not belong to it (another account or partition, a deleted key, a token from another session)",
-			Fix:         "check AWS_ACCESS_KEY_ID and AWS_SESSION_TOKEN, or --profile; temporary keys (ASIA…) need their own session token"}
-	case has("signature we calculated does not match") || code == "SignatureDoesNotMatch":
-		return diagnosis{Cause: causeSignature,
-			Explanation: "the signature does not match: a wrong secret access key, or the URL was changed after signing (re-encoded, a parameter added or reordered by a tool)",
-			Fix:         "check AWS_SECRET_ACCESS_KEY; pass the signed URL on unchanged"}
-	case has("x-amz-expires must be at most"):
-		return diagnosis{Cause: causeExpiresTooLong,
-			Explanation: "X-Amz-Expires is over 300 seconds, which KVS refuses for signaling",
-			Fix:         "sign with --expires 299s or less"}
-	case has("not authorized to perform") || in.status == 403 && (code == "AccessDeniedException" || code == "AccessDenied") && !in.noAnswer:
-		// Indexes come from the message itself: lower-casing may change
-		// its length.
-		if i := strings.Index(in.message, "perform: "); i >= 0 {
-			rest := in.message[i+len("perform: "):]
-			if j := strings.IndexAny(rest, " ,"); j > 0 {
-				action = rest[:j]
-			}
-		}
-		// The service names the resource it checked ("… on resource:
-		// ARN"); that is what the policy must allow.
-		on, resource := "on the channel", orDefault(in.channel, "the channel's ARN")
-		if i := strings.Index(in.message, "on resource: "); i >= 0 {
-			if f := strings.Fields(in.message[i+len("on resource: "):]); len(f) > 0 {
-				if r := strings.TrimRight(f[0], ".,"); r != "" {
-					on, resource = "on "+r, r
-				}
-			}
-		}
-		return diagnosis{Cause: causePermission,
-			Explanation: fmt.Sprintf("access denied: the principal that signed lacks the %s permission %s (or a session policy or SCP removes it)", action, on),
-			Fix:         fmt.Sprintf("allow %s on %s in the signer's IAM policy", action, resource)}
-	case has("invalid clientid"):
-		if in.role == kvs.Master || in.clientID == "" {
-			if er := endpointRole(in.endpoint); er == kvs.Viewer || in.clientID == "" {
-				return diagnosis{Cause: causeWrongEndpoint,
-					Explanation: "the URL has no ClientId, as a master's, but the endpoint is the channel's VIEWER endpoint, which requires one",
-					Fix:         "connect as master to the endpoint GetSignalingChannelEndpoint returns for Role MASTER (leave out --endpoint to have it resolved), or as viewer with a --client-id"}
-			}
-		}
-		return diagnosis{Cause: causeClientID,
-			Explanation: fmt.Sprintf("the ClientId %q is invalid: it must be 1 to 256 characters of a-z A-Z 0-9 _ . - and not start with AWS_", in.clientID),
-			Fix:         "choose another --client-id (or leave it out for a random one)"}
-	case has("maximum number of clients"):
-		return diagnosis{Cause: causeTooManyViewers,
-			Explanation: "the channel already has its maximum of viewers connected (10 by default)",
-			Fix:         "disconnect a viewer, or reuse a ClientId: a viewer connecting with a ClientId already in use replaces that connection"}
-	case code == "ClientLimitExceededException" || code == "ThrottlingException" || code == "Throttling" || in.status == 429:
-		return diagnosis{Cause: causeThrottled,
-			Explanation: "throttled: too many calls (KVS allows 3 ConnectAsMaster/ConnectAsViewer per second per channel, and a few TPS per channel on the control plane)",
-			Fix:         "retry after a pause, with backoff; cache ARNs and endpoints rather than asking for them on every connection"}
-	case in.status == 404 || code == "ResourceNotFoundException":
-		where := ""
-		if in.region != "" {
-			where = " in " + in.region
-		}
-		return diagnosis{Cause: causeUnknownChannel,
-			Explanation: fmt.Sprintf("the channel %s does not exist%s: a wrong name or region, or it was deleted", orDefault(in.channel, ""), where),
-			Fix:         "check the name and --region, list channels with 'kvssign channel list', or create it with 'kvssign channel create NAME'"}
-	case in.status == 400 && in.endpoint != "" && endpointRole(in.endpoint) != "" && endpointRole(in.endpoint) != in.role:
-		return diagnosis{Cause: causeWrongEndpoint,
-			Explanation: fmt.Sprintf("the endpoint is the channel's %s endpoint but the connection is as %s", endpointRole(in.endpoint), in.role),
-			Fix:         fmt.Sprintf("use the endpoint GetSignalingChannelEndpoint returns for Role %s", in.role)}
-	case in.status == 403:
-		return diagnosis{Cause: causePermission,
-			Explanation: fmt.Sprintf("access denied: the signer may lack %s on the channel", action),
-			Fix:         fmt.Sprintf("allow %s in the signer's IAM policy; run with --debug to see what was signed", action)}
-	case in.status == 400 && (code == "InvalidArgumentException" || code == "ValidationException"):
-		return diagnosis{Cause: causeInvalidArgument, Explanation: "the service refused a parameter: " + in.message}
-	case in.status >= 500:
-		return diagnosis{Cause: causeServiceError,
-			Explanation: fmt.Sprintf("the service failed (HTTP %d)%s", in.status, attemptsNote(in.attempts)),
-			Fix:         "retry later"}
-	case has("failed to retrieve credentials", "no valid providers", "failed to refresh cached credentials", "get credentials", "no credentials"):
-		return diagnosis{Cause: causeNoCredentials,
-			Explanation: "no usable AWS credentials: none in the environment, the profile, SSO, web identity, the container or the instance",
-			Fix:         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pick a --profile, or run aws sso login"}
-	case in.noAnswer || in.status == 0 && has("dial", "connection refused", "no such host", "deadline", "timeout", "cannot reach"):
-		return diagnosis{Cause: causeUnreachable,
-			Explanation: "no answer from the service" + attemptsNote(in.attempts),
-			Fix:         "check the endpoint (--endpoint, --endpoint-url, --region), the network, and any proxy"}
-	}
-	return diagnosis{}
-}
-
-func offsetNote(d time.Duration) string {
-	if d == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" with --clock-offset=%v", d)
-}
-
-func attemptsNote(n int) string {
-	if n > 1 {
-		return fmt.Sprintf(", after %d attempts", n)
-	}
-	return ""
-}

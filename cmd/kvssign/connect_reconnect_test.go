@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/emulator"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/signaling"
@@ -446,8 +447,8 @@ func TestConnectReconnectGivesUpDiagnosed(t *testing.T) {
 	// With --output json the failure is the stream's last line.
 	lines := strings.Split(strings.TrimSpace(b.out.String()), "\n")
 	var got failureJSON
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil || got.OK || got.Cause != causeUnknownChannel || got.Status != 404 || got.Fix == "" {
-		t.Errorf("stdout %q: %v; want a last line with cause %s", b.out, err, causeUnknownChannel)
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &got); err != nil || got.OK || got.Cause != diagnose.CauseUnknownChannel || got.Status != 404 || got.Fix == "" {
+		t.Errorf("stdout %q: %v; want a last line with cause %s", b.out, err, diagnose.CauseUnknownChannel)
 	}
 	for _, l := range lines {
 		if !json.Valid([]byte(l)) {
@@ -514,19 +515,19 @@ func TestConnectReconnectSameDiagnosis(t *testing.T) {
 			ep := endpointOf(t, v, kvs.Master)
 			t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
 			return []string{"--channel-arn", arn, "--endpoint", ep, "--role", "master"}
-		}, causeSignature, false},
+		}, diagnose.CauseSignature, false},
 		{"missing permission", emulator.Config{Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Resource":"*",
 			"Action":["kinesisvideo:Describe*","kinesisvideo:Get*","kinesisvideo:ConnectAsMaster"]}]}`},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "cam", "--role", "viewer", "--client-id", "viewer-1"}
-			}, causePermission, false},
+			}, diagnose.CausePermission, false},
 		{"clock behind the service", emulator.Config{Clock: func() time.Time { return time.Now().Add(10 * time.Minute) }},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "cam", "--role", "master"}
-			}, causeClockSkew, false},
+			}, diagnose.CauseClockSkew, false},
 		{"nothing listening", emulator.Config{}, func(t *testing.T, v *env, arn string) []string {
 			return []string{"--channel-arn", arn, "--endpoint", "ws://127.0.0.1:1/signaling/master/m-1", "--role", "master", "--timeout", "2s"}
-		}, causeUnreachable, true},
+		}, diagnose.CauseUnreachable, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/emulator"
 	"github.com/kvssign/kvssign/kvs"
 )
@@ -168,16 +169,16 @@ func TestConnectDiagnoses(t *testing.T) {
 		{"clock behind the service", emulator.Config{Clock: func() time.Time { return time.Now().Add(10 * time.Minute) }},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "cam", "--role", "master"}
-			}, check{causeClockSkew, []string{"403", "Signature expired", "clock skew", "10m0s behind", "--clock-offset=10m0s"}}},
+			}, check{diagnose.CauseClockSkew, []string{"403", "Signature expired", "clock skew", "10m0s behind", "--clock-offset=10m0s"}}},
 		{"clock offset the wrong way", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "cam", "--role", "viewer", "--clock-offset", "7m"}
-			}, check{causeClockSkew, []string{"Signature not yet current", "7m0s ahead of", "--clock-offset=0s"}}},
+			}, check{diagnose.CauseClockSkew, []string{"Signature not yet current", "7m0s ahead of", "--clock-offset=0s"}}},
 		{"URL expired", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				s := signed(t, "--channel", "cam", "--role", "master", "--endpoint-url", v.url, "--signing-time", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
 				return []string{"--url", s.URL}
-			}, check{causeURLExpired, []string{"expired before it was used", "sign a fresh URL"}}},
+			}, check{diagnose.CauseURLExpired, []string{"expired before it was used", "sign a fresh URL"}}},
 		{"expired session token", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				ep := endpointOf(t, v, kvs.Master)
@@ -187,23 +188,23 @@ func TestConnectDiagnoses(t *testing.T) {
 				t.Setenv("AWS_SESSION_TOKEN", c.SessionToken)
 				time.Sleep(1100 * time.Millisecond)
 				return []string{"--channel-arn", arn, "--endpoint", ep, "--role", "master"}
-			}, check{causeExpiredCreds, []string{"security token included in the request is expired", "renew"}}},
+			}, check{diagnose.CauseExpiredCreds, []string{"security token included in the request is expired", "renew"}}},
 		{"unknown access key", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				ep := endpointOf(t, v, kvs.Master)
 				t.Setenv("AWS_ACCESS_KEY_ID", "AKIDUNKNOWNKEY")
 				return []string{"--channel-arn", arn, "--endpoint", ep, "--role", "master"}
-			}, check{causeInvalidCreds, []string{"does not know the access key id"}}},
+			}, check{diagnose.CauseInvalidCreds, []string{"does not know the access key id"}}},
 		{"wrong secret key", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				ep := endpointOf(t, v, kvs.Master)
 				t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
 				return []string{"--channel-arn", arn, "--endpoint", ep, "--role", "master"}
-			}, check{causeSignature, []string{"signature does not match", "AWS_SECRET_ACCESS_KEY"}}},
+			}, check{diagnose.CauseSignature, []string{"signature does not match", "AWS_SECRET_ACCESS_KEY"}}},
 		{"region mismatch on the control plane", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "cam", "--role", "master", "--region", "eu-west-1"}
-			}, check{causeRegion, []string{"signed for eu-west-1", "--region"}}},
+			}, check{diagnose.CauseRegion, []string{"signed for eu-west-1", "--region"}}},
 		{"region mismatch on the handshake", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				ep := endpointOf(t, v, kvs.Master)
@@ -213,25 +214,25 @@ func TestConnectDiagnoses(t *testing.T) {
 					t.Fatal(r)
 				}
 				return []string{"--url", strings.TrimSpace(r.stdout)}
-			}, check{causeRegion, []string{"signed for eu-west-1", "use --region us-west-2"}}},
+			}, check{diagnose.CauseRegion, []string{"signed for eu-west-1", "use --region us-west-2"}}},
 		{"missing permission", emulator.Config{Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Resource":"*",
 			"Action":["kinesisvideo:Describe*","kinesisvideo:Get*","kinesisvideo:List*","kinesisvideo:ConnectAsMaster"]}]}`},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "cam", "--role", "viewer", "--client-id", "viewer-1"}
-			}, check{causePermission, []string{"403", "User: arn:aws:iam::123456789012:user/emulator is not authorized to perform: kinesisvideo:ConnectAsViewer on resource: arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/",
+			}, check{diagnose.CausePermission, []string{"403", "User: arn:aws:iam::123456789012:user/emulator is not authorized to perform: kinesisvideo:ConnectAsViewer on resource: arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/",
 				"lacks the kinesisvideo:ConnectAsViewer permission on arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/",
 				"allow kinesisvideo:ConnectAsViewer on arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/"}}},
 		{"master URL at the viewer endpoint", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				s := signed(t, "--channel-arn", arn, "--endpoint", endpointOf(t, v, kvs.Viewer), "--role", "master")
 				return []string{"--url", s.URL}
-			}, check{causeWrongEndpoint, []string{"Invalid ClientId", "VIEWER endpoint", "Role MASTER"}}},
+			}, check{diagnose.CauseWrongEndpoint, []string{"Invalid ClientId", "VIEWER endpoint", "Role MASTER"}}},
 		{"invalid ClientId", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				r := cli(t, nil, "presign", "--service", "kinesisvideo", "--region", "us-west-2", "--expires", "60s",
 					endpointOf(t, v, kvs.Viewer)+"?X-Amz-ChannelARN="+arn+"&X-Amz-ClientId=AWS_viewer")
 				return []string{"--url", strings.TrimSpace(r.stdout)}
-			}, check{causeClientID, []string{`ClientId "AWS_viewer" is invalid`, "not start with AWS_"}}},
+			}, check{diagnose.CauseClientID, []string{`ClientId "AWS_viewer" is invalid`, "not start with AWS_"}}},
 		{"eleventh viewer", emulator.Config{ConnectRate: -1},
 			func(t *testing.T, v *env, arn string) []string {
 				ep := endpointOf(t, v, kvs.Viewer)
@@ -248,7 +249,7 @@ func TestConnectDiagnoses(t *testing.T) {
 					t.Cleanup(func() { c.CloseNow() })
 				}
 				return []string{"--channel", "cam", "--role", "viewer", "--client-id", "viewer-10"}
-			}, check{causeTooManyViewers, []string{"Maximum number of clients", "maximum of viewers", "reuse a ClientId"}}},
+			}, check{diagnose.CauseTooManyViewers, []string{"Maximum number of clients", "maximum of viewers", "reuse a ClientId"}}},
 		{"deleted channel", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				s := signed(t, "--channel", "cam", "--role", "master", "--endpoint-url", v.url)
@@ -256,21 +257,21 @@ func TestConnectDiagnoses(t *testing.T) {
 					t.Fatal(r)
 				}
 				return []string{"--url", s.URL}
-			}, check{causeUnknownChannel, []string{"404", "does not exist", "kvssign channel create"}}},
+			}, check{diagnose.CauseUnknownChannel, []string{"404", "does not exist", "kvssign channel create"}}},
 		{"unknown channel name", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "no-such-cam", "--role", "master"}
-			}, check{causeUnknownChannel, []string{"ResourceNotFoundException", "does not exist in us-west-2"}}},
+			}, check{diagnose.CauseUnknownChannel, []string{"ResourceNotFoundException", "does not exist in us-west-2"}}},
 		{"expires over 300 s", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				r := cli(t, nil, "presign", "--service", "kinesisvideo", "--region", "us-west-2", "--expires", "10m",
 					endpointOf(t, v, kvs.Master)+"?X-Amz-ChannelARN="+arn)
 				return []string{"--url", strings.TrimSpace(r.stdout)}
-			}, check{causeExpiresTooLong, []string{"over 300 seconds", "--expires 299s"}}},
+			}, check{diagnose.CauseExpiresTooLong, []string{"over 300 seconds", "--expires 299s"}}},
 		{"nothing listening", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel-arn", arn, "--endpoint", "ws://127.0.0.1:1/signaling/master/m-1", "--role", "master", "--timeout", "2s"}
-			}, check{causeUnreachable, []string{"no handshake", "check the endpoint"}}},
+			}, check{diagnose.CauseUnreachable, []string{"no handshake", "check the endpoint"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -314,7 +315,7 @@ func TestConnectClockSkewFixedByTheSuggestedOffset(t *testing.T) {
 	args := []string{"connect", "--channel", "cam", "--role", "viewer", "--once", "--endpoint-url", v.url, "--output", "json"}
 	r := cli(t, nil, args...)
 	var got failureJSON
-	if r.code != 1 || json.Unmarshal([]byte(r.stdout), &got) != nil || got.Cause != causeClockSkew || got.SuggestedClockOffset != "-8m0s" {
+	if r.code != 1 || json.Unmarshal([]byte(r.stdout), &got) != nil || got.Cause != diagnose.CauseClockSkew || got.SuggestedClockOffset != "-8m0s" {
 		t.Fatalf("skewed connect: %v; want clock-skew suggesting -8m0s", r)
 	}
 	r = cli(t, nil, append(args, "--clock-offset", got.SuggestedClockOffset)...)
@@ -392,60 +393,50 @@ func TestParseSent(t *testing.T) {
 	}
 }
 
-func TestDiagnoseTable(t *testing.T) {
-	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+// TestConnectURLRoleMismatch: --role must agree with the URL it comes
+// with; a viewer's URL is not reported connected as the master.
+func TestConnectURLRoleMismatch(t *testing.T) {
+	v := newEnv(t, emulator.Config{ConnectRate: -1})
+	arn := v.channel(t, "cam")
+	viewer := signed(t, "--channel", "cam", "--role", "viewer", "--client-id", "viewer-1", "--endpoint-url", v.url)
+	master := signed(t, "--channel", "cam", "--role", "master", "--endpoint-url", v.url)
+	// A viewer's URL at an endpoint whose shape says nothing of the role.
+	p := &kvs.Presigner{Credentials: v.e.Credentials()}
+	plain, err := p.Presign(context.Background(), strings.Replace(endpointOf(t, v, kvs.Viewer), "/viewer/", "/v/", 1), arn, kvs.Viewer, "viewer-2")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
-		in   diagInput
-		want diagnosis
+		url  string
+		role string
+		want []string
 	}{
-		{"skew with the Date header", diagInput{status: 403, message: "Signature expired: 20261123T094000Z is now earlier than …", serverDate: now.Add(20 * time.Minute), localNow: now},
-			diagnosis{Cause: causeClockSkew, SuggestedClockOffset: "20m0s"}},
-		{"skew already partly corrected", diagInput{status: 403, message: "Signature not yet current", serverDate: now, localNow: now.Add(3 * time.Minute), clockOffset: 5 * time.Minute},
-			diagnosis{Cause: causeClockSkew, SuggestedClockOffset: "-3m0s"}},
-		{"no skew: the URL is old", diagInput{status: 403, message: "Signature expired: …", serverDate: now, localNow: now.Add(500 * time.Millisecond)},
-			diagnosis{Cause: causeURLExpired}},
-		{"403 and a big skew without the phrase", diagInput{status: 403, message: "Forbidden", serverDate: now.Add(time.Hour), localNow: now},
-			diagnosis{Cause: causeClockSkew, SuggestedClockOffset: "1h0m0s"}},
-		{"permission", diagInput{status: 403, code: "AccessDeniedException", message: "User: x is not authorized to perform: kinesisvideo:ConnectAsMaster on resource: y", role: kvs.Master},
-			diagnosis{Cause: causePermission}},
-		{"permission, a message that lower-cases longer", diagInput{status: 403, code: "AccessDeniedException", message: "User: İİİİ is not authorized to perform: kinesisvideo:ListSignalingChannels on resource: *"},
-			diagnosis{Cause: causePermission}},
-		{"permission, no resource named", diagInput{status: 403, code: "AccessDeniedException", message: "User: x is not authorized to perform: kinesisvideo:ConnectAsMaster on resource: "},
-			diagnosis{Cause: causePermission}},
-		{"throttled connects", diagInput{status: 400, code: "ClientLimitExceededException", message: "Kinesis Video Streams has throttled the request"},
-			diagnosis{Cause: causeThrottled}},
-		{"viewer at the master endpoint (AWS)", diagInput{status: 400, code: "InvalidArgumentException", message: "bad", role: kvs.Viewer, endpoint: "wss://m-1234abcd.kinesisvideo.us-west-2.amazonaws.com"},
-			diagnosis{Cause: causeWrongEndpoint}},
-		{"5xx", diagInput{status: 503, attempts: 4}, diagnosis{Cause: causeServiceError}},
-		{"no credentials", diagInput{message: "kvs: retrieving credentials: failed to refresh cached credentials, no EC2 IMDS role found"}, diagnosis{Cause: causeNoCredentials}},
-		{"unexplained", diagInput{status: 418, message: "teapot"}, diagnosis{}},
+		{"viewer URL as master", viewer.URL, "master", []string{"--role master", "X-Amz-ClientId", "viewer"}},
+		{"viewer URL at an unmarked endpoint as master", plain.URL, "master", []string{"--role master", "X-Amz-ClientId", "viewer"}},
+		{"master URL as viewer", master.URL, "viewer", []string{"--role viewer", "master"}},
 	}
 	for _, tc := range cases {
-		got := diagnose(tc.in)
-		if got.Cause == causePermission && !strings.Contains(got.Fix, "kinesisvideo:") {
-			t.Errorf("%s: fix %q does not name the action", tc.name, got.Fix)
-		}
-		if got.Cause != tc.want.Cause || got.SuggestedClockOffset != tc.want.SuggestedClockOffset {
-			t.Errorf("%s: diagnose = %+v; want cause %q, offset %q", tc.name, got, tc.want.Cause, tc.want.SuggestedClockOffset)
-		}
-		if got.Cause != "" && (got.Explanation == "" || got.Fix == "" && got.Cause != causeInvalidArgument) {
-			t.Errorf("%s: diagnosis %+v lacks an explanation or a fix", tc.name, got)
+		t.Run(tc.name, func(t *testing.T) {
+			before := v.e.Stats().Connections
+			r := cli(t, nil, "connect", "--once", "--url", tc.url, "--role", tc.role)
+			if r.code != 2 || strings.Contains(r.stdout, "connected as") {
+				t.Fatalf("%v; want exit 2 and no connection", r)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr %q lacks %q", r.stderr, w)
+				}
+			}
+			if v.e.Stats().Connections != before {
+				t.Errorf("connected")
+			}
+		})
+	}
+	// The URL's own role, given or not, connects.
+	for _, args := range [][]string{{"--url", viewer.URL}, {"--url", viewer.URL, "--role", "viewer"}, {"--url", master.URL, "--role", "MASTER"}} {
+		if r := cli(t, nil, append([]string{"connect", "--once"}, args...)...); r.code != 0 {
+			t.Errorf("connect %q: %v", args, r)
 		}
 	}
-}
-
-// FuzzDiagnose: whatever a service answers, diagnosing it does not panic,
-// and a diagnosis comes with its explanation.
-func FuzzDiagnose(f *testing.F) {
-	f.Add(403, "AccessDeniedException", "User: x is not authorized to perform: kinesisvideo:ConnectAsMaster on resource: y")
-	f.Add(403, "", "Signature expired: 20261123T094000Z is now earlier than 20261123T100000Z")
-	f.Add(400, "InvalidArgumentException", "Invalid ClientId")
-	f.Add(403, "AccessDeniedException", "perform: on resource: ")
-	f.Fuzz(func(t *testing.T, status int, code, message string) {
-		d := diagnose(diagInput{status: status, code: code, message: message, role: kvs.Viewer, clientID: "v"})
-		if d.Cause != "" && d.Explanation == "" {
-			t.Fatalf("diagnosis %+v has no explanation", d)
-		}
-	})
 }

@@ -9,8 +9,6 @@ import (
 	"github.com/kvssign/kvssign/kvs"
 )
 
-func init() { subcommands = append(subcommands, newDemoCmd) }
-
 func newDemoCmd() *cobra.Command {
 	var cfg demo.Config
 	var browser bool

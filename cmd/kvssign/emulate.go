@@ -18,8 +18,6 @@ import (
 	"github.com/kvssign/kvssign/sigv4"
 )
 
-func init() { subcommands = append(subcommands, newEmulateCmd) }
-
 type emulateFlags struct {
 	addr, region, account          string
 	accessKeyID, secretAccessKey   string

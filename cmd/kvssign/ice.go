@@ -12,10 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/kvs"
 )
-
-func init() { subcommands = append(subcommands, newICECmd) }
 
 type iceFlags struct {
 	outputFlags
@@ -79,8 +78,8 @@ func runICE(ctx context.Context, out, stderr io.Writer, f *iceFlags) error {
 	}
 	r := f.aws.resolver(cfg, dbg)
 	explain := func(err error) error {
-		return explainAWS(err, diagInput{op: "GetIceServerConfig", role: role, channel: channel, region: cfg.Region,
-			arnRegion: arnRegion(channel), clientID: f.clientID, localNow: time.Now(), clockOffset: f.aws.clockOffset})
+		return explainAWS(err, diagnose.Failure{Op: "GetIceServerConfig", Role: role, Channel: channel, Region: cfg.Region,
+			ARNRegion: arnRegion(channel), ClientID: f.clientID, LocalNow: time.Now(), ClockOffset: f.aws.clockOffset})
 	}
 	conn, err := r.Resolve(ctx, channel, role)
 	if err != nil {

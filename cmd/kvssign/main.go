@@ -29,9 +29,20 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
-// subcommands are added by each command's file from its init function, so
-// that commands live in files of their own.
-var subcommands []func() *cobra.Command
+// subcommands make the commands, each in a file of its own, in the order
+// of the help.
+var subcommands = []func() *cobra.Command{
+	newChannelCmd,
+	newConnectCmd,
+	newDemoCmd,
+	newEmulateCmd,
+	newICECmd,
+	newRequestCmd,
+	newServeCmd,
+	newURLCmd,
+	newPresignCmd,
+	newVersionCmd,
+}
 
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
@@ -54,6 +65,43 @@ Reference: docs/cli.md.`,
 	return root
 }
 
+// typeArgErrors makes cobra's checks of positional arguments, whose errors
+// it does not type, return usage errors. The root command checks its own
+// (an unknown command), which takes running it to show the help.
+func typeArgErrors(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	root.SuggestionsMinimumDistance = 2 // cobra's default, which SuggestionsFor does not apply
+	root.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+		}
+		return usageError{errors.New(msg)}
+	}
+	root.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+}
+
+func wrapArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		wrapArgs(sub)
+	}
+}
+
 // run executes the CLI with args and returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot()
@@ -61,28 +109,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	typeArgErrors(root) // once the writers are set: cobra's completion command keeps them
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "kvssign:", err)
+	// The error's own lines stay; whatever it quotes cannot drive the
+	// terminal.
+	fmt.Fprintln(stderr, "kvssign:", printableLines(err.Error()))
 	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
-}
-
-// isCobraUsage recognises the errors cobra returns for unknown commands and
-// wrong argument counts, which it does not type.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func main() {

@@ -17,10 +17,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/sigv4"
 )
-
-func init() { subcommands = append(subcommands, newRequestCmd) }
 
 type requestFlags struct {
 	outputFlags
@@ -178,7 +177,7 @@ func runRequest(ctx context.Context, stdin io.Reader, out, stderr io.Writer, f *
 	}
 	c, err := creds.Retrieve(ctx)
 	if err != nil {
-		return explainAWS(err, diagInput{})
+		return explainAWS(err, diagnose.Failure{})
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, f.aws.timeout)
@@ -213,7 +212,7 @@ func runRequest(ctx context.Context, stdin io.Reader, out, stderr io.Writer, f *
 	sent := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		d := diagnose(diagInput{noAnswer: true, message: err.Error()})
+		d := diagnose.Explain(diagnose.Failure{NoAnswer: true, Message: err.Error()})
 		return diagnosedError{err: fmt.Errorf("request: %w", err), d: d}
 	}
 	defer resp.Body.Close()
@@ -250,10 +249,10 @@ func runRequest(ctx context.Context, stdin io.Reader, out, stderr io.Writer, f *
 		return failure
 	}
 	if f.include {
-		fmt.Fprintf(out, "%s %s\n", resp.Proto, resp.Status)
+		fmt.Fprintf(out, "%s %s\n", printable(resp.Proto), printable(resp.Status))
 		for _, k := range sortedKeys(resp.Header) {
 			for _, v := range resp.Header[k] {
-				fmt.Fprintf(out, "%s: %s\n", k, v)
+				fmt.Fprintf(out, "%s: %s\n", printable(k), printable(v))
 			}
 		}
 		fmt.Fprintln(out)
@@ -288,10 +287,10 @@ func failureWithBody(err error, body []byte) error {
 	re.body = bodyMessage(body)
 	code, _, _ := strings.Cut(re.resp.Header.Get("x-amzn-ErrorType"), ":")
 	date, _ := parseHTTPDate(re.resp.Header.Get("Date"))
-	d := diagnose(diagInput{op: re.service, status: re.resp.StatusCode, code: code, message: re.body,
-		serverDate: date, localNow: time.Now(), clockOffset: re.offset, region: re.region})
-	if d.Cause == causeUnknownChannel {
-		d = diagnosis{} // a 404 from an API is about its resource, not a channel
+	d := diagnose.Explain(diagnose.Failure{Op: re.service, Status: re.resp.StatusCode, Code: code, Message: re.body,
+		ServerDate: date, LocalNow: time.Now(), ClockOffset: re.offset, Region: re.region})
+	if d.Cause == diagnose.CauseUnknownChannel {
+		d = diagnose.Diagnosis{} // a 404 from an API is about its resource, not a channel
 	}
 	if d.Cause == "" {
 		return re
@@ -338,4 +337,22 @@ func redactHeader(name, value string) string {
 		return redactSecrets(value)
 	}
 	return value
+}
+
+// bodyMessage reads {"message"} or {"Message"} from an error body, or the
+// body itself, shortened.
+func bodyMessage(body []byte) string {
+	var m map[string]any
+	if json.Unmarshal(body, &m) == nil {
+		for k, v := range m {
+			if s, ok := v.(string); ok && strings.EqualFold(k, "message") {
+				return s
+			}
+		}
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
 }

@@ -30,8 +30,6 @@ import (
 	"github.com/kvssign/kvssign/vend"
 )
 
-func init() { subcommands = append(subcommands, newServeCmd) }
-
 // serveWeb is the browser page that --web serves at /. It is nil until a
 // build embeds one (web/dist), which sets it from an init function.
 var serveWeb fs.FS

@@ -13,11 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/sigv4"
 )
-
-func init() { subcommands = append(subcommands, newURLCmd, newPresignCmd) }
 
 // signFlags are the flags shared by commands that sign.
 type signFlags struct {
@@ -142,7 +141,7 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 		if !strings.HasPrefix(channel, "arn:") {
 			return usagef("--endpoint: signing offline needs the channel's ARN (--channel-arn), not its name")
 		}
-		if er := endpointRole(f.endpoint); er != "" && er != role {
+		if er := diagnose.EndpointRole(f.endpoint); er != "" && er != role {
 			// Signing is harmless, so only a warning; connect refuses.
 			fmt.Fprintf(stderr, "kvssign: warning: --endpoint looks like a %s endpoint but --role is %s; the service refuses a URL sent to the other role's endpoint\n",
 				er, strings.ToLower(string(role)))
@@ -157,7 +156,7 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 		} else {
 			dbg.printf("credentials: from the environment; nothing is asked of AWS")
 		}
-		p := &kvs.Presigner{Credentials: creds, Region: f.region, Expires: f.expires, Clock: clock, ClockOffset: f.clockOffset}
+		p := &kvs.Presigner{Credentials: markCredentialErrors(creds), Region: f.region, Expires: f.expires, Clock: clock, ClockOffset: f.clockOffset}
 		if dbg.enabled() {
 			p.Trace = dbg.trace
 		}
@@ -167,8 +166,9 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 			if errors.As(err, &ue) {
 				return ue
 			}
-			if strings.Contains(err.Error(), "retrieving credentials") {
-				return explainAWS(err, diagInput{})
+			var ce credentialsError
+			if errors.As(err, &ce) {
+				return explainAWS(err, diagnose.Failure{})
 			}
 			return usageError{err}
 		}
@@ -181,11 +181,29 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 		r.Expires, r.Clock = f.expires, clock
 		s, err = r.Presign(ctx, channel, role, f.clientID)
 		if err != nil {
-			return explainAWS(err, diagInput{role: role, channel: channel, region: cfg.Region, arnRegion: arnRegion(channel),
-				clientID: f.clientID, localNow: time.Now(), clockOffset: f.clockOffset})
+			return explainAWS(err, diagnose.Failure{Role: role, Channel: channel, Region: cfg.Region, ARNRegion: arnRegion(channel),
+				ClientID: f.clientID, LocalNow: time.Now(), ClockOffset: f.clockOffset})
 		}
 	}
 	return printSigned(out, f.output, s)
+}
+
+// credentialsError marks a failure to get credentials inside the error of
+// the call that needed them.
+type credentialsError struct{ err error }
+
+func (e credentialsError) Error() string { return e.err.Error() }
+func (e credentialsError) Unwrap() error { return e.err }
+
+// markCredentialErrors returns p, its errors marked as credentialsError.
+func markCredentialErrors(p sigv4.CredentialsProvider) sigv4.CredentialsProvider {
+	return sigv4.CredentialsFunc(func(ctx context.Context) (sigv4.Credentials, error) {
+		c, err := p.Retrieve(ctx)
+		if err != nil {
+			return c, credentialsError{err}
+		}
+		return c, nil
+	})
 }
 
 // signedJSON is the JSON form of a signed signaling URL.

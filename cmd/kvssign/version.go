@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { subcommands = append(subcommands, newVersionCmd) }
-
 // version is set at link time: go build -ldflags "-X main.version=v1.2.3".
 // If empty, the module version from the build information is used.
 var version string

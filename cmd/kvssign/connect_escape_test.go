@@ -1,0 +1,55 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// terminalControlRE matches what could drive a terminal: C0 controls but
+// tab and line feed, DEL, C1 controls.
+var terminalControlRE = regexp.MustCompile("[\x00-\x08\x0b-\x1f\x7f\u0080-\u009f]")
+
+// TestConnectPrintsNoTerminalEscapes: a refusal message from the service,
+// and a --url given on the command line, reach the terminal quoted: no
+// escape sequence, no carriage return, no forged kvssign line.
+func TestConnectPrintsNoTerminalEscapes(t *testing.T) {
+	const evil = "\x1b]0;pwned\x07\x1b[2J\u009b2J\r\nkvssign: connected as MASTER to arn:forged"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("x-amzn-ErrorType", "AccessDeniedException")
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`{"message":"` + strings.NewReplacer("\x1b", `\u001b`, "\x07", `\u0007`, "\r", `\r`, "\n", `\n`).Replace(evil) + `"}`))
+	}))
+	t.Cleanup(srv.Close)
+	ws := "ws" + strings.TrimPrefix(srv.URL, "http")
+	cases := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"refusal message", []string{"--url", ws + "/signaling/viewer/v?X-Amz-ClientId=v%1B%5B2J&X-Amz-Signature=00"}, 1},
+		{"refusal message, json", []string{"--url", ws + "/?X-Amz-ClientId=v%C2%9B2J&X-Amz-Signature=00", "--output", "json"}, 1},
+		{"URL with escapes", []string{"--url", "wss://h\x1b]0;pwned\x07\r\nkvssign: connected/?X-Amz-Signature=00"}, 2},
+		{"escape in the ARN", []string{"--url", ws + "/?X-Amz-ChannelARN=arn%1B%5D0%3Bx%07&X-Amz-Signature=00"}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cli(t, nil, append([]string{"connect", "--once", "--timeout", "5s"}, tc.args...)...)
+			if r.code != tc.code {
+				t.Errorf("exit %d; want %d\n%v", r.code, tc.code, r)
+			}
+			for _, out := range []string{r.stdout, r.stderr} {
+				if m := terminalControlRE.FindString(out); m != "" {
+					t.Errorf("output holds %q:\n%q", m, out)
+				}
+				for _, l := range strings.Split(out, "\n") {
+					if strings.HasPrefix(l, "kvssign: connected") {
+						t.Errorf("a forged line was printed: %q", l)
+					}
+				}
+			}
+		})
+	}
+}
