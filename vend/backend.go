@@ -22,6 +22,11 @@ type Backend interface {
 	// nothing usable is cached, and [ErrInvalid] when AWS refuses the
 	// input; other errors are answered with a bare 502.
 	Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error)
+	// Forget drops what the Backend cached about channel (a name or an
+	// ARN). The server calls it, at most once per channel every few
+	// seconds, when a client says that a URL it was given was refused:
+	// the channel may have been deleted and created again.
+	Forget(channel string)
 }
 
 // Target is what a [Backend] resolves a channel to.

@@ -196,6 +196,7 @@ type fakeBackend struct {
 	err      error
 	calls    int
 	creates  int
+	forgets  int
 }
 
 const testRegion = "us-west-2"
@@ -217,6 +218,12 @@ func newFakeBackend(names ...string) *fakeBackend {
 		f.channels[n] = testARN(n)
 	}
 	return f
+}
+
+func (f *fakeBackend) Forget(channel string) {
+	f.mu.Lock()
+	f.forgets++
+	f.mu.Unlock()
 }
 
 func (f *fakeBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error) {

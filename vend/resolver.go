@@ -92,6 +92,13 @@ func (b *resolverBackend) Connection(ctx context.Context, channel string, role k
 	}, nil
 }
 
+func (b *resolverBackend) Forget(channel string) {
+	b.r.Invalidate(channel)
+	if b.creating != nil {
+		b.creating.Invalidate(channel)
+	}
+}
+
 func shardOf(s string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(s); i++ {

@@ -65,6 +65,7 @@ type Server struct {
 	policy    *policy
 	ipLimit   *limiter[netip.Addr]
 	prLimit   *limiter[string]
+	refreshes *limiter[string] // per channel: Backend.Forget calls
 	cors      corsPolicy
 	proxies   []netip.Prefix
 	log       *slog.Logger
@@ -82,6 +83,10 @@ type Server struct {
 	reqSeq   atomic.Uint64
 	reqBase  string
 }
+
+// refreshEvery is how often a channel's cached answer may be dropped at a
+// client's request.
+const refreshEvery = 5 * time.Second
 
 // Routes, as metric labels.
 const (
@@ -143,6 +148,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.ipLimit = newLimiter[netip.Addr](cfg.Limits.PerIP, 10, 20)
 	s.prLimit = newLimiter[string](cfg.Limits.PerPrincipal, 5, 10)
+	s.refreshes = newLimiter[string](Rate{}, 1/refreshEvery.Seconds(), 1)
 	s.cors = newCORS(cfg.CORS)
 	s.proxies, _ = parsePrefixes(cfg.TrustedProxies)
 	reg := opts.Registry
@@ -359,6 +365,13 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 		}
 	}
 
+	if req.Refresh {
+		// A URL vended earlier was refused. Forgetting is rationed per
+		// channel, since every lookup after it costs AWS calls.
+		if ok, _ := s.refreshes.allow(req.Channel, now); ok {
+			s.backend.Forget(req.Channel)
+		}
+	}
 	t, berr := s.backend.Connection(ctx, req.Channel, role, req.Create)
 	if berr != nil {
 		return s.backendError(w, r, berr, ip, p, name)

@@ -367,6 +367,8 @@ func (r retryIn) RetryAfter() time.Duration { return r.d }
 // panicBackend panics, as a bug would.
 type panicBackend struct{}
 
+func (panicBackend) Forget(string) {}
+
 func (panicBackend) Connection(context.Context, string, kvs.Role, bool) (Target, error) {
 	panic("bug")
 }

@@ -221,6 +221,8 @@ func TestServeHashToken(t *testing.T) {
 // slowBackend answers after a pause, to hold a request in flight.
 type slowBackend struct{ started chan struct{} }
 
+func (slowBackend) Forget(string) {}
+
 func (b slowBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (vend.Target, error) {
 	close(b.started)
 	time.Sleep(500 * time.Millisecond)
