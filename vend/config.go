@@ -215,6 +215,10 @@ type Cache struct {
 	// served while AWS fails (throttling, 5xx, timeouts). If zero, the
 	// backend's default.
 	StaleFor Duration `json:"staleFor,omitempty"`
+	// NotFoundFor is how long a channel AWS says does not exist is
+	// answered with 404 without asking again. If zero, the backend's
+	// default (a few seconds).
+	NotFoundFor Duration `json:"notFoundFor,omitempty"`
 }
 
 // Shutdown tunes graceful shutdown.
@@ -366,7 +370,7 @@ func (c *Config) Validate() error {
 			return fail("scopedCredentials.sessionName", "%q must be 2 to 64 characters of a-z A-Z 0-9 _ + = , . @ -", n)
 		}
 	}
-	if c.Cache.TTL < 0 || c.Cache.StaleFor < 0 {
+	if c.Cache.TTL < 0 || c.Cache.StaleFor < 0 || c.Cache.NotFoundFor < 0 {
 		return fail("cache", "durations must not be negative")
 	}
 	if c.Shutdown.Delay < 0 || c.Shutdown.Timeout < 0 {

@@ -163,6 +163,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		r.CreateIfMissing = create
 		r.CacheTTL = cfg.Cache.TTL.D()
 		r.MaxStale = cfg.Cache.StaleFor.D()
+		r.NotFoundTTL = cfg.Cache.NotFoundFor.D()
 		r.Logger = log
 		return r
 	}
