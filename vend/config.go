@@ -26,6 +26,14 @@ type Config struct {
 	// Region is the AWS region of the channels. If empty, the AWS SDK's
 	// default (AWS_REGION or the profile's region).
 	Region string `json:"region,omitempty"`
+	// ARNRegions lists the regions of the channel ARNs a caller may give.
+	// If empty, Region; if that is empty too, the region of the first
+	// channel the server resolves by name.
+	ARNRegions []string `json:"arnRegions,omitempty"`
+	// ARNAccounts lists the accounts of the channel ARNs a caller may
+	// give. If empty, the account of the first channel the server
+	// resolves by name (until then, any).
+	ARNAccounts []string `json:"arnAccounts,omitempty"`
 	// Profile is the shared-config profile for the AWS credentials chain.
 	// If empty, the SDK's default.
 	Profile string `json:"profile,omitempty"`
@@ -329,6 +337,16 @@ func (c *Config) Validate() error {
 		u, err := url.Parse(c.EndpointURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fail("endpointUrl", "%q must be an http or https URL", c.EndpointURL)
+		}
+	}
+	for i, r := range c.ARNRegions {
+		if !validName(r, 32) || strings.Trim(r, "-") != r {
+			return fail(fmt.Sprintf("arnRegions[%d]", i), "%q must be a region name such as us-west-2", r)
+		}
+	}
+	for i, a := range c.ARNAccounts {
+		if len(a) != 12 || strings.Trim(a, "0123456789") != "" {
+			return fail(fmt.Sprintf("arnAccounts[%d]", i), "%q must be a 12-digit account id", a)
 		}
 	}
 	if c.TLS != nil && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {

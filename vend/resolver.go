@@ -144,6 +144,8 @@ func backendError(err error) error {
 		return errors.Join(ErrChannelNotFound, err)
 	case errors.Is(err, awskvs.ErrInvalidArgument):
 		return errors.Join(ErrInvalid, err)
+	case errors.Is(err, awskvs.ErrAccessDenied):
+		return errors.Join(ErrForbidden, err)
 	case errors.Is(err, awskvs.ErrThrottled):
 		return unavailable{err}
 	case errors.As(err, &ae) && ae.Kind == nil && (ae.StatusCode >= 500 || ae.StatusCode == 0):

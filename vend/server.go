@@ -67,6 +67,7 @@ type Server struct {
 	prLimit   *limiter[string]
 	refreshes *limiter[string] // per channel: Backend.Forget calls
 	cors      corsPolicy
+	arns      *arnScope
 	proxies   []netip.Prefix
 	log       *slog.Logger
 	clock     func() time.Time
@@ -150,6 +151,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.prLimit = newLimiter[string](cfg.Limits.PerPrincipal, 5, 10)
 	s.refreshes = newLimiter[string](Rate{}, 1/refreshEvery.Seconds(), 1)
 	s.cors = newCORS(cfg.CORS)
+	s.arns = newARNScope(cfg)
 	s.proxies, _ = parsePrefixes(cfg.TrustedProxies)
 	reg := opts.Registry
 	if reg == nil {
@@ -342,6 +344,14 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 		s.refused(r, http.StatusBadRequest, "invalid_argument", ip, p, ferr.field)
 		return writeError(w, http.StatusBadRequest, "invalid_argument", ferr.msg, ferr.field)
 	}
+	byARN := strings.HasPrefix(req.Channel, "arn:")
+	if byARN {
+		a, _ := kvs.ParseChannelARN(req.Channel)
+		if rule := s.arns.check(a); rule != "" {
+			s.refused(r, http.StatusForbidden, "forbidden", ip, p, "channel ARN outside the server's scope")
+			return writeError(w, http.StatusForbidden, "forbidden", "channel: "+rule, "channel")
+		}
+	}
 	g := s.policy.decide(p, name, role)
 	if !g.allowed {
 		s.refused(r, http.StatusForbidden, "forbidden", ip, p, "channel or role not allowed")
@@ -374,7 +384,15 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 	}
 	t, berr := s.backend.Connection(ctx, req.Channel, role, req.Create)
 	if berr != nil {
+		if byARN && errors.Is(berr, ErrForbidden) {
+			// The caller's ARN, not the server's permissions.
+			s.refused(r, http.StatusForbidden, "forbidden", ip, p, "AWS denied access to the channel ARN")
+			return writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("channel: this server may not use channel %q", req.Channel), "channel")
+		}
 		return s.backendError(w, r, berr, ip, p, name)
+	}
+	if !byARN {
+		s.arns.learn(t.ChannelARN)
 	}
 	switch {
 	case t.Stale:

@@ -157,6 +157,10 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if awsCfg.Region == "" {
 		return usagef("no region: set region in the config, --region, KVSSIGN_REGION or AWS_REGION")
 	}
+	if cfg.Region == "" {
+		// The region the SDK chose bounds the ARNs callers may give.
+		cfg.Region = awsCfg.Region
+	}
 	newResolver := func(create bool) *awskvs.Resolver {
 		r := awskvs.NewResolver(awsCfg)
 		r.IncludeICEServers = true
