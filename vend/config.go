@@ -533,8 +533,9 @@ func (l *Limits) validate(fail failFunc) error {
 	if l.MaxBodyBytes < 0 || l.MaxBodyBytes > 1<<20 {
 		return fail("limits.maxBodyBytes", "must be from 0 to 1048576")
 	}
-	if l.MaxHeaderBytes < 0 || l.MaxHeaderBytes > 1<<20 {
-		return fail("limits.maxHeaderBytes", "must be from 0 to 1048576")
+	if l.MaxHeaderBytes != 0 && (l.MaxHeaderBytes < 4097 || l.MaxHeaderBytes > 1<<20) {
+		// Below 4097, net/http's own 4096 bytes of slack would win.
+		return fail("limits.maxHeaderBytes", "must be 0 (16384) or from 4097 to 1048576")
 	}
 	for _, d := range []struct {
 		name string

@@ -293,7 +293,7 @@ func startServer(t testing.TB, cfg Config, opts Options) *testServer {
 		t.Fatal(err)
 	}
 	hs := s.HTTPServer(ln.Addr().String())
-	go hs.Serve(ln)
+	go hs.Serve(s.Listener(ln))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

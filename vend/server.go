@@ -179,10 +179,6 @@ func (s *Server) SetDraining(d bool) { s.draining.Store(d) }
 // header limit, listening on addr.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	l := s.cfg.Limits
-	hdr := l.MaxHeaderBytes
-	if hdr == 0 {
-		hdr = 16 << 10
-	}
 	return &http.Server{
 		Addr:              addr,
 		Handler:           s,
@@ -190,9 +186,20 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		ReadTimeout:       orDuration(l.ReadTimeout, 10*time.Second),
 		WriteTimeout:      orDuration(l.WriteTimeout, 20*time.Second),
 		IdleTimeout:       orDuration(l.IdleTimeout, 60*time.Second),
-		MaxHeaderBytes:    hdr,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// net/http reads MaxHeaderBytes plus 4096 bytes of request line
+		// and headers before it answers 431.
+		MaxHeaderBytes: max(s.headerLimit()-4096, 1),
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+}
+
+// headerLimit is the most bytes of request line and headers a request may
+// have.
+func (s *Server) headerLimit() int {
+	if h := s.cfg.Limits.MaxHeaderBytes; h != 0 {
+		return h
+	}
+	return 16 << 10
 }
 
 // ServeHTTP answers a request.
