@@ -559,18 +559,6 @@ func validateGroups(gs []string) error {
 
 // validateOrigin accepts scheme://host[:port], with an optional "*." at the
 // start of the host.
-func validateOrigin(o string) error {
-	scheme, host, ok := strings.Cut(o, "://")
-	if !ok || (scheme != "https" && scheme != "http") {
-		return errors.New("must be https://HOST[:PORT] (or http://)")
-	}
-	host = strings.TrimPrefix(host, "*.")
-	if host == "" || strings.ContainsAny(host, "/?#@*") || strings.ToLower(host) != host {
-		return errors.New("must be a lower-case scheme://HOST[:PORT] with no path")
-	}
-	return nil
-}
-
 // parsePrefixes parses addresses and CIDR prefixes.
 func parsePrefixes(ss []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(ss))

@@ -676,45 +676,4 @@ func (w *statusWriter) code() int {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// corsPolicy decides which browser origins may call.
-type corsPolicy struct {
-	exact    map[string]bool
-	wildcard []string // "https://" + "." + domain, for https://*.domain
-	maxAge   string
-}
-
-func newCORS(c CORS) corsPolicy {
-	p := corsPolicy{exact: make(map[string]bool), maxAge: strconv.Itoa(int(orDuration(c.MaxAge, 10*time.Minute) / time.Second))}
-	for _, o := range c.AllowedOrigins {
-		if scheme, host, _ := strings.Cut(o, "://"); strings.HasPrefix(host, "*.") {
-			p.wildcard = append(p.wildcard, scheme+"://"+host[1:])
-		} else {
-			p.exact[o] = true
-		}
-	}
-	return p
-}
-
-// allowed reports whether origin may call: it is listed, or it is the
-// server's own origin (a page served by the server itself).
-func (c *corsPolicy) allowed(origin, host string) bool {
-	if c.exact[origin] {
-		return true
-	}
-	scheme, oh, ok := strings.Cut(origin, "://")
-	if !ok {
-		return false
-	}
-	if oh == host && host != "" {
-		return true
-	}
-	for _, w := range c.wildcard {
-		ws, suffix, _ := strings.Cut(w, "://")
-		if ws == scheme && strings.HasSuffix(oh, suffix) && len(oh) > len(suffix) && !strings.ContainsAny(oh, "/@") {
-			return true
-		}
-	}
-	return false
-}
-
 var _ http.Handler = (*Server)(nil)

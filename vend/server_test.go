@@ -220,12 +220,28 @@ func TestCORS(t *testing.T) {
 	cfg := baseConfig()
 	cfg.CORS = CORS{AllowedOrigins: []string{"https://app.example.com", "https://*.example.org"}, MaxAge: Duration(5 * time.Minute)}
 	ts := startServer(t, cfg, Options{})
+	self := strings.TrimPrefix(ts.URL, "http://")
 	body := `{"channel":"cam-1","role":"VIEWER"}`
 	cases := []struct {
 		origin string
 		ok     bool
 	}{
 		{"https://app.example.com", true},
+		{"http://" + self, true},
+		{"ftp://" + self, false},
+		{"javascript://" + self, false},
+		{"http://" + self + "/", false},
+		{"https://evil.com?.example.org", false},
+		{"https://evil.com/.example.org", false},
+		{"https://evil.com#.example.org", false},
+		{"https://user@a.example.org", false},
+		{"https://evil.com\\.example.org", false},
+		{"https://a.example.org:8443", false},
+		{"https://app.example.com:443", false},
+		{"https://app.example.com/", false},
+		{"https://APP.example.com", false},
+		{"https://.example.org", false},
+		{"https://a..example.org", false},
 		{"https://a.example.org", true},
 		{"https://a.b.example.org", true},
 		{"https://example.org", false},
