@@ -22,6 +22,7 @@ const staleRetry = 5 * time.Second
 
 type entry[V any] struct {
 	val        V
+	err        error     // a remembered "not found", served until expires
 	expires    time.Time // fresh until then
 	staleUntil time.Time // servable after a failed refresh until then
 	stale      bool      // a refresh failed; expires is the next retry
@@ -37,13 +38,17 @@ type flight[V any] struct {
 // cache maps keys to values that expire. The zero value is not usable:
 // call newCache.
 type cache[K comparable, V any] struct {
+	// notFound is how long an ErrNotFound from the source is remembered;
+	// zero means not at all.
+	notFound time.Duration
+
 	mu      sync.Mutex
 	entries map[K]*entry[V]
 	flights map[K]*flight[V]
 }
 
-func newCache[K comparable, V any]() *cache[K, V] {
-	return &cache[K, V]{entries: make(map[K]*entry[V]), flights: make(map[K]*flight[V])}
+func newCache[K comparable, V any](notFound time.Duration) *cache[K, V] {
+	return &cache[K, V]{notFound: notFound, entries: make(map[K]*entry[V]), flights: make(map[K]*flight[V])}
 }
 
 // fetchFunc loads a value and says when it expires.
@@ -53,6 +58,7 @@ type fetchFunc[V any] func(ctx context.Context) (V, time.Time, error)
 type result struct {
 	expires time.Time
 	stale   bool
+	hit     bool // no call was made for this answer
 }
 
 // get returns the value for key: a fresh cached one, or one loaded by
@@ -60,15 +66,17 @@ type result struct {
 // own (the values of ctx, not its cancellation), so that one caller giving
 // up does not fail the others; each caller still stops waiting when its
 // own ctx is done. When fetch fails with a transient error and a value is
-// within maxStale of its expiry, that value is returned as stale.
+// within maxStale of its expiry, that value is returned as stale. An
+// ErrNotFound is remembered for c.notFound, so that asking for something
+// missing over and over makes one call per period.
 //
 // fetch must bound its own run time.
 func (c *cache[K, V]) get(ctx context.Context, key K, now func() time.Time, maxStale time.Duration, fetch fetchFunc[V]) (V, result, error) {
 	c.mu.Lock()
 	if e, ok := c.entries[key]; ok && now().Before(e.expires) {
-		v, r := e.val, result{expires: e.expires, stale: e.stale}
+		v, r, err := e.val, result{expires: e.expires, stale: e.stale, hit: true}, e.err
 		c.mu.Unlock()
-		return v, r, nil
+		return v, r, err
 	}
 	f, ok := c.flights[key]
 	if !ok {
@@ -122,11 +130,16 @@ func (c *cache[K, V]) run(ctx context.Context, key K, f *flight[V], now func() t
 		f.val, f.exp = e.val, e.staleUntil
 		return
 	}
+	f.err = err
+	if c.notFound > 0 && errors.Is(err, ErrNotFound) {
+		c.makeRoom(t)
+		c.entries[key] = &entry[V]{err: err, expires: t.Add(c.notFound)}
+		return
+	}
 	if ok && !transient(err) {
 		// The source answered, and not with the value: forget it.
 		delete(c.entries, key)
 	}
-	f.err = err
 }
 
 // makeRoom drops expired entries, then arbitrary ones, when the cache is
@@ -164,7 +177,7 @@ func (c *cache[K, V]) forgetValue(match func(V) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, e := range c.entries {
-		if match(e.val) {
+		if e.err == nil && match(e.val) {
 			delete(c.entries, k)
 		}
 	}
@@ -174,7 +187,7 @@ func (c *cache[K, V]) forgetValue(match func(V) bool) {
 func (c *cache[K, V]) peek(key K) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[key]; ok {
+	if e, ok := c.entries[key]; ok && e.err == nil {
 		return e.val, true
 	}
 	var zero V

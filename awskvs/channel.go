@@ -96,17 +96,25 @@ func (r *Resolver) CreateChannel(ctx context.Context, name string, messageTTL ti
 }
 
 // DescribeChannel describes a channel given by name or ARN. It always asks
-// the service.
+// the service, and forgets what was cached about a channel it says does
+// not exist.
 func (r *Resolver) DescribeChannel(ctx context.Context, channel string) (Channel, error) {
 	r.init()
 	isARN, err := checkChannel("DescribeSignalingChannel", channel)
 	if err != nil {
 		return Channel{}, err
 	}
+	var c Channel
 	if isARN {
-		return r.describeARN(ctx, channel)
+		c, err = r.describeARN(ctx, channel)
+	} else {
+		c, err = r.describe(ctx, channel)
 	}
-	return r.describe(ctx, channel)
+	if errors.Is(err, ErrNotFound) {
+		// What was cached about the channel is out of date.
+		r.Invalidate(channel)
+	}
+	return c, err
 }
 
 func (r *Resolver) describe(ctx context.Context, name string) (Channel, error) {

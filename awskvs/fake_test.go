@@ -22,6 +22,7 @@ type fakeAPI struct {
 	block    chan struct{} // if set, calls wait for it to close
 	calls    map[string]*atomic.Int64
 	region   string
+	created  int
 }
 
 func newFakeAPI(names ...string) *fakeAPI {
@@ -88,7 +89,8 @@ func (f *fakeAPI) CreateSignalingChannel(ctx context.Context, in *kinesisvideo.C
 	if _, ok := f.channels[name]; ok {
 		return nil, apiErr(400, "ResourceInUseException", "exists")
 	}
-	arn := fmt.Sprintf("arn:aws:kinesisvideo:%s:123456789012:channel/%s/%d", f.region, name, 1800000000000+len(f.channels))
+	f.created++
+	arn := fmt.Sprintf("arn:aws:kinesisvideo:%s:123456789012:channel/%s/%d", f.region, name, 1800000000000+f.created)
 	f.channels[name] = arn
 	return &kinesisvideo.CreateSignalingChannelOutput{ChannelARN: aws.String(arn)}, nil
 }
@@ -114,6 +116,15 @@ func (f *fakeAPI) DescribeSignalingChannel(ctx context.Context, in *kinesisvideo
 func (f *fakeAPI) GetSignalingChannelEndpoint(ctx context.Context, in *kinesisvideo.GetSignalingChannelEndpointInput, _ ...func(*kinesisvideo.Options)) (*kinesisvideo.GetSignalingChannelEndpointOutput, error) {
 	if err := f.enter(ctx, "GetEndpoint"); err != nil {
 		return nil, err
+	}
+	f.mu.Lock()
+	known := false
+	for _, arn := range f.channels {
+		known = known || arn == aws.ToString(in.ChannelARN)
+	}
+	f.mu.Unlock()
+	if !known {
+		return nil, errNotFound
 	}
 	prefix := "m"
 	if in.SingleMasterChannelEndpointConfiguration.Role == types.ChannelRoleViewer {

@@ -64,12 +64,18 @@ func (r *Resolver) ICEServers(ctx context.Context, channel, clientID string) ([]
 		}
 		role = kvs.Viewer
 	}
-	c, err := r.resolve(ctx, "GetIceServerConfig", channel, role)
-	if err != nil {
-		return nil, err
-	}
-	servers, _, err := r.iceServers(ctx, c.ChannelARN, c.HTTPSEndpoint, clientID)
-	return servers, err
+	c, err := r.retryGone(channel, func() (Connection, error) {
+		c, err := r.resolve(ctx, "GetIceServerConfig", channel, role)
+		if err != nil {
+			return c, err
+		}
+		c.ICEServers, _, err = r.iceServers(ctx, c.ChannelARN, c.HTTPSEndpoint, clientID)
+		if err != nil {
+			return Connection{ChannelARN: c.ChannelARN}, err
+		}
+		return c, nil
+	})
+	return c.ICEServers, err
 }
 
 func (r *Resolver) iceServers(ctx context.Context, arn, httpsEndpoint, clientID string) ([]ICEServer, result, error) {

@@ -29,11 +29,13 @@ type API interface {
 }
 
 // Cache defaults. ARNs and endpoints are stable (the KVS C SDK keeps them
-// 10 hours); ICE servers are kept until their Ttl less ICEMargin.
+// 10 hours); ICE servers are kept until their Ttl less ICEMargin; a
+// channel found missing is remembered as such for DefaultNotFoundTTL.
 const (
-	DefaultCacheTTL = 10 * time.Hour
-	DefaultMaxStale = 5 * time.Minute
-	ICEMargin       = 30 * time.Second
+	DefaultCacheTTL    = 10 * time.Hour
+	DefaultMaxStale    = 5 * time.Minute
+	DefaultNotFoundTTL = 5 * time.Second
+	ICEMargin          = 30 * time.Second
 )
 
 // A Connection is what a client needs to connect to a signaling channel in
@@ -59,6 +61,8 @@ type Connection struct {
 	// Stale is true when some part was served past its expiry because
 	// the service was throttling, failing or out of reach.
 	Stale bool
+	// FromCache is true when no call was made for this answer.
+	FromCache bool
 }
 
 // A Resolver turns a channel name or ARN into what connecting to it needs
@@ -67,6 +71,12 @@ type Connection struct {
 // same thing into one call, retries throttling, 5xx and timeouts with
 // backoff and jitter, puts a deadline on every call, and, when the service
 // fails, serves what it knew for a bounded time.
+//
+// When the service says that a cached ARN does not exist (the channel was
+// deleted, and perhaps created again under a new ARN), the Resolver drops
+// what it cached about that ARN and looks the name up again, once. A
+// channel found missing is remembered as missing for NotFoundTTL, so that
+// requests for it cannot spend the account's quota.
 //
 // Set the fields before first use, then do not change them. A Resolver is
 // safe for concurrent use and must not be copied after first use.
@@ -92,6 +102,10 @@ type Resolver struct {
 	// DefaultCacheTTL; if negative, they are not kept (concurrent misses
 	// are still collapsed).
 	CacheTTL time.Duration
+	// NotFoundTTL is how long a channel the service says does not exist
+	// is remembered as missing. If zero, DefaultNotFoundTTL; if negative,
+	// it is not remembered.
+	NotFoundTTL time.Duration
 	// MaxStale is how long past its expiry a value is still served while
 	// the service fails. If zero, DefaultMaxStale; if negative, never.
 	// ICE servers are never served past their Ttl.
@@ -151,9 +165,13 @@ func NewResolver(cfg aws.Config) *Resolver {
 
 func (r *Resolver) init() {
 	r.initOnce.Do(func() {
-		r.arns = newCache[string, string]()
-		r.endpoints = newCache[endpointKey, endpoints]()
-		r.ice = newCache[iceKey, []ICEServer]()
+		nf := r.NotFoundTTL
+		if nf == 0 {
+			nf = DefaultNotFoundTTL
+		}
+		r.arns = newCache[string, string](nf)
+		r.endpoints = newCache[endpointKey, endpoints](nf)
+		r.ice = newCache[iceKey, []ICEServer](nf)
 	})
 }
 
@@ -217,18 +235,39 @@ func checkRole(op string, role kvs.Role) error {
 // Resolve returns the channel's ARN and its endpoints for role, and its
 // ICE servers if IncludeICEServers is set. channel is a name or an ARN.
 func (r *Resolver) Resolve(ctx context.Context, channel string, role kvs.Role) (Connection, error) {
-	c, err := r.resolve(ctx, "Resolve", channel, role)
-	if err != nil || !r.IncludeICEServers {
-		return c, err
+	return r.retryGone(channel, func() (Connection, error) {
+		c, err := r.resolve(ctx, "Resolve", channel, role)
+		if err != nil || !r.IncludeICEServers {
+			return c, err
+		}
+		servers, res, err := r.iceServers(ctx, c.ChannelARN, c.HTTPSEndpoint, "")
+		if err != nil {
+			return Connection{ChannelARN: c.ChannelARN}, err
+		}
+		c.ICEServers, c.ICEServersExpire, c.Stale = servers, res.expires, c.Stale || res.stale
+		c.FromCache = c.FromCache && res.hit
+		return c, nil
+	})
+}
+
+// retryGone runs resolve, and runs it again once when the service said
+// that an ARN looked up by name does not exist: the channel was deleted,
+// and may have been created again under a new ARN. On failure, resolve
+// returns the ARN it used, if any.
+func (r *Resolver) retryGone(channel string, resolve func() (Connection, error)) (Connection, error) {
+	c, err := resolve()
+	if err != nil && c.ChannelARN != "" && !strings.HasPrefix(channel, "arn:") && errors.Is(err, ErrNotFound) {
+		r.forgetARN(c.ChannelARN)
+		c, err = resolve()
 	}
-	servers, res, err := r.iceServers(ctx, c.ChannelARN, c.HTTPSEndpoint, "")
 	if err != nil {
 		return Connection{}, err
 	}
-	c.ICEServers, c.ICEServersExpire, c.Stale = servers, res.expires, c.Stale || res.stale
 	return c, nil
 }
 
+// resolve returns the ARN and endpoints of a channel; on failure, the ARN
+// if it got that far.
 func (r *Resolver) resolve(ctx context.Context, op, channel string, role kvs.Role) (Connection, error) {
 	r.init()
 	if err := checkRole(op, role); err != nil {
@@ -242,11 +281,12 @@ func (r *Resolver) resolve(ctx context.Context, op, channel string, role kvs.Rol
 		return r.fetchEndpoints(ctx, arn, role)
 	})
 	if err != nil {
-		return Connection{}, err
+		return Connection{ChannelARN: arn}, err
 	}
 	return Connection{
 		ChannelARN: arn, Role: role, WSSEndpoint: eps.wss, HTTPSEndpoint: eps.https,
 		ARNExpires: arnRes.expires, EndpointsExpire: epRes.expires, Stale: arnRes.stale || epRes.stale,
+		FromCache: arnRes.hit && epRes.hit,
 	}, nil
 }
 
@@ -257,7 +297,7 @@ func (r *Resolver) channelARN(ctx context.Context, op, channel string) (string, 
 		return "", result{}, err
 	}
 	if isARN {
-		return channel, result{}, nil
+		return channel, result{hit: true}, nil
 	}
 	return r.arns.get(ctx, channel, r.now, r.maxStale(), func(ctx context.Context) (string, time.Time, error) {
 		ch, err := r.describe(ctx, channel)
@@ -338,7 +378,7 @@ func (r *Resolver) Presign(ctx context.Context, channel string, role kvs.Role, c
 			return kvs.SignedURL{}, invalid("Presign", channel, errors.New("a master connects without a client id"))
 		}
 	}
-	c, err := r.resolve(ctx, "Presign", channel, role)
+	c, err := r.retryGone(channel, func() (Connection, error) { return r.resolve(ctx, "Presign", channel, role) })
 	if err != nil {
 		return kvs.SignedURL{}, err
 	}
@@ -359,9 +399,16 @@ func (r *Resolver) Invalidate(channel string) {
 	} else {
 		r.arns.forgetValue(func(v string) bool { return v == channel })
 	}
-	if arn == "" {
-		return
+	if arn != "" {
+		r.forgetARN(arn)
 	}
+}
+
+// forgetARN drops the names that map to arn, and arn's endpoints and ICE
+// servers. Dropping them again, after another caller has looked the name
+// up anew, loses nothing: the new ARN is another value.
+func (r *Resolver) forgetARN(arn string) {
+	r.arns.forgetValue(func(v string) bool { return v == arn })
 	r.endpoints.forget(func(k endpointKey) bool { return k.arn == arn })
 	r.ice.forget(func(k iceKey) bool { return k.arn == arn })
 }

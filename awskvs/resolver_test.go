@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
@@ -26,6 +28,10 @@ func TestResolveCachesARNAndEndpoints(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Resolve #%d: %v", i, err)
 		}
+		if c.FromCache != (i > 0) {
+			t.Fatalf("Resolve #%d: FromCache = %v; want %v", i, c.FromCache, i > 0)
+		}
+		c.FromCache = false
 		if i == 0 {
 			first = c
 		} else if diff := cmp.Diff(first, c); diff != "" {
@@ -287,6 +293,9 @@ func TestStaleOnError(t *testing.T) {
 func TestCreateIfMissing(t *testing.T) {
 	api := newFakeAPI()
 	r, _ := newTestResolver(api, newFakeClock())
+	// The test changes CreateIfMissing between calls, so "not found" must
+	// not be remembered.
+	r.NotFoundTTL = -1
 	if _, err := r.Resolve(context.Background(), "new", kvs.Master); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Resolve of a missing channel: %v; want ErrNotFound", err)
 	}
@@ -397,5 +406,72 @@ func TestInvalidate(t *testing.T) {
 	}
 	if d, e := api.count("Describe"), api.count("GetEndpoint"); d != 3 || e != 3 {
 		t.Errorf("after Invalidate(ARN): %d Describe, %d GetEndpoint; want 3 and 3", d, e)
+	}
+}
+
+// TestRecreatedChannel: a channel deleted and created again under the same
+// name gets a new ARN; the first call that AWS answers with "not found" for
+// the cached ARN drops it, and the name is looked up again at once.
+func TestRecreatedChannel(t *testing.T) {
+	api := newFakeAPI("cam")
+	clock := newFakeClock()
+	r, _ := newTestResolver(api, clock)
+	ctx := context.Background()
+	old, err := r.Resolve(ctx, "cam", kvs.Master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Deleted and created again behind the Resolver's back.
+	if _, err := api.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(old.ChannelARN)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String("cam")}); err != nil {
+		t.Fatal(err)
+	}
+	// The viewer's endpoints are not cached: asking for them with the old
+	// ARN is refused, and the Resolver finds the new one.
+	c, err := r.Resolve(ctx, "cam", kvs.Viewer)
+	if err != nil {
+		t.Fatalf("Resolve after re-creation: %v", err)
+	}
+	if c.ChannelARN != api.channels["cam"] || c.ChannelARN == old.ChannelARN {
+		t.Errorf("ARN after re-creation = %s; want the new %s (old %s)", c.ChannelARN, api.channels["cam"], old.ChannelARN)
+	}
+	// The master's endpoints of the old ARN are gone too.
+	if c, err := r.Resolve(ctx, "cam", kvs.Master); err != nil || c.ChannelARN != api.channels["cam"] {
+		t.Errorf("master after re-creation: %s, %v; want %s", c.ChannelARN, err, api.channels["cam"])
+	}
+	if d := api.count("Describe"); d != 2 {
+		t.Errorf("Describe calls = %d; want 2 (the first lookup and one after the refusal)", d)
+	}
+}
+
+// TestNotFoundCachedBriefly: a channel that does not exist is remembered
+// as missing for NotFoundTTL, so that asking for it over and over does
+// not spend the account's quota.
+func TestNotFoundCachedBriefly(t *testing.T) {
+	api := newFakeAPI("cam")
+	clock := newFakeClock()
+	r, _ := newTestResolver(api, clock)
+	r.NotFoundTTL = 5 * time.Second
+	ctx := context.Background()
+	missingARN := "arn:aws:kinesisvideo:us-west-2:123456789012:channel/gone/1600000000000"
+	for range 100 {
+		if _, err := r.Resolve(ctx, "nope", kvs.Viewer); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Resolve(nope): %v; want ErrNotFound", err)
+		}
+		if _, err := r.Resolve(ctx, missingARN, kvs.Viewer); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Resolve(missing ARN): %v; want ErrNotFound", err)
+		}
+	}
+	if d, e := api.count("Describe"), api.count("GetEndpoint"); d != 1 || e != 1 {
+		t.Errorf("200 lookups of missing channels made %d Describe and %d GetEndpoint calls; want 1 and 1", d, e)
+	}
+	clock.Advance(6 * time.Second)
+	if _, err := api.CreateSignalingChannel(ctx, &kinesisvideo.CreateSignalingChannelInput{ChannelName: aws.String("nope")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Resolve(ctx, "nope", kvs.Viewer); err != nil {
+		t.Errorf("Resolve(nope) after NotFoundTTL, once created: %v", err)
 	}
 }

@@ -278,11 +278,13 @@ func (j *jwtAuth) key(ctx context.Context, t *jwt.Token) (any, error) {
 	return nil, fmt.Errorf("key %q does not fit %s", kid, alg)
 }
 
-// stringsClaim reads a claim that is a string or a list of strings.
+// stringsClaim reads a claim that is a string or a list of strings. A
+// string is one value, spaces and all: splitting "Not family" would grant
+// the group "family".
 func stringsClaim(v any) []string {
 	switch v := v.(type) {
 	case string:
-		return strings.Fields(v)
+		return []string{v}
 	case []any:
 		out := make([]string, 0, len(v))
 		for _, e := range v {

@@ -19,9 +19,15 @@ type Backend interface {
 	//
 	// Errors should wrap [ErrChannelNotFound] when the channel does not
 	// exist, [ErrUnavailable] when AWS throttles, fails or times out and
-	// nothing usable is cached, and [ErrInvalid] when AWS refuses the
-	// input; other errors are answered with a bare 502.
+	// nothing usable is cached, [ErrInvalid] when AWS refuses the input,
+	// and [ErrForbidden] when AWS denies access to the channel; other
+	// errors are answered with a bare 502.
 	Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error)
+	// Forget drops what the Backend cached about channel (a name or an
+	// ARN). The server calls it, at most once per channel every few
+	// seconds, when a client says that a URL it was given was refused:
+	// the channel may have been deleted and created again.
+	Forget(channel string)
 }
 
 // Target is what a [Backend] resolves a channel to.
@@ -56,6 +62,7 @@ var (
 	ErrChannelNotFound = errors.New("vend: channel not found")
 	ErrUnavailable     = errors.New("vend: AWS is unavailable")
 	ErrInvalid         = errors.New("vend: invalid request")
+	ErrForbidden       = errors.New("vend: AWS denied access to the channel")
 )
 
 // RetryAfterError is implemented by errors that know when to retry; a 503

@@ -26,6 +26,7 @@ type connectionRequest struct {
 	Role     string `json:"role"`
 	ClientID string `json:"clientId"`
 	Create   bool   `json:"create"`
+	Refresh  bool   `json:"refresh"`
 }
 
 // connectionResponse is its answer.
@@ -85,7 +86,7 @@ func (s *Server) decode(r *http.Request) (req connectionRequest, status int, cod
 		return req, http.StatusBadRequest, "invalid_json", "the body could not be read as JSON", ""
 	}
 	if k, ok := unknownKey(b); ok {
-		return req, http.StatusBadRequest, "invalid_argument", fmt.Sprintf("%s: unknown field; the fields are channel, role, clientId and create", clip(k)), clip(k)
+		return req, http.StatusBadRequest, "invalid_argument", fmt.Sprintf("%s: unknown field; the fields are channel, role, clientId, create and refresh", clip(k)), clip(k)
 	}
 	return req, 0, "", "", ""
 }
@@ -118,7 +119,7 @@ func readAtMost(b []byte, r io.Reader, max int64) ([]byte, error) {
 
 // requestFields are the keys of connectionRequest; encoding/json matches
 // them without regard to case, and so does unknownKey.
-var requestFields = []string{"channel", "role", "clientId", "create"}
+var requestFields = []string{"channel", "role", "clientId", "create", "refresh"}
 
 // unknownKey returns the first top-level key of the JSON object b that is
 // not a field of connectionRequest. b must be valid JSON (json.Unmarshal

@@ -26,6 +26,14 @@ type Config struct {
 	// Region is the AWS region of the channels. If empty, the AWS SDK's
 	// default (AWS_REGION or the profile's region).
 	Region string `json:"region,omitempty"`
+	// ARNRegions lists the regions of the channel ARNs a caller may give.
+	// If empty, Region; if that is empty too, the region of the first
+	// channel the server resolves by name.
+	ARNRegions []string `json:"arnRegions,omitempty"`
+	// ARNAccounts lists the accounts of the channel ARNs a caller may
+	// give. If empty, the account of the first channel the server
+	// resolves by name (until then, any).
+	ARNAccounts []string `json:"arnAccounts,omitempty"`
 	// Profile is the shared-config profile for the AWS credentials chain.
 	// If empty, the SDK's default.
 	Profile string `json:"profile,omitempty"`
@@ -215,6 +223,10 @@ type Cache struct {
 	// served while AWS fails (throttling, 5xx, timeouts). If zero, the
 	// backend's default.
 	StaleFor Duration `json:"staleFor,omitempty"`
+	// NotFoundFor is how long a channel AWS says does not exist is
+	// answered with 404 without asking again. If zero, the backend's
+	// default (a few seconds).
+	NotFoundFor Duration `json:"notFoundFor,omitempty"`
 }
 
 // Shutdown tunes graceful shutdown.
@@ -327,6 +339,16 @@ func (c *Config) Validate() error {
 			return fail("endpointUrl", "%q must be an http or https URL", c.EndpointURL)
 		}
 	}
+	for i, r := range c.ARNRegions {
+		if !validName(r, 32) || strings.Trim(r, "-") != r {
+			return fail(fmt.Sprintf("arnRegions[%d]", i), "%q must be a region name such as us-west-2", r)
+		}
+	}
+	for i, a := range c.ARNAccounts {
+		if len(a) != 12 || strings.Trim(a, "0123456789") != "" {
+			return fail(fmt.Sprintf("arnAccounts[%d]", i), "%q must be a 12-digit account id", a)
+		}
+	}
 	if c.TLS != nil && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
 		return fail("tls", "needs both certFile and keyFile")
 	}
@@ -366,7 +388,7 @@ func (c *Config) Validate() error {
 			return fail("scopedCredentials.sessionName", "%q must be 2 to 64 characters of a-z A-Z 0-9 _ + = , . @ -", n)
 		}
 	}
-	if c.Cache.TTL < 0 || c.Cache.StaleFor < 0 {
+	if c.Cache.TTL < 0 || c.Cache.StaleFor < 0 || c.Cache.NotFoundFor < 0 {
 		return fail("cache", "durations must not be negative")
 	}
 	if c.Shutdown.Delay < 0 || c.Shutdown.Timeout < 0 {
@@ -511,8 +533,9 @@ func (l *Limits) validate(fail failFunc) error {
 	if l.MaxBodyBytes < 0 || l.MaxBodyBytes > 1<<20 {
 		return fail("limits.maxBodyBytes", "must be from 0 to 1048576")
 	}
-	if l.MaxHeaderBytes < 0 || l.MaxHeaderBytes > 1<<20 {
-		return fail("limits.maxHeaderBytes", "must be from 0 to 1048576")
+	if l.MaxHeaderBytes != 0 && (l.MaxHeaderBytes < 4097 || l.MaxHeaderBytes > 1<<20) {
+		// Below 4097, net/http's own 4096 bytes of slack would win.
+		return fail("limits.maxHeaderBytes", "must be 0 (16384) or from 4097 to 1048576")
 	}
 	for _, d := range []struct {
 		name string
@@ -536,18 +559,6 @@ func validateGroups(gs []string) error {
 
 // validateOrigin accepts scheme://host[:port], with an optional "*." at the
 // start of the host.
-func validateOrigin(o string) error {
-	scheme, host, ok := strings.Cut(o, "://")
-	if !ok || (scheme != "https" && scheme != "http") {
-		return errors.New("must be https://HOST[:PORT] (or http://)")
-	}
-	host = strings.TrimPrefix(host, "*.")
-	if host == "" || strings.ContainsAny(host, "/?#@*") || strings.ToLower(host) != host {
-		return errors.New("must be a lower-case scheme://HOST[:PORT] with no path")
-	}
-	return nil
-}
-
 // parsePrefixes parses addresses and CIDR prefixes.
 func parsePrefixes(ss []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(ss))

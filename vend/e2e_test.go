@@ -495,3 +495,95 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// recreate deletes cam-1 behind the server's back (with a resolver of its
+// own, as an operator's console would) and creates it again, under a new
+// ARN.
+func (e *e2e) recreate(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	if err := awskvs.NewResolver(e.awsCfg).DeleteChannel(ctx, "cam-1"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		arn, err := e.emu.CreateChannel("cam-1", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if arn != e.arn {
+			e.arn = arn
+			return arn
+		}
+		// Created in the same millisecond: the same ARN. Try again.
+		if err := awskvs.NewResolver(e.awsCfg).DeleteChannel(ctx, arn); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestE2ERecreatedChannel: a channel deleted and created again under the
+// same name. With ARNs cached for hours, the server finds the new ARN the
+// first time AWS refuses the old one (here, when the ICE servers expire),
+// and at once when a client that was refused at the handshake asks again
+// with refresh. A channel that is gone costs a handful of AWS calls
+// however often it is asked for.
+func TestE2ERecreatedChannel(t *testing.T) {
+	e := startE2E(t, baseConfig(), false)
+	e.resolver.CacheTTL = 10 * time.Hour
+	const viewer = `{"channel":"cam-1","role":"VIEWER","clientId":"token-alice.recreated"}`
+	const master = `{"channel":"cam-1","role":"MASTER"}`
+	for _, a := range []answer{e.ts.post(t, tokAlice, viewer), e.ts.post(t, tokCamera, master)} {
+		if a.status != 200 || a.conn.ChannelARN != e.arn {
+			t.Fatalf("warm-up: %d %s", a.status, a.body)
+		}
+	}
+	old := e.arn
+	newARN := e.recreate(t)
+
+	// Found by the resolver: the ICE servers expire, GetIceServerConfig
+	// says the old ARN is gone, and the name is looked up again.
+	e.clock.Advance(e2eICETTL - time.Second)
+	for _, c := range []struct{ token, body string }{{tokAlice, viewer}, {tokCamera, master}} {
+		a := e.ts.post(t, c.token, c.body)
+		if a.status != 200 || a.conn.ChannelARN != newARN {
+			t.Fatalf("after re-creation and ICE expiry: %d %s; want 200 with %s (old %s)", a.status, a.body, newARN, old)
+		}
+		dial(t, a.conn.URL).Close(websocket.StatusNormalClosure, "")
+	}
+
+	// Found at a client's request: its URL was refused, and it asks again.
+	old = e.arn
+	newARN = e.recreate(t)
+	a := e.ts.post(t, tokCamera, master)
+	if a.status != 200 || a.conn.ChannelARN != old {
+		t.Fatalf("cached answer: %d %s; want the old ARN %s", a.status, a.body, old)
+	}
+	if status, _, _ := dialRefused(t, a.conn.URL); status != 404 {
+		t.Fatalf("the old ARN's URL: handshake %d; want 404", status)
+	}
+	a = e.ts.post(t, tokCamera, `{"channel":"cam-1","role":"MASTER","refresh":true}`)
+	if a.status != 200 || a.conn.ChannelARN != newARN {
+		t.Fatalf("asking again with refresh: %d %s; want 200 with %s", a.status, a.body, newARN)
+	}
+	dial(t, a.conn.URL).Close(websocket.StatusNormalClosure, "")
+
+	// A channel that is gone, asked for 100 times, with and without
+	// refresh, over a few seconds.
+	before := upstreamCalls(e.emu.Stats())
+	for i := range 100 {
+		body := `{"channel":"cam-404","role":"MASTER"}`
+		if i%2 == 1 {
+			body = `{"channel":"cam-404","role":"MASTER","refresh":true}`
+		}
+		if a := e.ts.post(t, tokCamera, body); a.status != 404 || a.err.Code != "channel_not_found" {
+			t.Fatalf("request %d for a missing channel: %d %s", i, a.status, a.body)
+		}
+		if i%10 == 9 {
+			e.clock.Advance(time.Second)
+		}
+	}
+	if d := upstreamCalls(e.emu.Stats()) - before; d > 4 {
+		t.Errorf("100 requests for a missing channel made %d AWS calls; want at most 4", d)
+	}
+}

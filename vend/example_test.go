@@ -20,6 +20,9 @@ import (
 // vend.NewResolverBackend over an awskvs.Resolver.
 type staticBackend struct{}
 
+// Forget has nothing to forget: staticBackend caches nothing.
+func (staticBackend) Forget(string) {}
+
 func (staticBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (vend.Target, error) {
 	if channel != "front-door" {
 		return vend.Target{}, vend.ErrChannelNotFound

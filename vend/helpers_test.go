@@ -196,6 +196,7 @@ type fakeBackend struct {
 	err      error
 	calls    int
 	creates  int
+	forgets  int
 }
 
 const testRegion = "us-west-2"
@@ -217,6 +218,12 @@ func newFakeBackend(names ...string) *fakeBackend {
 		f.channels[n] = testARN(n)
 	}
 	return f
+}
+
+func (f *fakeBackend) Forget(channel string) {
+	f.mu.Lock()
+	f.forgets++
+	f.mu.Unlock()
 }
 
 func (f *fakeBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error) {
@@ -286,7 +293,7 @@ func startServer(t testing.TB, cfg Config, opts Options) *testServer {
 		t.Fatal(err)
 	}
 	hs := s.HTTPServer(ln.Addr().String())
-	go hs.Serve(ln)
+	go hs.Serve(s.Listener(ln))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

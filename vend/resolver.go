@@ -92,6 +92,13 @@ func (b *resolverBackend) Connection(ctx context.Context, channel string, role k
 	}, nil
 }
 
+func (b *resolverBackend) Forget(channel string) {
+	b.r.Invalidate(channel)
+	if b.creating != nil {
+		b.creating.Invalidate(channel)
+	}
+}
+
 func shardOf(s string) uint32 {
 	h := uint32(2166136261)
 	for i := 0; i < len(s); i++ {
@@ -137,6 +144,8 @@ func backendError(err error) error {
 		return errors.Join(ErrChannelNotFound, err)
 	case errors.Is(err, awskvs.ErrInvalidArgument):
 		return errors.Join(ErrInvalid, err)
+	case errors.Is(err, awskvs.ErrAccessDenied):
+		return errors.Join(ErrForbidden, err)
 	case errors.Is(err, awskvs.ErrThrottled):
 		return unavailable{err}
 	case errors.As(err, &ae) && ae.Kind == nil && (ae.StatusCode >= 500 || ae.StatusCode == 0):

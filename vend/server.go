@@ -65,7 +65,9 @@ type Server struct {
 	policy    *policy
 	ipLimit   *limiter[netip.Addr]
 	prLimit   *limiter[string]
+	refreshes *limiter[string] // per channel: Backend.Forget calls
 	cors      corsPolicy
+	arns      *arnScope
 	proxies   []netip.Prefix
 	log       *slog.Logger
 	clock     func() time.Time
@@ -82,6 +84,10 @@ type Server struct {
 	reqSeq   atomic.Uint64
 	reqBase  string
 }
+
+// refreshEvery is how often a channel's cached answer may be dropped at a
+// client's request.
+const refreshEvery = 5 * time.Second
 
 // Routes, as metric labels.
 const (
@@ -143,7 +149,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.ipLimit = newLimiter[netip.Addr](cfg.Limits.PerIP, 10, 20)
 	s.prLimit = newLimiter[string](cfg.Limits.PerPrincipal, 5, 10)
+	s.refreshes = newLimiter[string](Rate{}, 1/refreshEvery.Seconds(), 1)
 	s.cors = newCORS(cfg.CORS)
+	s.arns = newARNScope(cfg)
 	s.proxies, _ = parsePrefixes(cfg.TrustedProxies)
 	reg := opts.Registry
 	if reg == nil {
@@ -171,10 +179,6 @@ func (s *Server) SetDraining(d bool) { s.draining.Store(d) }
 // header limit, listening on addr.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	l := s.cfg.Limits
-	hdr := l.MaxHeaderBytes
-	if hdr == 0 {
-		hdr = 16 << 10
-	}
 	return &http.Server{
 		Addr:              addr,
 		Handler:           s,
@@ -182,9 +186,20 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		ReadTimeout:       orDuration(l.ReadTimeout, 10*time.Second),
 		WriteTimeout:      orDuration(l.WriteTimeout, 20*time.Second),
 		IdleTimeout:       orDuration(l.IdleTimeout, 60*time.Second),
-		MaxHeaderBytes:    hdr,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// net/http reads MaxHeaderBytes plus 4096 bytes of request line
+		// and headers before it answers 431.
+		MaxHeaderBytes: max(s.headerLimit()-4096, 1),
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+}
+
+// headerLimit is the most bytes of request line and headers a request may
+// have.
+func (s *Server) headerLimit() int {
+	if h := s.cfg.Limits.MaxHeaderBytes; h != 0 {
+		return h
+	}
+	return 16 << 10
 }
 
 // ServeHTTP answers a request.
@@ -336,6 +351,14 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 		s.refused(r, http.StatusBadRequest, "invalid_argument", ip, p, ferr.field)
 		return writeError(w, http.StatusBadRequest, "invalid_argument", ferr.msg, ferr.field)
 	}
+	byARN := strings.HasPrefix(req.Channel, "arn:")
+	if byARN {
+		a, _ := kvs.ParseChannelARN(req.Channel)
+		if rule := s.arns.check(a); rule != "" {
+			s.refused(r, http.StatusForbidden, "forbidden", ip, p, "channel ARN outside the server's scope")
+			return writeError(w, http.StatusForbidden, "forbidden", "channel: "+rule, "channel")
+		}
+	}
 	g := s.policy.decide(p, name, role)
 	if !g.allowed {
 		s.refused(r, http.StatusForbidden, "forbidden", ip, p, "channel or role not allowed")
@@ -359,9 +382,24 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 		}
 	}
 
+	if req.Refresh {
+		// A URL vended earlier was refused. Forgetting is rationed per
+		// channel, since every lookup after it costs AWS calls.
+		if ok, _ := s.refreshes.allow(req.Channel, now); ok {
+			s.backend.Forget(req.Channel)
+		}
+	}
 	t, berr := s.backend.Connection(ctx, req.Channel, role, req.Create)
 	if berr != nil {
+		if byARN && errors.Is(berr, ErrForbidden) {
+			// The caller's ARN, not the server's permissions.
+			s.refused(r, http.StatusForbidden, "forbidden", ip, p, "AWS denied access to the channel ARN")
+			return writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("channel: this server may not use channel %q", req.Channel), "channel")
+		}
 		return s.backendError(w, r, berr, ip, p, name)
+	}
+	if !byARN {
+		s.arns.learn(t.ChannelARN)
 	}
 	switch {
 	case t.Stale:
@@ -637,47 +675,6 @@ func (w *statusWriter) code() int {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// corsPolicy decides which browser origins may call.
-type corsPolicy struct {
-	exact    map[string]bool
-	wildcard []string // "https://" + "." + domain, for https://*.domain
-	maxAge   string
-}
-
-func newCORS(c CORS) corsPolicy {
-	p := corsPolicy{exact: make(map[string]bool), maxAge: strconv.Itoa(int(orDuration(c.MaxAge, 10*time.Minute) / time.Second))}
-	for _, o := range c.AllowedOrigins {
-		if scheme, host, _ := strings.Cut(o, "://"); strings.HasPrefix(host, "*.") {
-			p.wildcard = append(p.wildcard, scheme+"://"+host[1:])
-		} else {
-			p.exact[o] = true
-		}
-	}
-	return p
-}
-
-// allowed reports whether origin may call: it is listed, or it is the
-// server's own origin (a page served by the server itself).
-func (c *corsPolicy) allowed(origin, host string) bool {
-	if c.exact[origin] {
-		return true
-	}
-	scheme, oh, ok := strings.Cut(origin, "://")
-	if !ok {
-		return false
-	}
-	if oh == host && host != "" {
-		return true
-	}
-	for _, w := range c.wildcard {
-		ws, suffix, _ := strings.Cut(w, "://")
-		if ws == scheme && strings.HasSuffix(oh, suffix) && len(oh) > len(suffix) && !strings.ContainsAny(oh, "/@") {
-			return true
-		}
-	}
-	return false
-}
 
 var _ http.Handler = (*Server)(nil)
 

@@ -220,12 +220,28 @@ func TestCORS(t *testing.T) {
 	cfg := baseConfig()
 	cfg.CORS = CORS{AllowedOrigins: []string{"https://app.example.com", "https://*.example.org"}, MaxAge: Duration(5 * time.Minute)}
 	ts := startServer(t, cfg, Options{})
+	self := strings.TrimPrefix(ts.URL, "http://")
 	body := `{"channel":"cam-1","role":"VIEWER"}`
 	cases := []struct {
 		origin string
 		ok     bool
 	}{
 		{"https://app.example.com", true},
+		{"http://" + self, true},
+		{"ftp://" + self, false},
+		{"javascript://" + self, false},
+		{"http://" + self + "/", false},
+		{"https://evil.com?.example.org", false},
+		{"https://evil.com/.example.org", false},
+		{"https://evil.com#.example.org", false},
+		{"https://user@a.example.org", false},
+		{"https://evil.com\\.example.org", false},
+		{"https://a.example.org:8443", false},
+		{"https://app.example.com:443", false},
+		{"https://app.example.com/", false},
+		{"https://APP.example.com", false},
+		{"https://.example.org", false},
+		{"https://a..example.org", false},
 		{"https://a.example.org", true},
 		{"https://a.b.example.org", true},
 		{"https://example.org", false},
@@ -367,6 +383,8 @@ func (r retryIn) RetryAfter() time.Duration { return r.d }
 // panicBackend panics, as a bug would.
 type panicBackend struct{}
 
+func (panicBackend) Forget(string) {}
+
 func (panicBackend) Connection(context.Context, string, kvs.Role, bool) (Target, error) {
 	panic("bug")
 }
@@ -437,5 +455,76 @@ func TestConcurrentRequests(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestForeignARNs: a caller's ARN cannot make the server sign for, and
+// call, another partition, region or account. It is refused before any
+// AWS call, with the field and the rule, and logged as a refused request,
+// not as the operator's error.
+func TestForeignARNs(t *testing.T) {
+	arn := func(partition, region, account string) string {
+		return "arn:" + partition + ":kinesisvideo:" + region + ":" + account + ":channel/cam-1/1700000000000"
+	}
+	cfg := baseConfig()
+	cfg.Region = testRegion
+	backend := newFakeBackend("cam-1")
+	ts := startServer(t, cfg, Options{Backend: backend})
+	other := "210987654321"
+	cases := []struct {
+		name, channel, rule string
+		status              int
+	}{
+		{"other region", arn("aws", "eu-west-1", "123456789012"), `region "eu-west-1": must be one this server serves (us-west-2)`, 403},
+		{"other partition", arn("aws-cn", "cn-north-1", "123456789012"), `region "cn-north-1": must be one this server serves (us-west-2)`, 403},
+		{"partition not the region's", arn("aws-cn", testRegion, "123456789012"), `partition "aws-cn": must be aws, the partition of us-west-2`, 403},
+		// Until the server has resolved a name, it does not know its
+		// account.
+		{"other account, not yet known", arn("aws", testRegion, other), "", 200},
+		{"by name", "cam-1", "", 200},
+		{"other account", arn("aws", testRegion, other), `account "210987654321": must be one this server serves (123456789012)`, 403},
+		{"own account", arn("aws", testRegion, "123456789012"), "", 200},
+	}
+	for _, c := range cases {
+		backend.mu.Lock()
+		before := backend.calls
+		backend.mu.Unlock()
+		a := ts.post(t, tokAlice, `{"channel":"`+c.channel+`","role":"VIEWER"}`)
+		if a.status != c.status {
+			t.Fatalf("%s: status %d; want %d (%s)", c.name, a.status, c.status, a.body)
+		}
+		if c.status == 200 {
+			continue
+		}
+		if a.err.Code != "forbidden" || a.err.Field != "channel" || a.err.Message != "channel: "+c.rule {
+			t.Errorf("%s: %+v; want forbidden on channel with %q", c.name, a.err, "channel: "+c.rule)
+		}
+		backend.mu.Lock()
+		if backend.calls != before {
+			t.Errorf("%s: the backend was called", c.name)
+		}
+		backend.mu.Unlock()
+	}
+
+	// A configured list is used from the start.
+	cfg.ARNAccounts = []string{"123456789012"}
+	cfg.ARNRegions = []string{testRegion, "eu-west-1"}
+	ts = startServer(t, cfg, Options{Backend: newFakeBackend("cam-1")})
+	if a := ts.post(t, tokAlice, `{"channel":"`+arn("aws", testRegion, other)+`","role":"VIEWER"}`); a.status != 403 {
+		t.Errorf("another account with arnAccounts set: %d %s; want 403", a.status, a.body)
+	}
+	if a := ts.post(t, tokAlice, `{"channel":"`+arn("aws", "eu-west-1", "123456789012")+`","role":"VIEWER"}`); a.status != 200 {
+		t.Errorf("a listed region: %d %s; want 200", a.status, a.body)
+	}
+
+	// AWS denying access to a caller's ARN is the caller's problem.
+	backend = newFakeBackend("cam-1")
+	backend.err = errors.Join(ErrForbidden, errors.New("AccessDeniedException: not authorized"))
+	ts = startServer(t, baseConfig(), Options{Backend: backend})
+	if a := ts.post(t, tokAlice, `{"channel":"`+arn("aws", testRegion, other)+`","role":"VIEWER"}`); a.status != 403 || a.err.Field != "channel" {
+		t.Errorf("AWS denied a caller's ARN: %d %s; want 403 on channel", a.status, a.body)
+	}
+	if logs := ts.logs.String(); strings.Contains(logs, `"level":"ERROR"`) || strings.Contains(logs, `"level":"WARN"`) {
+		t.Errorf("a caller's mistake logged as the operator's:\n%s", logs)
 	}
 }

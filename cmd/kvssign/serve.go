@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -155,12 +156,17 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if awsCfg.Region == "" {
 		return usagef("no region: set region in the config, --region, KVSSIGN_REGION or AWS_REGION")
 	}
+	if cfg.Region == "" {
+		// The region the SDK chose bounds the ARNs callers may give.
+		cfg.Region = awsCfg.Region
+	}
 	newResolver := func(create bool) *awskvs.Resolver {
 		r := awskvs.NewResolver(awsCfg)
 		r.IncludeICEServers = true
 		r.CreateIfMissing = create
 		r.CacheTTL = cfg.Cache.TTL.D()
 		r.MaxStale = cfg.Cache.StaleFor.D()
+		r.NotFoundTTL = cfg.Cache.NotFoundFor.D()
 		r.Logger = log
 		return r
 	}
@@ -221,13 +227,18 @@ func serveListener(ctx context.Context, ln net.Listener, stdout io.Writer, cfg v
 		scheme = "https"
 	}
 	done := make(chan error, 1)
-	go func() {
-		if cfg.TLS != nil {
-			done <- hs.ServeTLS(ln, cfg.TLS.CertFile, cfg.TLS.KeyFile)
-		} else {
-			done <- hs.Serve(ln)
+	if cfg.TLS != nil {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
 		}
-	}()
+		// TLS under srv.Listener, so that net/http's own error answers are
+		// seen in the clear and made JSON; HTTP/1.1 only, as net/http
+		// serves HTTP/2 only on a *tls.Conn of its own.
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}})
+	}
+	go func() { done <- hs.Serve(srv.Listener(ln)) }()
 	addr := ln.Addr().String()
 	log.Info("kvssign serve: listening", "addr", addr)
 	fmt.Fprintf(stdout, "kvssign serve: listening on %s://%s\n", scheme, addr)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -221,6 +223,8 @@ func TestServeHashToken(t *testing.T) {
 // slowBackend answers after a pause, to hold a request in flight.
 type slowBackend struct{ started chan struct{} }
 
+func (slowBackend) Forget(string) {}
+
 func (b slowBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (vend.Target, error) {
 	close(b.started)
 	time.Sleep(500 * time.Millisecond)
@@ -328,5 +332,22 @@ func TestServeTLS(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") == "" {
 		t.Errorf("GET /healthz over TLS: %d, HSTS %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+	}
+	// net/http's own answers are JSON over TLS too, and the header limit
+	// is the configured one (16 KiB by default).
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(base, "https://"), &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n", strings.Repeat("a", 16<<10))
+	resp, err = http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 431 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(body), `"headers_too_large"`) {
+		t.Errorf("17 KiB of headers over TLS: %d %q %s; want a JSON 431", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }

@@ -1,0 +1,89 @@
+// JSON for the answers net/http writes itself. When http.Server cannot
+// read a request (headers over MaxHeaderBytes, a malformed request line,
+// Host or header), it writes a plain-text 4xx or 5xx straight to the
+// connection, before any handler runs. Those writes are recognisable:
+// one Write that starts with a status line and has no Date header, which
+// every handler's answer has. The listener here rewrites them as JSON.
+
+package vend
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// Listener returns ln with its connections' answers from net/http itself
+// made JSON, as the handler's are. Serve [Server.HTTPServer] on it.
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	return &jsonErrorListener{Listener: ln, headerLimit: s.headerLimit()}
+}
+
+type jsonErrorListener struct {
+	net.Listener
+	headerLimit int
+}
+
+func (l *jsonErrorListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &jsonErrorConn{Conn: c, headerLimit: l.headerLimit}, nil
+}
+
+type jsonErrorConn struct {
+	net.Conn
+	headerLimit int
+}
+
+func (c *jsonErrorConn) Write(p []byte) (int, error) {
+	if b, ok := jsonServerError(p, c.headerLimit); ok {
+		if _, err := c.Conn.Write(b); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// jsonServerError returns the JSON version of p when p is a whole error
+// answer written by net/http itself.
+func jsonServerError(p []byte, headerLimit int) ([]byte, bool) {
+	if !bytes.HasPrefix(p, []byte("HTTP/1.")) {
+		return nil, false
+	}
+	head, body, ok := bytes.Cut(p, []byte("\r\n\r\n"))
+	if !ok || bytes.Contains(head, []byte("\r\nDate: ")) {
+		return nil, false
+	}
+	line, _, _ := bytes.Cut(head, []byte("\r\n"))
+	fields := strings.SplitN(string(line), " ", 3)
+	if len(fields) < 2 {
+		return nil, false
+	}
+	status, err := strconv.Atoi(fields[1])
+	if err != nil || status < 400 || status > 599 {
+		return nil, false
+	}
+	code, msg := "bad_request", "the request is not valid HTTP/1.1"
+	switch {
+	case status == 431:
+		code, msg = "headers_too_large", fmt.Sprintf("the request line and headers must be at most %d bytes (limits.maxHeaderBytes)", headerLimit)
+	case status == 501:
+		code = "not_implemented"
+	}
+	// net/http's detail, such as "missing required Host header", is its
+	// own wording and holds nothing from the request.
+	if _, detail, ok := strings.Cut(string(body), ": "); ok && status != 431 {
+		msg += ": " + strings.TrimSpace(detail)
+	} else if status == 501 {
+		msg = "unsupported transfer encoding"
+	}
+	js, _ := marshalNoEscape(apiError{errorBody{Code: code, Message: msg}})
+	js = append(js, '\n')
+	out := fmt.Appendf(nil, "%s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n", line, len(js))
+	return append(out, js...), true
+}
