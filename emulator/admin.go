@@ -216,7 +216,8 @@ func adminError(w http.ResponseWriter, status int, format string, args ...any) {
 	adminJSON(w, status, map[string]string{"message": fmt.Sprintf(format, args...)})
 }
 
-// serveAdmin serves /_emulator/: no SigV4, loopback clients only.
+// serveAdmin serves /_emulator/: no SigV4, loopback clients only, and
+// no cross-site requests (see adminRefusal).
 //
 //	GET  /_emulator/stats                     counters (see Stats)
 //	GET  /_emulator/connections               live signaling connections
@@ -232,6 +233,11 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	e.setCommonHeaders(w)
 	if !isLoopback(r) {
 		adminError(w, http.StatusForbidden, "the admin endpoints answer loopback clients only")
+		return
+	}
+	if msg := e.adminRefusal(r); msg != "" {
+		e.log.Warn("admin request refused", "path", clipValue(r.URL.Path), "reason", msg)
+		adminError(w, http.StatusForbidden, "%s", msg)
 		return
 	}
 	path := strings.TrimPrefix(r.URL.Path, "/_emulator/")
