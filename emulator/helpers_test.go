@@ -55,6 +55,12 @@ func (c *frozenClock) Now() time.Time {
 	return c.t
 }
 
+func (c *frozenClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
 func (c *frozenClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
