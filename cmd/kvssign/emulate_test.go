@@ -144,3 +144,60 @@ func TestEmulatePolicy(t *testing.T) {
 		t.Errorf("CreateSignalingChannel, which the policy does not allow: %v; want AccessDeniedException", err)
 	}
 }
+
+// TestEmulateSecretOffTheCommandLine checks the two ways to give the
+// secret without showing it in ps: the environment and standard input.
+func TestEmulateSecretOffTheCommandLine(t *testing.T) {
+	const akid, secret = "AKIACUSTOM0000000001", "off/the-command-line+0123456789abcdefghij"
+	cases := []struct {
+		name, env, stdin string
+		args             []string
+	}{
+		{"environment", secret, "", nil},
+		{"stdin", "", secret + "\n", []string{"--secret-access-key", "-"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(envEmulatorSecret, tc.env)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stdout, stderr := &syncBuffer{}, &syncBuffer{}
+			done := make(chan int, 1)
+			args := append([]string{"emulate", "--access-key-id", akid, "--log-level", "off"}, tc.args...)
+			go func() { done <- run(ctx, args, strings.NewReader(tc.stdin), stdout, stderr) }()
+			var url string
+			for deadline := time.Now().Add(10 * time.Second); url == ""; time.Sleep(10 * time.Millisecond) {
+				if m := listeningRE.FindStringSubmatch(stdout.String()); m != nil {
+					url = m[1]
+				} else if time.Now().After(deadline) {
+					t.Fatalf("emulate did not start:\n%s\n%s", stdout, stderr)
+				}
+			}
+			kv := kinesisvideo.New(kinesisvideo.Options{
+				Region: "us-west-2", BaseEndpoint: aws.String(url), Retryer: aws.NopRetryer{},
+				Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""),
+			})
+			if _, err := kv.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{}); err != nil {
+				t.Errorf("ListSignalingChannels with the secret given by %s: %v", tc.name, err)
+			}
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("exit %d; want 0", code)
+			}
+			if all := stdout.String() + stderr.String(); strings.Contains(all, secret) || strings.Contains(all, "warning") {
+				t.Errorf("output shows the secret or warns:\n%s", all)
+			}
+		})
+	}
+
+	// A secret on the command line still works, with a warning.
+	_, _, stderr, stop := startEmulate(t, "--access-key-id", akid, "--secret-access-key", secret, "--log-level", "off")
+	stop()
+	if !strings.Contains(stderr.String(), "visible to other processes") || strings.Contains(stderr.String(), secret) {
+		t.Errorf("stderr = %q; want a warning without the secret", stderr)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"emulate", "--access-key-id", akid, "--secret-access-key", "-"}, strings.NewReader(""), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "no secret on standard input") {
+		t.Errorf("empty stdin: exit %d, stderr %q; want 2, no secret on standard input", code, errOut.String())
+	}
+}
