@@ -219,7 +219,7 @@ func (c Config) withDefaults() (Config, error) {
 	if err := checkOrigins(c.CORSOrigins); err != nil {
 		return c, err
 	}
-	if c.Hostname != "" && !hostnameRE.MatchString(c.Hostname) {
+	if c.Hostname != "" && (len(c.Hostname) > 253 || !hostnameRE.MatchString(c.Hostname)) {
 		return c, fmt.Errorf("emulator: hostname %q: must be a DNS name like kinesisvideo.us-west-2.amazonaws.com", c.Hostname)
 	}
 	if c.CertFile != "" && !c.TLS {

@@ -72,8 +72,8 @@ type Emulator struct {
 	janitor  sync.WaitGroup
 	bufPool  sync.Pool
 	listenMu sync.Mutex
-	turn     *turnServer // nil until serving, or with DisableTURN
-	turnKey  []byte      // HMAC key of TURN passwords
+	turns    []*turnServer // GetIceServerConfig's two servers; none until serving, or with DisableTURN
+	turnKey  []byte        // HMAC key of TURN passwords
 }
 
 // New returns an emulator configured by cfg, with the channels of
@@ -148,13 +148,21 @@ func (e *Emulator) Serve(ln net.Listener) error {
 		return errors.New("emulator: closed")
 	}
 	if !e.cfg.DisableTURN {
-		ts, err := e.startTURN()
-		if err != nil {
-			ln.Close()
-			return err
+		// Two servers, as KVS returns, so that clients which try them in
+		// turn or drop one meet a second.
+		for range 2 {
+			ts, err := e.startTURN(e.tlsCert)
+			if err != nil {
+				for _, t := range e.turns {
+					t.close()
+				}
+				e.turns = nil
+				ln.Close()
+				return err
+			}
+			e.turns = append(e.turns, ts)
+			e.log.Info("TURN server listening", "uris", ts.uris(e.turnHost()), "realm", turnRealm)
 		}
-		e.turn = ts
-		e.log.Info("TURN server listening", "addr", ts.addr.String(), "realm", turnRealm)
 	}
 	scheme := "http"
 	if e.tlsCert != nil {
@@ -162,12 +170,7 @@ func (e *Emulator) Serve(ln net.Listener) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*e.tlsCert}, MinVersion: tls.VersionTLS12})
 	}
 	e.ln = ln
-	addr := ln.Addr().String()
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-		// Listening on every interface: point clients at loopback.
-		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
-	}
-	e.base = scheme + "://" + addr
+	e.base = scheme + "://" + advertised(scheme, ln.Addr(), e.cfg.Hostname)
 	e.srv = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -196,10 +199,10 @@ func (e *Emulator) URL() string {
 func (e *Emulator) TURNAddr() string {
 	e.listenMu.Lock()
 	defer e.listenMu.Unlock()
-	if e.turn == nil {
+	if len(e.turns) == 0 {
 		return ""
 	}
-	return e.turn.addr.String()
+	return e.turns[0].udp.String()
 }
 
 // Region returns the emulator's region.
@@ -225,7 +228,7 @@ func (e *Emulator) Close() error {
 	e.closeMu.Unlock()
 
 	e.listenMu.Lock()
-	srv, ts := e.srv, e.turn
+	srv, turns := e.srv, e.turns
 	e.listenMu.Unlock()
 	var err error
 	if srv != nil {
@@ -240,7 +243,7 @@ func (e *Emulator) Close() error {
 	for _, c := range e.liveConns() {
 		c.close(statusGoingAway, "emulator shutting down")
 	}
-	if ts != nil {
+	for _, ts := range turns {
 		if terr := ts.close(); err == nil && terr != nil {
 			err = fmt.Errorf("emulator: TURN: close: %w", terr)
 		}
@@ -258,6 +261,40 @@ func (e *Emulator) isClosed() bool {
 	default:
 		return false
 	}
+}
+
+// advertised returns the authority (host[:port]) clients are given for a
+// listener at addr: the configured host name, or the listener's address
+// (loopback when it listens on every interface), without the port when it
+// is the scheme's default, as the C SDK requires of KVS endpoints.
+func advertised(scheme string, addr net.Addr, hostname string) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	host := hostname
+	if host == "" {
+		ip := tcp.IP
+		if ip.IsUnspecified() {
+			ip = net.IPv4(127, 0, 0, 1)
+		}
+		host = ip.String()
+	}
+	if (scheme == "https" && tcp.Port == 443) || (scheme == "http" && tcp.Port == 80) {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+}
+
+// turnHost is the host the TURN servers' URIs name.
+func (e *Emulator) turnHost() string {
+	if e.cfg.Hostname != "" {
+		return e.cfg.Hostname
+	}
+	return "127.0.0.1"
 }
 
 // baseFor returns the scheme and authority endpoints should point at: the

@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -89,7 +90,16 @@ func sdkClient(e *emulator.Emulator, c sigv4.Credentials, optFns ...func(*kinesi
 		BaseEndpoint: aws.String(e.URL()),
 		Credentials:  credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken),
 		Retryer:      aws.NopRetryer{},
+		HTTPClient:   httpClient(e),
 	}, optFns...)
+}
+
+// httpClient returns an HTTP client that trusts e's certificate, if any.
+func httpClient(e *emulator.Emulator) *http.Client {
+	if e.CertPool() == nil {
+		return http.DefaultClient
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.CertPool()}}}
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -26,7 +26,7 @@ type emulateFlags struct {
 	accessKeyID, secretAccessKey   string
 	tls, noTURN                    bool
 	certFile, stateFile, logLevel  string
-	policyFile                     string
+	policyFile, hostname           string
 	channels, corsOrigins          []string
 	idle, maxDuration, goAwayGrace time.Duration
 	stsMin                         time.Duration
@@ -81,6 +81,7 @@ to every role assumed through the emulator's STS, whose session policies
 	fl.Float64Var(&f.iceRate, "ice-rate", 20, "ICE candidates per second per connection (-1: unlimited)")
 	fl.DurationVar(&f.stsMin, "sts-min-duration", 15*time.Minute, "shortest DurationSeconds STS accepts")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error or off")
+	fl.StringVar(&f.hostname, "hostname", "", "host name to advertise in endpoints, TURN URIs and the certificate (map it to the listen address in /etc/hosts); with --tls on port 443, endpoints carry no port")
 	fl.StringSliceVar(&f.corsOrigins, "cors-origins", nil, "origins (scheme://host[:port], comma-separated) whose pages may call the SigV4 APIs (default: any)")
 	fl.StringVar(&f.policyFile, "policy", "", "IAM identity policy (a JSON file) every request must be allowed by (default: everything allowed)")
 	return c
@@ -150,6 +151,7 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 		DisableTURN:           f.noTURN,
 		Policy:                policy,
 		CORSOrigins:           f.corsOrigins,
+		Hostname:              f.hostname,
 	}
 	// Flag values first (a bad one is a usage error), then the files.
 	if _, err := emulator.New(cfg); err != nil {

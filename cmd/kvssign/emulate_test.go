@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,20 +163,8 @@ func TestEmulateSecretOffTheCommandLine(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv(envEmulatorSecret, tc.env)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			stdout, stderr := &syncBuffer{}, &syncBuffer{}
-			done := make(chan int, 1)
-			args := append([]string{"emulate", "--access-key-id", akid, "--log-level", "off"}, tc.args...)
-			go func() { done <- run(ctx, args, strings.NewReader(tc.stdin), stdout, stderr) }()
-			var url string
-			for deadline := time.Now().Add(10 * time.Second); url == ""; time.Sleep(10 * time.Millisecond) {
-				if m := listeningRE.FindStringSubmatch(stdout.String()); m != nil {
-					url = m[1]
-				} else if time.Now().After(deadline) {
-					t.Fatalf("emulate did not start:\n%s\n%s", stdout, stderr)
-				}
-			}
+			ctx := context.Background()
+			url, stdout, stderr, stop := startEmulateIn(t, tc.stdin, listeningRE, append([]string{"--access-key-id", akid, "--log-level", "off"}, tc.args...)...)
 			kv := kinesisvideo.New(kinesisvideo.Options{
 				Region: "us-west-2", BaseEndpoint: aws.String(url), Retryer: aws.NopRetryer{},
 				Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""),
@@ -180,8 +172,7 @@ func TestEmulateSecretOffTheCommandLine(t *testing.T) {
 			if _, err := kv.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{}); err != nil {
 				t.Errorf("ListSignalingChannels with the secret given by %s: %v", tc.name, err)
 			}
-			cancel()
-			if code := <-done; code != 0 {
+			if code := stop(); code != 0 {
 				t.Errorf("exit %d; want 0", code)
 			}
 			if all := stdout.String() + stderr.String(); strings.Contains(all, secret) || strings.Contains(all, "warning") {
@@ -199,5 +190,68 @@ func TestEmulateSecretOffTheCommandLine(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"emulate", "--access-key-id", akid, "--secret-access-key", "-"}, strings.NewReader(""), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "no secret on standard input") {
 		t.Errorf("empty stdin: exit %d, stderr %q; want 2, no secret on standard input", code, errOut.String())
+	}
+}
+
+// startEmulateIn runs `kvssign emulate args...` with stdin until the test
+// ends, and returns the first group of started once stdout matches it.
+func startEmulateIn(t *testing.T, stdin string, started *regexp.Regexp, args ...string) (match string, stdout, stderr *syncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"emulate"}, args...), strings.NewReader(stdin), stdout, stderr)
+	}()
+	code := -1
+	var once sync.Once
+	stop = func() int {
+		once.Do(func() { cancel(); code = <-done })
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if m := started.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1], stdout, stderr, stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("emulate did not start:\n%s\n%s", stdout, stderr)
+		}
+	}
+}
+
+// TestEmulateHostname checks that --hostname is advertised and named by
+// the certificate whose path the CLI prints.
+func TestEmulateHostname(t *testing.T) {
+	const host = "kinesisvideo.us-west-2.amazonaws.com"
+	cert := filepath.Join(t.TempDir(), "cert.pem")
+	url, stdout, _, stop := startEmulateIn(t, "", regexp.MustCompile(`listening on (https://\S+)\n`),
+		"--tls", "--tls-cert", cert, "--hostname", host, "--log-level", "off")
+	defer stop()
+	if !strings.HasPrefix(url, "https://"+host+":") {
+		t.Errorf("URL = %q; want https://%s:PORT", url, host)
+	}
+	m := regexp.MustCompile(`tls certificate: +(\S+)`).FindStringSubmatch(stdout.String())
+	if m == nil || m[1] != cert {
+		t.Fatalf("output does not name the certificate %s:\n%s", cert, stdout)
+	}
+	b, err := os.ReadFile(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("%s is not PEM", m[1])
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.VerifyHostname(host); err != nil {
+		t.Errorf("the certificate does not name %s: %v", host, err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"emulate", "--hostname", "bad name"}, strings.NewReader(""), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "hostname") {
+		t.Errorf("--hostname 'bad name': exit %d, stderr %q; want 2 naming the hostname", code, errOut.String())
 	}
 }
