@@ -74,6 +74,10 @@ type Emulator struct {
 	listenMu sync.Mutex
 	turns    []*turnServer // GetIceServerConfig's two servers; none until serving, or with DisableTURN
 	turnKey  []byte        // HMAC key of TURN passwords
+	// reqTimeout bounds reading a request (its body: the headers have the
+	// server's own limit) and writing its answer, for all but the
+	// signaling WebSocket, so that a slow client cannot hold a connection.
+	reqTimeout time.Duration
 }
 
 // New returns an emulator configured by cfg, with the channels of
@@ -100,6 +104,8 @@ func New(cfg Config) (*Emulator, error) {
 		conns:    make(map[*conn]struct{}),
 		done:     make(chan struct{}),
 		turnKey:  newTURNKey(),
+
+		reqTimeout: 10 * time.Second,
 	}
 	e.stats.init()
 	e.verifier = &sigv4.Verifier{Service: kvs.Service, Region: cfg.Region, Lookup: e.creds.lookup, Clock: cfg.Clock, Keys: e.keys}
@@ -175,6 +181,7 @@ func (e *Emulator) Serve(ln net.Listener) error {
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
 	}
 	e.janitor.Add(1)
@@ -329,6 +336,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	p := r.URL.Path
+	if !strings.HasPrefix(p, "/signaling/") {
+		// Not on the WebSocket: its connection lives on with the deadlines
+		// set here. Mounted in a server that cannot set them, the
+		// server's own limits apply.
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Now().Add(e.reqTimeout))
+		rc.SetWriteDeadline(time.Now().Add(e.reqTimeout))
+	}
 	switch {
 	case strings.HasPrefix(p, "/_emulator/"):
 		e.serveAdmin(w, r)
