@@ -32,7 +32,7 @@ type Faults struct {
 	Share float64 `json:"share"`
 	// Kind is FaultThrottle, Fault5xx or Fault503. If empty, FaultThrottle.
 	Kind string `json:"kind,omitempty"`
-	// Operations lists the operations that fail (names from [Operations]).
+	// Operations lists the operations that fail (the Op… constants).
 	// If empty, every operation, the signaling handshakes included.
 	Operations []string `json:"operations,omitempty"`
 	// Count, if positive, stops injecting after that many failures.
@@ -49,8 +49,8 @@ func (f Faults) validate() error {
 		return fmt.Errorf("emulator: faults kind %q: must be throttle, 5xx or 503", f.Kind)
 	}
 	for _, op := range f.Operations {
-		if !slices.Contains(Operations, op) {
-			return fmt.Errorf("emulator: faults operation %q: must be one of %s", op, strings.Join(Operations, ", "))
+		if !slices.Contains(operations, op) {
+			return fmt.Errorf("emulator: faults operation %q: must be one of %s", op, strings.Join(operations, ", "))
 		}
 	}
 	if f.Count < 0 {

@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kvssign/kvssign/kvs"
@@ -61,15 +62,25 @@ type Emulator struct {
 	faults faultState
 	stats  counters
 
-	srv      *http.Server
-	ln       net.Listener
-	base     string // scheme://host:port once listening
-	tlsCert  *tls.Certificate
-	certPEM  []byte
-	done     chan struct{}
-	closeMu  sync.Mutex
-	closed   bool
-	janitor  sync.WaitGroup
+	srv     *http.Server
+	ln      net.Listener
+	base    string // scheme://host:port once listening
+	tlsCert *tls.Certificate
+	certPEM []byte
+	done    chan struct{}
+	closeMu sync.Mutex
+	closed  bool
+	// wg counts every goroutine the emulator starts (the HTTP server, the
+	// sweeper, each signaling connection and its closing), so that Close
+	// returns only when they have ended; after Close waits, none may be
+	// added (see track).
+	wg       sync.WaitGroup
+	wgClosed bool         // guarded by closeMu
+	conning  atomic.Int64 // goroutines counted by track and not yet untracked
+	// stop aborts the signaling connections' reads once Close has given
+	// them time to close cleanly.
+	stopCtx  context.Context
+	stop     context.CancelFunc
 	bufPool  sync.Pool
 	listenMu sync.Mutex
 	turns    []*turnServer // GetIceServerConfig's two servers; none until serving, or with DisableTURN
@@ -107,6 +118,7 @@ func New(cfg Config) (*Emulator, error) {
 
 		reqTimeout: 10 * time.Second,
 	}
+	e.stopCtx, e.stop = context.WithCancel(context.Background())
 	e.stats.init()
 	e.verifier = &sigv4.Verifier{Service: kvs.Service, Region: cfg.Region, Lookup: e.creds.lookup, Clock: cfg.Clock, Keys: e.keys}
 	e.stsVer = &sigv4.Verifier{Service: "sts", Lookup: e.creds.lookup, Clock: cfg.Clock, Keys: e.keys}
@@ -184,9 +196,12 @@ func (e *Emulator) Serve(ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
 	}
-	e.janitor.Add(1)
+	e.wg.Add(2)
 	go e.sweep()
-	go e.srv.Serve(ln)
+	go func() {
+		defer e.wg.Done()
+		e.srv.Serve(ln)
+	}()
 	e.log.Info("emulator listening", "url", e.base, "region", e.cfg.Region, "account", e.cfg.Account, "accessKeyId", e.cfg.Credentials.AccessKeyID)
 	return nil
 }
@@ -222,8 +237,10 @@ func (e *Emulator) Account() string { return e.cfg.Account }
 func (e *Emulator) Credentials() sigv4.Credentials { return e.cfg.Credentials }
 
 // Close stops serving: it closes every signaling connection with 1001
-// (going away), the listener and the TURN server with its allocations, and
-// waits briefly for requests in flight.
+// (going away), the listener and the TURN server with its allocations. It
+// waits briefly for requests in flight and for peers to answer the close,
+// then cuts the rest off, and returns when every goroutine the emulator
+// started has ended.
 func (e *Emulator) Close() error {
 	e.closeMu.Lock()
 	if e.closed {
@@ -250,13 +267,43 @@ func (e *Emulator) Close() error {
 	for _, c := range e.liveConns() {
 		c.close(statusGoingAway, "emulator shutting down")
 	}
+	// Polled rather than waited for: connections may still start
+	// goroutines, which must not race a WaitGroup's Wait.
+	for deadline := time.Now().Add(2 * time.Second); e.conning.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Peers that have not answered the close frame lose their sockets.
+	e.stop()
+	e.closeMu.Lock()
+	e.wgClosed = true
+	e.closeMu.Unlock()
+	e.wg.Wait()
 	for _, ts := range turns {
 		if terr := ts.close(); err == nil && terr != nil {
 			err = fmt.Errorf("emulator: TURN: close: %w", terr)
 		}
 	}
-	e.janitor.Wait()
 	return err
+}
+
+// track counts a goroutine about to start in e.wg. It reports false once
+// Close has stopped waiting for goroutines: the caller must then do the
+// work synchronously or not at all.
+func (e *Emulator) track() bool {
+	e.closeMu.Lock()
+	defer e.closeMu.Unlock()
+	if e.wgClosed {
+		return false
+	}
+	e.wg.Add(1)
+	e.conning.Add(1)
+	return true
+}
+
+// untrack ends a goroutine counted by track.
+func (e *Emulator) untrack() {
+	e.conning.Add(-1)
+	e.wg.Done()
 }
 
 func (e *Emulator) now() time.Time { return e.cfg.Clock() }
@@ -363,7 +410,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // sweep drops expired held messages every few seconds.
 func (e *Emulator) sweep() {
-	defer e.janitor.Done()
+	defer e.wg.Done()
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {

@@ -247,7 +247,12 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 	// The connection lives on in a goroutine of its own, so that the HTTP
 	// server's goroutine, request and response are released: an idle
 	// connection then costs about a third less memory.
+	if !e.track() {
+		c.drop()
+		return
+	}
 	go func() {
+		defer e.untrack()
 		c.startTimers()
 		c.drain()
 		c.readLoop()
@@ -445,9 +450,17 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 	ws := c.ws
 	c.pendingCode, c.pendingReason = code, reason
 	c.wsMu.Unlock()
-	if ws != nil {
-		go ws.Close(code, reason)
+	if ws == nil {
+		return
 	}
+	if !c.e.track() {
+		ws.CloseNow()
+		return
+	}
+	go func() {
+		defer c.e.untrack()
+		ws.Close(code, reason)
+	}()
 }
 
 // drop closes the TCP connection at once, without a close frame, as a
@@ -515,7 +528,7 @@ func (c *conn) readLoop() {
 		c.e.log.Info("signaling disconnected", "conn", c.id)
 	}()
 	for {
-		_, rd, err := c.ws.Reader(context.Background())
+		_, rd, err := c.ws.Reader(c.e.stopCtx)
 		if err != nil {
 			return
 		}
