@@ -32,7 +32,7 @@ type Faults struct {
 	Share float64 `json:"share"`
 	// Kind is FaultThrottle, Fault5xx or Fault503. If empty, FaultThrottle.
 	Kind string `json:"kind,omitempty"`
-	// Operations lists the operations that fail (names from [Operations]).
+	// Operations lists the operations that fail (the Op… constants).
 	// If empty, every operation, the signaling handshakes included.
 	Operations []string `json:"operations,omitempty"`
 	// Count, if positive, stops injecting after that many failures.
@@ -49,8 +49,8 @@ func (f Faults) validate() error {
 		return fmt.Errorf("emulator: faults kind %q: must be throttle, 5xx or 503", f.Kind)
 	}
 	for _, op := range f.Operations {
-		if !slices.Contains(Operations, op) {
-			return fmt.Errorf("emulator: faults operation %q: must be one of %s", op, strings.Join(Operations, ", "))
+		if !slices.Contains(operations, op) {
+			return fmt.Errorf("emulator: faults operation %q: must be one of %s", op, strings.Join(operations, ", "))
 		}
 	}
 	if f.Count < 0 {
@@ -216,7 +216,8 @@ func adminError(w http.ResponseWriter, status int, format string, args ...any) {
 	adminJSON(w, status, map[string]string{"message": fmt.Sprintf(format, args...)})
 }
 
-// serveAdmin serves /_emulator/: no SigV4, loopback clients only.
+// serveAdmin serves /_emulator/: no SigV4, loopback clients only, and
+// no cross-site requests (see adminRefusal).
 //
 //	GET  /_emulator/stats                     counters (see Stats)
 //	GET  /_emulator/connections               live signaling connections
@@ -232,6 +233,11 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	e.setCommonHeaders(w)
 	if !isLoopback(r) {
 		adminError(w, http.StatusForbidden, "the admin endpoints answer loopback clients only")
+		return
+	}
+	if msg := e.adminRefusal(r); msg != "" {
+		e.log.Warn("admin request refused", "path", clipValue(r.URL.Path), "reason", msg)
+		adminError(w, http.StatusForbidden, "%s", msg)
 		return
 	}
 	path := strings.TrimPrefix(r.URL.Path, "/_emulator/")

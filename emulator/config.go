@@ -111,6 +111,17 @@ type Config struct {
 	// CertFile, if set with TLS, is where the certificate is written as
 	// PEM, for clients to trust.
 	CertFile string
+	// Hostname, if set, is the host name the emulator advertises in every
+	// endpoint and TURN URI instead of its listener's address, and names
+	// in its certificate, so that a client bound to a real KVS host name
+	// (mapped to 127.0.0.1 in /etc/hosts) runs unchanged. With TLS on
+	// port 443, endpoints carry no port. If empty, the listener's address.
+	Hostname string
+	// CORSOrigins lists the origins (scheme://host[:port]) whose pages may
+	// call the control plane, STS and GetIceServerConfig. If empty, any
+	// origin may: those calls are authenticated by their signatures and
+	// carry no cookies. The admin endpoints never answer other origins.
+	CORSOrigins []string
 }
 
 const (
@@ -121,6 +132,8 @@ const (
 var (
 	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	// hostnameRE matches DNS names of letters, digits and hyphens.
+	hostnameRE = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 )
 
 // withDefaults returns c with its zero values replaced, or an error naming
@@ -202,6 +215,12 @@ func (c Config) withDefaults() (Config, error) {
 		if err := ValidatePolicy(c.Policy); err != nil {
 			return c, err
 		}
+	}
+	if err := checkOrigins(c.CORSOrigins); err != nil {
+		return c, err
+	}
+	if c.Hostname != "" && (len(c.Hostname) > 253 || !hostnameRE.MatchString(c.Hostname)) {
+		return c, fmt.Errorf("emulator: hostname %q: must be a DNS name like kinesisvideo.us-west-2.amazonaws.com", c.Hostname)
 	}
 	if c.CertFile != "" && !c.TLS {
 		return c, errors.New("emulator: cert file: is only written with TLS")

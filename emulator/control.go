@@ -36,8 +36,8 @@ const (
 	OpConnectAsViewer             = "ConnectAsViewer"
 )
 
-// Operations lists every operation the emulator serves.
-var Operations = []string{
+// operations lists every operation the emulator serves.
+var operations = []string{
 	OpCreateSignalingChannel, OpDescribeSignalingChannel, OpGetSignalingChannelEndpoint,
 	OpListSignalingChannels, OpDeleteSignalingChannel, OpGetIceServerConfig,
 	OpAssumeRole, OpGetSessionToken, OpGetCallerIdentity, OpConnectAsMaster, OpConnectAsViewer,

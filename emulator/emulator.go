@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kvssign/kvssign/kvs"
@@ -60,19 +61,33 @@ type Emulator struct {
 	faults faultState
 	stats  counters
 
-	srv      *http.Server
-	ln       net.Listener
-	base     string // scheme://host:port once listening
-	tlsCert  *tls.Certificate
-	certPEM  []byte
-	done     chan struct{}
-	closeMu  sync.Mutex
-	closed   bool
-	janitor  sync.WaitGroup
+	srv     *http.Server
+	ln      net.Listener
+	base    string // scheme://host:port once listening
+	tlsCert *tls.Certificate
+	certPEM []byte
+	done    chan struct{}
+	closeMu sync.Mutex
+	closed  bool
+	// wg counts every goroutine the emulator starts (the HTTP server, the
+	// sweeper, each signaling connection and its closing), so that Close
+	// returns only when they have ended; after Close waits, none may be
+	// added (see track).
+	wg       sync.WaitGroup
+	wgClosed bool         // guarded by closeMu
+	conning  atomic.Int64 // goroutines counted by track and not yet untracked
+	// stop aborts the signaling connections' reads once Close has given
+	// them time to close cleanly.
+	stopCtx  context.Context
+	stop     context.CancelFunc
 	bufPool  sync.Pool
 	listenMu sync.Mutex
-	turn     *turnServer // nil until serving, or with DisableTURN
-	turnKey  []byte      // HMAC key of TURN passwords
+	turns    []*turnServer // GetIceServerConfig's two servers; none until serving, or with DisableTURN
+	turnKey  []byte        // HMAC key of TURN passwords
+	// reqTimeout bounds reading a request (its body: the headers have the
+	// server's own limit) and writing its answer, for all but the
+	// signaling WebSocket, so that a slow client cannot hold a connection.
+	reqTimeout time.Duration
 }
 
 // New returns an emulator configured by cfg, with the channels of
@@ -98,7 +113,10 @@ func New(cfg Config) (*Emulator, error) {
 		conns:    make(map[*conn]struct{}),
 		done:     make(chan struct{}),
 		turnKey:  newTURNKey(),
+
+		reqTimeout: 10 * time.Second,
 	}
+	e.stopCtx, e.stop = context.WithCancel(context.Background())
 	e.stats.init()
 	e.verifier = &sigv4.Verifier{Service: kvs.Service, Region: cfg.Region, Lookup: e.creds.lookup, Clock: cfg.Clock}
 	e.stsVer = &sigv4.Verifier{Service: "sts", Lookup: e.creds.lookup, Clock: cfg.Clock}
@@ -146,13 +164,21 @@ func (e *Emulator) Serve(ln net.Listener) error {
 		return errors.New("emulator: closed")
 	}
 	if !e.cfg.DisableTURN {
-		ts, err := e.startTURN()
-		if err != nil {
-			ln.Close()
-			return err
+		// Two servers, as KVS returns, so that clients which try them in
+		// turn or drop one meet a second.
+		for range 2 {
+			ts, err := e.startTURN(e.tlsCert)
+			if err != nil {
+				for _, t := range e.turns {
+					t.close()
+				}
+				e.turns = nil
+				ln.Close()
+				return err
+			}
+			e.turns = append(e.turns, ts)
+			e.log.Info("TURN server listening", "uris", ts.uris(e.turnHost()), "realm", turnRealm)
 		}
-		e.turn = ts
-		e.log.Info("TURN server listening", "addr", ts.addr.String(), "realm", turnRealm)
 	}
 	scheme := "http"
 	if e.tlsCert != nil {
@@ -160,21 +186,20 @@ func (e *Emulator) Serve(ln net.Listener) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*e.tlsCert}, MinVersion: tls.VersionTLS12})
 	}
 	e.ln = ln
-	addr := ln.Addr().String()
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
-		// Listening on every interface: point clients at loopback.
-		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
-	}
-	e.base = scheme + "://" + addr
+	e.base = scheme + "://" + advertised(scheme, ln.Addr(), e.cfg.Hostname)
 	e.srv = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
 	}
-	e.janitor.Add(1)
+	e.wg.Add(2)
 	go e.sweep()
-	go e.srv.Serve(ln)
+	go func() {
+		defer e.wg.Done()
+		e.srv.Serve(ln)
+	}()
 	e.log.Info("emulator listening", "url", e.base, "region", e.cfg.Region, "account", e.cfg.Account, "accessKeyId", e.cfg.Credentials.AccessKeyID)
 	return nil
 }
@@ -194,10 +219,10 @@ func (e *Emulator) URL() string {
 func (e *Emulator) TURNAddr() string {
 	e.listenMu.Lock()
 	defer e.listenMu.Unlock()
-	if e.turn == nil {
+	if len(e.turns) == 0 {
 		return ""
 	}
-	return e.turn.addr.String()
+	return e.turns[0].udp.String()
 }
 
 // Region returns the emulator's region.
@@ -210,8 +235,10 @@ func (e *Emulator) Account() string { return e.cfg.Account }
 func (e *Emulator) Credentials() sigv4.Credentials { return e.cfg.Credentials }
 
 // Close stops serving: it closes every signaling connection with 1001
-// (going away), the listener and the TURN server with its allocations, and
-// waits briefly for requests in flight.
+// (going away), the listener and the TURN server with its allocations. It
+// waits briefly for requests in flight and for peers to answer the close,
+// then cuts the rest off, and returns when every goroutine the emulator
+// started has ended.
 func (e *Emulator) Close() error {
 	e.closeMu.Lock()
 	if e.closed {
@@ -223,7 +250,7 @@ func (e *Emulator) Close() error {
 	e.closeMu.Unlock()
 
 	e.listenMu.Lock()
-	srv, ts := e.srv, e.turn
+	srv, turns := e.srv, e.turns
 	e.listenMu.Unlock()
 	var err error
 	if srv != nil {
@@ -238,13 +265,43 @@ func (e *Emulator) Close() error {
 	for _, c := range e.liveConns() {
 		c.close(statusGoingAway, "emulator shutting down")
 	}
-	if ts != nil {
+	// Polled rather than waited for: connections may still start
+	// goroutines, which must not race a WaitGroup's Wait.
+	for deadline := time.Now().Add(2 * time.Second); e.conning.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Peers that have not answered the close frame lose their sockets.
+	e.stop()
+	e.closeMu.Lock()
+	e.wgClosed = true
+	e.closeMu.Unlock()
+	e.wg.Wait()
+	for _, ts := range turns {
 		if terr := ts.close(); err == nil && terr != nil {
 			err = fmt.Errorf("emulator: TURN: close: %w", terr)
 		}
 	}
-	e.janitor.Wait()
 	return err
+}
+
+// track counts a goroutine about to start in e.wg. It reports false once
+// Close has stopped waiting for goroutines: the caller must then do the
+// work synchronously or not at all.
+func (e *Emulator) track() bool {
+	e.closeMu.Lock()
+	defer e.closeMu.Unlock()
+	if e.wgClosed {
+		return false
+	}
+	e.wg.Add(1)
+	e.conning.Add(1)
+	return true
+}
+
+// untrack ends a goroutine counted by track.
+func (e *Emulator) untrack() {
+	e.conning.Add(-1)
+	e.wg.Done()
 }
 
 func (e *Emulator) now() time.Time { return e.cfg.Clock() }
@@ -256,6 +313,40 @@ func (e *Emulator) isClosed() bool {
 	default:
 		return false
 	}
+}
+
+// advertised returns the authority (host[:port]) clients are given for a
+// listener at addr: the configured host name, or the listener's address
+// (loopback when it listens on every interface), without the port when it
+// is the scheme's default, as the C SDK requires of KVS endpoints.
+func advertised(scheme string, addr net.Addr, hostname string) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	host := hostname
+	if host == "" {
+		ip := tcp.IP
+		if ip.IsUnspecified() {
+			ip = net.IPv4(127, 0, 0, 1)
+		}
+		host = ip.String()
+	}
+	if (scheme == "https" && tcp.Port == 443) || (scheme == "http" && tcp.Port == 80) {
+		if strings.Contains(host, ":") {
+			return "[" + host + "]"
+		}
+		return host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(tcp.Port))
+}
+
+// turnHost is the host the TURN servers' URIs name.
+func (e *Emulator) turnHost() string {
+	if e.cfg.Hostname != "" {
+		return e.cfg.Hostname
+	}
+	return "127.0.0.1"
 }
 
 // baseFor returns the scheme and authority endpoints should point at: the
@@ -290,6 +381,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	p := r.URL.Path
+	if !strings.HasPrefix(p, "/signaling/") {
+		// Not on the WebSocket: its connection lives on with the deadlines
+		// set here. Mounted in a server that cannot set them, the
+		// server's own limits apply.
+		rc := http.NewResponseController(w)
+		rc.SetReadDeadline(time.Now().Add(e.reqTimeout))
+		rc.SetWriteDeadline(time.Now().Add(e.reqTimeout))
+	}
 	switch {
 	case strings.HasPrefix(p, "/_emulator/"):
 		e.serveAdmin(w, r)
@@ -297,6 +396,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveSignaling(w, r, kvs.Master)
 	case strings.HasPrefix(p, "/signaling/viewer/") || p == "/signaling/viewer":
 		e.serveSignaling(w, r, kvs.Viewer)
+	case e.serveCORS(w, r):
 	case strings.HasPrefix(p, "/ice/"):
 		e.serveICE(w, r)
 	case p == "/" && r.Method == http.MethodPost:
@@ -308,7 +408,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // sweep drops expired held messages every few seconds.
 func (e *Emulator) sweep() {
-	defer e.janitor.Done()
+	defer e.wg.Done()
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {

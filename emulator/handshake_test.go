@@ -99,7 +99,6 @@ func TestHandshake(t *testing.T) {
 		{"wrong region", presignWith{params: master, region: "eu-west-1"}.sign(t, masterEP), 403, "AccessDeniedException", "region"},
 		{"wrong service", presignWith{params: master, service: "s3"}.sign(t, masterEP), 403, "AccessDeniedException", "service"},
 		{"unknown key", presignWith{params: master, creds: sigv4.Credentials{AccessKeyID: "AKIANOBODY", SecretAccessKey: "x"}}.sign(t, masterEP), 403, "AccessDeniedException", "The security token included in the request is invalid."},
-		{"expires over 300s", presignWith{params: master, expires: 301 * time.Second}.sign(t, masterEP), 403, "AccessDeniedException", "300"},
 		{"signed for the master path, sent to the viewer path", strings.Replace(presignWith{params: viewer("v")}.sign(t, masterEP), "/signaling/master/m-", "/signaling/viewer/v-", 1), 403, "AccessDeniedException", "does not match"},
 		{"no signature", noSig, 400, "InvalidArgumentException", "X-Amz-Signature"},
 		{"no channel ARN", presignWith{}.sign(t, masterEP), 400, "InvalidArgumentException", "X-Amz-ChannelARN"},
@@ -213,5 +212,65 @@ func TestHandshakeFaults(t *testing.T) {
 	status, h, _ = dialFail(t, signedURL(t, e, arn, kvs.Master, ""))
 	if status != 400 || !strings.HasPrefix(h.Get("x-amzn-ErrorType"), "ClientLimitExceededException:") {
 		t.Errorf("throttled handshake: %d %s; want 400 ClientLimitExceededException", status, h.Get("x-amzn-ErrorType"))
+	}
+}
+
+// TestHandshakeTimeRules checks KVS's time rule at its boundaries: any
+// X-Amz-Expires SigV4 allows, used within 5 minutes of X-Amz-Date (either
+// way) and before X-Amz-Date + X-Amz-Expires, in KVS's words.
+func TestHandshakeTimeRules(t *testing.T) {
+	clock := newFrozenClock()
+	cfg := fastConfig()
+	cfg.Clock = clock.Now
+	e := start(t, cfg)
+	arn := mustCreate(t, e, "clock")
+	ep := endpoint(t, e, arn, kvs.Master, "WSS")
+	master := []sigv4.Param{{Name: kvs.ParamChannelARN, Value: arn}}
+	const layout = "20060102T150405Z"
+	now := clock.Now().UTC().Truncate(time.Second)
+	stamp := func(d time.Duration) string { return now.Add(d).Format(layout) }
+	cases := []struct {
+		name     string
+		signedAt time.Duration // relative to now
+		expires  time.Duration
+		status   int
+		code     string
+		message  string // exact; empty when the handshake succeeds
+	}{
+		{"expires 300", 0, 300 * time.Second, 101, "", ""},
+		{"expires 301", 0, 301 * time.Second, 101, "", ""},
+		{"expires 604800", 0, 604800 * time.Second, 101, "", ""},
+		// The signer refuses 604801: the test rewrites a 604800 URL.
+		{"expires 604801", 0, -604801 * time.Second, 400, "InvalidArgumentException", "X-Amz-Expires 604801 must be a whole number of seconds from 1 to 604800."},
+		{"used at date+4m59s", -(4*time.Minute + 59*time.Second), 604800 * time.Second, 101, "", ""},
+		{"used at date+5m01s", -(5*time.Minute + time.Second), 604800 * time.Second, 403, "AccessDeniedException",
+			"Signature expired: " + stamp(-(5*time.Minute + time.Second)) + " is now earlier than " + stamp(-5*time.Minute) + " (" + stamp(0) + " - 5 min.)"},
+		{"used past date+expires", -61 * time.Second, 60 * time.Second, 403, "AccessDeniedException",
+			"Signature expired: " + stamp(-time.Second) + " is now earlier than " + stamp(0) + " (" + stamp(-61*time.Second) + " + 60 sec.)"},
+		{"date 4m59s ahead", 4*time.Minute + 59*time.Second, 300 * time.Second, 101, "", ""},
+		{"date 5m01s ahead", 5*time.Minute + time.Second, 300 * time.Second, 403, "AccessDeniedException",
+			"Signature not yet current: " + stamp(5*time.Minute+time.Second) + " is still later than " + stamp(5*time.Minute) + " (" + stamp(0) + " + 5 min.)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var u string
+			if tc.expires < 0 {
+				u = presignWith{params: master, at: now.Add(tc.signedAt), expires: -tc.expires - time.Second}.sign(t, ep)
+				u = strings.Replace(u, fmt.Sprintf("X-Amz-Expires=%d", -tc.expires/time.Second-1), fmt.Sprintf("X-Amz-Expires=%d", -tc.expires/time.Second), 1)
+			} else {
+				u = presignWith{params: master, at: now.Add(tc.signedAt), expires: tc.expires}.sign(t, ep)
+			}
+			// The emulator's clock at the second the test computed from.
+			clock.Set(now)
+			if tc.status == 101 {
+				p := dial(t, u)
+				p.ws.Close(websocket.StatusNormalClosure, "")
+				return
+			}
+			status, h, body := dialFail(t, u)
+			if status != tc.status || !strings.HasPrefix(h.Get("x-amzn-ErrorType"), tc.code+":") || body["message"] != tc.message {
+				t.Errorf("handshake = %d %s %q;\nwant %d %s %q", status, h.Get("x-amzn-ErrorType"), body["message"], tc.status, tc.code, tc.message)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -55,6 +56,12 @@ func (c *frozenClock) Now() time.Time {
 	return c.t
 }
 
+func (c *frozenClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
 func (c *frozenClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
@@ -83,7 +90,16 @@ func sdkClient(e *emulator.Emulator, c sigv4.Credentials, optFns ...func(*kinesi
 		BaseEndpoint: aws.String(e.URL()),
 		Credentials:  credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken),
 		Retryer:      aws.NopRetryer{},
+		HTTPClient:   httpClient(e),
 	}, optFns...)
+}
+
+// httpClient returns an HTTP client that trusts e's certificate, if any.
+func httpClient(e *emulator.Emulator) *http.Client {
+	if e.CertPool() == nil {
+		return http.DefaultClient
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: e.CertPool()}}}
 }
 
 func ctxT(t testing.TB) context.Context {

@@ -5,6 +5,7 @@ package emulator
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,31 +90,31 @@ func (e *Emulator) iceConfig(r *http.Request) (*iceOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, host := e.baseFor(r)
+	scheme, authority := e.baseFor(r)
 	ttl := int64(e.cfg.ICETTL / time.Second)
 	expiry := e.now().Add(e.cfg.ICETTL).Unix()
 	user := strconv.FormatInt(expiry, 10) + ":" + base64.StdEncoding.EncodeToString([]byte("v1:"+ch.arn))
 	e.listenMu.Lock()
-	ts := e.turn
+	turns := e.turns
 	e.listenMu.Unlock()
 	out := &iceOutput{}
-	for range 2 {
+	for i := range 2 {
 		var pw string
 		var uris []string
-		if ts != nil {
-			// The TURN server serves plain TURN over UDP; the turns: URIs
-			// (TLS, DTLS) real KVS also returns are left out, as nothing
-			// would answer them.
+		if len(turns) > i {
 			pw = e.turnPassword(user)
-			uris = []string{"turn:" + ts.addr.String() + "?transport=udp"}
+			uris = turns[i].uris(e.turnHost())
 		} else {
 			b := make([]byte, 32)
 			rand.Read(b)
 			pw = base64.StdEncoding.EncodeToString(b)
+			// Nothing answers TURN here; the URIs still carry a port, as
+			// clients insist on one.
+			hp := withPort(scheme, authority)
 			uris = []string{
-				"turn:" + host + "?transport=udp",
-				"turns:" + host + "?transport=udp",
-				"turns:" + host + "?transport=tcp",
+				"turn:" + hp + "?transport=udp",
+				"turns:" + hp + "?transport=udp",
+				"turns:" + hp + "?transport=tcp",
 			}
 		}
 		out.IceServerList = append(out.IceServerList, iceServer{
@@ -124,4 +125,17 @@ func (e *Emulator) iceConfig(r *http.Request) (*iceOutput, error) {
 		})
 	}
 	return out, nil
+}
+
+// withPort returns authority with its port, the scheme's default if it has
+// none.
+func withPort(scheme, authority string) string {
+	if _, _, err := net.SplitHostPort(authority); err == nil {
+		return authority
+	}
+	port := "80"
+	if scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(strings.Trim(authority, "[]"), port)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func getIceServerConfig(t *testing.T, e *emulator.Emulator, httpsEndpoint, body 
 	if err := s.SignRequest(context.Background(), exampleCreds(), req, ""); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient(e).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,17 +58,18 @@ func TestGetIceServerConfig(t *testing.T) {
 	if len(out.IceServerList) != 2 {
 		t.Fatalf("IceServerList has %d servers; want 2", len(out.IceServerList))
 	}
-	// With the TURN server (the default), each server has the one URI it
-	// serves, and the password the TURN server checks.
-	wantURI := "turn:" + e.TURNAddr() + "?transport=udp"
+	// With the TURN servers (the default), two different servers, each
+	// with the URIs it serves (UDP and TCP; TLS needs Config.TLS), in
+	// KVS's username format, with the password the TURN server checks.
+	uriRE := regexp.MustCompile(`^turn:127\.0\.0\.1:([0-9]+)\?transport=udp turn:127\.0\.0\.1:([0-9]+)\?transport=tcp$`)
 	wantUser := strconv.FormatInt(clock.Now().Add(300*time.Second).Unix(), 10) + ":" + base64.StdEncoding.EncodeToString([]byte("v1:"+arn))
 	for _, s := range out.IceServerList {
-		if s.Ttl != 300 || s.Username != wantUser || s.Password == "" || len(s.Uris) != 1 || s.Uris[0] != wantURI {
-			t.Errorf("server = %+v; want Ttl 300, Username %q, a password, Uris [%q]", s, wantUser, wantURI)
+		if s.Ttl != 300 || s.Username != wantUser || s.Password == "" || !uriRE.MatchString(strings.Join(s.Uris, " ")) {
+			t.Errorf("server = %+v; want Ttl 300, Username %q, a password, Uris matching %s", s, wantUser, uriRE)
 		}
 	}
-	if !strings.HasPrefix(wantURI, "turn:127.0.0.1:") {
-		t.Errorf("TURN URI %q is not on 127.0.0.1", wantURI)
+	if a, b := out.IceServerList[0].Uris[0], out.IceServerList[1].Uris[0]; a == b || a != "turn:"+e.TURNAddr()+"?transport=udp" {
+		t.Errorf("servers' UDP URIs %q and %q; want two different servers, the first at TURNAddr %s", a, b, e.TURNAddr())
 	}
 	if n := e.Stats().Calls[emulator.OpGetIceServerConfig]; n != 1 {
 		t.Errorf("GetIceServerConfig calls = %d; want 1", n)

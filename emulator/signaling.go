@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -29,8 +30,11 @@ const (
 	// the connection with 1009 (message too big).
 	readLimit = 64 << 10
 
-	// maxPresignExpiry is the longest X-Amz-Expires KVS accepts.
-	maxPresignExpiry = 300 * time.Second
+	// signedWindow is how far from X-Amz-Date KVS accepts a signaling URL,
+	// either way, whatever its X-Amz-Expires (up to SigV4's 7 days).
+	signedWindow = 5 * time.Minute
+
+	amzDate = "20060102T150405Z"
 )
 
 // conn is one signaling connection.
@@ -102,6 +106,40 @@ func sigv4Refusal(err error) (handshakeError, bool) {
 	return handshakeError{http.StatusForbidden, "AccessDeniedException", se.Message, false}, true
 }
 
+// checkSignedTime applies KVS's time rule to a signaling URL, in KVS's
+// words: a URL is good from 5 minutes before its X-Amz-Date to 5 minutes
+// after it, and not past X-Amz-Date + X-Amz-Expires. A URL whose date or
+// expiry does not parse is left to the SigV4 verifier to describe.
+func (e *Emulator) checkSignedTime(r *http.Request) (handshakeError, bool) {
+	q := r.URL.Query()
+	ds := q.Get(sigv4.ParamDate)
+	signed, err := time.Parse(amzDate, ds)
+	if err != nil {
+		return handshakeError{}, true
+	}
+	now := e.now().UTC()
+	denied := func(format string, args ...any) (handshakeError, bool) {
+		return handshakeError{http.StatusForbidden, "AccessDeniedException", fmt.Sprintf(format, args...), false}, false
+	}
+	switch {
+	case signed.After(now.Add(signedWindow)):
+		return denied("Signature not yet current: %s is still later than %s (%s + 5 min.)",
+			ds, now.Add(signedWindow).Format(amzDate), now.Format(amzDate))
+	case signed.Before(now.Add(-signedWindow)):
+		return denied("Signature expired: %s is now earlier than %s (%s - 5 min.)",
+			ds, now.Add(-signedWindow).Format(amzDate), now.Format(amzDate))
+	}
+	secs, err := strconv.ParseInt(q.Get(sigv4.ParamExpires), 10, 64)
+	if err != nil || secs < 1 || secs > int64(sigv4.MaxExpires/time.Second) {
+		return handshakeError{}, true
+	}
+	if exp := signed.Add(time.Duration(secs) * time.Second); now.After(exp) {
+		return denied("Signature expired: %s is now earlier than %s (%s + %d sec.)",
+			exp.Format(amzDate), now.Format(amzDate), ds, secs)
+	}
+	return handshakeError{}, true
+}
+
 func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role kvs.Role) {
 	e.setCommonHeaders(w)
 	op := OpConnectAsMaster
@@ -113,6 +151,10 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "The signaling endpoint takes a WebSocket upgrade (GET).", false})
 		return
 	}
+	if he, ok := e.checkSignedTime(r); !ok {
+		e.refuse(w, op, he)
+		return
+	}
 	res, err := e.verifier.VerifyPresigned(r.Context(), r)
 	if err != nil {
 		he, ok := sigv4Refusal(err)
@@ -121,11 +163,6 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 			he = handshakeError{http.StatusInternalServerError, "InternalFailure", "We encountered an internal error. Please try again.", false}
 		}
 		e.refuse(w, op, he)
-		return
-	}
-	if res.ExpiresAt.Sub(res.SignedAt) > maxPresignExpiry {
-		e.refuse(w, op, handshakeError{http.StatusForbidden, "AccessDeniedException",
-			"X-Amz-Expires must be at most 300 seconds for a signaling connection.", false})
 		return
 	}
 	arn, ok := res.Get(kvs.ParamChannelARN)
@@ -210,7 +247,12 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 	// The connection lives on in a goroutine of its own, so that the HTTP
 	// server's goroutine, request and response are released: an idle
 	// connection then costs about a third less memory.
+	if !e.track() {
+		c.drop()
+		return
+	}
 	go func() {
+		defer e.untrack()
 		c.startTimers()
 		c.drain()
 		c.readLoop()
@@ -408,9 +450,17 @@ func (c *conn) close(code websocket.StatusCode, reason string) {
 	ws := c.ws
 	c.pendingCode, c.pendingReason = code, reason
 	c.wsMu.Unlock()
-	if ws != nil {
-		go ws.Close(code, reason)
+	if ws == nil {
+		return
 	}
+	if !c.e.track() {
+		ws.CloseNow()
+		return
+	}
+	go func() {
+		defer c.e.untrack()
+		ws.Close(code, reason)
+	}()
 }
 
 // drop closes the TCP connection at once, without a close frame, as a
@@ -476,7 +526,7 @@ func (c *conn) readLoop() {
 		c.e.log.Info("signaling disconnected", "conn", c.id)
 	}()
 	for {
-		_, rd, err := c.ws.Reader(context.Background())
+		_, rd, err := c.ws.Reader(c.e.stopCtx)
 		if err != nil {
 			return
 		}

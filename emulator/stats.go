@@ -12,7 +12,7 @@ func statusCode(code int) websocket.StatusCode { return websocket.StatusCode(cod
 
 // Stats is a snapshot of the emulator's counters since it started.
 type Stats struct {
-	// Calls counts requests per operation (see [Operations]), whatever
+	// Calls counts requests per operation (the Op… constants), whatever
 	// their outcome; the signaling handshakes count as ConnectAsMaster and
 	// ConnectAsViewer.
 	Calls map[string]int64 `json:"calls"`
@@ -51,7 +51,7 @@ type LiveConnections struct {
 }
 
 type counters struct {
-	calls, errors                          map[string]*atomic.Int64 // fixed keys: Operations
+	calls, errors                          map[string]*atomic.Int64 // fixed keys: operations
 	faults, denied                         atomic.Int64
 	masters, viewers                       atomic.Int64
 	handshakesAccepted, handshakesRejected atomic.Int64
@@ -59,9 +59,9 @@ type counters struct {
 }
 
 func (c *counters) init() {
-	c.calls = make(map[string]*atomic.Int64, len(Operations))
-	c.errors = make(map[string]*atomic.Int64, len(Operations))
-	for _, op := range Operations {
+	c.calls = make(map[string]*atomic.Int64, len(operations))
+	c.errors = make(map[string]*atomic.Int64, len(operations))
+	for _, op := range operations {
 		c.calls[op] = new(atomic.Int64)
 		c.errors[op] = new(atomic.Int64)
 	}
@@ -78,13 +78,13 @@ func (c *counters) live(role kvs.Role, d int64) {
 	}
 }
 
-// Stats returns a snapshot of the counters. Every operation of
-// [Operations] has an entry in Calls and Errors.
+// Stats returns a snapshot of the counters. Every operation (an Op…
+// constant) has an entry in Calls and Errors.
 func (e *Emulator) Stats() Stats {
 	c := &e.stats
 	s := Stats{
-		Calls:              make(map[string]int64, len(Operations)),
-		Errors:             make(map[string]int64, len(Operations)),
+		Calls:              make(map[string]int64, len(operations)),
+		Errors:             make(map[string]int64, len(operations)),
 		Faults:             c.faults.Load(),
 		AccessDenied:       c.denied.Load(),
 		Connections:        LiveConnections{Master: c.masters.Load(), Viewer: c.viewers.Load()},

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -156,17 +157,18 @@ func (e *Emulator) duration(form url.Values, def, lo, hi time.Duration) (time.Du
 		return min(max(def, lo), hi), nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
+	var ne *strconv.NumError
+	if err != nil && !(errors.As(err, &ne) && ne.Err == strconv.ErrRange) {
 		return 0, stsValidation("%s", validationMessage(s, "durationSeconds", "Member must be an integer"))
 	}
-	d := time.Duration(n) * time.Second
-	if d < lo {
-		return 0, stsValidation("%s", validationMessage(s, "durationSeconds", fmt.Sprintf("Member must have value greater than or equal to %d", int64(lo/time.Second))))
+	// Compared in seconds: n seconds as a time.Duration may overflow.
+	if loS := int64((lo + time.Second - 1) / time.Second); n < loS {
+		return 0, stsValidation("%s", validationMessage(s, "durationSeconds", fmt.Sprintf("Member must have value greater than or equal to %d", loS)))
 	}
-	if d > hi {
-		return 0, stsValidation("%s", validationMessage(s, "durationSeconds", fmt.Sprintf("Member must have value less than or equal to %d", int64(hi/time.Second))))
+	if hiS := int64(hi / time.Second); n > hiS {
+		return 0, stsValidation("%s", validationMessage(s, "durationSeconds", fmt.Sprintf("Member must have value less than or equal to %d", hiS)))
 	}
-	return d, nil
+	return time.Duration(n) * time.Second, nil
 }
 
 // issue makes and stores new temporary credentials, limited by g.

@@ -1,6 +1,8 @@
 package emulator_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -193,4 +195,39 @@ func TestIssueCredentials(t *testing.T) {
 	clock.Advance(2 * time.Second)
 	_, err := sdkClient(e, c).ListSignalingChannels(ctxT(t), &kinesisvideo.ListSignalingChannelsInput{})
 	apiErr(t, err, "ExpiredTokenException", 403)
+}
+
+// TestSTSDurationOverflow is a regression test: DurationSeconds that
+// overflow a time.Duration were accepted (18446747674 s wrapped to about
+// an hour). Sent raw, as the SDKs' int32 cannot carry them.
+func TestSTSDurationOverflow(t *testing.T) {
+	e := start(t, emulator.Config{})
+	const assume = "AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr&RoleSessionName=s1"
+	cases := []struct{ action, duration string }{{assume, "43201"}, {"GetSessionToken", "129601"}}
+	for _, d := range []string{"18446747674", "18446744073709551616", "9223372037", "99999999999999999999", "-1", "899", "1e3"} {
+		cases = append(cases, struct{ action, duration string }{assume, d}, struct{ action, duration string }{"GetSessionToken", d})
+	}
+	for _, tc := range cases {
+		action, d := tc.action, tc.duration
+		body := "Action=" + action + "&Version=2011-06-15&DurationSeconds=" + d
+		req, err := http.NewRequest(http.MethodPost, e.URL()+"/", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+		sum := sha256.Sum256([]byte(body))
+		s := sigv4.Signer{Service: "sts", Region: "us-east-1"}
+		if err := s.SignRequest(ctxT(t), exampleCreds(), req, hex.EncodeToString(sum[:])); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "<Code>ValidationError</Code>") || !strings.Contains(string(b), "durationSeconds") {
+			t.Errorf("%s with DurationSeconds=%s = %d; want 400 ValidationError naming durationSeconds", strings.SplitN(action, "&", 2)[0], d, resp.StatusCode)
+		}
+	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // makeCertificate creates a self-signed certificate for the loopback names
-// and writes it to cfg.CertFile if set. Its validity uses real time: TLS
+// and Config.Hostname, and writes it to cfg.CertFile if set. Its validity uses real time: TLS
 // clients check it against their own clocks.
 func (e *Emulator) makeCertificate() error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -35,6 +35,9 @@ func (e *Emulator) makeCertificate() error {
 		IsCA:                  true,
 		DNSNames:              []string{"localhost"},
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	if e.cfg.Hostname != "" {
+		tmpl.DNSNames = append(tmpl.DNSNames, e.cfg.Hostname)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

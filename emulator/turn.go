@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -22,13 +23,16 @@ import (
 // turnRealm is the realm the TURN server challenges clients with.
 const turnRealm = "kinesisvideo"
 
-// turnServer is a TURN server (UDP) on 127.0.0.1 that relays only to
-// loopback and accepts the time-limited credentials GetIceServerConfig
-// issued.
+// turnServer is a TURN server on 127.0.0.1 that relays only to loopback
+// and accepts the time-limited credentials GetIceServerConfig issued. It
+// listens on UDP, TCP (the same port number when free) and, given a
+// certificate, TLS, as KVS's servers do.
 type turnServer struct {
 	srv  *turn.Server
-	addr *net.UDPAddr
-	read chan struct{} // closed when the server's read loop has ended
+	udp  *net.UDPAddr
+	tcp  *net.TCPAddr
+	tls  *net.TCPAddr  // nil without a certificate
+	read chan struct{} // closed when the server's UDP read loop has ended
 }
 
 // trackedConn tells when the TURN server's read loop, which ends on the
@@ -47,32 +51,127 @@ func (c *trackedConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	return n, addr, err
 }
 
-// startTURN starts the TURN server on a free UDP port of 127.0.0.1.
-func (e *Emulator) startTURN() (*turnServer, error) {
+// trackedListener closes the connections it accepted when it is closed:
+// the TURN server closes its listeners but not their connections, whose
+// goroutines would otherwise outlive the emulator.
+type trackedListener struct {
+	net.Listener
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func newTrackedListener(ln net.Listener) *trackedListener {
+	return &trackedListener{Listener: ln, conns: make(map[net.Conn]struct{})}
+}
+
+func (l *trackedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	l.conns[c] = struct{}{}
+	return &listenedConn{Conn: c, l: l}, nil
+}
+
+func (l *trackedListener) Close() error {
+	err := l.Listener.Close()
+	l.mu.Lock()
+	l.closed = true
+	for c := range l.conns {
+		c.Close()
+	}
+	clear(l.conns)
+	l.mu.Unlock()
+	return err
+}
+
+// listenedConn is a connection a trackedListener accepted.
+type listenedConn struct {
+	net.Conn
+	l *trackedListener
+}
+
+func (c *listenedConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c.Conn)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// startTURN starts a TURN server on free ports of 127.0.0.1: UDP, TCP and,
+// with cert, TLS.
+func (e *Emulator) startTURN(cert *tls.Certificate) (ts *turnServer, err error) {
+	var closers []io.Closer
+	defer func() {
+		if err != nil {
+			for _, c := range closers {
+				c.Close()
+			}
+		}
+	}()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("emulator: TURN: listen: %w", err)
 	}
+	closers = append(closers, pc)
+	udp := pc.LocalAddr().(*net.UDPAddr)
+	tcpLn, err := net.Listen("tcp4", udp.String())
+	if err != nil {
+		// The UDP port's number is taken for TCP: any other will do.
+		if tcpLn, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("emulator: TURN: listen: %w", err)
+		}
+	}
+	closers = append(closers, tcpLn)
+	relay := &turn.RelayAddressGeneratorStatic{RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"}
+	// Relay to loopback peers only: the emulator is no open relay.
+	loopbackOnly := func(_ net.Addr, peer net.IP) bool { return peer.IsLoopback() }
+	ts = &turnServer{udp: udp, tcp: tcpLn.Addr().(*net.TCPAddr)}
+	listeners := []turn.ListenerConfig{{Listener: newTrackedListener(tcpLn), RelayAddressGenerator: relay, PermissionHandler: loopbackOnly}}
+	if cert != nil {
+		tlsLn, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("emulator: TURN: listen: %w", err)
+		}
+		closers = append(closers, tlsLn)
+		ts.tls = tlsLn.Addr().(*net.TCPAddr)
+		// TLS over the tracked listener, so that its raw connections are
+		// closed with it and the server still sees *tls.Conn.
+		wrapped := tls.NewListener(newTrackedListener(tlsLn), &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
+		listeners = append(listeners, turn.ListenerConfig{Listener: wrapped, RelayAddressGenerator: relay, PermissionHandler: loopbackOnly})
+	}
 	tc := &trackedConn{PacketConn: pc, done: make(chan struct{})}
-	srv, err := turn.NewServer(turn.ServerConfig{
-		Realm:         turnRealm,
-		AuthHandler:   e.turnAuth,
-		LoggerFactory: &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled},
-		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn: tc,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
-				RelayAddress: net.IPv4(127, 0, 0, 1),
-				Address:      "127.0.0.1",
-			},
-			// Relay to loopback peers only: the emulator is no open relay.
-			PermissionHandler: func(_ net.Addr, peer net.IP) bool { return peer.IsLoopback() },
-		}},
+	ts.read = tc.done
+	ts.srv, err = turn.NewServer(turn.ServerConfig{
+		Realm:             turnRealm,
+		AuthHandler:       e.turnAuth,
+		LoggerFactory:     &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled},
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: tc, RelayAddressGenerator: relay, PermissionHandler: loopbackOnly}},
+		ListenerConfigs:   listeners,
 	})
 	if err != nil {
-		pc.Close()
 		return nil, fmt.Errorf("emulator: TURN: %w", err)
 	}
-	return &turnServer{srv: srv, addr: pc.LocalAddr().(*net.UDPAddr), read: tc.done}, nil
+	return ts, nil
+}
+
+// uris returns the server's URIs on host, in the shapes KVS uses: TURN
+// over UDP, over TLS (turns:, when served) and over TCP, each with its
+// port.
+func (t *turnServer) uris(host string) []string {
+	at := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+	out := []string{"turn:" + at(t.udp.Port) + "?transport=udp"}
+	if t.tls != nil {
+		out = append(out, "turns:"+at(t.tls.Port)+"?transport=tcp")
+	}
+	return append(out, "turn:"+at(t.tcp.Port)+"?transport=tcp")
 }
 
 // close stops the TURN server and waits (briefly) for its read loop to

@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -78,14 +79,7 @@ func turnClient(t *testing.T, addr, username, password string) *turn.Client {
 
 func TestTURNRelay(t *testing.T) {
 	e := start(t, emulator.Config{})
-	servers := iceServers(t, e, "turn")
-	for _, s := range servers {
-		want := "turn:" + e.TURNAddr() + "?transport=udp"
-		if len(s.Uris) != 1 || s.Uris[0] != want {
-			t.Fatalf("Uris = %q; want [%q]", s.Uris, want)
-		}
-	}
-	s := servers[0]
+	s := iceServers(t, e, "turn")[0]
 	c := turnClient(t, turnAddr(t, s.Uris[0]), s.Username, s.Password)
 	relay, err := c.Allocate()
 	if err != nil {
@@ -191,13 +185,31 @@ func TestTURNDisabled(t *testing.T) {
 
 // TestTURNWebRTCRelayOnly connects two pion peers that may use relay
 // candidates only, so the data channel can only open through the
-// emulator's TURN server.
+// emulator's TURN server, reached over UDP, then over TCP.
 func TestTURNWebRTCRelayOnly(t *testing.T) {
 	e := start(t, emulator.Config{})
-	var iceServersList []webrtc.ICEServer
-	for _, s := range iceServers(t, e, "turn-webrtc") {
-		iceServersList = append(iceServersList, webrtc.ICEServer{URLs: s.Uris, Username: s.Username, Credential: s.Password})
+	servers := iceServers(t, e, "turn-webrtc")
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			var list []webrtc.ICEServer
+			for _, s := range servers {
+				for _, u := range s.Uris {
+					if strings.HasPrefix(u, "turn:") && strings.HasSuffix(u, "?transport="+transport) {
+						list = append(list, webrtc.ICEServer{URLs: []string{u}, Username: s.Username, Credential: s.Password})
+					}
+				}
+			}
+			if len(list) != 2 {
+				t.Fatalf("%d turn: URIs over %s in %+v; want one per server", len(list), transport, servers)
+			}
+			relayOnly(t, list)
+		})
 	}
+}
+
+// relayOnly opens a data channel between two pion peers restricted to
+// relay candidates of iceServersList.
+func relayOnly(t *testing.T, iceServersList []webrtc.ICEServer) {
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
@@ -332,5 +344,46 @@ func TestTURNClose(t *testing.T) {
 			continue
 		}
 		pc.Close()
+	}
+}
+
+// TestTURNOverTLS allocates through the turns: URI a TLS emulator hands
+// out, trusting the emulator's certificate.
+func TestTURNOverTLS(t *testing.T) {
+	e := start(t, emulator.Config{TLS: true})
+	for _, s := range iceServers(t, e, "turn-tls") {
+		var addr string
+		for _, u := range s.Uris {
+			if rest, ok := strings.CutPrefix(u, "turns:"); ok {
+				addr = strings.TrimSuffix(rest, "?transport=tcp")
+			}
+		}
+		if len(s.Uris) != 3 || addr == "" {
+			t.Fatalf("Uris = %q; want turn: (udp), turns: (tcp) and turn: (tcp)", s.Uris)
+		}
+		tc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: e.CertPool(), ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatalf("TLS to the TURN server at %s: %v", addr, err)
+		}
+		t.Cleanup(func() { tc.Close() })
+		c, err := turn.NewClient(&turn.ClientConfig{
+			TURNServerAddr: addr,
+			Username:       s.Username,
+			Password:       s.Password,
+			Conn:           turn.NewSTUNConn(tc),
+			LoggerFactory:  &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		if err := c.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		relay, err := c.Allocate()
+		if err != nil {
+			t.Fatalf("Allocate over TLS: %v", err)
+		}
+		relay.Close()
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -23,8 +24,8 @@ type emulateFlags struct {
 	accessKeyID, secretAccessKey   string
 	tls, noTURN                    bool
 	certFile, stateFile, logLevel  string
-	policyFile                     string
-	channels                       []string
+	policyFile, hostname           string
+	channels, corsOrigins          []string
 	idle, maxDuration, goAwayGrace time.Duration
 	stsMin                         time.Duration
 	maxViewers                     int
@@ -63,7 +64,7 @@ to every role assumed through the emulator's STS, whose session policies
 	fl.StringVar(&f.region, "region", "us-west-2", "the emulated region")
 	fl.StringVar(&f.account, "account", "123456789012", "the emulated 12-digit account id")
 	fl.StringVar(&f.accessKeyID, "access-key-id", "", "access key id to accept (default: AWS's documented example key)")
-	fl.StringVar(&f.secretAccessKey, "secret-access-key", "", "secret access key to accept, with --access-key-id")
+	fl.StringVar(&f.secretAccessKey, "secret-access-key", "", "secret access key to accept, with --access-key-id: - reads it from stdin (default: $"+envEmulatorSecret+"; a value here shows in ps)")
 	fl.BoolVar(&f.tls, "tls", false, "serve https and wss with a self-signed certificate")
 	fl.BoolVar(&f.noTURN, "no-turn", false, "run no TURN server (GetIceServerConfig then hands out URIs nothing answers)")
 	fl.StringVar(&f.certFile, "tls-cert", "", "with --tls, where to write the certificate for clients to trust (default: kvssign-emulator.pem in the temp dir)")
@@ -78,6 +79,8 @@ to every role assumed through the emulator's STS, whose session policies
 	fl.Float64Var(&f.iceRate, "ice-rate", 20, "ICE candidates per second per connection (-1: unlimited)")
 	fl.DurationVar(&f.stsMin, "sts-min-duration", 15*time.Minute, "shortest DurationSeconds STS accepts")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error or off")
+	fl.StringVar(&f.hostname, "hostname", "", "host name to advertise in endpoints, TURN URIs and the certificate (map it to the listen address in /etc/hosts); with --tls on port 443, endpoints carry no port")
+	fl.StringSliceVar(&f.corsOrigins, "cors-origins", nil, "origins (scheme://host[:port], comma-separated) whose pages may call the SigV4 APIs (default: any)")
 	fl.StringVar(&f.policyFile, "policy", "", "IAM identity policy (a JSON file) every request must be allowed by (default: everything allowed)")
 	return c
 }
@@ -86,8 +89,12 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	if _, port, err := net.SplitHostPort(f.addr); err != nil || port == "" {
 		return usagef("--addr %q: must be host:port, e.g. 127.0.0.1:0", f.addr)
 	}
-	if (f.accessKeyID == "") != (f.secretAccessKey == "") {
-		return usagef("--access-key-id and --secret-access-key: give both or neither")
+	secret, err := emulatorSecret(cmd, f.secretAccessKey)
+	if err != nil {
+		return err
+	}
+	if (f.accessKeyID == "") != (secret == "") {
+		return usagef("--access-key-id and --secret-access-key (or $%s): give both or neither", envEmulatorSecret)
 	}
 	for name, d := range map[string]time.Duration{"--idle-timeout": f.idle, "--max-connection-duration": f.maxDuration, "--go-away-grace": f.goAwayGrace, "--sts-min-duration": f.stsMin} {
 		if d <= 0 {
@@ -129,7 +136,7 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	cfg := emulator.Config{
 		Region:                f.region,
 		Account:               f.account,
-		Credentials:           sigv4.Credentials{AccessKeyID: f.accessKeyID, SecretAccessKey: f.secretAccessKey},
+		Credentials:           sigv4.Credentials{AccessKeyID: f.accessKeyID, SecretAccessKey: secret},
 		Logger:                logger,
 		IdleTimeout:           f.idle,
 		MaxConnectionDuration: f.maxDuration,
@@ -141,6 +148,8 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 		STSMinDuration:        f.stsMin,
 		DisableTURN:           f.noTURN,
 		Policy:                policy,
+		CORSOrigins:           f.corsOrigins,
+		Hostname:              f.hostname,
 	}
 	// Flag values first (a bad one is a usage error), then the files.
 	if _, err := emulator.New(cfg); err != nil {
@@ -170,15 +179,15 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 
 	out := cmd.OutOrStdout()
 	creds := e.Credentials()
-	secret := "(as given; not shown)"
+	shown := "(as given; not shown)"
 	if f.accessKeyID == "" {
-		secret = creds.SecretAccessKey + "  (AWS's documented example key)"
+		shown = creds.SecretAccessKey + "  (AWS's documented example key)"
 	}
 	fmt.Fprintf(out, "kvssign emulator listening on %s\n", e.URL())
 	fmt.Fprintf(out, "  region:            %s\n", e.Region())
 	fmt.Fprintf(out, "  account:           %s\n", e.Account())
 	fmt.Fprintf(out, "  access key id:     %s\n", creds.AccessKeyID)
-	fmt.Fprintf(out, "  secret access key: %s\n", secret)
+	fmt.Fprintf(out, "  secret access key: %s\n", shown)
 	if f.tls {
 		fmt.Fprintf(out, "  tls certificate:   %s\n", cfg.CertFile)
 	}
@@ -197,6 +206,32 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	<-cmd.Context().Done()
 	logger.Info("shutting down")
 	return nil
+}
+
+// envEmulatorSecret names the environment variable the emulator's secret
+// access key is read from when --secret-access-key is not given.
+const envEmulatorSecret = "KVSSIGN_EMULATOR_SECRET_ACCESS_KEY"
+
+// emulatorSecret returns the secret access key to accept: read from
+// standard input for "-", from the environment if flag is empty, or the
+// flag's value, with a warning that other users of the machine can see it.
+func emulatorSecret(cmd *cobra.Command, flag string) (string, error) {
+	switch flag {
+	case "-":
+		line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 4<<10)).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return "", fmt.Errorf("--secret-access-key -: reading standard input: %w", err)
+		}
+		s := strings.TrimRight(line, "\r\n")
+		if s == "" {
+			return "", usagef("--secret-access-key -: no secret on standard input: pipe one line in")
+		}
+		return s, nil
+	case "":
+		return os.Getenv(envEmulatorSecret), nil
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "kvssign: warning: --secret-access-key on the command line is visible to other processes (ps); use --secret-access-key - (stdin) or $%s\n", envEmulatorSecret)
+	return flag, nil
 }
 
 // maxPolicyFile bounds what --policy reads; the emulator refuses larger

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,5 +146,112 @@ func TestEmulatePolicy(t *testing.T) {
 	if !errors.As(err, &ad) || !strings.HasPrefix(ad.ErrorMessage(),
 		"User: arn:aws:iam::123456789012:user/emulator is not authorized to perform: kinesisvideo:CreateSignalingChannel on resource: arn:aws:kinesisvideo:us-west-2:123456789012:channel/door/") {
 		t.Errorf("CreateSignalingChannel, which the policy does not allow: %v; want AccessDeniedException", err)
+	}
+}
+
+// TestEmulateSecretOffTheCommandLine checks the two ways to give the
+// secret without showing it in ps: the environment and standard input.
+func TestEmulateSecretOffTheCommandLine(t *testing.T) {
+	const akid, secret = "AKIACUSTOM0000000001", "off/the-command-line+0123456789abcdefghij"
+	cases := []struct {
+		name, env, stdin string
+		args             []string
+	}{
+		{"environment", secret, "", nil},
+		{"stdin", "", secret + "\n", []string{"--secret-access-key", "-"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(envEmulatorSecret, tc.env)
+			ctx := context.Background()
+			url, stdout, stderr, stop := startEmulateIn(t, tc.stdin, listeningRE, append([]string{"--access-key-id", akid, "--log-level", "off"}, tc.args...)...)
+			kv := kinesisvideo.New(kinesisvideo.Options{
+				Region: "us-west-2", BaseEndpoint: aws.String(url), Retryer: aws.NopRetryer{},
+				Credentials: credentials.NewStaticCredentialsProvider(akid, secret, ""),
+			})
+			if _, err := kv.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{}); err != nil {
+				t.Errorf("ListSignalingChannels with the secret given by %s: %v", tc.name, err)
+			}
+			if code := stop(); code != 0 {
+				t.Errorf("exit %d; want 0", code)
+			}
+			if all := stdout.String() + stderr.String(); strings.Contains(all, secret) || strings.Contains(all, "warning") {
+				t.Errorf("output shows the secret or warns:\n%s", all)
+			}
+		})
+	}
+
+	// A secret on the command line still works, with a warning.
+	_, _, stderr, stop := startEmulate(t, "--access-key-id", akid, "--secret-access-key", secret, "--log-level", "off")
+	stop()
+	if !strings.Contains(stderr.String(), "visible to other processes") || strings.Contains(stderr.String(), secret) {
+		t.Errorf("stderr = %q; want a warning without the secret", stderr)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"emulate", "--access-key-id", akid, "--secret-access-key", "-"}, strings.NewReader(""), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "no secret on standard input") {
+		t.Errorf("empty stdin: exit %d, stderr %q; want 2, no secret on standard input", code, errOut.String())
+	}
+}
+
+// startEmulateIn runs `kvssign emulate args...` with stdin until the test
+// ends, and returns the first group of started once stdout matches it.
+func startEmulateIn(t *testing.T, stdin string, started *regexp.Regexp, args ...string) (match string, stdout, stderr *syncBuffer, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"emulate"}, args...), strings.NewReader(stdin), stdout, stderr)
+	}()
+	code := -1
+	var once sync.Once
+	stop = func() int {
+		once.Do(func() { cancel(); code = <-done })
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if m := started.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1], stdout, stderr, stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("emulate did not start:\n%s\n%s", stdout, stderr)
+		}
+	}
+}
+
+// TestEmulateHostname checks that --hostname is advertised and named by
+// the certificate whose path the CLI prints.
+func TestEmulateHostname(t *testing.T) {
+	const host = "kinesisvideo.us-west-2.amazonaws.com"
+	cert := filepath.Join(t.TempDir(), "cert.pem")
+	url, stdout, _, stop := startEmulateIn(t, "", regexp.MustCompile(`listening on (https://\S+)\n`),
+		"--tls", "--tls-cert", cert, "--hostname", host, "--log-level", "off")
+	defer stop()
+	if !strings.HasPrefix(url, "https://"+host+":") {
+		t.Errorf("URL = %q; want https://%s:PORT", url, host)
+	}
+	m := regexp.MustCompile(`tls certificate: +(\S+)`).FindStringSubmatch(stdout.String())
+	if m == nil || m[1] != cert {
+		t.Fatalf("output does not name the certificate %s:\n%s", cert, stdout)
+	}
+	b, err := os.ReadFile(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("%s is not PEM", m[1])
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.VerifyHostname(host); err != nil {
+		t.Errorf("the certificate does not name %s: %v", host, err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"emulate", "--hostname", "bad name"}, strings.NewReader(""), &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "hostname") {
+		t.Errorf("--hostname 'bad name': exit %d, stderr %q; want 2 naming the hostname", code, errOut.String())
 	}
 }
