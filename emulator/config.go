@@ -70,6 +70,10 @@ type Config struct {
 	// ICETTL is the Ttl of the TURN servers GetIceServerConfig returns, and
 	// how long their credentials are accepted. If zero, 300 seconds.
 	ICETTL time.Duration
+	// AlexaAnswerTimeout is how long SendAlexaOfferToMaster waits for the
+	// master's SDP_ANSWER before it answers with a null Answer. If zero, 5
+	// seconds.
+	AlexaAnswerTimeout time.Duration
 	// DisableTURN, if set, runs no TURN server: GetIceServerConfig then
 	// returns URIs on the emulator's own address, where nothing answers
 	// TURN. If false, [Emulator.Serve] (and Start and Listen) also starts
@@ -172,6 +176,7 @@ func (c Config) withDefaults() (Config, error) {
 		{&c.GoAwayGrace, time.Minute, "GO_AWAY grace"},
 		{&c.WriteTimeout, 5 * time.Second, "write timeout"},
 		{&c.ICETTL, 300 * time.Second, "ICE TTL"},
+		{&c.AlexaAnswerTimeout, 5 * time.Second, "Alexa answer timeout"},
 		{&c.STSMinDuration, 15 * time.Minute, "STS minimum duration"},
 		{&c.STSDefaultDuration, 0, "STS default duration"},
 		{&c.STSMaxDuration, 0, "STS maximum duration"},

@@ -299,6 +299,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveSignaling(w, r, kvs.Master)
 	case strings.HasPrefix(p, "/signaling/viewer/") || p == "/signaling/viewer":
 		e.serveSignaling(w, r, kvs.Viewer)
+	case isAlexaPath(p):
+		e.serveAlexa(w, r)
 	case strings.HasPrefix(p, "/ice/"):
 		e.serveICE(w, r)
 	case p == "/" && r.Method == http.MethodPost:
