@@ -89,12 +89,18 @@ func (e *Emulator) alexaOffer(r *http.Request) (*alexaOutput, error) {
 	if ae != nil {
 		return nil, ae
 	}
+	if ae := e.quotas.allowAccount(OpSendAlexaOfferToMaster, e.now()); ae != nil {
+		return nil, ae
+	}
 	if ae := e.authorize(who, OpSendAlexaOfferToMaster, *in.ChannelARN); ae != nil {
 		return nil, ae
 	}
 	ch, err := e.channelByARN(*in.ChannelARN)
 	if err != nil {
 		return nil, err
+	}
+	if ae := e.quotas.allowChannel(OpSendAlexaOfferToMaster, ch.arn, e.now()); ae != nil {
+		return nil, ae
 	}
 	sender := *in.SenderClientId
 	answer := make(chan string, 1)

@@ -65,6 +65,9 @@ type Config struct {
 	// WriteTimeout bounds each write to a signaling connection; a peer too
 	// slow to take a message within it is disconnected. If zero, 5 seconds.
 	WriteTimeout time.Duration
+	// Quotas are the control plane's calls per second per account and per
+	// channel. The zero value enforces KVS's.
+	Quotas Quotas
 	// MaxChannels is the account's signaling channel limit. If zero, 10000.
 	MaxChannels int
 	// ICETTL is the Ttl of the TURN servers GetIceServerConfig returns, and
@@ -202,6 +205,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxChannels <= 0 {
 		c.MaxChannels = 10000
+	}
+	if err := c.Quotas.validate(); err != nil {
+		return c, err
 	}
 	if c.Policy != "" {
 		if err := ValidatePolicy(c.Policy); err != nil {

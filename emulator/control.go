@@ -151,6 +151,9 @@ func (e *Emulator) control(r *http.Request, op string) (any, error) {
 	if ae != nil {
 		return nil, ae
 	}
+	if ae := e.quotas.allowAccount(op, e.now()); ae != nil {
+		return nil, ae
+	}
 	// Each operation authorises once its input is valid (so that the
 	// resource is known) and before it looks anything up, so a caller
 	// without the permission cannot learn whether a channel of a given
@@ -419,6 +422,9 @@ func (e *Emulator) describeChannel(in describeInput, who *issued) (*describeOutp
 		if ch == nil {
 			return nil, notFound(channelNotFound)
 		}
+	}
+	if ae := e.quotas.allowChannel(OpDescribeSignalingChannel, ch.arn, e.now()); ae != nil {
+		return nil, ae
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -60,6 +60,7 @@ type Emulator struct {
 
 	faults faultState
 	stats  counters
+	quotas *quotaState
 
 	srv      *http.Server
 	ln       net.Listener
@@ -102,6 +103,7 @@ func New(cfg Config) (*Emulator, error) {
 		turnKey:  newTURNKey(),
 	}
 	e.stats.init()
+	e.quotas = newQuotaState(cfg.Quotas, func() { e.stats.throttled.Add(1) })
 	e.verifier = &sigv4.Verifier{Service: kvs.Service, Region: cfg.Region, Lookup: e.creds.lookup, Clock: cfg.Clock, Keys: e.keys}
 	e.stsVer = &sigv4.Verifier{Service: "sts", Lookup: e.creds.lookup, Clock: cfg.Clock, Keys: e.keys}
 	e.bufPool.New = func() any { b := make([]byte, 0, 4096); return &b }

@@ -26,6 +26,9 @@ type Stats struct {
 	// GetIceServerConfig and signaling handshakes. They are also counted
 	// in Errors, and handshakes in HandshakesRejected.
 	AccessDenied int64 `json:"accessDenied"`
+	// Throttled counts calls refused by a quota ([Config.Quotas]) with
+	// ClientLimitExceededException; they are also counted in Errors.
+	Throttled int64 `json:"throttled"`
 	// Connections counts live signaling connections by role.
 	Connections LiveConnections `json:"connections"`
 	// HandshakesAccepted and HandshakesRejected count signaling upgrades.
@@ -52,7 +55,7 @@ type LiveConnections struct {
 
 type counters struct {
 	calls, errors                          map[string]*atomic.Int64 // fixed keys: Operations
-	faults, denied                         atomic.Int64
+	faults, denied, throttled              atomic.Int64
 	masters, viewers                       atomic.Int64
 	handshakesAccepted, handshakesRejected atomic.Int64
 	relayed, rejected, held, expired       atomic.Int64
@@ -87,6 +90,7 @@ func (e *Emulator) Stats() Stats {
 		Errors:             make(map[string]int64, len(Operations)),
 		Faults:             c.faults.Load(),
 		AccessDenied:       c.denied.Load(),
+		Throttled:          c.throttled.Load(),
 		Connections:        LiveConnections{Master: c.masters.Load(), Viewer: c.viewers.Load()},
 		HandshakesAccepted: c.handshakesAccepted.Load(),
 		HandshakesRejected: c.handshakesRejected.Load(),
