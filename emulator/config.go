@@ -65,6 +65,13 @@ type Config struct {
 	// WriteTimeout bounds each write to a signaling connection; a peer too
 	// slow to take a message within it is disconnected. If zero, 5 seconds.
 	WriteTimeout time.Duration
+	// MaxConnections is the connection budget: the most signaling
+	// connections open at once. Handshakes beyond it are refused at once
+	// with 503 ServiceUnavailableException, and the control plane and
+	// admin endpoints keep answering. If zero, the soft RLIMIT_NOFILE
+	// less a reserve of an eighth (at least 128 descriptors); if
+	// negative, or the limit is unknown, unlimited.
+	MaxConnections int
 	// Quotas are the control plane's calls per second per account and per
 	// channel. The zero value enforces KVS's.
 	Quotas Quotas
@@ -202,6 +209,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.ICERate == 0 {
 		c.ICERate = 20
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = -1
+		if soft, ok := softFileLimit(); ok {
+			c.MaxConnections = defaultMaxConnections(soft)
+		}
 	}
 	if c.MaxChannels <= 0 {
 		c.MaxChannels = 10000

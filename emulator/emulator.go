@@ -32,7 +32,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/sigv4"
@@ -61,6 +64,9 @@ type Emulator struct {
 	faults faultState
 	stats  counters
 	quotas *quotaState
+
+	inflight  atomic.Int64   // signaling handshakes under way
+	budgetLog rate.Sometimes // paces the warning of a spent budget
 
 	srv      *http.Server
 	ln       net.Listener
@@ -103,6 +109,7 @@ func New(cfg Config) (*Emulator, error) {
 		turnKey:  newTURNKey(),
 	}
 	e.stats.init()
+	e.budgetLog = rate.Sometimes{First: 1, Interval: 10 * time.Second}
 	e.quotas = newQuotaState(cfg.Quotas, func() { e.stats.throttled.Add(1) })
 	e.verifier = &sigv4.Verifier{Service: kvs.Service, Region: cfg.Region, Lookup: e.creds.lookup, Clock: cfg.Clock, Keys: e.keys}
 	e.stsVer = &sigv4.Verifier{Service: "sts", Lookup: e.creds.lookup, Clock: cfg.Clock, Keys: e.keys}
@@ -158,6 +165,7 @@ func (e *Emulator) Serve(ln net.Listener) error {
 		e.turn = ts
 		e.log.Info("TURN server listening", "addr", ts.addr.String(), "realm", turnRealm)
 	}
+	ln = e.watchAccept(ln)
 	scheme := "http"
 	if e.tlsCert != nil {
 		scheme = "https"

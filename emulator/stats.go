@@ -34,6 +34,13 @@ type Stats struct {
 	// HandshakesAccepted and HandshakesRejected count signaling upgrades.
 	HandshakesAccepted int64 `json:"handshakesAccepted"`
 	HandshakesRejected int64 `json:"handshakesRejected"`
+	// OverBudget counts handshakes refused because the connection budget
+	// ([Config.MaxConnections]) was spent; they are also counted in
+	// HandshakesRejected.
+	OverBudget int64 `json:"overBudget"`
+	// AcceptErrors counts failures to accept a TCP connection (such as
+	// running out of file descriptors).
+	AcceptErrors int64 `json:"acceptErrors"`
 	// MessagesRelayed counts messages delivered to a peer, held ones
 	// included.
 	MessagesRelayed int64 `json:"messagesRelayed"`
@@ -56,6 +63,7 @@ type LiveConnections struct {
 type counters struct {
 	calls, errors                          map[string]*atomic.Int64 // fixed keys: Operations
 	faults, denied, throttled              atomic.Int64
+	overBudget, acceptErrors               atomic.Int64
 	masters, viewers                       atomic.Int64
 	handshakesAccepted, handshakesRejected atomic.Int64
 	relayed, rejected, held, expired       atomic.Int64
@@ -94,6 +102,8 @@ func (e *Emulator) Stats() Stats {
 		Connections:        LiveConnections{Master: c.masters.Load(), Viewer: c.viewers.Load()},
 		HandshakesAccepted: c.handshakesAccepted.Load(),
 		HandshakesRejected: c.handshakesRejected.Load(),
+		OverBudget:         c.overBudget.Load(),
+		AcceptErrors:       c.acceptErrors.Load(),
 		MessagesRelayed:    c.relayed.Load(),
 		MessagesRejected:   c.rejected.Load(),
 		MessagesHeld:       c.held.Load(),
