@@ -65,11 +65,25 @@ type Config struct {
 	// WriteTimeout bounds each write to a signaling connection; a peer too
 	// slow to take a message within it is disconnected. If zero, 5 seconds.
 	WriteTimeout time.Duration
+	// MaxConnections is the connection budget: the most signaling
+	// connections open at once. Handshakes beyond it are refused at once
+	// with 503 ServiceUnavailableException, and the control plane and
+	// admin endpoints keep answering. If zero, the soft RLIMIT_NOFILE
+	// less a reserve of an eighth (at least 128 descriptors); if
+	// negative, or the limit is unknown, unlimited.
+	MaxConnections int
+	// Quotas are the control plane's calls per second per account and per
+	// channel. The zero value enforces KVS's.
+	Quotas Quotas
 	// MaxChannels is the account's signaling channel limit. If zero, 10000.
 	MaxChannels int
 	// ICETTL is the Ttl of the TURN servers GetIceServerConfig returns, and
 	// how long their credentials are accepted. If zero, 300 seconds.
 	ICETTL time.Duration
+	// AlexaAnswerTimeout is how long SendAlexaOfferToMaster waits for the
+	// master's SDP_ANSWER before it answers with a null Answer. If zero, 5
+	// seconds.
+	AlexaAnswerTimeout time.Duration
 	// DisableTURN, if set, runs no TURN server: GetIceServerConfig then
 	// returns URIs on the emulator's own address, where nothing answers
 	// TURN. If false, [Emulator.Serve] (and Start and Listen) also starts
@@ -185,6 +199,7 @@ func (c Config) withDefaults() (Config, error) {
 		{&c.GoAwayGrace, time.Minute, "GO_AWAY grace"},
 		{&c.WriteTimeout, 5 * time.Second, "write timeout"},
 		{&c.ICETTL, 300 * time.Second, "ICE TTL"},
+		{&c.AlexaAnswerTimeout, 5 * time.Second, "Alexa answer timeout"},
 		{&c.STSMinDuration, 15 * time.Minute, "STS minimum duration"},
 		{&c.STSDefaultDuration, 0, "STS default duration"},
 		{&c.STSMaxDuration, 0, "STS maximum duration"},
@@ -208,8 +223,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ICERate == 0 {
 		c.ICERate = 20
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = -1
+		if soft, ok := softFileLimit(); ok {
+			c.MaxConnections = defaultMaxConnections(soft)
+		}
+	}
 	if c.MaxChannels <= 0 {
 		c.MaxChannels = 10000
+	}
+	if err := c.Quotas.validate(); err != nil {
+		return c, err
 	}
 	if c.Policy != "" {
 		if err := ValidatePolicy(c.Policy); err != nil {

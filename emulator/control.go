@@ -34,6 +34,11 @@ const (
 	OpGetCallerIdentity           = "GetCallerIdentity"
 	OpConnectAsMaster             = "ConnectAsMaster"
 	OpConnectAsViewer             = "ConnectAsViewer"
+	OpUpdateSignalingChannel      = "UpdateSignalingChannel"
+	OpTagResource                 = "TagResource"
+	OpUntagResource               = "UntagResource"
+	OpListTagsForResource         = "ListTagsForResource"
+	OpSendAlexaOfferToMaster      = "SendAlexaOfferToMaster"
 )
 
 // operations lists every operation the emulator serves.
@@ -41,6 +46,7 @@ var operations = []string{
 	OpCreateSignalingChannel, OpDescribeSignalingChannel, OpGetSignalingChannelEndpoint,
 	OpListSignalingChannels, OpDeleteSignalingChannel, OpGetIceServerConfig,
 	OpAssumeRole, OpGetSessionToken, OpGetCallerIdentity, OpConnectAsMaster, OpConnectAsViewer,
+	OpUpdateSignalingChannel, OpTagResource, OpUntagResource, OpListTagsForResource, OpSendAlexaOfferToMaster,
 }
 
 var controlOps = map[string]string{
@@ -49,6 +55,12 @@ var controlOps = map[string]string{
 	"/getSignalingChannelEndpoint": OpGetSignalingChannelEndpoint,
 	"/listSignalingChannels":       OpListSignalingChannels,
 	"/deleteSignalingChannel":      OpDeleteSignalingChannel,
+	// The tag operations' paths are capitalised, unlike the others: so
+	// says the service model.
+	"/updateSignalingChannel": OpUpdateSignalingChannel,
+	"/TagResource":            OpTagResource,
+	"/UntagResource":          OpUntagResource,
+	"/ListTagsForResource":    OpListTagsForResource,
 }
 
 const maxBody = 1 << 20
@@ -139,6 +151,9 @@ func (e *Emulator) control(r *http.Request, op string) (any, error) {
 	if ae != nil {
 		return nil, ae
 	}
+	if ae := e.quotas.allowAccount(op, e.now()); ae != nil {
+		return nil, ae
+	}
 	// Each operation authorises once its input is valid (so that the
 	// resource is known) and before it looks anything up, so a caller
 	// without the permission cannot learn whether a channel of a given
@@ -176,6 +191,37 @@ func (e *Emulator) control(r *http.Request, op string) (any, error) {
 		}
 		return struct{}{}, e.deleteChannel(in, who)
 	}
+	return e.controlMore(body, op, who)
+}
+
+// controlMore routes the operations that change a channel in place.
+func (e *Emulator) controlMore(body []byte, op string, who *issued) (any, error) {
+	switch op {
+	case OpUpdateSignalingChannel:
+		var in updateInput
+		if err := decodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		return struct{}{}, e.updateChannel(in, who)
+	case OpTagResource:
+		var in tagResourceInput
+		if err := decodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		return struct{}{}, e.tagResource(in, who)
+	case OpUntagResource:
+		var in untagResourceInput
+		if err := decodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		return struct{}{}, e.untagResource(in, who)
+	case OpListTagsForResource:
+		var in listTagsInput
+		if err := decodeJSON(body, &in); err != nil {
+			return nil, err
+		}
+		return e.listTags(in, who)
+	}
 	return nil, errors.New("unrouted operation " + op)
 }
 
@@ -190,8 +236,10 @@ type createInput struct {
 	ChannelName               *string
 	ChannelType               *string
 	SingleMasterConfiguration *struct{ MessageTtlSeconds *int64 }
-	Tags                      []struct{ Key, Value *string }
+	Tags                      []tagInput
 }
+
+type tagInput struct{ Key, Value *string }
 
 type createOutput struct{ ChannelARN string }
 
@@ -255,40 +303,13 @@ func (e *Emulator) createChannel(in createInput, who *issued) (*createOutput, er
 	ttl := int64(60)
 	if c := in.SingleMasterConfiguration; c != nil && c.MessageTtlSeconds != nil {
 		ttl = *c.MessageTtlSeconds
-		if ttl < 5 || ttl > 120 {
-			rule := "Member must have value greater than or equal to 5"
-			if ttl > 120 {
-				rule = "Member must have value less than or equal to 120"
-			}
-			return nil, invalidArg("%s", validationMessage(fmt.Sprint(ttl), "singleMasterConfiguration.messageTtlSeconds", rule))
+		if err := checkTTL(ttl); err != nil {
+			return nil, err
 		}
 	}
-	if len(in.Tags) > 50 {
-		return nil, invalidArg("%s", validationMessage(fmt.Sprintf("[%d tags]", len(in.Tags)), "tags", "Member must have length less than or equal to 50"))
-	}
-	var tags []tag
-	seen := map[string]bool{}
-	for i, t := range in.Tags {
-		field := fmt.Sprintf("tags.%d.member.key", i+1)
-		switch {
-		case t.Key == nil:
-			return nil, invalidArg("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
-		case len(*t.Key) < 1 || len(*t.Key) > 128:
-			return nil, invalidArg("%s", validationMessage(*t.Key, field, "Member must have length between 1 and 128"))
-		case !validTagKey(*t.Key):
-			return nil, invalidArg("%s", validationMessage(*t.Key, field, "Member must satisfy regular expression pattern: ^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$"))
-		case seen[*t.Key]:
-			return nil, invalidArg("Duplicate tag key %q", *t.Key)
-		}
-		seen[*t.Key] = true
-		v := ""
-		if t.Value != nil {
-			v = *t.Value
-		}
-		if len(v) > 256 {
-			return nil, invalidArg("%s", validationMessage(v, fmt.Sprintf("tags.%d.member.value", i+1), "Member must have length less than or equal to 256"))
-		}
-		tags = append(tags, tag{Key: *t.Key, Value: v})
+	tags, err := checkTags("tags", in.Tags)
+	if err != nil {
+		return nil, err
 	}
 	// The resource is the ARN the channel will get.
 	ms := e.now().UnixMilli()
@@ -402,6 +423,11 @@ func (e *Emulator) describeChannel(in describeInput, who *issued) (*describeOutp
 			return nil, notFound(channelNotFound)
 		}
 	}
+	if ae := e.quotas.allowChannel(OpDescribeSignalingChannel, ch.arn, e.now()); ae != nil {
+		return nil, ae
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	return &describeOutput{ChannelInfo: ch.info()}, nil
 }
 
@@ -563,13 +589,9 @@ func (e *Emulator) deleteChannel(in deleteInput, who *issued) error {
 	if _, err := checkARN("channelARN", in.ChannelARN); err != nil {
 		return err
 	}
-	if v := in.CurrentVersion; v != nil {
-		ok := len(*v) >= 1 && len(*v) <= 64
-		for _, c := range *v {
-			ok = ok && c < 128 && (unicode.IsLetter(c) || unicode.IsDigit(c))
-		}
-		if !ok {
-			return invalidArg("%s", validationMessage(*v, "currentVersion", "Member must satisfy regular expression pattern: [a-zA-Z0-9]+ of length 1 to 64"))
+	if in.CurrentVersion != nil {
+		if err := checkVersion(in.CurrentVersion); err != nil {
+			return err
 		}
 	}
 	if ae := e.authorize(who, OpDeleteSignalingChannel, *in.ChannelARN); ae != nil {

@@ -385,7 +385,9 @@ func TestControlPlaneWire(t *testing.T) {
 		{"/listSignalingChannels", `{"MaxResults":"ten"}`, "SerializationException", "MaxResults"},
 		{"/listSignalingChannels", `{"ChannelNameCondition":{"ComparisonOperator":"ENDS_WITH"}}`, "InvalidArgumentException", "comparisonOperator"},
 		{"/getSignalingChannelEndpoint", `{"ChannelARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/x/1","SingleMasterChannelEndpointConfiguration":{"Protocols":["FTP"]}}`, "InvalidArgumentException", "protocols"},
-		{"/updateSignalingChannel", `{}`, "UnknownOperationException", ""},
+		{"/updateSignalingChannel", `{}`, "InvalidArgumentException", "channelARN"},
+		{"/TagResource", `{"ResourceARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/x/1","Tags":[{"Value":"v"}]}`, "InvalidArgumentException", "tags.1.member.key"},
+		{"/updateStream", `{}`, "UnknownOperationException", ""},
 	} {
 		resp, body := rawCall(t, e, tc.path, tc.body)
 		if got := resp.Header.Get("x-amzn-ErrorType"); !strings.HasPrefix(got, tc.code+":") || resp.StatusCode/100 != 4 {

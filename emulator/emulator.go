@@ -35,6 +35,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/sigv4"
 )
@@ -60,6 +62,10 @@ type Emulator struct {
 
 	faults faultState
 	stats  counters
+	quotas *quotaState
+
+	inflight  atomic.Int64   // signaling handshakes under way
+	budgetLog rate.Sometimes // paces the warning of a spent budget
 
 	srv     *http.Server
 	ln      net.Listener
@@ -118,6 +124,8 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e.stopCtx, e.stop = context.WithCancel(context.Background())
 	e.stats.init()
+	e.budgetLog = rate.Sometimes{First: 1, Interval: 10 * time.Second}
+	e.quotas = newQuotaState(cfg.Quotas, func() { e.stats.throttled.Add(1) })
 	e.verifier = &sigv4.Verifier{Service: kvs.Service, Region: cfg.Region, Lookup: e.creds.lookup, Clock: cfg.Clock}
 	e.stsVer = &sigv4.Verifier{Service: "sts", Lookup: e.creds.lookup, Clock: cfg.Clock}
 	e.bufPool.New = func() any { b := make([]byte, 0, 4096); return &b }
@@ -180,6 +188,7 @@ func (e *Emulator) Serve(ln net.Listener) error {
 			e.log.Info("TURN server listening", "uris", ts.uris(e.turnHost()), "realm", turnRealm)
 		}
 	}
+	ln = e.watchAccept(ln)
 	scheme := "http"
 	if e.tlsCert != nil {
 		scheme = "https"
@@ -397,6 +406,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/signaling/viewer/") || p == "/signaling/viewer":
 		e.serveSignaling(w, r, kvs.Viewer)
 	case e.serveCORS(w, r):
+	case isAlexaPath(p):
+		e.serveAlexa(w, r)
 	case strings.HasPrefix(p, "/ice/"):
 		e.serveICE(w, r)
 	case p == "/" && r.Method == http.MethodPost:

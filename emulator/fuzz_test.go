@@ -20,6 +20,8 @@ import (
 var fuzzPaths = []string{
 	"/createSignalingChannel", "/describeSignalingChannel", "/getSignalingChannelEndpoint",
 	"/listSignalingChannels", "/deleteSignalingChannel", "/ice/r-00000000/v1/get-ice-server-config", "/",
+	"/updateSignalingChannel", "/TagResource", "/UntagResource", "/ListTagsForResource",
+	"/ice/r-00000000/v1/send-alexa-offer-to-master",
 }
 
 // FuzzControlPlane sends correctly signed requests with arbitrary bodies to
@@ -43,6 +45,11 @@ func FuzzControlPlane(f *testing.F) {
 		{6, `Action=GetSessionToken&DurationSeconds=abc`},
 		{6, `Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr&RoleSessionName=s&Policy=%7B%22Statement%22%3A%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22*%22%2C%22Resource%22%3A%22*%22%7D%7D`},
 		{6, `Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fr&RoleSessionName=s&Policy=%7B%22Statement%22%3A%5B%5D%7D`},
+		{7, `{"ChannelARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","CurrentVersion":"abc","SingleMasterConfiguration":{"MessageTtlSeconds":30}}`},
+		{8, `{"ResourceARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","Tags":[{"Key":"k","Value":"v"}]}`},
+		{9, `{"ResourceARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","TagKeyList":["k",null]}`},
+		{10, `{"ResourceARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","NextToken":""}`},
+		{11, `{"ChannelARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","SenderClientId":"a","MessagePayload":"eyJ9"}`},
 		{0, `{"ChannelName":1e999}`}, {3, `{"MaxResults":-1}`}, {0, ``}, {1, `null`}, {2, `{"a":[[[[[[]]]]]]}`}, {6, `%zz`},
 	}
 	for _, s := range seeds {

@@ -80,6 +80,11 @@ func (e *Emulator) route(ch *channel, key string, out kvs.ServerMessage, now tim
 		e.stats.rejected.Add(1)
 		return
 	}
+	if key != "" && ch.takeAlexaAnswerLocked(key, out) {
+		ch.mu.Unlock()
+		e.stats.relayed.Add(1)
+		return
+	}
 	var to *conn
 	if key == "" {
 		to = ch.master
@@ -162,11 +167,12 @@ func (c *conn) drain() {
 	ch.mu.Lock()
 	held := ch.held[key]
 	delete(ch.held, key)
+	ttl := ch.messageTTL
 	ch.mu.Unlock()
 	now := e.now()
 	var pending []kvs.ServerMessage
 	for _, h := range held {
-		if now.Sub(h.at) <= ch.messageTTL {
+		if now.Sub(h.at) <= ttl {
 			pending = append(pending, h.msg)
 		} else {
 			e.stats.expired.Add(1)

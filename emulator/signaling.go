@@ -147,6 +147,11 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 		op = OpConnectAsViewer
 	}
 	e.stats.call(op)
+	if !e.admitConn() {
+		e.refuseOverBudget(w, op)
+		return
+	}
+	defer e.releaseConn()
 	if r.Method != http.MethodGet {
 		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "The signaling endpoint takes a WebSocket upgrade (GET).", false})
 		return

@@ -46,6 +46,9 @@ type channel struct {
 	held           map[string][]heldMsg
 	connectMaster  bucket
 	connectViewers bucket
+	// alexa holds the SendAlexaOfferToMaster calls waiting for the
+	// master's answer, by SenderClientId.
+	alexa map[string]chan string
 }
 
 // heldMsg is a message waiting for its recipient to connect.
@@ -152,6 +155,12 @@ func (e *Emulator) loadState() error {
 		e.byARN[ch.arn] = ch
 	}
 	return nil
+}
+
+// persistLocked saves ch's changed description. The caller holds e.mu.
+func (e *Emulator) persistLocked(ch *channel) error {
+	_ = ch
+	return e.saveStateLocked()
 }
 
 // saveStateLocked writes the state file atomically (write, sync, rename).

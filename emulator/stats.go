@@ -26,11 +26,21 @@ type Stats struct {
 	// GetIceServerConfig and signaling handshakes. They are also counted
 	// in Errors, and handshakes in HandshakesRejected.
 	AccessDenied int64 `json:"accessDenied"`
+	// Throttled counts calls refused by a quota ([Config.Quotas]) with
+	// ClientLimitExceededException; they are also counted in Errors.
+	Throttled int64 `json:"throttled"`
 	// Connections counts live signaling connections by role.
 	Connections LiveConnections `json:"connections"`
 	// HandshakesAccepted and HandshakesRejected count signaling upgrades.
 	HandshakesAccepted int64 `json:"handshakesAccepted"`
 	HandshakesRejected int64 `json:"handshakesRejected"`
+	// OverBudget counts handshakes refused because the connection budget
+	// ([Config.MaxConnections]) was spent; they are also counted in
+	// HandshakesRejected.
+	OverBudget int64 `json:"overBudget"`
+	// AcceptErrors counts failures to accept a TCP connection (such as
+	// running out of file descriptors).
+	AcceptErrors int64 `json:"acceptErrors"`
 	// MessagesRelayed counts messages delivered to a peer, held ones
 	// included.
 	MessagesRelayed int64 `json:"messagesRelayed"`
@@ -52,7 +62,8 @@ type LiveConnections struct {
 
 type counters struct {
 	calls, errors                          map[string]*atomic.Int64 // fixed keys: operations
-	faults, denied                         atomic.Int64
+	faults, denied, throttled              atomic.Int64
+	overBudget, acceptErrors               atomic.Int64
 	masters, viewers                       atomic.Int64
 	handshakesAccepted, handshakesRejected atomic.Int64
 	relayed, rejected, held, expired       atomic.Int64
@@ -87,9 +98,12 @@ func (e *Emulator) Stats() Stats {
 		Errors:             make(map[string]int64, len(operations)),
 		Faults:             c.faults.Load(),
 		AccessDenied:       c.denied.Load(),
+		Throttled:          c.throttled.Load(),
 		Connections:        LiveConnections{Master: c.masters.Load(), Viewer: c.viewers.Load()},
 		HandshakesAccepted: c.handshakesAccepted.Load(),
 		HandshakesRejected: c.handshakesRejected.Load(),
+		OverBudget:         c.overBudget.Load(),
+		AcceptErrors:       c.acceptErrors.Load(),
 		MessagesRelayed:    c.relayed.Load(),
 		MessagesRejected:   c.rejected.Load(),
 		MessagesHeld:       c.held.Load(),
