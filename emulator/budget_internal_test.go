@@ -63,7 +63,7 @@ func TestAcceptErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Write([]byte("GET /_emulator/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+	c.Write([]byte("GET /_emulator/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"))
 	buf := make([]byte, 4096)
 	n, _ := c.Read(buf)
 	c.Close()
