@@ -31,6 +31,7 @@ type emulateFlags struct {
 	stsMin                         time.Duration
 	maxViewers                     int
 	connectRate, sdpRate, iceRate  float64
+	limits                         *limitFlags // quotas and the connection budget: emulate_limits.go
 }
 
 func newEmulateCmd() *cobra.Command {
@@ -81,6 +82,7 @@ to every role assumed through the emulator's STS, whose session policies
 	fl.DurationVar(&f.stsMin, "sts-min-duration", 15*time.Minute, "shortest DurationSeconds STS accepts")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error or off")
 	fl.StringVar(&f.policyFile, "policy", "", "IAM identity policy (a JSON file) every request must be allowed by (default: everything allowed)")
+	f.limits = addLimitFlags(fl)
 	return c
 }
 
@@ -143,6 +145,9 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 		STSMinDuration:        f.stsMin,
 		DisableTURN:           f.noTURN,
 		Policy:                policy,
+	}
+	if err := f.limits.apply(&cfg, logger); err != nil {
+		return err
 	}
 	// Flag values first (a bad one is a usage error), then the files.
 	if _, err := emulator.New(cfg); err != nil {
