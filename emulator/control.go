@@ -622,8 +622,6 @@ func (e *Emulator) deleteChannel(in deleteInput, who *issued) error {
 	conns := ch.connsLocked()
 	ch.held = map[string][]heldMsg{}
 	ch.mu.Unlock()
-	for _, c := range conns {
-		c.close(statusGoingAway, "channel deleted")
-	}
+	forEachConn(conns, func(c *conn) bool { c.close(statusGoingAway, "channel deleted"); return true })
 	return nil
 }

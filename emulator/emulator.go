@@ -247,9 +247,7 @@ func (e *Emulator) Close() error {
 			srv.Close()
 		}
 	}
-	for _, c := range e.liveConns() {
-		c.close(statusGoingAway, "emulator shutting down")
-	}
+	forEachConn(e.liveConns(), func(c *conn) bool { c.close(statusGoingAway, "emulator shutting down"); return true })
 	if ts != nil {
 		if terr := ts.close(); err == nil && terr != nil {
 			err = fmt.Errorf("emulator: TURN: close: %w", terr)
