@@ -56,6 +56,7 @@ type Emulator struct {
 	mu       sync.Mutex // guards channels, byARN and the state file
 	channels map[string]*channel
 	byARN    map[string]*channel
+	journal  journalState
 
 	connMu sync.Mutex // guards conns
 	conns  map[*conn]struct{}
@@ -254,6 +255,7 @@ func (e *Emulator) Close() error {
 		}
 	}
 	e.janitor.Wait()
+	e.flushState()
 	return err
 }
 
