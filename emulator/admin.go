@@ -141,13 +141,7 @@ func (e *Emulator) liveConns() []*conn {
 }
 
 func (e *Emulator) each(t Target, fn func(*conn) bool) int {
-	n := 0
-	for _, c := range e.liveConns() {
-		if t.matches(c) && fn(c) {
-			n++
-		}
-	}
-	return n
+	return forEachConn(e.liveConns(), func(c *conn) bool { return t.matches(c) && fn(c) })
 }
 
 // GoAway sends GO_AWAY to the matching connections and closes each after

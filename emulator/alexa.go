@@ -133,7 +133,8 @@ func (e *Emulator) alexaOffer(r *http.Request) (*alexaOutput, error) {
 		e.log.Info("SendAlexaOfferToMaster: no answer from the master", "channel", ch.name, "senderClientId", sender, "timeout", e.cfg.AlexaAnswerTimeout)
 		return &alexaOutput{}, nil
 	case <-r.Context().Done():
-		return nil, r.Context().Err()
+		// The caller is gone; the answer is for the log only.
+		return nil, errf(http.StatusRequestTimeout, "RequestTimeout", "The client closed the request before the master answered.")
 	case <-e.done:
 		return nil, errf(http.StatusServiceUnavailable, "ServiceUnavailableException", "The emulator is shutting down.")
 	}

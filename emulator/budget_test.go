@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+
+	"github.com/kvssign/kvssign/emulator"
 )
 
 // TestConnectionBudget: with a budget of 50, the 51st signaling
@@ -41,4 +44,30 @@ func TestConnectionBudget(t *testing.T) {
 	peers[0].ws.CloseNow()
 	waitFor(t, "the closed connection to be gone", func() bool { return e.Stats().Connections.Viewer == 49 })
 	connectViewer(t, e, arn, "v50")
+}
+
+// TestDropMany drops and closes connections in bulk, several at once: each
+// is counted once and all end.
+func TestDropMany(t *testing.T) {
+	cfg := fastConfig()
+	e := start(t, cfg)
+	var peers []*peer
+	for ch := range 10 {
+		arn := mustCreate(t, e, fmt.Sprintf("bulk-%d", ch))
+		for v := range 10 {
+			peers = append(peers, connectViewer(t, e, arn, fmt.Sprintf("v%d", v)))
+		}
+	}
+	if n := e.Disconnect(emulator.Target{Channel: "bulk-0"}, 4000, "bye"); n != 10 {
+		t.Errorf("Disconnect of bulk-0 = %d; want 10", n)
+	}
+	if n := e.Drop(emulator.Target{}); n != 90 {
+		t.Errorf("Drop of all = %d; want the other 90", n)
+	}
+	waitFor(t, "every connection to end", func() bool { return e.Stats().Connections.Viewer == 0 })
+	for i, p := range peers {
+		if got := p.closeStatus(5 * time.Second); (i < 10) != (got == 4000) {
+			t.Errorf("peer %d closed with %d", i, got)
+		}
+	}
 }

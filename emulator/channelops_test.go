@@ -208,7 +208,7 @@ func TestUpdateSignalingChannel(t *testing.T) {
 
 func TestChannelOpsPolicy(t *testing.T) {
 	policy := `{"Version": "2012-10-17", "Statement": [
-	  {"Effect": "Allow", "Action": ["kinesisvideo:ListTagsForResource", "kinesisvideo:Describe*"], "Resource": "*"}]}`
+	  {"Effect": "Allow", "Action": ["kinesisvideo:ListTagsForResource", "kinesisvideo:Describe*", "kinesisvideo:GetSignalingChannelEndpoint"], "Resource": "*"}]}`
 	e := start(t, emulator.Config{Policy: policy})
 	ctx := ctxT(t)
 	c := sdkClient(e, exampleCreds())
@@ -222,9 +222,13 @@ func TestChannelOpsPolicy(t *testing.T) {
 	checkTyped(t, err, &kvtypes.AccessDeniedException{}, "kinesisvideo:UntagResource")
 	_, err = c.UpdateSignalingChannel(ctx, &kinesisvideo.UpdateSignalingChannelInput{ChannelARN: aws.String(arn), CurrentVersion: aws.String("abc")})
 	checkTyped(t, err, &kvtypes.AccessDeniedException{}, "kinesisvideo:UpdateSignalingChannel")
+	if status, out := alexaOffer(t, e, arn, "alexa", "eyJ9"); status != 403 || out["Message"] == nil ||
+		!strings.Contains(*out["Message"], "kinesisvideo:SendAlexaOfferToMaster") {
+		t.Errorf("SendAlexaOfferToMaster without the permission: %d %v; want 403 naming the action", status, out)
+	}
 	st := e.Stats()
-	if st.AccessDenied != 3 || st.Errors[emulator.OpTagResource] != 1 || st.Calls[emulator.OpListTagsForResource] != 1 {
-		t.Errorf("stats: denied %d, TagResource errors %d, ListTagsForResource calls %d; want 3, 1, 1",
+	if st.AccessDenied != 4 || st.Errors[emulator.OpTagResource] != 1 || st.Calls[emulator.OpListTagsForResource] != 1 {
+		t.Errorf("stats: denied %d, TagResource errors %d, ListTagsForResource calls %d; want 4, 1, 1",
 			st.AccessDenied, st.Errors[emulator.OpTagResource], st.Calls[emulator.OpListTagsForResource])
 	}
 }
@@ -360,13 +364,19 @@ func TestAWSCLIChannelOps(t *testing.T) {
 	if diff := cmp.Diff(map[string]any{"Tags": map[string]any{"team": "video"}}, got); diff != "" {
 		t.Errorf("list-tags-for-resource (-want +got):\n%s", diff)
 	}
-	desc := awsCLI("describe-signaling-channel", "--channel-arn", arn)
-	version := desc["ChannelInfo"].(map[string]any)["Version"].(string)
-	awsCLI("update-signaling-channel", "--channel-arn", arn, "--current-version", version,
+	// The SDK describes, so that only the operations under test pay for
+	// the CLI's start-up.
+	describe := func() *kvtypes.ChannelInfo {
+		out, err := sdkClient(e, exampleCreds()).DescribeSignalingChannel(ctxT(t), &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(arn)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.ChannelInfo
+	}
+	awsCLI("update-signaling-channel", "--channel-arn", arn, "--current-version", *describe().Version,
 		"--single-master-configuration", "MessageTtlSeconds=42")
-	desc = awsCLI("describe-signaling-channel", "--channel-arn", arn)
-	if ttl := desc["ChannelInfo"].(map[string]any)["SingleMasterConfiguration"].(map[string]any)["MessageTtlSeconds"]; ttl != 42.0 {
-		t.Errorf("MessageTtlSeconds after update-signaling-channel = %v; want 42", ttl)
+	if ttl := *describe().SingleMasterConfiguration.MessageTtlSeconds; ttl != 42 {
+		t.Errorf("MessageTtlSeconds after update-signaling-channel = %d; want 42", ttl)
 	}
 }
 

@@ -330,7 +330,7 @@ func (e *Emulator) createChannel(in createInput, who *issued) (*createOutput, er
 		randomAlnum(20, alnum), tags, randomAlnum(8, hexDigits))
 	e.channels[ch.name] = ch
 	e.byARN[ch.arn] = ch
-	if err := e.saveStateLocked(); err != nil {
+	if err := e.persistLocked(ch); err != nil {
 		delete(e.channels, ch.name)
 		delete(e.byARN, ch.arn)
 		return nil, err
@@ -609,7 +609,7 @@ func (e *Emulator) deleteChannel(in deleteInput, who *issued) error {
 	}
 	delete(e.channels, ch.name)
 	delete(e.byARN, ch.arn)
-	if err := e.saveStateLocked(); err != nil {
+	if err := e.persistDeleteLocked(ch.name); err != nil {
 		e.channels[ch.name] = ch
 		e.byARN[ch.arn] = ch
 		e.mu.Unlock()
@@ -622,8 +622,6 @@ func (e *Emulator) deleteChannel(in deleteInput, who *issued) error {
 	conns := ch.connsLocked()
 	ch.held = map[string][]heldMsg{}
 	ch.mu.Unlock()
-	for _, c := range conns {
-		c.close(statusGoingAway, "channel deleted")
-	}
+	forEachConn(conns, func(c *conn) bool { c.close(statusGoingAway, "channel deleted"); return true })
 	return nil
 }

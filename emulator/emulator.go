@@ -55,6 +55,7 @@ type Emulator struct {
 	mu       sync.Mutex // guards channels, byARN and the state file
 	channels map[string]*channel
 	byARN    map[string]*channel
+	journal  journalState
 
 	connMu sync.Mutex // guards conns
 	conns  map[*conn]struct{}
@@ -271,9 +272,7 @@ func (e *Emulator) Close() error {
 			srv.Close()
 		}
 	}
-	for _, c := range e.liveConns() {
-		c.close(statusGoingAway, "emulator shutting down")
-	}
+	forEachConn(e.liveConns(), func(c *conn) bool { c.close(statusGoingAway, "emulator shutting down"); return true })
 	// Polled rather than waited for: connections may still start
 	// goroutines, which must not race a WaitGroup's Wait.
 	for deadline := time.Now().Add(2 * time.Second); e.conning.Load() > 0 && time.Now().Before(deadline); {
@@ -290,6 +289,7 @@ func (e *Emulator) Close() error {
 			err = fmt.Errorf("emulator: TURN: close: %w", terr)
 		}
 	}
+	e.flushState()
 	return err
 }
 

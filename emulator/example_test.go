@@ -38,3 +38,22 @@ func ExampleNew() {
 	// arn:aws:kinesisvideo:us-west-2:123456789012:channel/door/1
 	// 1 call
 }
+
+// Relax KVS's quotas for a load test: lift the per-channel
+// DescribeSignalingChannel quota and halve CreateSignalingChannel's.
+func ExampleQuotas_Set() {
+	var q emulator.Quotas
+	for _, spec := range []string{"DescribeSignalingChannel/channel=off", "CreateSignalingChannel=25"} {
+		if err := q.Set(spec); err != nil {
+			log.Fatal(err)
+		}
+	}
+	e, err := emulator.New(emulator.Config{Quotas: q, DisableTURN: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Close()
+	fmt.Println(q.Channel, q.Account)
+	// Output:
+	// map[DescribeSignalingChannel:-1] map[CreateSignalingChannel:25]
+}

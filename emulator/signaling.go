@@ -151,67 +151,15 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 		e.refuseOverBudget(w, op)
 		return
 	}
-	defer e.releaseConn()
-	if r.Method != http.MethodGet {
-		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "The signaling endpoint takes a WebSocket upgrade (GET).", false})
-		return
-	}
-	if he, ok := e.checkSignedTime(r); !ok {
-		e.refuse(w, op, he)
-		return
-	}
-	res, err := e.verifier.VerifyPresigned(r.Context(), r)
-	if err != nil {
-		he, ok := sigv4Refusal(err)
-		if !ok {
-			e.log.Error("verifying a signaling URL", "err", err)
-			he = handshakeError{http.StatusInternalServerError, "InternalFailure", "We encountered an internal error. Please try again.", false}
+	reserved := true
+	defer func() {
+		if reserved {
+			e.releaseConn()
 		}
+	}()
+	ch, clientID, he, ok := e.checkHandshake(r, role, op)
+	if !ok {
 		e.refuse(w, op, he)
-		return
-	}
-	arn, ok := res.Get(kvs.ParamChannelARN)
-	if !ok || arn == "" {
-		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Missing required parameter X-Amz-ChannelARN.", false})
-		return
-	}
-	if _, err := kvs.ParseChannelARN(arn); err != nil {
-		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Invalid ChannelARN specified !", false})
-		return
-	}
-	clientID := ""
-	if _, has := res.Get(kvs.ParamClientID); has && role == kvs.Master {
-		// A viewer's URL sent to the master endpoint: KVS refuses it
-		// rather than connecting the viewer as the master.
-		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "X-Amz-ClientId is not accepted at a master endpoint: connect as a viewer at the viewer endpoint.", false})
-		return
-	}
-	if role == kvs.Viewer {
-		clientID, _ = res.Get(kvs.ParamClientID)
-		if kvs.ValidateClientID(clientID) != nil {
-			e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Invalid ClientId specified !", false})
-			return
-		}
-	}
-	// Authorised once the URL is known good and before the channel is
-	// looked up, so that a caller without the permission cannot learn
-	// whether the channel exists.
-	who, ae := e.caller(res.AccessKeyID)
-	if ae == nil {
-		ae = e.authorize(who, op, arn)
-	}
-	if ae != nil {
-		e.refuse(w, op, handshakeError{ae.Status, ae.Code, ae.Message, false})
-		return
-	}
-	ch, err := e.channelByARN(arn)
-	if err != nil {
-		e.refuse(w, op, handshakeError{http.StatusNotFound, "ResourceNotFoundException", channelNotFound, false})
-		return
-	}
-	if ae := e.faults.inject(op, false); ae != nil {
-		e.stats.faults.Add(1)
-		e.refuse(w, op, handshakeError{ae.Status, ae.Code, ae.Message, false})
 		return
 	}
 	now := e.now()
@@ -223,6 +171,11 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 		e.refuse(w, op, he)
 		return
 	}
+	// Registered, the connection counts as live: hand its reservation
+	// back before the client sees 101, so that a client that dials again
+	// at once is not counted twice.
+	e.releaseConn()
+	reserved = false
 	e.stats.handshakesAccepted.Add(1)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
@@ -262,6 +215,66 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 		c.drain()
 		c.readLoop()
 	}()
+}
+
+// checkHandshake applies KVS's checks to a signaling upgrade request, in
+// KVS's order: the method, the signed time window, the signature, the
+// parameters, the caller's permission, the channel and injected faults. It
+// returns the channel and the viewer's client id, or the refusal.
+func (e *Emulator) checkHandshake(r *http.Request, role kvs.Role, op string) (*channel, string, handshakeError, bool) {
+	if r.Method != http.MethodGet {
+		return nil, "", handshakeError{http.StatusBadRequest, "InvalidArgumentException", "The signaling endpoint takes a WebSocket upgrade (GET).", false}, false
+	}
+	if he, ok := e.checkSignedTime(r); !ok {
+		return nil, "", he, false
+	}
+	res, err := e.verifier.VerifyPresigned(r.Context(), r)
+	if err != nil {
+		he, ok := sigv4Refusal(err)
+		if !ok {
+			e.log.Error("verifying a signaling URL", "err", err)
+			he = handshakeError{http.StatusInternalServerError, "InternalFailure", "We encountered an internal error. Please try again.", false}
+		}
+		return nil, "", he, false
+	}
+	arn, ok := res.Get(kvs.ParamChannelARN)
+	if !ok || arn == "" {
+		return nil, "", handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Missing required parameter X-Amz-ChannelARN.", false}, false
+	}
+	if _, err := kvs.ParseChannelARN(arn); err != nil {
+		return nil, "", handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Invalid ChannelARN specified !", false}, false
+	}
+	clientID := ""
+	if _, has := res.Get(kvs.ParamClientID); has && role == kvs.Master {
+		// A viewer's URL sent to the master endpoint: KVS refuses it
+		// rather than connecting the viewer as the master.
+		return nil, "", handshakeError{http.StatusBadRequest, "InvalidArgumentException", "X-Amz-ClientId is not accepted at a master endpoint: connect as a viewer at the viewer endpoint.", false}, false
+	}
+	if role == kvs.Viewer {
+		clientID, _ = res.Get(kvs.ParamClientID)
+		if kvs.ValidateClientID(clientID) != nil {
+			return nil, "", handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Invalid ClientId specified !", false}, false
+		}
+	}
+	// Authorised once the URL is known good and before the channel is
+	// looked up, so that a caller without the permission cannot learn
+	// whether the channel exists.
+	who, ae := e.caller(res.AccessKeyID)
+	if ae == nil {
+		ae = e.authorize(who, op, arn)
+	}
+	if ae != nil {
+		return nil, "", handshakeError{ae.Status, ae.Code, ae.Message, false}, false
+	}
+	ch, err := e.channelByARN(arn)
+	if err != nil {
+		return nil, "", handshakeError{http.StatusNotFound, "ResourceNotFoundException", channelNotFound, false}, false
+	}
+	if ae := e.faults.inject(op, false); ae != nil {
+		e.stats.faults.Add(1)
+		return nil, "", handshakeError{ae.Status, ae.Code, ae.Message, false}, false
+	}
+	return ch, clientID, handshakeError{}, true
 }
 
 // viewersExcept counts the channel's viewers other than clientID. The

@@ -101,9 +101,62 @@ const (
 	hexDigits  = "0123456789abcdef"
 )
 
-// loadState reads the state file into e.channels. A missing or empty file
-// means no channels; anything unreadable is an error.
+// The state file is a snapshot (persisted, as JSON) plus a journal next
+// to it, <state file>.log, of one JSON line per change since the
+// snapshot: {"put":{…channel…}} or {"delete":"name"}. A change appends
+// its line and syncs it before it is acknowledged, so creating N channels
+// costs O(N) I/O rather than a rewrite of the whole file each. Once the
+// journal has more lines than there are channels (plus a slack), it is
+// folded into a new snapshot (written to a temporary file, synced and
+// renamed over the old one) and removed. Replaying the journal onto any
+// snapshot that already holds some of its changes gives the same result,
+// so a crash between the rename and the removal loses nothing.
+
+const (
+	journalSuffix = ".log"
+	// compactSlack is how many journal lines beyond the number of
+	// channels are kept before compaction, so that small states do not
+	// rewrite their snapshot often.
+	compactSlack = 1024
+)
+
+// journalState tracks the journal; guarded by e.mu.
+type journalState struct {
+	lines int
+	// broken: an append failed and may have left a partial line, or the
+	// journal could not be removed; the next change compacts instead.
+	broken bool
+}
+
+type journalEntry struct {
+	Put    *persistedChannel `json:"put,omitempty"`
+	Delete string            `json:"delete,omitempty"`
+}
+
+func (e *Emulator) journalPath() string { return e.cfg.StateFile + journalSuffix }
+
+// loadState reads the state file and replays its journal into
+// e.channels. A missing or empty file means no channels; anything
+// unreadable is an error.
 func (e *Emulator) loadState() error {
+	if err := e.loadSnapshot(); err != nil {
+		return err
+	}
+	replayed, err := e.replayJournal()
+	if err != nil {
+		return err
+	}
+	if replayed {
+		// Start from a snapshot, so that a torn last line is gone before
+		// anything is appended after it.
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.compactLocked()
+	}
+	return nil
+}
+
+func (e *Emulator) loadSnapshot() error {
 	path := e.cfg.StateFile
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -132,49 +185,198 @@ func (e *Emulator) loadState() error {
 			path, p.Region, p.Account)
 	}
 	for i, pc := range p.Channels {
-		bad := func(rule string) error {
+		if _, dup := e.channels[pc.Name]; dup {
+			return fmt.Errorf("emulator: state file %s: channel %d (%q): appears twice", path, i, pc.Name)
+		}
+		ch, rule := e.restore(pc)
+		if rule != "" {
 			return fmt.Errorf("emulator: state file %s: channel %d (%q): %s", path, i, pc.Name, rule)
 		}
-		if err := kvs.ValidateChannelName(pc.Name); err != nil {
-			return bad(err.Error())
-		}
-		if pc.ARN != e.channelARN(pc.Name, pc.CreationTimeMs) {
-			return bad("arn does not match the name, region, account and creation time")
-		}
-		if pc.MessageTTLSeconds < 5 || pc.MessageTTLSeconds > 120 {
-			return bad("messageTtlSeconds must be 5 to 120")
-		}
-		if len(pc.EndpointID) != 8 {
-			return bad("endpointId must be 8 hex digits")
-		}
-		if _, dup := e.channels[pc.Name]; dup {
-			return bad("appears twice")
-		}
-		ch := newChannel(pc.Name, pc.ARN, time.UnixMilli(pc.CreationTimeMs), time.Duration(pc.MessageTTLSeconds)*time.Second, pc.Version, pc.Tags, pc.EndpointID)
 		e.channels[ch.name] = ch
 		e.byARN[ch.arn] = ch
 	}
 	return nil
 }
 
-// persistLocked saves ch's changed description. The caller holds e.mu.
+// restore checks a persisted channel and makes it a channel again; if
+// the record breaks a rule, it returns the rule instead.
+func (e *Emulator) restore(pc persistedChannel) (*channel, string) {
+	if err := kvs.ValidateChannelName(pc.Name); err != nil {
+		return nil, err.Error()
+	}
+	if pc.ARN != e.channelARN(pc.Name, pc.CreationTimeMs) {
+		return nil, "arn does not match the name, region, account and creation time"
+	}
+	if pc.MessageTTLSeconds < 5 || pc.MessageTTLSeconds > 120 {
+		return nil, "messageTtlSeconds must be 5 to 120"
+	}
+	if len(pc.EndpointID) != 8 {
+		return nil, "endpointId must be 8 hex digits"
+	}
+	return newChannel(pc.Name, pc.ARN, time.UnixMilli(pc.CreationTimeMs), time.Duration(pc.MessageTTLSeconds)*time.Second,
+		pc.Version, pc.Tags, pc.EndpointID), ""
+}
+
+// replayJournal applies the journal's changes in order and reports
+// whether there was a journal. A last line without its newline was never
+// acknowledged (the crash came mid-write) and is ignored.
+func (e *Emulator) replayJournal() (bool, error) {
+	path := e.journalPath()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("emulator: state journal: %w", err)
+	}
+	for n := 1; len(b) > 0; n++ {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			e.log.Warn("state journal: ignoring a partial last line, from a crash while writing it", "file", path, "line", n)
+			break
+		}
+		if err := e.applyJournalLine(b[:i]); err != nil {
+			return false, fmt.Errorf("emulator: state journal %s: line %d: %s; fix or remove it", path, n, err)
+		}
+		b = b[i+1:]
+	}
+	return true, nil
+}
+
+func (e *Emulator) applyJournalLine(line []byte) error {
+	var je journalEntry
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&je); err != nil || dec.More() {
+		return errors.New("corrupt (not one JSON object)")
+	}
+	switch {
+	case je.Put != nil && je.Delete == "":
+		ch, rule := e.restore(*je.Put)
+		if rule != "" {
+			return fmt.Errorf("channel %q: %s", je.Put.Name, rule)
+		}
+		if old := e.channels[ch.name]; old != nil {
+			delete(e.byARN, old.arn)
+		}
+		e.channels[ch.name] = ch
+		e.byARN[ch.arn] = ch
+	case je.Put == nil && je.Delete != "":
+		if old := e.channels[je.Delete]; old != nil {
+			delete(e.byARN, old.arn)
+			delete(e.channels, je.Delete)
+		}
+	default:
+		return errors.New(`corrupt (want exactly one of "put" and "delete")`)
+	}
+	return nil
+}
+
+func (ch *channel) persisted() persistedChannel {
+	return persistedChannel{
+		Name: ch.name, ARN: ch.arn, CreationTimeMs: ch.created.UnixMilli(),
+		MessageTTLSeconds: int(ch.messageTTL / time.Second), Version: ch.version, Tags: ch.tags, EndpointID: ch.endpointID,
+	}
+}
+
+// persistLocked saves ch, created or changed, which e.channels already
+// holds. The caller holds e.mu.
 func (e *Emulator) persistLocked(ch *channel) error {
-	_ = ch
-	return e.saveStateLocked()
+	pc := ch.persisted()
+	return e.appendLocked(journalEntry{Put: &pc})
+}
+
+// persistDeleteLocked saves the deletion of the channel name, which
+// e.channels no longer holds. The caller holds e.mu.
+func (e *Emulator) persistDeleteLocked(name string) error {
+	return e.appendLocked(journalEntry{Delete: name})
+}
+
+// appendLocked appends one change to the journal and syncs it, or, when
+// the journal is long or broken, writes a snapshot of e.channels (which
+// hold the change) instead. The caller holds e.mu.
+func (e *Emulator) appendLocked(je journalEntry) error {
+	if e.cfg.StateFile == "" {
+		return nil
+	}
+	if e.journal.broken || e.journal.lines >= len(e.channels)+compactSlack {
+		return e.compactLocked()
+	}
+	line, err := json.Marshal(je)
+	if err != nil {
+		return err
+	}
+	if err := appendSynced(e.journalPath(), append(line, '\n')); err != nil {
+		e.journal.broken = true
+		return fmt.Errorf("emulator: state journal: %w", err)
+	}
+	e.journal.lines++
+	return nil
+}
+
+// appendSynced appends data to the file at path and syncs it; a new file's
+// directory is synced too. On failure it cuts the file back to its old
+// size, as far as it can.
+func appendSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		if _, err = f.Write(data); err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
+			f.Truncate(fi.Size())
+		}
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && fi.Size() == 0 {
+		syncDir(filepath.Dir(path))
+	}
+	return err
+}
+
+// compactLocked writes e.channels as the snapshot and removes the
+// journal. The caller holds e.mu.
+func (e *Emulator) compactLocked() error {
+	if err := e.saveStateLocked(); err != nil {
+		return err
+	}
+	e.journal.lines = 0
+	e.journal.broken = false
+	if err := os.Remove(e.journalPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// The snapshot holds everything and replaying the journal onto it
+		// changes nothing; only appending after a partial line would
+		// harm, so try again on the next change.
+		e.journal.broken = true
+		e.log.Warn("state journal: could not remove it after writing the snapshot", "err", err)
+	}
+	return nil
+}
+
+// flushState folds the journal into the snapshot, so that after a clean
+// stop the state file alone holds every channel.
+func (e *Emulator) flushState() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cfg.StateFile == "" || (e.journal.lines == 0 && !e.journal.broken) {
+		return
+	}
+	if err := e.compactLocked(); err != nil {
+		e.log.Warn("state file: could not write the snapshot at shutdown; the journal keeps the changes", "err", err)
+	}
 }
 
 // saveStateLocked writes the state file atomically (write, sync, rename).
 // The caller holds e.mu.
 func (e *Emulator) saveStateLocked() error {
-	if e.cfg.StateFile == "" {
-		return nil
-	}
-	p := persisted{Format: stateFormat, Region: e.cfg.Region, Account: e.cfg.Account, Channels: []persistedChannel{}}
+	p := persisted{Format: stateFormat, Region: e.cfg.Region, Account: e.cfg.Account, Channels: make([]persistedChannel, 0, len(e.channels))}
 	for _, ch := range e.channels {
-		p.Channels = append(p.Channels, persistedChannel{
-			Name: ch.name, ARN: ch.arn, CreationTimeMs: ch.created.UnixMilli(),
-			MessageTTLSeconds: int(ch.messageTTL / time.Second), Version: ch.version, Tags: ch.tags, EndpointID: ch.endpointID,
-		})
+		p.Channels = append(p.Channels, ch.persisted())
 	}
 	sort.Slice(p.Channels, func(i, j int) bool { return p.Channels[i].Name < p.Channels[j].Name })
 	b, err := json.MarshalIndent(p, "", "  ")
@@ -209,11 +411,17 @@ func writeFileAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir syncs a directory, so that a file created or renamed in it
+// survives a crash.
+func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
 	}
-	return nil
 }
 
 // channelARN returns the ARN of a channel of this emulator.

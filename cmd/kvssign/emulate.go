@@ -30,6 +30,7 @@ type emulateFlags struct {
 	stsMin                         time.Duration
 	maxViewers                     int
 	connectRate, sdpRate, iceRate  float64
+	limits                         *limitFlags // quotas and the connection budget: emulate_limits.go
 }
 
 func newEmulateCmd() *cobra.Command {
@@ -82,6 +83,7 @@ to every role assumed through the emulator's STS, whose session policies
 	fl.StringVar(&f.hostname, "hostname", "", "host name to advertise in endpoints, TURN URIs and the certificate (map it to the listen address in /etc/hosts); with --tls on port 443, endpoints carry no port")
 	fl.StringSliceVar(&f.corsOrigins, "cors-origins", nil, "origins (scheme://host[:port], comma-separated) whose pages may call the SigV4 APIs (default: any)")
 	fl.StringVar(&f.policyFile, "policy", "", "IAM identity policy (a JSON file) every request must be allowed by (default: everything allowed)")
+	f.limits = addLimitFlags(fl)
 	return c
 }
 
@@ -150,6 +152,9 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 		Policy:                policy,
 		CORSOrigins:           f.corsOrigins,
 		Hostname:              f.hostname,
+	}
+	if err := f.limits.apply(&cfg, logger); err != nil {
+		return err
 	}
 	// Flag values first (a bad one is a usage error), then the files.
 	if _, err := emulator.New(cfg); err != nil {
