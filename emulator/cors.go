@@ -75,6 +75,7 @@ func (e *Emulator) serveCORS(w http.ResponseWriter, r *http.Request) bool {
 		h.Set("Access-Control-Allow-Headers", hs)
 	}
 	h.Set("Access-Control-Max-Age", corsMaxAge)
+	e.log.Debug("CORS preflight answered", "origin", clipValue(origin), "path", clipValue(r.URL.Path))
 	e.setCommonHeaders(w)
 	w.WriteHeader(http.StatusNoContent)
 	return true
