@@ -34,6 +34,40 @@ skip() {
 }
 say() { echo "== official-client-test: $*"; }
 
+if [ "${1:-}" = "--c-layout" ]; then
+	# ---- in a private mount namespace too: the C SDK's setup (docs/emulator.md).
+	# KVS's own host name maps to 127.0.0.1 in a private /etc/hosts and the
+	# emulator serves TLS on 443 under that name, so an AWS SDK with no
+	# endpoint override at all, trusting the emulator's certificate, talks
+	# to it. The machine's /etc/hosts is never touched.
+	work=$2 art=$3
+	host=kinesisvideo.us-west-2.amazonaws.com
+	printf '127.0.0.1 localhost\n127.0.0.1 %s\n' "$host" >"$work/hosts"
+	mount --bind "$work/hosts" /etc/hosts
+	cert="$work/c-layout.pem"
+	"$work/kvssign" emulate --tls --tls-cert "$cert" --addr 127.0.0.1:443 --hostname "$host" \
+		--create-channel camera --log-level warn >"$art/c-layout-emulator.log" 2>&1 &
+	cpid=$!
+	trap 'kill $cpid 2>/dev/null; wait $cpid 2>/dev/null' EXIT
+	for i in $(seq 1 100); do
+		curl -s -o /dev/null --max-time 1 --cacert "$cert" "https://$host/" && break
+		[ "$i" = 100 ] && { echo "the emulator did not answer at https://$host/" >&2; cat "$art/c-layout-emulator.log" >&2; exit 1; }
+		sleep 0.1
+	done
+	export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY \
+		AWS_REGION=us-west-2 AWS_CA_BUNDLE="$cert" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+		AWS_EC2_METADATA_DISABLED=true
+	unset AWS_ENDPOINT_URL AWS_SESSION_TOKEN AWS_PROFILE
+	fail=0
+	check() { # what, output, pattern
+		if grep -Eq -- "$3" <<<"$2"; then echo "ok - C SDK layout: $1"; else echo "not ok - C SDK layout: $1: got: ${2:0:300}"; fail=1; fi
+	}
+	check "the control plane at https://$host (no --endpoint-url)" "$("$work/kvssign" channel list 2>&1)" "^camera +ACTIVE"
+	check "WSS endpoints carry no port" "$("$work/kvssign" url --channel camera --role master 2>&1)" "^wss://$host/signaling/master/m-[0-9a-f]{8}\?"
+	check "TURN URIs name the host, with their ports" "$("$work/kvssign" ice --channel camera 2>&1)" "\"turn:$host:[0-9]+\?transport=udp\",\"turns:$host:[0-9]+\?transport=tcp\",\"turn:$host:[0-9]+\?transport=tcp\""
+	exit $fail
+fi
+
 if [ "${1:-}" != "--inside" ]; then
 	# ---- outside the namespace: install and build (this needs the registries)
 	CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
@@ -113,6 +147,14 @@ rc=${PIPESTATUS[0]}
 set -e
 passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$art/test.log")
 failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$art/test.log")
+cd "$root"
+say "the C SDK's layout: --tls on 443 with --hostname, in a private mount namespace for /etc/hosts"
+if unshare -m bash "$0" --c-layout "$work" "$art" 2>&1 | tee "$art/c-layout.log"; then
+	passed=$((${passed:-0} + 1))
+else
+	failed=$((${failed:-0} + 1))
+	rc=1
+fi
 # The browser's calls were cross-origin: the emulator must have answered
 # their preflights.
 preflights=$(grep -c 'CORS preflight answered' "$art/emulator.log" || true)
