@@ -2,8 +2,10 @@
 // signaling: the control plane (create, describe, list, delete channels,
 // get their endpoints), STS (AssumeRole, GetSessionToken), GetIceServerConfig
 // and the signaling WebSocket, all on one listener, with real SigV4
-// verification of every request; and a TURN server on a UDP port of
-// 127.0.0.1 that accepts the credentials GetIceServerConfig issues.
+// verification of every request; and two TURN servers on 127.0.0.1 (UDP,
+// TCP and, with TLS, TLS) that accept the credentials GetIceServerConfig
+// issues. Browsers may call the APIs (CORS is answered); with
+// [Config.Hostname] on port 443 it stands in for KVS's own host name.
 //
 // It behaves like KVS where a client can tell (status codes, JSON shapes,
 // error codes, message routing, limits) so that clients tested against it
@@ -18,7 +20,7 @@
 //	GET  /signaling/master/m-XXXXXXXX?…    ConnectAsMaster (presigned WebSocket)
 //	GET  /signaling/viewer/v-XXXXXXXX?…    ConnectAsViewer
 //	POST /ice/r-XXXXXXXX/v1/get-ice-server-config
-//	     /_emulator/…                      admin: stats, faults, GO_AWAY, drop (no auth, loopback only)
+//	     /_emulator/…                      admin: stats, faults, GO_AWAY, drop (no auth, loopback, same-origin only)
 package emulator
 
 import (

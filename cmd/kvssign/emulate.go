@@ -45,7 +45,11 @@ ListSignalingChannels, DeleteSignalingChannel), STS (AssumeRole, GetSessionToken
 GetIceServerConfig and the signaling WebSocket, all verifying SigV4 signatures.
 
 Point an AWS SDK or the aws CLI at it with --endpoint-url (or BaseEndpoint),
-using the credentials it prints. Admin endpoints (stats, faults, GO_AWAY,
+using the credentials it prints, or, for clients bound to KVS's own host name
+(the C SDK), run it with --tls --addr 127.0.0.1:443 --hostname
+kinesisvideo.REGION.amazonaws.com and map that name to 127.0.0.1 in
+/etc/hosts. Browsers may call it: CORS is answered for any origin unless
+--cors-origins lists them. Admin endpoints (stats, faults, GO_AWAY,
 dropped connections) are under /_emulator/ for loopback clients; see
 docs/emulator.md. It runs until interrupted (SIGINT or SIGTERM).
 
@@ -200,7 +204,7 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 		fmt.Fprintf(out, "  policy:            %s (every request must be allowed by it)\n", f.policyFile)
 	}
 	if a := e.TURNAddr(); a != "" {
-		fmt.Fprintf(out, "  turn server:       %s (udp)\n", a)
+		fmt.Fprintf(out, "  turn server:       %s (udp; GetIceServerConfig lists two servers, over udp, tcp and, with --tls, tls)\n", a)
 	}
 	fmt.Fprintf(out, "  stats:             %s/_emulator/stats\n", e.URL())
 	fmt.Fprintf(out, "try: aws --endpoint-url %s --region %s kinesisvideo list-signaling-channels\n", e.URL(), e.Region())
