@@ -183,7 +183,15 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	}
 	defer e.Close()
 
-	out := cmd.OutOrStdout()
+	printEmulator(cmd.OutOrStdout(), e, f, cfg.CertFile)
+	<-cmd.Context().Done()
+	logger.Info("shutting down")
+	return nil
+}
+
+// printEmulator prints where the emulator listens and how to use it; the
+// secret only when it is the public example key.
+func printEmulator(out io.Writer, e *emulator.Emulator, f *emulateFlags, certFile string) {
 	creds := e.Credentials()
 	shown := "(as given; not shown)"
 	if f.accessKeyID == "" {
@@ -195,7 +203,7 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	fmt.Fprintf(out, "  access key id:     %s\n", creds.AccessKeyID)
 	fmt.Fprintf(out, "  secret access key: %s\n", shown)
 	if f.tls {
-		fmt.Fprintf(out, "  tls certificate:   %s\n", cfg.CertFile)
+		fmt.Fprintf(out, "  tls certificate:   %s\n", certFile)
 	}
 	if f.stateFile != "" {
 		fmt.Fprintf(out, "  state file:        %s\n", f.stateFile)
@@ -209,9 +217,6 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	fmt.Fprintf(out, "  stats:             %s/_emulator/stats\n", e.URL())
 	fmt.Fprintf(out, "try: aws --endpoint-url %s --region %s kinesisvideo list-signaling-channels\n", e.URL(), e.Region())
 
-	<-cmd.Context().Done()
-	logger.Info("shutting down")
-	return nil
 }
 
 // envEmulatorSecret names the environment variable the emulator's secret
