@@ -239,7 +239,7 @@ func (e *Emulator) Account() string { return e.cfg.Account }
 func (e *Emulator) Credentials() sigv4.Credentials { return e.cfg.Credentials }
 
 // Close stops serving: it closes every signaling connection with 1001
-// (going away), the listener and the TURN server with its allocations. It
+// (going away), the listener and the TURN servers with their allocations. It
 // waits briefly for requests in flight and for peers to answer the close,
 // then cuts the rest off, and returns when every goroutine the emulator
 // started has ended.
@@ -386,8 +386,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	p := r.URL.Path
 	if !strings.HasPrefix(p, "/signaling/") {
-		// Not on the WebSocket: its connection lives on with the deadlines
-		// set here. Mounted in a server that cannot set them, the
+		// Not for the WebSocket, whose hijacked connection would keep
+		// these deadlines. Mounted in a server that cannot set them, that
 		// server's own limits apply.
 		rc := http.NewResponseController(w)
 		rc.SetReadDeadline(time.Now().Add(e.reqTimeout))
