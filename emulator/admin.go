@@ -284,70 +284,81 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		if !method(http.MethodPost) {
 			return
 		}
-		q := r.URL.Query()
-		t := Target{Channel: q.Get("channel"), ClientID: q.Get("client")}
-		if s := q.Get("role"); s != "" {
-			role, err := kvs.ParseRole(s)
-			if err != nil {
-				adminError(w, http.StatusBadRequest, "role %q: must be MASTER or VIEWER", s)
-				return
-			}
-			t.Role = role
-		}
-		var n int
-		switch path {
-		case "goaway":
-			n = e.GoAway(t)
-		case "reconnect-ice-server":
-			n = e.ReconnectICEServer(t)
-		case "drop":
-			n = e.Drop(t)
-		default:
-			code := 1000
-			if s := q.Get("code"); s != "" {
-				if _, err := fmt.Sscanf(s, "%d", &code); err != nil || code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015 {
-					adminError(w, http.StatusBadRequest, "code %q: must be a WebSocket close code from 1000 to 4999 (not 1005, 1006 or 1015)", s)
-					return
-				}
-			}
-			reason := q.Get("reason")
-			if len(reason) > 123 {
-				adminError(w, http.StatusBadRequest, "reason: must be at most 123 bytes")
-				return
-			}
-			n = e.Disconnect(t, code, reason)
-		}
-		adminJSON(w, http.StatusOK, map[string]int{"connections": n})
+		e.adminConnections(w, r, path)
 	case "channels":
 		if !method(http.MethodPost) {
 			return
 		}
-		var in struct {
-			Name              string `json:"name"`
-			MessageTTLSeconds int64  `json:"messageTtlSeconds"`
-		}
-		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&in); err != nil {
-			adminError(w, http.StatusBadRequest, "channels: the body must be JSON like {\"name\":\"my-channel\"}: %v", err)
-			return
-		}
-		ci := createInput{ChannelName: &in.Name}
-		if in.MessageTTLSeconds != 0 {
-			ci.SingleMasterConfiguration = &struct{ MessageTtlSeconds *int64 }{&in.MessageTTLSeconds}
-		}
-		out, err := e.createChannel(ci, nil)
-		if err != nil {
-			var ae *apiError
-			if errors.As(err, &ae) {
-				adminError(w, ae.Status, "%s: %s", ae.Code, ae.Message)
-				return
-			}
-			adminError(w, http.StatusInternalServerError, "%v", err)
-			return
-		}
-		adminJSON(w, http.StatusOK, map[string]string{"channelArn": out.ChannelARN})
+		e.adminCreateChannel(w, r)
 	default:
 		adminError(w, http.StatusNotFound, "no admin endpoint /_emulator/%s; see docs/emulator.md", path)
 	}
+}
+
+// adminConnections acts on the signaling connections a query selects:
+// /_emulator/goaway, reconnect-ice-server, drop and disconnect.
+func (e *Emulator) adminConnections(w http.ResponseWriter, r *http.Request, path string) {
+	q := r.URL.Query()
+	t := Target{Channel: q.Get("channel"), ClientID: q.Get("client")}
+	if s := q.Get("role"); s != "" {
+		role, err := kvs.ParseRole(s)
+		if err != nil {
+			adminError(w, http.StatusBadRequest, "role %q: must be MASTER or VIEWER", s)
+			return
+		}
+		t.Role = role
+	}
+	var n int
+	switch path {
+	case "goaway":
+		n = e.GoAway(t)
+	case "reconnect-ice-server":
+		n = e.ReconnectICEServer(t)
+	case "drop":
+		n = e.Drop(t)
+	default:
+		code := 1000
+		if s := q.Get("code"); s != "" {
+			if _, err := fmt.Sscanf(s, "%d", &code); err != nil || code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015 {
+				adminError(w, http.StatusBadRequest, "code %q: must be a WebSocket close code from 1000 to 4999 (not 1005, 1006 or 1015)", s)
+				return
+			}
+		}
+		reason := q.Get("reason")
+		if len(reason) > 123 {
+			adminError(w, http.StatusBadRequest, "reason: must be at most 123 bytes")
+			return
+		}
+		n = e.Disconnect(t, code, reason)
+	}
+	adminJSON(w, http.StatusOK, map[string]int{"connections": n})
+}
+
+// adminCreateChannel serves POST /_emulator/channels.
+func (e *Emulator) adminCreateChannel(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name              string `json:"name"`
+		MessageTTLSeconds int64  `json:"messageTtlSeconds"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&in); err != nil {
+		adminError(w, http.StatusBadRequest, "channels: the body must be JSON like {\"name\":\"my-channel\"}: %v", err)
+		return
+	}
+	ci := createInput{ChannelName: &in.Name}
+	if in.MessageTTLSeconds != 0 {
+		ci.SingleMasterConfiguration = &struct{ MessageTtlSeconds *int64 }{&in.MessageTTLSeconds}
+	}
+	out, err := e.createChannel(ci, nil)
+	if err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			adminError(w, ae.Status, "%s: %s", ae.Code, ae.Message)
+			return
+		}
+		adminError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	adminJSON(w, http.StatusOK, map[string]string{"channelArn": out.ChannelARN})
 }
 
 // ErrChannelExists is returned by [Emulator.CreateChannel] for a name in use.

@@ -87,8 +87,9 @@ type Config struct {
 	// DisableTURN, if set, runs no TURN server: GetIceServerConfig then
 	// returns URIs on the emulator's own address, where nothing answers
 	// TURN. If false, [Emulator.Serve] (and Start and Listen) also starts
-	// a TURN server on a free UDP port of 127.0.0.1, relaying to loopback
-	// only, which GetIceServerConfig's URIs and credentials point at.
+	// two TURN servers on free ports of 127.0.0.1 (UDP, TCP and, with TLS,
+	// TLS), relaying to loopback only, which GetIceServerConfig's URIs and
+	// credentials point at.
 	DisableTURN bool
 
 	// STSMinDuration and STSMaxDuration bound DurationSeconds for
@@ -120,7 +121,7 @@ type Config struct {
 	// error) and rewritten atomically on every change.
 	StateFile string
 	// TLS serves https and wss with a self-signed certificate for
-	// 127.0.0.1, ::1 and localhost. See [Emulator.CertificatePEM].
+	// 127.0.0.1, ::1, localhost and Hostname. See [Emulator.CertificatePEM].
 	TLS bool
 	// CertFile, if set with TLS, is where the certificate is written as
 	// PEM, for clients to trust.

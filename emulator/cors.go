@@ -75,6 +75,12 @@ func (e *Emulator) serveCORS(w http.ResponseWriter, r *http.Request) bool {
 		h.Set("Access-Control-Allow-Headers", hs)
 	}
 	h.Set("Access-Control-Max-Age", corsMaxAge)
+	if strings.EqualFold(r.Header.Get("Access-Control-Request-Private-Network"), "true") {
+		// A page on a public site (such as the KVS JS SDK's hosted sample)
+		// calling this loopback emulator: Chromium asks first.
+		h.Set("Access-Control-Allow-Private-Network", "true")
+	}
+	e.log.Debug("CORS preflight answered", "origin", clipValue(origin), "path", clipValue(r.URL.Path))
 	e.setCommonHeaders(w)
 	w.WriteHeader(http.StatusNoContent)
 	return true

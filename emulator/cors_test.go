@@ -56,8 +56,16 @@ func TestCORSPreflight(t *testing.T) {
 		}
 	}
 
+	// A public page calling the loopback emulator (Private Network Access).
+	resp := do(t, http.MethodOptions, e.URL()+"/describeSignalingChannel", map[string]string{
+		"Origin": "https://awslabs.github.io", "Access-Control-Request-Method": "POST", "Access-Control-Request-Private-Network": "true",
+	}, "")
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Private-Network") != "true" {
+		t.Errorf("private-network preflight = %s, Access-Control-Allow-Private-Network %q; want 204 and true", resp.Status, resp.Header.Get("Access-Control-Allow-Private-Network"))
+	}
+
 	// An answer carries the origin and exposes what the SDK reads.
-	resp := do(t, http.MethodPost, e.URL()+"/describeSignalingChannel", map[string]string{"Origin": "http://localhost:3000", "Content-Type": "application/json"}, "{}")
+	resp = do(t, http.MethodPost, e.URL()+"/describeSignalingChannel", map[string]string{"Origin": "http://localhost:3000", "Content-Type": "application/json"}, "{}")
 	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
 		!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "x-amzn-ErrorType") {
 		t.Errorf("unsigned POST = %s, headers %v; want 403 with CORS headers", resp.Status, resp.Header)

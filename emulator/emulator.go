@@ -2,8 +2,10 @@
 // signaling: the control plane (create, describe, list, delete channels,
 // get their endpoints), STS (AssumeRole, GetSessionToken), GetIceServerConfig
 // and the signaling WebSocket, all on one listener, with real SigV4
-// verification of every request; and a TURN server on a UDP port of
-// 127.0.0.1 that accepts the credentials GetIceServerConfig issues.
+// verification of every request; and two TURN servers on 127.0.0.1 (UDP,
+// TCP and, with TLS, TLS) that accept the credentials GetIceServerConfig
+// issues. Browsers may call the APIs (CORS is answered); with
+// [Config.Hostname] on port 443 it stands in for KVS's own host name.
 //
 // It behaves like KVS where a client can tell (status codes, JSON shapes,
 // error codes, message routing, limits) so that clients tested against it
@@ -18,7 +20,7 @@
 //	GET  /signaling/master/m-XXXXXXXX?…    ConnectAsMaster (presigned WebSocket)
 //	GET  /signaling/viewer/v-XXXXXXXX?…    ConnectAsViewer
 //	POST /ice/r-XXXXXXXX/v1/get-ice-server-config
-//	     /_emulator/…                      admin: stats, faults, GO_AWAY, drop (no auth, loopback only)
+//	     /_emulator/…                      admin: stats, faults, GO_AWAY, drop (no auth, loopback, same-origin only)
 package emulator
 
 import (
@@ -245,7 +247,7 @@ func (e *Emulator) Account() string { return e.cfg.Account }
 func (e *Emulator) Credentials() sigv4.Credentials { return e.cfg.Credentials }
 
 // Close stops serving: it closes every signaling connection with 1001
-// (going away), the listener and the TURN server with its allocations. It
+// (going away), the listener and the TURN servers with their allocations. It
 // waits briefly for requests in flight and for peers to answer the close,
 // then cuts the rest off, and returns when every goroutine the emulator
 // started has ended.
@@ -391,8 +393,8 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	p := r.URL.Path
 	if !strings.HasPrefix(p, "/signaling/") {
-		// Not on the WebSocket: its connection lives on with the deadlines
-		// set here. Mounted in a server that cannot set them, the
+		// Not for the WebSocket, whose hijacked connection would keep
+		// these deadlines. Mounted in a server that cannot set them, that
 		// server's own limits apply.
 		rc := http.NewResponseController(w)
 		rc.SetReadDeadline(time.Now().Add(e.reqTimeout))

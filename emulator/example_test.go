@@ -2,8 +2,11 @@ package emulator_test
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"log"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -56,4 +59,28 @@ func ExampleQuotas_Set() {
 	fmt.Println(q.Channel, q.Account)
 	// Output:
 	// map[DescribeSignalingChannel:-1] map[CreateSignalingChannel:25]
+}
+
+// Serve as KVS's own host name, with TLS, for clients that cannot be
+// given an endpoint (the C SDK): map the name to 127.0.0.1 in /etc/hosts
+// and listen on 127.0.0.1:443, where endpoints then carry no port.
+func ExampleConfig_hostname() {
+	e, err := emulator.New(emulator.Config{TLS: true, Hostname: "kinesisvideo.us-west-2.amazonaws.com"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := e.Start(); err != nil { // on 127.0.0.1:443 in real use
+		log.Fatal(err)
+	}
+	defer e.Close()
+	fmt.Println(strings.HasPrefix(e.URL(), "https://kinesisvideo.us-west-2.amazonaws.com:"))
+	block, _ := pem.Decode(e.CertificatePEM()) // what clients must trust
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cert.DNSNames)
+	// Output:
+	// true
+	// [localhost kinesisvideo.us-west-2.amazonaws.com]
 }

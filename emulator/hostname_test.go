@@ -109,29 +109,7 @@ func TestHostname(t *testing.T) {
 			}
 
 			// TURN URIs name the host and always carry their port.
-			req, _ := http.NewRequest(http.MethodPost, eps["HTTPS"]+"/v1/get-ice-server-config", strings.NewReader(`{"ChannelARN":"`+arn+`"}`))
-			s := sigv4.Signer{Service: kvs.Service, Region: e.Region()}
-			if err := s.SignRequest(context.Background(), exampleCreds(), req, ""); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			var ice struct{ IceServerList []struct{ Uris []string } }
-			if err := json.Unmarshal(b, &ice); err != nil || len(ice.IceServerList) != 2 {
-				t.Fatalf("GetIceServerConfig = %d %s", resp.StatusCode, b)
-			}
-			uriRE := regexp.MustCompile(`^turns?:` + regexp.QuoteMeta(host) + `:[0-9]+\?transport=(udp|tcp)$`)
-			for _, srv := range ice.IceServerList {
-				for _, u := range srv.Uris {
-					if !uriRE.MatchString(u) {
-						t.Errorf("TURN URI %q; want turn(s):%s:PORT?transport=udp|tcp", u, host)
-					}
-				}
-			}
+			checkTURNURIs(t, client, e, eps["HTTPS"], arn, host)
 
 			// The signaling handshake through the advertised endpoint.
 			p := kvs.Presigner{Credentials: exampleCreds()}
@@ -145,6 +123,35 @@ func TestHostname(t *testing.T) {
 			}
 			ws.Close(websocket.StatusNormalClosure, "")
 		})
+	}
+}
+
+// checkTURNURIs calls GetIceServerConfig at httpsEndpoint through client
+// and checks that every TURN URI names host and carries a port.
+func checkTURNURIs(t *testing.T, client *http.Client, e *emulator.Emulator, httpsEndpoint, arn, host string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, httpsEndpoint+"/v1/get-ice-server-config", strings.NewReader(`{"ChannelARN":"`+arn+`"}`))
+	s := sigv4.Signer{Service: kvs.Service, Region: e.Region()}
+	if err := s.SignRequest(context.Background(), exampleCreds(), req, ""); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var ice struct{ IceServerList []struct{ Uris []string } }
+	if err := json.Unmarshal(b, &ice); err != nil || len(ice.IceServerList) != 2 {
+		t.Fatalf("GetIceServerConfig = %d %s", resp.StatusCode, b)
+	}
+	uriRE := regexp.MustCompile(`^turns?:` + regexp.QuoteMeta(host) + `:[0-9]+\?transport=(udp|tcp)$`)
+	for _, srv := range ice.IceServerList {
+		for _, u := range srv.Uris {
+			if !uriRE.MatchString(u) {
+				t.Errorf("TURN URI %q; want turn(s):%s:PORT?transport=udp|tcp", u, host)
+			}
+		}
 	}
 }
 

@@ -140,6 +140,31 @@ func (e *Emulator) checkSignedTime(r *http.Request) (handshakeError, bool) {
 	return handshakeError{}, true
 }
 
+// handshakeParams checks a verified signaling URL's own parameters: the
+// channel ARN, and the ClientId a viewer must have and a master must not.
+func handshakeParams(res *sigv4.Result, role kvs.Role) (arn, clientID string, he handshakeError, ok bool) {
+	bad := func(msg string) (string, string, handshakeError, bool) {
+		return "", "", handshakeError{http.StatusBadRequest, "InvalidArgumentException", msg, false}, false
+	}
+	arn, has := res.Get(kvs.ParamChannelARN)
+	if !has || arn == "" {
+		return bad("Missing required parameter X-Amz-ChannelARN.")
+	}
+	if _, err := kvs.ParseChannelARN(arn); err != nil {
+		return bad("Invalid ChannelARN specified !")
+	}
+	clientID, has = res.Get(kvs.ParamClientID)
+	switch {
+	case has && role == kvs.Master:
+		// A viewer's URL sent to the master endpoint: KVS refuses it
+		// rather than connecting the viewer as the master.
+		return bad("X-Amz-ClientId is not accepted at a master endpoint: connect as a viewer at the viewer endpoint.")
+	case role == kvs.Viewer && kvs.ValidateClientID(clientID) != nil:
+		return bad("Invalid ClientId specified !")
+	}
+	return arn, clientID, handshakeError{}, true
+}
+
 func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role kvs.Role) {
 	e.setCommonHeaders(w)
 	op := OpConnectAsMaster
@@ -217,10 +242,10 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 	}()
 }
 
-// checkHandshake applies KVS's checks to a signaling upgrade request, in
+// checkHandshake applies KVS's checks to a signaling upgrade request in
 // KVS's order: the method, the signed time window, the signature, the
 // parameters, the caller's permission, the channel and injected faults. It
-// returns the channel and the viewer's client id, or the refusal.
+// returns the channel and a viewer's client id, or the refusal.
 func (e *Emulator) checkHandshake(r *http.Request, role kvs.Role, op string) (*channel, string, handshakeError, bool) {
 	if r.Method != http.MethodGet {
 		return nil, "", handshakeError{http.StatusBadRequest, "InvalidArgumentException", "The signaling endpoint takes a WebSocket upgrade (GET).", false}, false
@@ -237,24 +262,9 @@ func (e *Emulator) checkHandshake(r *http.Request, role kvs.Role, op string) (*c
 		}
 		return nil, "", he, false
 	}
-	arn, ok := res.Get(kvs.ParamChannelARN)
-	if !ok || arn == "" {
-		return nil, "", handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Missing required parameter X-Amz-ChannelARN.", false}, false
-	}
-	if _, err := kvs.ParseChannelARN(arn); err != nil {
-		return nil, "", handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Invalid ChannelARN specified !", false}, false
-	}
-	clientID := ""
-	if _, has := res.Get(kvs.ParamClientID); has && role == kvs.Master {
-		// A viewer's URL sent to the master endpoint: KVS refuses it
-		// rather than connecting the viewer as the master.
-		return nil, "", handshakeError{http.StatusBadRequest, "InvalidArgumentException", "X-Amz-ClientId is not accepted at a master endpoint: connect as a viewer at the viewer endpoint.", false}, false
-	}
-	if role == kvs.Viewer {
-		clientID, _ = res.Get(kvs.ParamClientID)
-		if kvs.ValidateClientID(clientID) != nil {
-			return nil, "", handshakeError{http.StatusBadRequest, "InvalidArgumentException", "Invalid ClientId specified !", false}, false
-		}
+	arn, clientID, he, ok := handshakeParams(res, role)
+	if !ok {
+		return nil, "", he, false
 	}
 	// Authorised once the URL is known good and before the channel is
 	// looked up, so that a caller without the permission cannot learn

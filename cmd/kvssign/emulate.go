@@ -44,7 +44,11 @@ ListSignalingChannels, DeleteSignalingChannel), STS (AssumeRole, GetSessionToken
 GetIceServerConfig and the signaling WebSocket, all verifying SigV4 signatures.
 
 Point an AWS SDK or the aws CLI at it with --endpoint-url (or BaseEndpoint),
-using the credentials it prints. Admin endpoints (stats, faults, GO_AWAY,
+using the credentials it prints, or, for clients bound to KVS's own host name
+(the C SDK), run it with --tls --addr 127.0.0.1:443 --hostname
+kinesisvideo.REGION.amazonaws.com and map that name to 127.0.0.1 in
+/etc/hosts. Browsers may call it: CORS is answered for any origin unless
+--cors-origins lists them. Admin endpoints (stats, faults, GO_AWAY,
 dropped connections) are under /_emulator/ for loopback clients; see
 docs/emulator.md. It runs until interrupted (SIGINT or SIGTERM).
 
@@ -182,7 +186,15 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	}
 	defer e.Close()
 
-	out := cmd.OutOrStdout()
+	printEmulator(cmd.OutOrStdout(), e, f, cfg.CertFile)
+	<-cmd.Context().Done()
+	logger.Info("shutting down")
+	return nil
+}
+
+// printEmulator prints where the emulator listens and how to use it; the
+// secret only when it is the public example key.
+func printEmulator(out io.Writer, e *emulator.Emulator, f *emulateFlags, certFile string) {
 	creds := e.Credentials()
 	shown := "(as given; not shown)"
 	if f.accessKeyID == "" {
@@ -194,7 +206,7 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	fmt.Fprintf(out, "  access key id:     %s\n", creds.AccessKeyID)
 	fmt.Fprintf(out, "  secret access key: %s\n", shown)
 	if f.tls {
-		fmt.Fprintf(out, "  tls certificate:   %s\n", cfg.CertFile)
+		fmt.Fprintf(out, "  tls certificate:   %s\n", certFile)
 	}
 	if f.stateFile != "" {
 		fmt.Fprintf(out, "  state file:        %s\n", f.stateFile)
@@ -203,14 +215,11 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 		fmt.Fprintf(out, "  policy:            %s (every request must be allowed by it)\n", f.policyFile)
 	}
 	if a := e.TURNAddr(); a != "" {
-		fmt.Fprintf(out, "  turn server:       %s (udp)\n", a)
+		fmt.Fprintf(out, "  turn server:       %s (udp; GetIceServerConfig lists two servers, over udp, tcp and, with --tls, tls)\n", a)
 	}
 	fmt.Fprintf(out, "  stats:             %s/_emulator/stats\n", e.URL())
 	fmt.Fprintf(out, "try: aws --endpoint-url %s --region %s kinesisvideo list-signaling-channels\n", e.URL(), e.Region())
 
-	<-cmd.Context().Done()
-	logger.Info("shutting down")
-	return nil
 }
 
 // envEmulatorSecret names the environment variable the emulator's secret
