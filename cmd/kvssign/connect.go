@@ -588,7 +588,7 @@ const writeTimeout = 5 * time.Second
 
 func send(ctx context.Context, ws *websocket.Conn, stdin io.Reader, errOut io.Writer, dbg *debugLog) {
 	readSent(ctx, stdin, errOut, func(n int, m kvs.ClientMessage) bool {
-		b, _ := m.MarshalJSON()
+		b, _ := json.Marshal(m)
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
 		err := ws.Write(wctx, websocket.MessageText, b)
 		cancel()

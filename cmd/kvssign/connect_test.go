@@ -386,7 +386,7 @@ func TestParseSent(t *testing.T) {
 			t.Errorf("parseSent(%s): %v", tc.in, err)
 			continue
 		}
-		if b, _ := m.MarshalJSON(); string(b) != tc.want {
+		if b, _ := json.Marshal(m); string(b) != tc.want {
 			t.Errorf("parseSent(%s) sends %s; want %s", tc.in, b, tc.want)
 		}
 	}
