@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -184,11 +185,16 @@ func (r *Resolver) maxStale() time.Duration {
 	return r.MaxStale
 }
 
-// invalid is an error for bad input, found before any call.
+// invalid is an error for bad input, found before any call. A
+// kvs.FieldError is worded without kvs's prefix, since Error has its own.
 func invalid(op, resource string, err error) *Error {
 	msg := err.Error()
-	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "kvs:") {
-		msg = msg[i+2:]
+	var fe *kvs.FieldError
+	if errors.As(err, &fe) {
+		msg = fe.Field + " is empty: " + fe.Rule
+		if fe.Value != "" {
+			msg = fe.Field + " " + strconv.Quote(fe.Value) + ": " + fe.Rule
+		}
 	}
 	return &Error{Op: op, Resource: resource, Kind: ErrInvalidArgument, Message: msg, Err: err}
 }

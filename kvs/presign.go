@@ -88,7 +88,7 @@ func (p *Presigner) Presign(ctx context.Context, endpoint, channelARN string, ro
 	switch role {
 	case Master:
 		if clientID != "" {
-			return SignedURL{}, fmt.Errorf("kvs: client id %q: a master connects without a client id", clip(clientID))
+			return SignedURL{}, fieldError("client id", clientID, "a master connects without a client id")
 		}
 	case Viewer:
 		if err := ValidateClientID(clientID); err != nil {
@@ -146,7 +146,7 @@ func (p *Presigner) template(endpoint, channelARN string, role Role, expires tim
 	if region == "" {
 		region = arn.Region
 	} else if region != arn.Region {
-		return nil, fmt.Errorf("kvs: region %q: does not match the channel ARN's region %q", region, arn.Region)
+		return nil, fieldError("region", region, fmt.Sprintf("does not match the channel ARN's region %q", arn.Region))
 	}
 	var open []string
 	switch role {
@@ -154,10 +154,10 @@ func (p *Presigner) template(endpoint, channelARN string, role Role, expires tim
 	case Viewer:
 		open = []string{ParamClientID}
 	default:
-		return nil, fmt.Errorf("kvs: role %q: must be MASTER or VIEWER", role)
+		return nil, fieldError("role", string(role), "must be MASTER or VIEWER")
 	}
 	if expires < time.Second || expires > MaxExpires || expires%time.Second != 0 {
-		return nil, fmt.Errorf("kvs: expires %v: must be whole seconds from 1s to %v", expires, MaxExpires)
+		return nil, fieldError("expires", expires.String(), fmt.Sprintf("must be whole seconds from 1s to %v", MaxExpires))
 	}
 	s := c.signer(region)
 	if p.Trace != nil {
@@ -274,11 +274,12 @@ type Endpoint struct {
 // written by hand, rather than on net/url, to keep signing allocation-free.
 func ParseEndpoint(endpoint string) (Endpoint, error) {
 	fail := func(rule string) (Endpoint, error) {
+		// The query of a signed URL given by mistake holds its signature.
 		shown, _, _ := strings.Cut(endpoint, "?")
-		return Endpoint{}, fmt.Errorf("kvs: endpoint %q: %s", clip(shown), rule)
+		return Endpoint{}, fieldError("endpoint", shown, rule)
 	}
 	if endpoint == "" {
-		return Endpoint{}, errors.New("kvs: endpoint is empty: give the WSS endpoint from GetSignalingChannelEndpoint")
+		return fail("give the WSS endpoint from GetSignalingChannelEndpoint")
 	}
 	scheme, rest, ok := strings.Cut(endpoint, "://")
 	if !ok || scheme != "wss" && scheme != "ws" {
