@@ -51,7 +51,8 @@ type Presigner struct {
 	// signaling client teaches it from the service's refusals.
 	Skew *ClockSkew
 	// Trace, if set, receives each canonical request and string to sign.
-	// They hold the session token: redact before showing them.
+	// They hold the session token: pass them through sigv4.Redact before
+	// showing them.
 	Trace func(canonicalRequest, stringToSign string)
 
 	cache atomic.Pointer[templateCache]
