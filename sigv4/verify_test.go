@@ -278,3 +278,61 @@ func TestVerifyRequestBodyTampered(t *testing.T) {
 		t.Fatalf("tampered body: %v; want ErrSignatureMismatch", err)
 	}
 }
+
+// TestVerifyRequestContentSHA256 swaps the body of a signed request and
+// claims the original body's hash in X-Amz-Content-Sha256, signed or not:
+// the verifier must hash the body it got and refuse. UNSIGNED-PAYLOAD
+// counts only when the header is signed.
+func TestVerifyRequestContentSHA256(t *testing.T) {
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	sign := func(t *testing.T, body string, signHeader bool, payloadHash string) *http.Request {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodPost, "https://example.com/", strings.NewReader(body))
+		s := &sigv4.Signer{Service: "kinesisvideo", Region: "us-west-2", Clock: func() time.Time { return t0 }, ContentSHA256Header: signHeader}
+		if err := s.SignRequest(context.Background(), creds, r, payloadHash); err != nil {
+			t.Fatal(err)
+		}
+		r.URL.Scheme, r.URL.Host = "", ""
+		return r
+	}
+	swap := func(r *http.Request, body string) {
+		r.Body = httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)).Body
+	}
+	cases := []struct {
+		name    string
+		req     func(t *testing.T) *http.Request
+		wantErr error // nil: verifies
+	}{
+		{"unsigned header claims the signed body's hash", func(t *testing.T) *http.Request {
+			r := sign(t, "hello", false, "")
+			swap(r, "evil")
+			r.Header.Set("X-Amz-Content-Sha256", sum("hello"))
+			return r
+		}, sigv4.ErrSignatureMismatch},
+		{"signed header, body swapped", func(t *testing.T) *http.Request {
+			r := sign(t, "hello", true, "")
+			swap(r, "evil")
+			return r
+		}, sigv4.ErrSignatureMismatch},
+		{"signed header, body kept", func(t *testing.T) *http.Request { return sign(t, "hello", true, "") }, nil},
+		{"unsigned UNSIGNED-PAYLOAD", func(t *testing.T) *http.Request {
+			r := sign(t, "hello", false, "")
+			swap(r, "evil")
+			r.Header.Set("X-Amz-Content-Sha256", sigv4.UnsignedPayload)
+			return r
+		}, sigv4.ErrSignatureMismatch},
+		{"signed UNSIGNED-PAYLOAD", func(t *testing.T) *http.Request {
+			r := sign(t, "hello", true, sigv4.UnsignedPayload)
+			swap(r, "any body")
+			return r
+		}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := verifier(t0).VerifyRequest(context.Background(), c.req(t), "")
+			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
+				t.Fatalf("VerifyRequest: %v; want %v", err, c.wantErr)
+			}
+		})
+	}
+}
