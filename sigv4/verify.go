@@ -67,7 +67,7 @@ type Verifier struct {
 	MaxSkew time.Duration
 	// MaxExpires caps X-Amz-Expires. If zero, 7 days.
 	MaxExpires time.Duration
-	// MaxBodyBytes caps the body VerifyRequest reads to hash it. If zero,
+	// MaxBodyBytes caps the body a Verify method reads to hash it. If zero,
 	// 10 MiB.
 	MaxBodyBytes int64
 
@@ -200,7 +200,9 @@ func (v *Verifier) lookup(ctx context.Context, accessKeyID, token string, now ti
 
 // VerifyPresigned checks a request made with a presigned URL (query
 // authentication): the parameters, the time window, the credentials and the
-// signature over the method, path, query and signed headers.
+// signature over the method, path, query, signed headers and payload hash.
+// The payload hash is the body's (read up to MaxBodyBytes and put back),
+// or UNSIGNED-PAYLOAD for S3 or when a signed X-Amz-Content-Sha256 says so.
 func (v *Verifier) VerifyPresigned(ctx context.Context, r *http.Request) (*Result, error) {
 	all, err := ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -282,7 +284,15 @@ func (v *Verifier) VerifyPresigned(ctx context.Context, r *http.Request) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	canonical := appendCanonical(nil, r.Method, r.URL.EscapedPath(), signed, hs, EmptyPayloadHash, pathOptions{})
+	// S3 signs query authentication with UNSIGNED-PAYLOAD; other services
+	// sign the body's hash, the empty body's for the usual GET.
+	payload := UnsignedPayload
+	if sc.service != "s3" || r.Header.Get("X-Amz-Content-Sha256") != "" {
+		if payload, err = v.payloadHash(r, hs, ""); err != nil {
+			return nil, err
+		}
+	}
+	canonical := appendCanonical(nil, r.Method, r.URL.EscapedPath(), signed, hs, payload, pathOptions{})
 	if err := v.compare(creds, sc, []byte(auth[2]), canonical, auth[5]); err != nil {
 		return nil, err
 	}

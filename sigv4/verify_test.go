@@ -336,3 +336,45 @@ func TestVerifyRequestContentSHA256(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyPresignedBody: a presigned URL signs a payload hash too. As at
+// AWS, it is the body's (the empty body's for a GET), UNSIGNED-PAYLOAD only
+// when the signer said so: for S3, or with a signed X-Amz-Content-Sha256.
+func TestVerifyPresignedBody(t *testing.T) {
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	cases := []struct {
+		name        string
+		service     string
+		payloadHash string
+		header      http.Header
+		body        string
+		wantErr     error // nil: verifies
+	}{
+		{"empty body signed, empty body sent", "execute-api", "", nil, "", nil},
+		{"empty body signed, another sent", "execute-api", "", nil, "evil", sigv4.ErrSignatureMismatch},
+		{"body hash signed, that body sent", "execute-api", sum("hello"), nil, "hello", nil},
+		{"body hash signed, another sent", "execute-api", sum("hello"), nil, "evil", sigv4.ErrSignatureMismatch},
+		{"unsigned payload without saying so", "execute-api", sigv4.UnsignedPayload, nil, "any", sigv4.ErrSignatureMismatch},
+		{"unsigned payload as a signed header", "execute-api", sigv4.UnsignedPayload, http.Header{"X-Amz-Content-Sha256": {sigv4.UnsignedPayload}}, "any", nil},
+		{"s3 is unsigned", "s3", sigv4.UnsignedPayload, nil, "any", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := &sigv4.Signer{Service: c.service, Region: "us-west-2", Clock: func() time.Time { return t0 }}
+			u, err := s.Presign(context.Background(), creds, &sigv4.PresignRequest{Method: http.MethodPost, Scheme: "https", Host: "h.example.com",
+				Path: "/upload", Header: c.header, PayloadHash: c.payloadHash, Expires: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodPost, u, strings.NewReader(c.body))
+			for k, v := range c.header {
+				r.Header[k] = v
+			}
+			v := &sigv4.Verifier{Lookup: lookup, Clock: func() time.Time { return t0 }}
+			_, err = v.VerifyPresigned(context.Background(), r)
+			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
+				t.Fatalf("VerifyPresigned: %v; want %v", err, c.wantErr)
+			}
+		})
+	}
+}
