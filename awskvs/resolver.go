@@ -120,6 +120,7 @@ type Resolver struct {
 	arns      *cache[string, string]
 	endpoints *cache[endpointKey, endpoints]
 	ice       *cache[iceKey, []ICEServer]
+	presigner *kvs.Presigner // made by init: it keeps templates and keys
 
 	// For tests: the backoff's sleep and random source.
 	sleep func(context.Context, time.Duration) error
@@ -155,6 +156,8 @@ func (r *Resolver) init() {
 		r.arns = newCache[string, string]()
 		r.endpoints = newCache[endpointKey, endpoints]()
 		r.ice = newCache[iceKey, []ICEServer]()
+		r.presigner = &kvs.Presigner{Credentials: r.Credentials, Expires: r.Expires, Clock: r.Clock,
+			Skew: kvs.NewClockSkew(r.ClockOffset), Trace: r.Trace}
 	})
 }
 
@@ -331,6 +334,7 @@ func inRegion(region string) func(*kinesisvideo.Options) {
 // id; a master must not have one. The URL is a bearer credential until it
 // expires: do not log it.
 func (r *Resolver) Presign(ctx context.Context, channel string, role kvs.Role, clientID string) (kvs.SignedURL, error) {
+	r.init()
 	if r.Credentials == nil {
 		return kvs.SignedURL{}, errors.New("awskvs: resolver has no credentials provider")
 	}
@@ -348,9 +352,7 @@ func (r *Resolver) Presign(ctx context.Context, channel string, role kvs.Role, c
 	if err != nil {
 		return kvs.SignedURL{}, err
 	}
-	p := kvs.Presigner{Credentials: r.Credentials, Expires: r.Expires, Clock: r.Clock,
-		ClockOffset: r.ClockOffset, Trace: r.Trace}
-	return p.Presign(ctx, c.WSSEndpoint, c.ChannelARN, role, clientID)
+	return r.presigner.Presign(ctx, c.WSSEndpoint, c.ChannelARN, role, clientID)
 }
 
 // Invalidate forgets what the Resolver cached about a channel (name or

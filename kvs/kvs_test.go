@@ -229,7 +229,7 @@ func TestPresignTemplates(t *testing.T) {
 func TestPresignClockOffset(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	p := &kvs.Presigner{Credentials: sigv4.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"},
-		Clock: func() time.Time { return now }, ClockOffset: -90 * time.Second, Expires: 60 * time.Second}
+		Clock: func() time.Time { return now }, Skew: kvs.NewClockSkew(-90 * time.Second), Expires: 60 * time.Second}
 	s, err := p.Presign(context.Background(), "wss://h", "arn:aws:kinesisvideo:us-west-2:1:channel/a/1", kvs.Master, "")
 	if err != nil {
 		t.Fatal(err)

@@ -43,12 +43,10 @@ type Presigner struct {
 	Expires time.Duration
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
-	// ClockOffset is added to the clock, to correct a device clock that is
-	// known to be off (learn it from a server's Date header).
-	ClockOffset time.Duration
-	// Skew, if set, corrects the clock further: its learned offset is
-	// added to ClockOffset. signaling.Presigned sets one, and the
-	// signaling client teaches it from the service's refusals.
+	// Skew, if set, holds the offset added to the clock, to correct a
+	// device clock that is off: give a known one with [NewClockSkew], or
+	// let the signaling client learn it from the service's refusals
+	// (signaling.Presigned sets a Skew if there is none).
 	Skew *ClockSkew
 	// Trace, if set, receives each canonical request and string to sign.
 	// They hold the session token: pass them through sigv4.Redact before
@@ -106,7 +104,7 @@ func (p *Presigner) Presign(ctx context.Context, endpoint, channelARN string, ro
 	} else {
 		now = time.Now()
 	}
-	now = now.Add(p.ClockOffset + p.Skew.Offset()).UTC().Truncate(time.Second)
+	now = now.Add(p.Skew.Offset()).UTC().Truncate(time.Second)
 	usable := min(expires, UseWithin)
 	if creds.ExpiresWithin(now, usable) {
 		return SignedURL{}, fmt.Errorf("kvs: credentials for %s expire at %s, before the URL would (%s): renew them first",
