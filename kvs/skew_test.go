@@ -89,6 +89,9 @@ func TestPresignerSkew(t *testing.T) {
 		t.Errorf("SignedAt %v; want %v", got.SignedAt, in.at.Add(7*time.Minute))
 	}
 
+	if raceEnabled {
+		return // the race detector makes sync.Pool drop items: counts vary
+	}
 	plain := &kvs.Presigner{Credentials: in.creds, Clock: func() time.Time { return in.at }}
 	allocs := func(p *kvs.Presigner) float64 {
 		return testing.AllocsPerRun(50, func() {
