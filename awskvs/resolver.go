@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -133,6 +134,7 @@ type Resolver struct {
 	arns      *cache[string, string]
 	endpoints *cache[endpointKey, endpoints]
 	ice       *cache[iceKey, []ICEServer]
+	presigner *kvs.Presigner // made by init: it keeps templates and keys
 
 	// For tests: the backoff's sleep and random source.
 	sleep func(context.Context, time.Duration) error
@@ -172,6 +174,8 @@ func (r *Resolver) init() {
 		r.arns = newCache[string, string](nf)
 		r.endpoints = newCache[endpointKey, endpoints](nf)
 		r.ice = newCache[iceKey, []ICEServer](nf)
+		r.presigner = &kvs.Presigner{Credentials: r.Credentials, Expires: r.Expires, Clock: r.Clock,
+			Skew: kvs.NewClockSkew(r.ClockOffset), Trace: r.Trace}
 	})
 }
 
@@ -202,11 +206,16 @@ func (r *Resolver) maxStale() time.Duration {
 	return r.MaxStale
 }
 
-// invalid is an error for bad input, found before any call.
+// invalid is an error for bad input, found before any call. A
+// kvs.FieldError is worded without kvs's prefix, since Error has its own.
 func invalid(op, resource string, err error) *Error {
 	msg := err.Error()
-	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "kvs:") {
-		msg = msg[i+2:]
+	var fe *kvs.FieldError
+	if errors.As(err, &fe) {
+		msg = fe.Field + " is empty: " + fe.Rule
+		if fe.Value != "" {
+			msg = fe.Field + " " + strconv.Quote(fe.Value) + ": " + fe.Rule
+		}
 	}
 	return &Error{Op: op, Resource: resource, Kind: ErrInvalidArgument, Message: msg, Err: err}
 }
@@ -365,6 +374,7 @@ func inRegion(region string) func(*kinesisvideo.Options) {
 // id; a master must not have one. The URL is a bearer credential until it
 // expires: do not log it.
 func (r *Resolver) Presign(ctx context.Context, channel string, role kvs.Role, clientID string) (kvs.SignedURL, error) {
+	r.init()
 	if r.Credentials == nil {
 		return kvs.SignedURL{}, errors.New("awskvs: resolver has no credentials provider")
 	}
@@ -382,9 +392,7 @@ func (r *Resolver) Presign(ctx context.Context, channel string, role kvs.Role, c
 	if err != nil {
 		return kvs.SignedURL{}, err
 	}
-	p := kvs.Presigner{Credentials: r.Credentials, Expires: r.Expires, Clock: r.Clock,
-		ClockOffset: r.ClockOffset, Trace: r.Trace}
-	return p.Presign(ctx, c.WSSEndpoint, c.ChannelARN, role, clientID)
+	return r.presigner.Presign(ctx, c.WSSEndpoint, c.ChannelARN, role, clientID)
 }
 
 // Invalidate forgets what the Resolver cached about a channel (name or

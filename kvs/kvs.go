@@ -29,6 +29,27 @@ const (
 	Viewer Role = "VIEWER"
 )
 
+// A FieldError says which input is wrong and the rule it breaks. Every
+// validation in this package returns one, possibly wrapped: find it with
+// errors.As.
+type FieldError struct {
+	Field string // e.g. "client id", "channel ARN", "endpoint"
+	Value string // what was given, shortened to 80 bytes; "" if empty
+	Rule  string // e.g. "must not start with AWS_ (in any case)"
+}
+
+// Error returns "kvs: FIELD "VALUE": RULE", or "kvs: FIELD is empty: RULE".
+func (e *FieldError) Error() string {
+	if e.Value == "" {
+		return "kvs: " + e.Field + " is empty: " + e.Rule
+	}
+	return "kvs: " + e.Field + " " + strconv.Quote(e.Value) + ": " + e.Rule
+}
+
+func fieldError(field, value, rule string) *FieldError {
+	return &FieldError{Field: field, Value: clip(value), Rule: rule}
+}
+
 // ParseRole accepts MASTER or VIEWER in any case.
 func ParseRole(s string) (Role, error) {
 	switch strings.ToUpper(s) {
@@ -37,7 +58,7 @@ func ParseRole(s string) (Role, error) {
 	case string(Viewer):
 		return Viewer, nil
 	}
-	return "", fmt.Errorf("kvs: role %q: must be MASTER or VIEWER", s)
+	return "", fieldError("role", s, "must be MASTER or VIEWER")
 }
 
 // ChannelARN is a parsed signaling channel ARN:
@@ -62,14 +83,15 @@ const MaxARNLength = 1024
 // ParseChannelARN parses and validates a signaling channel ARN. The error
 // names the part that is wrong and the rule it breaks.
 func ParseChannelARN(s string) (ChannelARN, error) {
+	const form = "must be arn:PARTITION:kinesisvideo:REGION:ACCOUNT:channel/NAME/CREATION_TIME"
 	fail := func(part, rule string) (ChannelARN, error) {
-		return ChannelARN{}, fmt.Errorf("kvs: channel ARN %q: %s: %s", clip(s), part, rule)
+		return ChannelARN{}, fieldError("channel ARN", s, part+": "+rule)
 	}
 	if s == "" {
-		return ChannelARN{}, fmt.Errorf("kvs: channel ARN is empty")
+		return ChannelARN{}, fieldError("channel ARN", s, form)
 	}
 	if len(s) > MaxARNLength {
-		return ChannelARN{}, fmt.Errorf("kvs: channel ARN is %d characters: must be at most %d", len(s), MaxARNLength)
+		return ChannelARN{}, fieldError("channel ARN", s, fmt.Sprintf("is %d characters: must be at most %d", len(s), MaxARNLength))
 	}
 	if strings.Contains(s, "%") {
 		return fail("text", "is percent-encoded: give the ARN itself (arn:aws:kinesisvideo:...)")
@@ -79,12 +101,12 @@ func ParseChannelARN(s string) (ChannelARN, error) {
 	for i := range 5 {
 		var ok bool
 		if parts[i], rest, ok = strings.Cut(rest, ":"); !ok {
-			return fail("format", "must be arn:PARTITION:kinesisvideo:REGION:ACCOUNT:channel/NAME/CREATION_TIME")
+			return fail("format", form)
 		}
 	}
 	parts[5] = rest
 	if parts[0] != "arn" {
-		return fail("format", "must be arn:PARTITION:kinesisvideo:REGION:ACCOUNT:channel/NAME/CREATION_TIME")
+		return fail("format", form)
 	}
 	var a ChannelARN
 	a.Partition, a.Region, a.Account = parts[1], parts[3], parts[4]
@@ -110,7 +132,11 @@ func ParseChannelARN(s string) (ChannelARN, error) {
 	}
 	a.Name = res[:i]
 	if err := ValidateChannelName(a.Name); err != nil {
-		return fail("channel name", strings.TrimPrefix(strings.TrimPrefix(err.Error(), fmt.Sprintf("kvs: channel name %q: ", clip(a.Name))), "kvs: channel name "))
+		rule := err.(*FieldError).Rule
+		if a.Name == "" {
+			rule = "is empty: " + rule
+		}
+		return fail("channel name", rule)
 	}
 	ct := res[i+1:]
 	n, err := strconv.ParseInt(ct, 10, 64)
@@ -126,11 +152,11 @@ func ParseChannelARN(s string) (ChannelARN, error) {
 func ValidateChannelName(name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("kvs: channel name is empty: must be 1 to 256 characters")
+		return fieldError("channel name", name, "must be 1 to 256 characters")
 	case len(name) > 256:
-		return fmt.Errorf("kvs: channel name %q: is %d characters: must be at most 256", clip(name), len(name))
+		return fieldError("channel name", name, fmt.Sprintf("is %d characters: must be at most 256", len(name)))
 	case !idChars(name):
-		return fmt.Errorf("kvs: channel name %q: must contain only a-z A-Z 0-9 _ . -", clip(name))
+		return fieldError("channel name", name, "must contain only a-z A-Z 0-9 _ . -")
 	}
 	return nil
 }
@@ -140,13 +166,13 @@ func ValidateChannelName(name string) error {
 func ValidateClientID(id string) error {
 	switch {
 	case id == "":
-		return fmt.Errorf("kvs: client id is empty: a viewer needs 1 to 256 characters")
+		return fieldError("client id", id, "a viewer needs 1 to 256 characters")
 	case len(id) > 256:
-		return fmt.Errorf("kvs: client id %q: is %d characters: must be at most 256", clip(id), len(id))
+		return fieldError("client id", id, fmt.Sprintf("is %d characters: must be at most 256", len(id)))
 	case !idChars(id):
-		return fmt.Errorf("kvs: client id %q: must contain only a-z A-Z 0-9 _ . -", clip(id))
+		return fieldError("client id", id, "must contain only a-z A-Z 0-9 _ . -")
 	case len(id) >= 4 && strings.EqualFold(id[:4], "AWS_"):
-		return fmt.Errorf("kvs: client id %q: must not start with AWS_ (in any case)", clip(id))
+		return fieldError("client id", id, "must not start with AWS_ (in any case)")
 	}
 	return nil
 }

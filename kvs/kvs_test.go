@@ -2,6 +2,7 @@ package kvs_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -228,7 +229,7 @@ func TestPresignTemplates(t *testing.T) {
 func TestPresignClockOffset(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	p := &kvs.Presigner{Credentials: sigv4.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"},
-		Clock: func() time.Time { return now }, ClockOffset: -90 * time.Second, Expires: 60 * time.Second}
+		Clock: func() time.Time { return now }, Skew: kvs.NewClockSkew(-90 * time.Second), Expires: 60 * time.Second}
 	s, err := p.Presign(context.Background(), "wss://h", "arn:aws:kinesisvideo:us-west-2:1:channel/a/1", kvs.Master, "")
 	if err != nil {
 		t.Fatal(err)
@@ -345,3 +346,58 @@ func TestPresignTraceNotShared(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldError: every validation reports a *kvs.FieldError that names
+// the field and the rule, and whose text is the package's usual one.
+func TestFieldError(t *testing.T) {
+	const ep, arn = "wss://h", "arn:aws:kinesisvideo:us-west-2:1:channel/a/1"
+	presign := func(p *kvs.Presigner, ep, arn string, role kvs.Role, id string) error {
+		p.Credentials = sigv4.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"}
+		_, err := p.Presign(context.Background(), ep, arn, role, id)
+		return err
+	}
+	cases := []struct {
+		name string
+		err  error
+		want kvs.FieldError
+		text string
+	}{
+		{"client id", kvs.ValidateClientID("AWS_x"), kvs.FieldError{Field: "client id", Value: "AWS_x", Rule: "must not start with AWS_ (in any case)"},
+			`kvs: client id "AWS_x": must not start with AWS_ (in any case)`},
+		{"empty client id", kvs.ValidateClientID(""), kvs.FieldError{Field: "client id", Rule: "a viewer needs 1 to 256 characters"},
+			"kvs: client id is empty: a viewer needs 1 to 256 characters"},
+		{"channel name", kvs.ValidateChannelName("a b"), kvs.FieldError{Field: "channel name", Value: "a b", Rule: "must contain only a-z A-Z 0-9 _ . -"},
+			`kvs: channel name "a b": must contain only a-z A-Z 0-9 _ . -`},
+		{"role", second(kvs.ParseRole("boss")), kvs.FieldError{Field: "role", Value: "boss", Rule: "must be MASTER or VIEWER"},
+			`kvs: role "boss": must be MASTER or VIEWER`},
+		{"channel ARN", second(kvs.ParseChannelARN("arn:aws:s3:::b")), kvs.FieldError{Field: "channel ARN", Value: "arn:aws:s3:::b", Rule: `service "s3": must be kinesisvideo`},
+			`kvs: channel ARN "arn:aws:s3:::b": service "s3": must be kinesisvideo`},
+		{"endpoint", second(kvs.ParseEndpoint("https://h?X-Amz-Signature=abc")), kvs.FieldError{Field: "endpoint", Value: "https://h", Rule: "scheme must be wss (or ws for a local emulator)"},
+			`kvs: endpoint "https://h": scheme must be wss (or ws for a local emulator)`},
+		{"presign endpoint", presign(&kvs.Presigner{}, "", arn, kvs.Master, ""), kvs.FieldError{Field: "endpoint", Rule: "give the WSS endpoint from GetSignalingChannelEndpoint"},
+			"kvs: endpoint is empty: give the WSS endpoint from GetSignalingChannelEndpoint"},
+		{"presign region", presign(&kvs.Presigner{Region: "eu-west-1"}, ep, arn, kvs.Master, ""), kvs.FieldError{Field: "region", Value: "eu-west-1", Rule: `does not match the channel ARN's region "us-west-2"`},
+			`kvs: region "eu-west-1": does not match the channel ARN's region "us-west-2"`},
+		{"presign expires", presign(&kvs.Presigner{Expires: time.Millisecond}, ep, arn, kvs.Master, ""), kvs.FieldError{Field: "expires", Value: "1ms", Rule: "must be whole seconds from 1s to 168h0m0s"},
+			`kvs: expires "1ms": must be whole seconds from 1s to 168h0m0s`},
+		{"presign master id", presign(&kvs.Presigner{}, ep, arn, kvs.Master, "v"), kvs.FieldError{Field: "client id", Value: "v", Rule: "a master connects without a client id"},
+			`kvs: client id "v": a master connects without a client id`},
+		{"presign role", presign(&kvs.Presigner{}, ep, arn, "X", ""), kvs.FieldError{Field: "role", Value: "X", Rule: "must be MASTER or VIEWER"},
+			`kvs: role "X": must be MASTER or VIEWER`},
+	}
+	for _, c := range cases {
+		var fe *kvs.FieldError
+		if !errors.As(c.err, &fe) {
+			t.Errorf("%s: error %v (%T) is not a *kvs.FieldError", c.name, c.err, c.err)
+			continue
+		}
+		if diff := cmp.Diff(c.want, *fe); diff != "" {
+			t.Errorf("%s: FieldError mismatch (-want +got):\n%s", c.name, diff)
+		}
+		if got := c.err.Error(); got != c.text {
+			t.Errorf("%s: Error() = %q; want %q", c.name, got, c.text)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error { return err }

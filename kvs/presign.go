@@ -43,15 +43,14 @@ type Presigner struct {
 	Expires time.Duration
 	// Clock returns the current time. If nil, time.Now is used.
 	Clock func() time.Time
-	// ClockOffset is added to the clock, to correct a device clock that is
-	// known to be off (learn it from a server's Date header).
-	ClockOffset time.Duration
-	// Skew, if set, corrects the clock further: its learned offset is
-	// added to ClockOffset. signaling.Presigned sets one, and the
-	// signaling client teaches it from the service's refusals.
+	// Skew, if set, holds the offset added to the clock, to correct a
+	// device clock that is off: give a known one with [NewClockSkew], or
+	// let the signaling client learn it from the service's refusals
+	// (signaling.Presigned sets a Skew if there is none).
 	Skew *ClockSkew
 	// Trace, if set, receives each canonical request and string to sign.
-	// They hold the session token: redact before showing them.
+	// They hold the session token: pass them through sigv4.Redact before
+	// showing them.
 	Trace func(canonicalRequest, stringToSign string)
 
 	cache atomic.Pointer[templateCache]
@@ -88,7 +87,7 @@ func (p *Presigner) Presign(ctx context.Context, endpoint, channelARN string, ro
 	switch role {
 	case Master:
 		if clientID != "" {
-			return SignedURL{}, fmt.Errorf("kvs: client id %q: a master connects without a client id", clip(clientID))
+			return SignedURL{}, fieldError("client id", clientID, "a master connects without a client id")
 		}
 	case Viewer:
 		if err := ValidateClientID(clientID); err != nil {
@@ -105,7 +104,7 @@ func (p *Presigner) Presign(ctx context.Context, endpoint, channelARN string, ro
 	} else {
 		now = time.Now()
 	}
-	now = now.Add(p.ClockOffset + p.Skew.Offset()).UTC().Truncate(time.Second)
+	now = now.Add(p.Skew.Offset()).UTC().Truncate(time.Second)
 	usable := min(expires, UseWithin)
 	if creds.ExpiresWithin(now, usable) {
 		return SignedURL{}, fmt.Errorf("kvs: credentials for %s expire at %s, before the URL would (%s): renew them first",
@@ -146,7 +145,7 @@ func (p *Presigner) template(endpoint, channelARN string, role Role, expires tim
 	if region == "" {
 		region = arn.Region
 	} else if region != arn.Region {
-		return nil, fmt.Errorf("kvs: region %q: does not match the channel ARN's region %q", region, arn.Region)
+		return nil, fieldError("region", region, fmt.Sprintf("does not match the channel ARN's region %q", arn.Region))
 	}
 	var open []string
 	switch role {
@@ -154,10 +153,10 @@ func (p *Presigner) template(endpoint, channelARN string, role Role, expires tim
 	case Viewer:
 		open = []string{ParamClientID}
 	default:
-		return nil, fmt.Errorf("kvs: role %q: must be MASTER or VIEWER", role)
+		return nil, fieldError("role", string(role), "must be MASTER or VIEWER")
 	}
 	if expires < time.Second || expires > MaxExpires || expires%time.Second != 0 {
-		return nil, fmt.Errorf("kvs: expires %v: must be whole seconds from 1s to %v", expires, MaxExpires)
+		return nil, fieldError("expires", expires.String(), fmt.Sprintf("must be whole seconds from 1s to %v", MaxExpires))
 	}
 	s := c.signer(region)
 	if p.Trace != nil {
@@ -274,11 +273,12 @@ type Endpoint struct {
 // written by hand, rather than on net/url, to keep signing allocation-free.
 func ParseEndpoint(endpoint string) (Endpoint, error) {
 	fail := func(rule string) (Endpoint, error) {
+		// The query of a signed URL given by mistake holds its signature.
 		shown, _, _ := strings.Cut(endpoint, "?")
-		return Endpoint{}, fmt.Errorf("kvs: endpoint %q: %s", clip(shown), rule)
+		return Endpoint{}, fieldError("endpoint", shown, rule)
 	}
 	if endpoint == "" {
-		return Endpoint{}, errors.New("kvs: endpoint is empty: give the WSS endpoint from GetSignalingChannelEndpoint")
+		return fail("give the WSS endpoint from GetSignalingChannelEndpoint")
 	}
 	scheme, rest, ok := strings.Cut(endpoint, "://")
 	if !ok || scheme != "wss" && scheme != "ws" {

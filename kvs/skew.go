@@ -47,6 +47,15 @@ func (s *ClockSkew) Observe(serverDate, localNow time.Time) (offset time.Duratio
 	return obs, obs != cur
 }
 
+// NewClockSkew returns a ClockSkew that starts with a known offset: what
+// to add to the local clock to get the server's time. Observe replaces it
+// once a server's Date header says otherwise.
+func NewClockSkew(offset time.Duration) *ClockSkew {
+	s := new(ClockSkew)
+	s.offset.Store(int64(offset))
+	return s
+}
+
 // Offset returns the learned offset: what to add to the local clock to get
 // the server's time. A nil *ClockSkew has learned nothing and returns zero.
 func (s *ClockSkew) Offset() time.Duration {

@@ -33,7 +33,7 @@ func Presigned(p *kvs.Presigner, endpoint, channelARN string, role kvs.Role, cli
 	if p.Skew == nil {
 		// A kvs.Presigner must not be copied after use: copy its settings.
 		q = &kvs.Presigner{Credentials: p.Credentials, Region: p.Region, Expires: p.Expires, Clock: p.Clock,
-			ClockOffset: p.ClockOffset, Skew: new(kvs.ClockSkew), Trace: p.Trace}
+			Skew: new(kvs.ClockSkew), Trace: p.Trace}
 	}
 	return func(ctx context.Context) (string, error) {
 		s, err := q.Presign(ctx, endpoint, channelARN, role, clientID)

@@ -23,5 +23,7 @@
 //
 // Query values are decoded exactly once: a caller's already-encoded value is
 // not encoded twice, and "+" in a query is read as a space, as AWS services
-// and aws-sdk-go-v2 read it.
+// and aws-sdk-go-v2 read it. [Redact] hides the secrets of a signed URL,
+// header or trace in any text. docs/signing.md in the repository says more
+// about the caches, the clock and what a verifier checks.
 package sigv4

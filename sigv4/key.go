@@ -100,11 +100,12 @@ type keyID struct {
 	region, service string
 }
 
-// keyEntry is a signing key, the SHA-256 states after its HMAC pads (the
-// key XOR 0x36 and XOR 0x5c, zero-extended to SHA-256's block), and the
-// escaped form of the session token last signed with it. Restoring a saved
-// state spares hashing a block per pad on every signature, and crypto/hmac
-// would allocate on every signature (BenchmarkSignatureHMAC measures both).
+// keyEntry holds, for one signing key, the SHA-256 states after its HMAC
+// pads (the key XOR 0x36 and XOR 0x5c, zero-extended to SHA-256's block)
+// and the escaped form of the session token last signed with it. Restoring
+// a saved state spares hashing a block per pad on every signature, where
+// crypto/hmac would also allocate (BenchmarkSignatureSavedState against
+// BenchmarkSignatureHMAC).
 // The token sits here because STS issues a secret key and a session token
 // together: one cached token per secret cannot thrash when every channel
 // and role has credentials of its own.

@@ -42,8 +42,8 @@ type Signer struct {
 	// X-Amz-Content-Sha256 header (S3 requires it).
 	ContentSHA256Header bool
 	// Trace, if set, receives each canonical request and string to sign,
-	// for debugging. They hold the session token and query values: redact
-	// before showing them to anyone.
+	// for debugging. They hold the session token and query values: pass
+	// them through [Redact] before showing them to anyone.
 	Trace func(canonicalRequest, stringToSign string)
 
 	keys lazyKeys
@@ -234,7 +234,7 @@ func (s *Signer) PresignURL(ctx context.Context, creds Credentials, method strin
 		return "", errors.New("sigv4: url is nil")
 	}
 	if u.Opaque != "" || u.User != nil || u.Fragment != "" {
-		return "", fmt.Errorf("sigv4: url %q: must be scheme://host/path?query with no user info or fragment", redactURL(u))
+		return "", fmt.Errorf("sigv4: url %q: must be scheme://host/path?query with no user info or fragment", Redact(u.String()))
 	}
 	q, err := ParseQuery(u.RawQuery)
 	if err != nil {
@@ -248,16 +248,6 @@ func (s *Signer) PresignURL(ctx context.Context, creds Credentials, method strin
 		Query:   q,
 		Expires: expires,
 	})
-}
-
-// redactURL prints u without its query, which may hold a signature or token.
-func redactURL(u *url.URL) string {
-	c := *u
-	c.User = nil
-	if c.RawQuery != "" {
-		c.RawQuery = "…"
-	}
-	return c.String()
 }
 
 // SignRequest signs req with the Authorization header, setting X-Amz-Date,

@@ -67,7 +67,7 @@ type Verifier struct {
 	MaxSkew time.Duration
 	// MaxExpires caps X-Amz-Expires. If zero, 7 days.
 	MaxExpires time.Duration
-	// MaxBodyBytes caps the body VerifyRequest reads to hash it. If zero,
+	// MaxBodyBytes caps the body a Verify method reads to hash it. If zero,
 	// 10 MiB.
 	MaxBodyBytes int64
 
@@ -200,7 +200,9 @@ func (v *Verifier) lookup(ctx context.Context, accessKeyID, token string, now ti
 
 // VerifyPresigned checks a request made with a presigned URL (query
 // authentication): the parameters, the time window, the credentials and the
-// signature over the method, path, query and signed headers.
+// signature over the method, path, query, signed headers and payload hash.
+// The payload hash is the body's (read up to MaxBodyBytes and put back),
+// or UNSIGNED-PAYLOAD for S3 or when a signed X-Amz-Content-Sha256 says so.
 func (v *Verifier) VerifyPresigned(ctx context.Context, r *http.Request) (*Result, error) {
 	all, err := ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -282,7 +284,15 @@ func (v *Verifier) VerifyPresigned(ctx context.Context, r *http.Request) (*Resul
 	if err != nil {
 		return nil, err
 	}
-	canonical := appendCanonical(nil, r.Method, r.URL.EscapedPath(), signed, hs, EmptyPayloadHash, pathOptions{})
+	// S3 signs query authentication with UNSIGNED-PAYLOAD; other services
+	// sign the body's hash, the empty body's for the usual GET.
+	payload := UnsignedPayload
+	if sc.service != "s3" || r.Header.Get("X-Amz-Content-Sha256") != "" {
+		if payload, err = v.payloadHash(r, hs, ""); err != nil {
+			return nil, err
+		}
+	}
+	canonical := appendCanonical(nil, r.Method, r.URL.EscapedPath(), signed, hs, payload, pathOptions{})
 	if err := v.compare(creds, sc, []byte(auth[2]), canonical, auth[5]); err != nil {
 		return nil, err
 	}
@@ -357,9 +367,10 @@ func schemeOf(r *http.Request) string {
 }
 
 // VerifyRequest checks a request signed with the Authorization header.
-// payloadHash is the body's hex SHA-256; if empty, the X-Amz-Content-Sha256
-// header is used when present, otherwise the body is read, hashed and put
-// back so the handler can still read it.
+// payloadHash is the body's hex SHA-256 as the caller computed it; if
+// empty, the body is read (up to MaxBodyBytes), hashed and put back so the
+// handler can still read it. An X-Amz-Content-Sha256 header must match that
+// hash; it can say UNSIGNED-PAYLOAD only if it is signed.
 func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, payloadHash string) (*Result, error) {
 	authz := r.Header.Get("Authorization")
 	if authz == "" {
@@ -402,13 +413,8 @@ func (v *Verifier) VerifyRequest(ctx context.Context, r *http.Request, payloadHa
 	if err != nil {
 		return nil, err
 	}
-	if payloadHash == "" {
-		payloadHash = r.Header.Get("X-Amz-Content-Sha256")
-	}
-	if payloadHash == "" {
-		if payloadHash, err = v.hashBody(r); err != nil {
-			return nil, err
-		}
+	if payloadHash, err = v.payloadHash(r, hs, payloadHash); err != nil {
+		return nil, err
 	}
 	q, err := ParseQuery(r.URL.RawQuery)
 	if err != nil {
@@ -473,6 +479,33 @@ func parseAuthorization(s string) (authorization, error) {
 		return authorization{}, verr(ErrMalformed, "Authorization header Signature must be 64 lower-case hex digits.")
 	}
 	return a, nil
+}
+
+// payloadHash returns the payload hash of r's canonical request: the
+// body's, which given stands for when set, and which a claimed
+// X-Amz-Content-Sha256 must equal, or UNSIGNED-PAYLOAD when a signed
+// header says so. A client's claim alone never replaces hashing the body.
+func (v *Verifier) payloadHash(r *http.Request, signed []header, given string) (string, error) {
+	claimed := r.Header.Get("X-Amz-Content-Sha256")
+	if claimed == UnsignedPayload {
+		for _, h := range signed {
+			if h.name == "x-amz-content-sha256" {
+				return UnsignedPayload, nil
+			}
+		}
+		return "", verr(ErrSignatureMismatch, "X-Amz-Content-Sha256 may be UNSIGNED-PAYLOAD only as a signed header.")
+	}
+	hash := given
+	if hash == "" {
+		var err error
+		if hash, err = v.hashBody(r); err != nil {
+			return "", err
+		}
+	}
+	if claimed != "" && claimed != hash {
+		return "", verr(ErrSignatureMismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+	}
+	return hash, nil
 }
 
 // hashBody reads the body a server received, hashes it and puts it back.

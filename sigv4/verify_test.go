@@ -278,3 +278,103 @@ func TestVerifyRequestBodyTampered(t *testing.T) {
 		t.Fatalf("tampered body: %v; want ErrSignatureMismatch", err)
 	}
 }
+
+// TestVerifyRequestContentSHA256 swaps the body of a signed request and
+// claims the original body's hash in X-Amz-Content-Sha256, signed or not:
+// the verifier must hash the body it got and refuse. UNSIGNED-PAYLOAD
+// counts only when the header is signed.
+func TestVerifyRequestContentSHA256(t *testing.T) {
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	sign := func(t *testing.T, body string, signHeader bool, payloadHash string) *http.Request {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodPost, "https://example.com/", strings.NewReader(body))
+		s := &sigv4.Signer{Service: "kinesisvideo", Region: "us-west-2", Clock: func() time.Time { return t0 }, ContentSHA256Header: signHeader}
+		if err := s.SignRequest(context.Background(), creds, r, payloadHash); err != nil {
+			t.Fatal(err)
+		}
+		r.URL.Scheme, r.URL.Host = "", ""
+		return r
+	}
+	swap := func(r *http.Request, body string) {
+		r.Body = httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)).Body
+	}
+	cases := []struct {
+		name    string
+		req     func(t *testing.T) *http.Request
+		wantErr error // nil: verifies
+	}{
+		{"unsigned header claims the signed body's hash", func(t *testing.T) *http.Request {
+			r := sign(t, "hello", false, "")
+			swap(r, "evil")
+			r.Header.Set("X-Amz-Content-Sha256", sum("hello"))
+			return r
+		}, sigv4.ErrSignatureMismatch},
+		{"signed header, body swapped", func(t *testing.T) *http.Request {
+			r := sign(t, "hello", true, "")
+			swap(r, "evil")
+			return r
+		}, sigv4.ErrSignatureMismatch},
+		{"signed header, body kept", func(t *testing.T) *http.Request { return sign(t, "hello", true, "") }, nil},
+		{"unsigned UNSIGNED-PAYLOAD", func(t *testing.T) *http.Request {
+			r := sign(t, "hello", false, "")
+			swap(r, "evil")
+			r.Header.Set("X-Amz-Content-Sha256", sigv4.UnsignedPayload)
+			return r
+		}, sigv4.ErrSignatureMismatch},
+		{"signed UNSIGNED-PAYLOAD", func(t *testing.T) *http.Request {
+			r := sign(t, "hello", true, sigv4.UnsignedPayload)
+			swap(r, "any body")
+			return r
+		}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := verifier(t0).VerifyRequest(context.Background(), c.req(t), "")
+			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
+				t.Fatalf("VerifyRequest: %v; want %v", err, c.wantErr)
+			}
+		})
+	}
+}
+
+// TestVerifyPresignedBody: a presigned URL signs a payload hash too. As at
+// AWS, it is the body's (the empty body's for a GET), UNSIGNED-PAYLOAD only
+// when the signer said so: for S3, or with a signed X-Amz-Content-Sha256.
+func TestVerifyPresignedBody(t *testing.T) {
+	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	cases := []struct {
+		name        string
+		service     string
+		payloadHash string
+		header      http.Header
+		body        string
+		wantErr     error // nil: verifies
+	}{
+		{"empty body signed, empty body sent", "execute-api", "", nil, "", nil},
+		{"empty body signed, another sent", "execute-api", "", nil, "evil", sigv4.ErrSignatureMismatch},
+		{"body hash signed, that body sent", "execute-api", sum("hello"), nil, "hello", nil},
+		{"body hash signed, another sent", "execute-api", sum("hello"), nil, "evil", sigv4.ErrSignatureMismatch},
+		{"unsigned payload without saying so", "execute-api", sigv4.UnsignedPayload, nil, "any", sigv4.ErrSignatureMismatch},
+		{"unsigned payload as a signed header", "execute-api", sigv4.UnsignedPayload, http.Header{"X-Amz-Content-Sha256": {sigv4.UnsignedPayload}}, "any", nil},
+		{"s3 is unsigned", "s3", sigv4.UnsignedPayload, nil, "any", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := &sigv4.Signer{Service: c.service, Region: "us-west-2", Clock: func() time.Time { return t0 }}
+			u, err := s.Presign(context.Background(), creds, &sigv4.PresignRequest{Method: http.MethodPost, Scheme: "https", Host: "h.example.com",
+				Path: "/upload", Header: c.header, PayloadHash: c.payloadHash, Expires: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodPost, u, strings.NewReader(c.body))
+			for k, v := range c.header {
+				r.Header[k] = v
+			}
+			v := &sigv4.Verifier{Lookup: lookup, Clock: func() time.Time { return t0 }}
+			_, err = v.VerifyPresigned(context.Background(), r)
+			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
+				t.Fatalf("VerifyPresigned: %v; want %v", err, c.wantErr)
+			}
+		})
+	}
+}

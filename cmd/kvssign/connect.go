@@ -201,7 +201,7 @@ func connectTarget(ctx context.Context, f *connectFlags, dbg *debugLog) (target,
 		if err != nil {
 			return target{}, err
 		}
-		p := &kvs.Presigner{Credentials: creds, Region: f.aws.region, Expires: f.expires, ClockOffset: f.aws.clockOffset}
+		p := &kvs.Presigner{Credentials: creds, Region: f.aws.region, Expires: f.expires, Skew: kvs.NewClockSkew(f.aws.clockOffset)}
 		if dbg.enabled() {
 			p.Trace = dbg.trace
 		}

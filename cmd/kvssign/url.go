@@ -156,7 +156,7 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 		} else {
 			dbg.printf("credentials: from the environment; nothing is asked of AWS")
 		}
-		p := &kvs.Presigner{Credentials: markCredentialErrors(creds), Region: f.region, Expires: f.expires, Clock: clock, ClockOffset: f.clockOffset}
+		p := &kvs.Presigner{Credentials: markCredentialErrors(creds), Region: f.region, Expires: f.expires, Clock: clock, Skew: kvs.NewClockSkew(f.clockOffset)}
 		if dbg.enabled() {
 			p.Trace = dbg.trace
 		}
