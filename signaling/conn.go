@@ -1,5 +1,5 @@
-// One WebSocket connection: the handshake, the reader, the keepalive, and
-// its end.
+// One WebSocket connection: the handshake, the reader, the keepalive ping,
+// and its end.
 
 package signaling
 
@@ -71,9 +71,8 @@ func (c *Client) dial(ctx context.Context) (cn *conn, skew *Event, err error) {
 	cn.lastSent.Store(now.UnixNano())
 	cn.lastRecv.Store(now.UnixNano())
 	c.log.Info("signaling: connected", "conn", id, "url", shown)
-	c.connWG.Add(2)
+	c.connWG.Add(1)
 	go cn.read()
-	go cn.keepalive()
 	return cn, nil, nil
 }
 
@@ -285,40 +284,28 @@ func readError(err error) error {
 	return fmt.Errorf("signaling: connection lost: %w", err)
 }
 
-// keepalive pings after PingInterval without receiving anything, and kills
-// the connection if no pong comes within PongTimeout.
-func (cn *conn) keepalive() {
-	defer cn.c.connWG.Done()
+// pingWait returns how long until cn is due for a keepalive ping: after
+// PingInterval without receiving anything. ok is false if the client does
+// not ping.
+func (cn *conn) pingWait(now time.Time) (wait time.Duration, ok bool) {
 	interval := cn.c.opts.PingInterval
 	if interval < 0 {
-		return
+		return 0, false
 	}
-	clock := cn.c.opts.Clock
-	wait := interval
-	for {
-		tick, stop := clock.NewTimer(wait)
-		select {
-		case <-cn.ctx.Done():
-			stop()
-			return
-		case <-tick:
-		}
-		silent := clock.Now().Sub(time.Unix(0, cn.lastRecv.Load()))
-		if silent < interval {
-			wait = interval - silent
-			continue
-		}
-		ctx, cancel := context.WithTimeout(cn.ctx, cn.c.opts.PongTimeout)
-		err := cn.ws.Ping(ctx)
-		cancel()
-		if err != nil {
-			if cn.ctx.Err() == nil {
-				cn.kill(fmt.Errorf("signaling: no pong within %v: %w", cn.c.opts.PongTimeout, err))
-			}
-			return
-		}
-		cn.lastRecv.Store(clock.Now().UnixNano())
-		wait = interval
+	return interval - now.Sub(time.Unix(0, cn.lastRecv.Load())), true
+}
+
+// ping sends a keepalive ping and kills the connection if no pong comes
+// within PongTimeout. The reader receives the pong.
+func (cn *conn) ping() {
+	ctx, cancel := context.WithTimeout(cn.ctx, cn.c.opts.PongTimeout)
+	err := cn.ws.Ping(ctx)
+	cancel()
+	switch {
+	case err == nil:
+		cn.lastRecv.Store(cn.c.opts.Clock.Now().UnixNano())
+	case cn.ctx.Err() == nil:
+		cn.kill(fmt.Errorf("signaling: no pong within %v: %w", cn.c.opts.PongTimeout, err))
 	}
 }
 
