@@ -4,6 +4,7 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -210,15 +211,15 @@ func (cn *conn) read() {
 			c.log.Warn("signaling: ignoring a binary frame", "conn", cn.id, "bytes", len(data))
 			continue
 		}
+		if len(bytes.TrimSpace(data)) == 0 {
+			continue // the service's keep-alive
+		}
 		ev, err := parseFrame(data)
 		if err != nil {
 			c.log.Warn("signaling: ignoring a frame", "conn", cn.id, "err", err)
 			continue
 		}
 		c.log.Debug("signaling: received", "conn", cn.id, "type", ev.Type, "from", ev.From)
-		if ev.Type == 0 {
-			continue // a message type this client does not know
-		}
 		ev.At, ev.Conn = now, cn.id
 		if ev.Type == EventCandidate && c.held.hold(ev) {
 			continue
@@ -241,15 +242,19 @@ func (cn *conn) read() {
 	}
 }
 
-// parseFrame turns a frame from the service into an event. An event of
-// type 0 stands for a message type the client does not know, which it
-// skips.
+// parseFrame turns a frame from the service into an event: an EventOther
+// for a message the client does not model. It fails only for a frame that
+// is no signaling message.
 func parseFrame(data []byte) (Event, error) {
 	m, err := kvs.DecodeServerMessage(data)
 	if err != nil {
 		return Event{}, err
 	}
 	ev := Event{From: m.SenderClientID, Message: m}
+	other := func(err error) (Event, error) {
+		return Event{Type: EventOther, From: m.SenderClientID, Message: m,
+			Err: fmt.Errorf("signaling: %s from %q: %w", m.MessageType, m.SenderClientID, err)}, nil
+	}
 	switch m.MessageType {
 	case kvs.ActionSDPOffer, kvs.ActionSDPAnswer:
 		ev.Type = EventOffer
@@ -257,12 +262,12 @@ func parseFrame(data []byte) (Event, error) {
 			ev.Type = EventAnswer
 		}
 		if err := kvs.DecodePayload(m.MessagePayload, &ev.SDP); err != nil {
-			return Event{}, fmt.Errorf("%s from %q: %w", m.MessageType, m.SenderClientID, err)
+			return other(err)
 		}
 	case kvs.ActionICECandidate:
 		ev.Type = EventCandidate
 		if err := kvs.DecodePayload(m.MessagePayload, &ev.Candidate); err != nil {
-			return Event{}, fmt.Errorf("%s from %q: %w", m.MessageType, m.SenderClientID, err)
+			return other(err)
 		}
 	case kvs.TypeGoAway:
 		ev.Type = EventGoAway
@@ -271,6 +276,8 @@ func parseFrame(data []byte) (Event, error) {
 	case kvs.TypeStatusResponse:
 		ev.Type = EventStatus
 		ev.Err = statusError(m.StatusResponse)
+	default:
+		ev.Type = EventOther
 	}
 	return ev, nil
 }

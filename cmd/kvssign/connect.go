@@ -650,7 +650,8 @@ type reconnectedJSON struct {
 // relay without --reconnect prints them, and one line per reconnection.
 func (st *bridgeState) handle(ev signaling.Event, out, errOut io.Writer, jsonOut bool, dbg *debugLog) error {
 	switch ev.Type {
-	case signaling.EventOffer, signaling.EventAnswer, signaling.EventCandidate, signaling.EventStatus, signaling.EventReconnectICEServer:
+	case signaling.EventOffer, signaling.EventAnswer, signaling.EventCandidate, signaling.EventStatus, signaling.EventReconnectICEServer,
+		signaling.EventOther:
 	case signaling.EventGoAway:
 		if st.goAwayAt.IsZero() {
 			st.goAwayAt = ev.At
