@@ -451,7 +451,7 @@ func printReceived(out io.Writer, m kvs.ServerMessage) error {
 		}
 	}
 	b, _ := json.Marshal(line)
-	_, err := out.Write(append(b, '\n'))
+	_, err := out.Write(append(printableJSON(b), '\n'))
 	return err
 }
 
@@ -713,7 +713,7 @@ func (st *bridgeState) reconnected(ev signaling.Event, out, errOut io.Writer, js
 		return nil
 	}
 	b, _ := json.Marshal(j)
-	_, err := out.Write(append(b, '\n'))
+	_, err := out.Write(append(printableJSON(b), '\n'))
 	return err
 }
 
@@ -765,7 +765,7 @@ func gaveUp(out io.Writer, f *connectFlags, t target, err error) error {
 			j.ServerDate = in.ServerDate.UTC().Format(time.RFC3339)
 		}
 		b, _ := json.Marshal(j)
-		out.Write(append(b, '\n'))
+		out.Write(append(printableJSON(b), '\n'))
 	}
 	return diagnosedError{err: e, d: d, printed: f.json()}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -65,6 +66,8 @@ func TestConnectPrintsWhatItCannotModel(t *testing.T) {
 		" ",
 		`{"messageType":"SOMETHING_NEW","messagePayload":"e30="}`,
 		`{"messageType":"SDP_OFFER","senderClientId":"v","messagePayload":"***"}`,
+		// A peer's SDP with a raw C1 control (CSI) in it: valid JSON.
+		`{"messageType":"SDP_OFFER","senderClientId":"v","messagePayload":"` + base64.StdEncoding.EncodeToString([]byte("{\"type\":\"offer\",\"sdp\":\"v=0 \u009b2J\"}")) + `"}`,
 		`{"messageType":"GO_AWAY"}`,
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +85,7 @@ func TestConnectPrintsWhatItCannotModel(t *testing.T) {
 	r := cli(t, nil, "connect", "--url", u, "--timeout", "5s")
 	want := `{"messageType":"SOMETHING_NEW","messagePayload":{}}` + "\n" +
 		`{"messageType":"SDP_OFFER","senderClientId":"v","messagePayload":"***","payloadError":"kvs: message payload: not base64: illegal base64 data at input byte 0"}` + "\n" +
+		`{"messageType":"SDP_OFFER","senderClientId":"v","messagePayload":{"type":"offer","sdp":"v=0 \u009b2J"}}` + "\n" +
 		`{"messageType":"GO_AWAY"}` + "\n"
 	if r.code != 0 || r.stdout != want || !strings.Contains(r.stderr, "the service closed the connection (1001") || strings.Contains(r.stderr, "ignoring") {
 		t.Errorf("%v\nwant stdout:\n%s", r, want)
