@@ -306,12 +306,14 @@ func (cn *conn) pingWait(now time.Time) (wait time.Duration, ok bool) {
 // within PongTimeout. The reader receives the pong.
 func (cn *conn) ping() {
 	ctx, cancel := context.WithTimeout(cn.ctx, cn.c.opts.PongTimeout)
+	unlink := context.AfterFunc(cn.c.stop, cancel) // Close does not wait for the pong
 	err := cn.ws.Ping(ctx)
+	unlink()
 	cancel()
 	switch {
 	case err == nil:
 		cn.lastRecv.Store(cn.c.opts.Clock.Now().UnixNano())
-	case cn.ctx.Err() == nil:
+	case cn.ctx.Err() == nil && cn.c.stop.Err() == nil:
 		cn.kill(fmt.Errorf("signaling: no pong within %v: %w", cn.c.opts.PongTimeout, err))
 	}
 }
