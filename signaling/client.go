@@ -75,8 +75,10 @@ type Options struct {
 	// send methods pace messages to stay under them. If zero, 5 and 20; if
 	// negative, sends are not paced.
 	SDPRate, ICERate float64
-	// EventBuffer is the capacity of the Events channel. If zero, 64. A
-	// consumer that falls further behind holds up the connection.
+	// EventBuffer is the capacity of the Events channel: what arrives
+	// while the consumer is busy. If zero, 8, enough for a burst of
+	// candidates read in a loop; a consumer that falls further behind
+	// holds up the connection's reader, and the service holds the rest.
 	EventBuffer int
 	// Clock is the client's time: when events happen, and the timers of
 	// the keepalive, the backoff, the renewals and the pacing. Network
@@ -98,6 +100,9 @@ const (
 	readLimit         = 64 << 10
 	maxSendTries      = 3
 	maxFlush          = 2 * time.Second
+	// defaultEventBuffer is small: an Event is about 200 bytes, and a
+	// client per device or per viewer should cost little.
+	defaultEventBuffer = 8
 )
 
 // settings are Options with the defaults applied.
@@ -170,7 +175,7 @@ func (o *Options) settings() (settings, error) {
 	}
 	switch {
 	case s.EventBuffer == 0:
-		s.EventBuffer = 64
+		s.EventBuffer = defaultEventBuffer
 	case s.EventBuffer < 0:
 		return s, fmt.Errorf("signaling: option EventBuffer %d: must not be negative", s.EventBuffer)
 	}
@@ -378,8 +383,13 @@ func (c *Client) emit(ev Event) {
 	}
 }
 
-// supervise watches the live connection and replaces it when it ends, when
-// the service sends GO_AWAY, or when it is due for renewal.
+// supervise watches the live connection: it pings it when it has been
+// silent, and replaces it when it ends, when the service sends GO_AWAY, or
+// when it is due for renewal. With the reader of the connection, it is one
+// of the client's two goroutines: the reader must block in Read (the
+// websocket library has no other way to receive), and a Read cannot also
+// wait for timers, since the library closes a connection whose Read is
+// cancelled.
 func (c *Client) supervise(cur *conn) {
 	defer func() {
 		c.stopNow()
@@ -391,9 +401,21 @@ func (c *Client) supervise(cur *conn) {
 		close(c.done)
 	}()
 	for {
-		wait, why := c.renewalDue(cur, c.opts.Clock.Now())
+		now := c.opts.Clock.Now()
+		wait, why := c.renewalDue(cur, now)
 		graceful := true
 		if why == nil {
+			// A connection being torn down is not pinged: its end is
+			// awaited below.
+			if p, ok := cur.pingWait(now); ok && cur.ctx.Err() == nil {
+				if p <= 0 {
+					cur.ping()
+					continue
+				}
+				if wait == 0 || p < wait {
+					wait = p
+				}
+			}
 			var tick <-chan time.Time
 			stop := func() bool { return false }
 			if wait > 0 {
@@ -416,7 +438,7 @@ func (c *Client) supervise(cur *conn) {
 				return
 			}
 			if why == nil {
-				continue // the renewal timer fired: look again
+				continue // the timer fired: look again
 			}
 		}
 		if c.opts.NoReconnect {

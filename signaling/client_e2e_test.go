@@ -1013,3 +1013,28 @@ func TestNoReconnectDialOnce(t *testing.T) {
 	c := dial(t, src, &Options{NoReconnect: true})
 	c.Close()
 }
+
+// TestCloseDuringPing: Close does not wait for the pong of a ping in
+// flight on a dead path.
+func TestCloseDuringPing(t *testing.T) {
+	t.Cleanup(func() { checkNoLeak(t) })
+	v := newEnv(t, fastConfig())
+	p := newProxy(t, strings.TrimPrefix(v.e.URL(), "http://"))
+	ep := strings.Replace(v.masterEP, strings.TrimPrefix(v.e.URL(), "http://"), p.ln.Addr().String(), 1)
+	c, err := Dial(testContext(t), Presigned(v.signer, ep, v.arn, kvs.Master, ""), &Options{PingInterval: 50 * time.Millisecond, PongTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.freeze()
+	waitWaiting(t, "(*conn).ping")
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close = %v; want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close waited for the pong")
+	}
+}

@@ -1,9 +1,10 @@
-// One WebSocket connection: the handshake, the reader, the keepalive, and
-// its end.
+// One WebSocket connection: the handshake, the reader, the keepalive ping,
+// and its end.
 
 package signaling
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -71,9 +72,8 @@ func (c *Client) dial(ctx context.Context) (cn *conn, skew *Event, err error) {
 	cn.lastSent.Store(now.UnixNano())
 	cn.lastRecv.Store(now.UnixNano())
 	c.log.Info("signaling: connected", "conn", id, "url", shown)
-	c.connWG.Add(2)
+	c.connWG.Add(1)
 	go cn.read()
-	go cn.keepalive()
 	return cn, nil, nil
 }
 
@@ -211,15 +211,15 @@ func (cn *conn) read() {
 			c.log.Warn("signaling: ignoring a binary frame", "conn", cn.id, "bytes", len(data))
 			continue
 		}
+		if len(bytes.TrimSpace(data)) == 0 {
+			continue // the service's keep-alive
+		}
 		ev, err := parseFrame(data)
 		if err != nil {
 			c.log.Warn("signaling: ignoring a frame", "conn", cn.id, "err", err)
 			continue
 		}
 		c.log.Debug("signaling: received", "conn", cn.id, "type", ev.Type, "from", ev.From)
-		if ev.Type == 0 {
-			continue // a message type this client does not know
-		}
 		ev.At, ev.Conn = now, cn.id
 		if ev.Type == EventCandidate && c.held.hold(ev) {
 			continue
@@ -242,15 +242,19 @@ func (cn *conn) read() {
 	}
 }
 
-// parseFrame turns a frame from the service into an event. An event of
-// type 0 stands for a message type the client does not know, which it
-// skips.
+// parseFrame turns a frame from the service into an event: an EventOther
+// for a message the client does not model. It fails only for a frame that
+// is no signaling message.
 func parseFrame(data []byte) (Event, error) {
 	m, err := kvs.DecodeServerMessage(data)
 	if err != nil {
 		return Event{}, err
 	}
 	ev := Event{From: m.SenderClientID, Message: m}
+	other := func(err error) (Event, error) {
+		return Event{Type: EventOther, From: m.SenderClientID, Message: m,
+			Err: fmt.Errorf("signaling: %s from %q: %w", m.MessageType, m.SenderClientID, err)}, nil
+	}
 	switch m.MessageType {
 	case kvs.ActionSDPOffer, kvs.ActionSDPAnswer:
 		ev.Type = EventOffer
@@ -258,12 +262,12 @@ func parseFrame(data []byte) (Event, error) {
 			ev.Type = EventAnswer
 		}
 		if err := kvs.DecodePayload(m.MessagePayload, &ev.SDP); err != nil {
-			return Event{}, fmt.Errorf("%s from %q: %w", m.MessageType, m.SenderClientID, err)
+			return other(err)
 		}
 	case kvs.ActionICECandidate:
 		ev.Type = EventCandidate
 		if err := kvs.DecodePayload(m.MessagePayload, &ev.Candidate); err != nil {
-			return Event{}, fmt.Errorf("%s from %q: %w", m.MessageType, m.SenderClientID, err)
+			return other(err)
 		}
 	case kvs.TypeGoAway:
 		ev.Type = EventGoAway
@@ -272,6 +276,8 @@ func parseFrame(data []byte) (Event, error) {
 	case kvs.TypeStatusResponse:
 		ev.Type = EventStatus
 		ev.Err = statusError(m.StatusResponse)
+	default:
+		ev.Type = EventOther
 	}
 	return ev, nil
 }
@@ -285,40 +291,30 @@ func readError(err error) error {
 	return fmt.Errorf("signaling: connection lost: %w", err)
 }
 
-// keepalive pings after PingInterval without receiving anything, and kills
-// the connection if no pong comes within PongTimeout.
-func (cn *conn) keepalive() {
-	defer cn.c.connWG.Done()
+// pingWait returns how long until cn is due for a keepalive ping: after
+// PingInterval without receiving anything. ok is false if the client does
+// not ping.
+func (cn *conn) pingWait(now time.Time) (wait time.Duration, ok bool) {
 	interval := cn.c.opts.PingInterval
 	if interval < 0 {
-		return
+		return 0, false
 	}
-	clock := cn.c.opts.Clock
-	wait := interval
-	for {
-		tick, stop := clock.NewTimer(wait)
-		select {
-		case <-cn.ctx.Done():
-			stop()
-			return
-		case <-tick:
-		}
-		silent := clock.Now().Sub(time.Unix(0, cn.lastRecv.Load()))
-		if silent < interval {
-			wait = interval - silent
-			continue
-		}
-		ctx, cancel := context.WithTimeout(cn.ctx, cn.c.opts.PongTimeout)
-		err := cn.ws.Ping(ctx)
-		cancel()
-		if err != nil {
-			if cn.ctx.Err() == nil {
-				cn.kill(fmt.Errorf("signaling: no pong within %v: %w", cn.c.opts.PongTimeout, err))
-			}
-			return
-		}
-		cn.lastRecv.Store(clock.Now().UnixNano())
-		wait = interval
+	return interval - now.Sub(time.Unix(0, cn.lastRecv.Load())), true
+}
+
+// ping sends a keepalive ping and kills the connection if no pong comes
+// within PongTimeout. The reader receives the pong.
+func (cn *conn) ping() {
+	ctx, cancel := context.WithTimeout(cn.ctx, cn.c.opts.PongTimeout)
+	unlink := context.AfterFunc(cn.c.stop, cancel) // Close does not wait for the pong
+	err := cn.ws.Ping(ctx)
+	unlink()
+	cancel()
+	switch {
+	case err == nil:
+		cn.lastRecv.Store(cn.c.opts.Clock.Now().UnixNano())
+	case cn.ctx.Err() == nil && cn.c.stop.Err() == nil:
+		cn.kill(fmt.Errorf("signaling: no pong within %v: %w", cn.c.opts.PongTimeout, err))
 	}
 }
 

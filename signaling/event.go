@@ -10,8 +10,8 @@ import (
 // EventType says what an Event reports.
 type EventType int
 
-// The kinds of Event. The first six come from the service; the others from
-// the client itself.
+// The kinds of Event. The first six, and EventOther, come from the service;
+// the others from the client itself.
 const (
 	// EventOffer is an SDP offer from a peer: a viewer's, for a master.
 	EventOffer EventType = iota + 1
@@ -41,6 +41,12 @@ const (
 	// again at once with a corrected URL. It comes only with a URLSource
 	// that corrects for skew, such as Presigned's.
 	EventClockSkew
+	// EventOther is a message the client does not model: of a type it
+	// does not know, or an offer, answer or candidate whose payload is
+	// not base64 of a description or a candidate (Err says why). Message
+	// holds it as received, for a relay to pass on; a client that only
+	// negotiates can ignore it.
+	EventOther
 )
 
 var eventNames = [...]string{
@@ -53,10 +59,11 @@ var eventNames = [...]string{
 	EventDisconnected:       "DISCONNECTED",
 	EventReconnected:        "RECONNECTED",
 	EventClockSkew:          "CLOCK_SKEW",
+	EventOther:              "OTHER",
 }
 
 // String returns the service's name for the message type (SDP_OFFER,
-// GO_AWAY, …), or DISCONNECTED, RECONNECTED and CLOCK_SKEW.
+// GO_AWAY, …), or DISCONNECTED, RECONNECTED, CLOCK_SKEW and OTHER.
 func (t EventType) String() string {
 	if t > 0 && int(t) < len(eventNames) {
 		return eventNames[t]
@@ -76,7 +83,8 @@ type Event struct {
 	// Candidate is the candidate of an EventCandidate.
 	Candidate kvs.ICECandidate
 	// Message is the message the event came from, for the events the
-	// service sends (EventOffer to EventReconnectICEServer), as decoded
+	// service sends (EventOffer to EventReconnectICEServer, and
+	// EventOther), as decoded
 	// from its frame: MessagePayload is the base64 text as received, with
 	// any fields that SDP and Candidate do not hold, and StatusResponse
 	// is the service's, statusCode as it sent it. A relay passes it on
@@ -84,8 +92,9 @@ type Event struct {
 	// (EventDisconnected, EventReconnected, EventClockSkew).
 	Message kvs.ServerMessage
 	// Err is a *StatusError for EventStatus, the reason for
-	// EventDisconnected and EventReconnected, and the *HandshakeError
-	// that revealed the skew for EventClockSkew.
+	// EventDisconnected and EventReconnected, the *HandshakeError that
+	// revealed the skew for EventClockSkew, and for EventOther why the
+	// payload could not be read (nil for an unknown type).
 	Err error
 	// Skew is, for EventClockSkew, the learned offset of the service's
 	// clock from the signing clock (positive when the local clock is

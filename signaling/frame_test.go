@@ -52,14 +52,15 @@ func TestParseFrame(t *testing.T) {
 			`{"messageType":"STATUS_RESPONSE","statusResponse":{"correlationId":"offer-3","errorType":"InvalidArgumentException","statusCode":400,"description":"bad"}}`,
 			Event{Type: EventStatus, Err: &StatusError{Code: 400, Type: "InvalidArgumentException", Description: "bad", CorrelationID: "offer-3"},
 				Message: kvs.ServerMessage{MessageType: "STATUS_RESPONSE", StatusResponse: status}}, ""},
-		{"unknown type is skipped", `{"messageType":"SOMETHING_NEW"}`, Event{Message: kvs.ServerMessage{MessageType: "SOMETHING_NEW"}}, ""},
-		{"payload not base64", `{"messagePayload":"***","messageType":"SDP_OFFER","senderClientId":"v"}`, Event{}, `SDP_OFFER from "v": kvs: message payload: not base64`},
+		{"unknown type", `{"messageType":"SOMETHING_NEW"}`, Event{Type: EventOther, Message: kvs.ServerMessage{MessageType: "SOMETHING_NEW"}}, ""},
+		{"payload not base64", `{"messagePayload":"***","messageType":"SDP_OFFER","senderClientId":"v"}`, Event{Type: EventOther, From: "v",
+			Message: kvs.ServerMessage{MessageType: "SDP_OFFER", SenderClientID: "v", MessagePayload: "***"}}, `SDP_OFFER from "v": kvs: message payload: not base64`},
 		{"not JSON", `hello`, Event{}, "kvs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := parseFrame([]byte(tc.frame))
-			if tc.wantErr != "" {
+			if tc.want.Type == 0 {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Errorf("error %v; want one containing %q", err, tc.wantErr)
 				}
@@ -67,6 +68,13 @@ func TestParseFrame(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			// EventOther's Err says why the payload could not be read.
+			if tc.wantErr != "" && (got.Err == nil || !strings.Contains(got.Err.Error(), tc.wantErr)) {
+				t.Errorf("Err %v; want one containing %q", got.Err, tc.wantErr)
+			}
+			if tc.wantErr != "" {
+				got.Err = nil
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
@@ -144,4 +152,26 @@ func BenchmarkParseOffer(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzParseFrame: whatever the service sends, parsing it does not panic,
+// and a frame that parses is an event of a known type that keeps the
+// message it came from.
+func FuzzParseFrame(f *testing.F) {
+	f.Add(`{"messagePayload":"` + b64(`{"type":"offer","sdp":"v=0"}`) + `","messageType":"SDP_OFFER","senderClientId":"v"}`)
+	f.Add(`{"messageType":"STATUS_RESPONSE","statusResponse":{"statusCode":400}}`)
+	f.Add(`{"messageType":"ICE_CANDIDATE","messagePayload":"***"}`)
+	f.Add(`{"messageType":"SOMETHING_NEW"}`)
+	f.Fuzz(func(t *testing.T, frame string) {
+		ev, err := parseFrame([]byte(frame))
+		if err != nil {
+			return
+		}
+		if ev.Type < EventOffer || ev.Type > EventOther || ev.Type.String() == "" {
+			t.Fatalf("event of type %d", ev.Type)
+		}
+		if ev.Message.MessageType == "" && ev.Type != EventOther {
+			t.Fatalf("%v event without its message type", ev.Type)
+		}
+	})
 }

@@ -108,7 +108,7 @@ func TestOptionsSettings(t *testing.T) {
 	}{
 		{name: "nil is the defaults", opts: nil, check: func(t *testing.T, s settings) {
 			if s.DialTimeout != 10*time.Second || s.WriteTimeout != 5*time.Second || s.PingInterval != 10*time.Second ||
-				s.MaxAttempts != 20 || s.SDPRate != 5 || s.ICERate != 20 || s.EventBuffer != 64 {
+				s.MaxAttempts != 20 || s.SDPRate != 5 || s.ICERate != 20 || s.EventBuffer != 8 {
 				t.Errorf("defaults %+v", s.Options)
 			}
 			if s.idleRenew != 9*time.Minute+30*time.Second || s.durationRenew != 58*time.Minute {

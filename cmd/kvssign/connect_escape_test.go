@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/coder/websocket"
 )
 
 // terminalControlRE matches what could drive a terminal: C0 controls but
@@ -51,5 +54,40 @@ func TestConnectPrintsNoTerminalEscapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConnectPrintsWhatItCannotModel: connect, a relay, prints every
+// signaling message as received, also of a type the client does not know
+// or with a payload it cannot decode; it skips the service's blank
+// keep-alive frames, and ends with exit 0 when the service closes.
+func TestConnectPrintsWhatItCannotModel(t *testing.T) {
+	frames := []string{
+		" ",
+		`{"messageType":"SOMETHING_NEW","messagePayload":"e30="}`,
+		`{"messageType":"SDP_OFFER","senderClientId":"v","messagePayload":"***"}`,
+		// A peer's SDP with a raw C1 control (CSI) in it: valid JSON.
+		`{"messageType":"SDP_OFFER","senderClientId":"v","messagePayload":"` + base64.StdEncoding.EncodeToString([]byte("{\"type\":\"offer\",\"sdp\":\"v=0 \u009b2J\"}")) + `"}`,
+		`{"messageType":"GO_AWAY"}`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		for _, f := range frames {
+			c.Write(r.Context(), websocket.MessageText, []byte(f))
+		}
+		c.Close(websocket.StatusGoingAway, "bye")
+	}))
+	t.Cleanup(srv.Close)
+	u := "ws" + strings.TrimPrefix(srv.URL, "http") + "/?X-Amz-Signature=00"
+	r := cli(t, nil, "connect", "--url", u, "--timeout", "5s")
+	want := `{"messageType":"SOMETHING_NEW","messagePayload":{}}` + "\n" +
+		`{"messageType":"SDP_OFFER","senderClientId":"v","messagePayload":"***","payloadError":"kvs: message payload: not base64: illegal base64 data at input byte 0"}` + "\n" +
+		`{"messageType":"SDP_OFFER","senderClientId":"v","messagePayload":{"type":"offer","sdp":"v=0 \u009b2J"}}` + "\n" +
+		`{"messageType":"GO_AWAY"}` + "\n"
+	if r.code != 0 || r.stdout != want || !strings.Contains(r.stderr, "the service closed the connection (1001") || strings.Contains(r.stderr, "ignoring") {
+		t.Errorf("%v\nwant stdout:\n%s", r, want)
 	}
 }

@@ -7,8 +7,11 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/kvssign/kvssign/diagnose"
@@ -55,3 +58,34 @@ func printableDiagnosis(d diagnose.Diagnosis) diagnose.Diagnosis {
 	d.Explanation, d.Fix = printable(d.Explanation), printable(d.Fix)
 	return d
 }
+
+// printableJSON escapes, in JSON text, the characters that printable escapes
+// and JSON leaves raw (DEL, C1 controls, bidirectional overrides, invalid
+// UTF-8): they can only be inside strings, where \uXXXX means the same
+// character.
+func printableJSON(b []byte) []byte {
+	if !bytes.ContainsFunc(b, jsonNeedsEscape) && utf8.Valid(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		switch {
+		case r == utf8.RuneError && n == 1:
+			out = append(out, `\ufffd`...)
+		case jsonNeedsEscape(r) && r > 0xffff:
+			r1, r2 := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		case jsonNeedsEscape(r):
+			out = fmt.Appendf(out, `\u%04x`, r)
+		default:
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
+}
+
+// jsonNeedsEscape leaves out the control characters JSON escapes itself
+// and the white space between its tokens.
+func jsonNeedsEscape(r rune) bool { return r >= 0x7f && needsEscape(r) }

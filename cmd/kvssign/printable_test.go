@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
 
 func TestPrintable(t *testing.T) {
 	cases := []struct{ in, want string }{
@@ -22,6 +26,24 @@ func TestPrintable(t *testing.T) {
 	}
 	if got, want := printableLines("line 1 \x1b[2J\n  line 2\r"), "line 1 \\x1b[2J\n  line 2\\r"; got != want {
 		t.Errorf("printableLines = %q; want %q", got, want)
+	}
+}
+
+func TestPrintableJSON(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{"a":"plain","b":"été ✓"}` + "\n", `{"a":"plain","b":"été ✓"}` + "\n"},
+		{"{\n  \"sdp\": \"a\u009b2J\u007fb\u202ec\"\n}", "{\n  \"sdp\": \"a\\u009b2J\\u007fb\\u202ec\"\n}"},
+		{"[\"\xff\", \"\U000e0001\"]", `["\ufffd", "\udb40\udc01"]`},
+	}
+	for _, tc := range cases {
+		got := string(printableJSON([]byte(tc.in)))
+		if got != tc.want {
+			t.Errorf("printableJSON(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+		var a, b any
+		if json.Unmarshal([]byte(tc.in), &a) == nil && (json.Unmarshal([]byte(got), &b) != nil || !reflect.DeepEqual(a, b)) {
+			t.Errorf("printableJSON(%q) = %q means something else", tc.in, got)
+		}
 	}
 }
 
