@@ -170,6 +170,15 @@ func New(cfg Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Close stops the server's background work (the JWT key set's fetches)
+// and waits for it to end. Requests still being served are not affected.
+func (s *Server) Close() error {
+	if s.auth.jwt != nil && s.auth.jwt.keys != nil {
+		s.auth.jwt.keys.close()
+	}
+	return nil
+}
+
 // SetDraining marks the server as shutting down (true) or not: while
 // draining, /readyz answers 503 so that load balancers stop sending
 // requests, and requests still get answered.
@@ -327,6 +336,13 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 	var p *principal
 	if aerr == nil {
 		p, aerr = s.auth.authenticate(ctx, tok)
+	}
+	if aerr == errIssuerDown {
+		s.m.authFailure.WithLabelValues(aerr.reason).Inc()
+		// The key set's fetch logs the failure once; this is per request.
+		s.refused(r, http.StatusServiceUnavailable, "unavailable", ip, nil, aerr.reason)
+		h["Retry-After"] = []string{"5"}
+		return writeError(w, http.StatusServiceUnavailable, "unavailable", aerr.message, "")
 	}
 	if aerr != nil {
 		s.m.authFailure.WithLabelValues(aerr.reason).Inc()
