@@ -171,7 +171,7 @@ type keySet struct {
 	client  httpDoer
 	log     *slog.Logger
 
-	wait    time.Duration // jwksWait, shorter in tests
+	wait time.Duration // jwksWait, shorter in tests
 
 	// ctx ends the fetches when the server closes; wg counts them.
 	ctx    context.Context
