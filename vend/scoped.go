@@ -19,8 +19,8 @@ import (
 	"github.com/kvssign/kvssign/sigv4"
 )
 
-// AssumeRoleAPI is the STS call an [STSScoper] makes; *sts.Client has it.
-type AssumeRoleAPI interface {
+// assumeRoleAPI is the STS call an [STSScoper] makes; *sts.Client has it.
+type assumeRoleAPI interface {
 	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
 }
 
@@ -31,7 +31,7 @@ type AssumeRoleAPI interface {
 // channel and role, renewed in the background before they would expire
 // within a URL's lifetime, and fetched once for all concurrent callers.
 type STSScoper struct {
-	client      AssumeRoleAPI
+	client      assumeRoleAPI
 	roleARN     string
 	sessionName string
 	externalID  string
@@ -61,10 +61,11 @@ const (
 	scopedFailBackoff = time.Second // how long a failure is answered without asking STS again
 )
 
-// NewSTSScoper returns an [STSScoper] that calls client as configured by c.
+// NewSTSScoper returns an [STSScoper] that calls client (an *sts.Client) as
+// configured by c.
 // urlExpires is the lifetime of the URLs signed with the credentials; clock
 // may be nil for time.Now.
-func NewSTSScoper(client AssumeRoleAPI, c ScopedCredentials, urlExpires time.Duration, clock func() time.Time) *STSScoper {
+func NewSTSScoper(client assumeRoleAPI, c ScopedCredentials, urlExpires time.Duration, clock func() time.Time) *STSScoper {
 	s := &STSScoper{
 		client: client, roleARN: c.RoleARN, sessionName: c.SessionName, externalID: c.ExternalID,
 		duration: orDuration(c.Duration, 15*time.Minute), urlExpires: urlExpires, clock: clock,

@@ -536,7 +536,7 @@ func (s *Server) backendError(w http.ResponseWriter, r *http.Request, err error,
 		return writeError(w, http.StatusBadRequest, "invalid_argument", "AWS refused the channel or role", "channel")
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		wait := 2 * time.Second
-		var ra RetryAfterError
+		var ra retryAfterError
 		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
 			wait = ra.RetryAfter()
 		}
