@@ -8,8 +8,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/kvssign/kvssign/awskvs"
 	"github.com/kvssign/kvssign/kvs"
@@ -23,35 +21,11 @@ import (
 // When the channel's endpoints are AWS's, the ICE servers start with the
 // region's KVS STUN server, as the KVS SDKs' samples do.
 func NewResolverBackend(r, creating *awskvs.Resolver) Backend {
-	b := &resolverBackend{r: r, creating: creating}
-	for i := range b.shards {
-		b.shards[i].m = make(map[memoKey]memo)
-	}
-	return b
+	return &resolverBackend{r: r, creating: creating}
 }
 
 type resolverBackend struct {
 	r, creating *awskvs.Resolver
-	// shards remember the last answer per channel and role, to tell a
-	// cache hit (the same expiry times as last time) from a fresh fetch,
-	// and to reuse the converted ICE server list.
-	shards [16]memoShard
-}
-
-type memoShard struct {
-	mu sync.RWMutex
-	m  map[memoKey]memo
-}
-
-type memoKey struct {
-	channel string
-	role    kvs.Role
-	create  bool
-}
-
-type memo struct {
-	arnExp, epExp, iceExp time.Time
-	ice                   []ICEServer
 }
 
 func (b *resolverBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error) {
@@ -63,31 +37,13 @@ func (b *resolverBackend) Connection(ctx context.Context, channel string, role k
 	if err != nil {
 		return Target{}, backendError(err)
 	}
-	k := memoKey{channel, role, create && b.creating != nil}
-	sh := &b.shards[shardOf(channel)%uint32(len(b.shards))]
-	sh.mu.RLock()
-	m, ok := sh.m[k]
-	sh.mu.RUnlock()
-	hit := ok && m.arnExp.Equal(c.ARNExpires) && m.epExp.Equal(c.EndpointsExpire) && m.iceExp.Equal(c.ICEServersExpire)
-	if !hit || !ok {
-		if !ok || !m.iceExp.Equal(c.ICEServersExpire) || m.ice == nil {
-			m.ice = convertICE(c)
-		}
-		m.arnExp, m.epExp, m.iceExp = c.ARNExpires, c.EndpointsExpire, c.ICEServersExpire
-		sh.mu.Lock()
-		if len(sh.m) >= 4096 {
-			clear(sh.m) // a memo only saves work; start over when it grows
-		}
-		sh.m[k] = m
-		sh.mu.Unlock()
-	}
 	a, _ := kvs.ParseChannelARN(c.ChannelARN)
 	return Target{
 		ChannelARN: c.ChannelARN,
 		Region:     a.Region,
 		Endpoint:   c.WSSEndpoint,
-		ICEServers: m.ice,
-		FromCache:  hit,
+		ICEServers: convertICE(c),
+		FromCache:  c.FromCache,
 		Stale:      c.Stale,
 	}, nil
 }
@@ -97,14 +53,6 @@ func (b *resolverBackend) Forget(channel string) {
 	if b.creating != nil {
 		b.creating.Invalidate(channel)
 	}
-}
-
-func shardOf(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return h
 }
 
 // convertICE returns the ICE servers of c, with the region's KVS STUN

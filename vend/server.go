@@ -74,7 +74,6 @@ type Server struct {
 	m         *metrics
 	metricsH  http.Handler
 	static    http.Handler
-	ice       iceJSON
 
 	maxBody        int64
 	requestTimeout time.Duration
