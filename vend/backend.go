@@ -38,7 +38,10 @@ type Target struct {
 	// Endpoint is the role's WSS endpoint (wss://, or ws:// for a local
 	// emulator).
 	Endpoint string
-	// ICEServers are the channel's STUN and TURN servers.
+	// ICEServers are the channel's STUN and TURN servers. The server may
+	// cache their JSON by the identity of the slice's backing array, so a
+	// Backend must not change a list after returning it (return a new
+	// slice instead).
 	ICEServers []ICEServer
 	// FromCache reports that no AWS call was made for this answer.
 	FromCache bool

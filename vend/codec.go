@@ -1,6 +1,7 @@
 // The JSON of POST /v1/connections: a strict reader for the request
 // (encoding/json, no unknown fields, one object) and a hand-written writer
-// for the answer, which measured 2.5 times as fast as encoding/json's.
+// for the answer, which measured 2.5 times as fast as encoding/json's, with
+// the ICE servers' JSON cached.
 
 package vend
 
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kvssign/kvssign/kvs"
@@ -136,6 +138,43 @@ func readAtMost(b []byte, r io.Reader, max int64) ([]byte, error) {
 	}
 }
 
+// iceJSON caches the JSON of ICE server lists by the identity of their
+// backing array: a Backend hands out the same slice while it is cached.
+type iceJSON struct {
+	m sync.Map // *ICEServer → []byte
+	n atomic.Int64
+}
+
+const iceJSONMax = 4096
+
+func (c *iceJSON) get(ice []ICEServer) []byte {
+	if len(ice) == 0 {
+		return []byte("[]")
+	}
+	key := &ice[0]
+	if v, ok := c.m.Load(key); ok {
+		e := v.(iceEntry)
+		if e.n == len(ice) {
+			return e.json
+		}
+	}
+	b, err := marshalNoEscape(ice)
+	if err != nil {
+		return []byte("[]")
+	}
+	if c.n.Add(1) > iceJSONMax {
+		c.m.Clear()
+		c.n.Store(0)
+	}
+	c.m.Store(key, iceEntry{n: len(ice), json: b})
+	return b
+}
+
+type iceEntry struct {
+	n    int
+	json []byte
+}
+
 // marshalNoEscape returns the JSON of v, leaving & < > as they are.
 func marshalNoEscape(v any) ([]byte, error) {
 	var buf bytes.Buffer
@@ -169,7 +208,7 @@ func (s *Server) writeConnection(w http.ResponseWriter, c *connectionResponse) i
 	b = append(b, `,"endpoint":`...)
 	b = appendJSONString(b, c.Endpoint)
 	b = append(b, `,"iceServers":`...)
-	b = appendICEServers(b, c.ICEServers)
+	b = append(b, s.ice.get(c.ICEServers)...)
 	b = append(b, "}\n"...)
 	h := w.Header()
 	h["Content-Type"] = hdrJSON

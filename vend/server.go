@@ -68,6 +68,7 @@ type Server struct {
 	refreshes *limiter[string] // per channel: Backend.Forget calls
 	cors      corsPolicy
 	arns      *arnScope
+	ice       iceJSON
 	proxies   []netip.Prefix
 	log       *slog.Logger
 	clock     func() time.Time
