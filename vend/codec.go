@@ -221,40 +221,6 @@ func (s *Server) writeConnection(w http.ResponseWriter, c *connectionResponse) i
 	return http.StatusOK
 }
 
-// appendICEServers appends the JSON array of servers, as encoding/json
-// writes it.
-func appendICEServers(b []byte, servers []ICEServer) []byte {
-	b = append(b, '[')
-	for i, s := range servers {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"urls":`...)
-		if s.URLs == nil {
-			b = append(b, "null"...)
-		} else {
-			b = append(b, '[')
-			for j, u := range s.URLs {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = appendJSONString(b, u)
-			}
-			b = append(b, ']')
-		}
-		if s.Username != "" {
-			b = append(b, `,"username":`...)
-			b = appendJSONString(b, s.Username)
-		}
-		if s.Credential != "" {
-			b = append(b, `,"credential":`...)
-			b = appendJSONString(b, s.Credential)
-		}
-		b = append(b, '}')
-	}
-	return append(b, ']')
-}
-
 // appendJSONString appends s as a JSON string. It escapes what JSON
 // requires (quote, backslash, control characters) and the line separators
 // U+2028 and U+2029, and leaves the rest, & < > included, as it is.
