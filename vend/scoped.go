@@ -39,6 +39,11 @@ type STSScoper struct {
 	urlExpires  time.Duration
 	clock       func() time.Time
 
+	// ctx ends the fetches when the scoper closes; wg counts them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
 	mu sync.Mutex
 	m  map[scopeKey]*scoped
 }
@@ -80,7 +85,16 @@ func NewSTSScoper(client assumeRoleAPI, c ScopedCredentials, urlExpires time.Dur
 	if s.urlExpires == 0 {
 		s.urlExpires = kvs.DefaultExpires
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
+}
+
+// Close stops the STS calls under way and waits for them to end; after it,
+// ScopedCredentials fails for credentials it does not hold.
+func (s *STSScoper) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
 }
 
 // ScopedCredentials returns credentials allowed only to connect to
@@ -109,7 +123,12 @@ func (s *STSScoper) ScopedCredentials(ctx context.Context, channelARN string, ro
 		return sigv4.Credentials{}, err
 	}
 	if e.flight == nil {
+		if err := s.ctx.Err(); err != nil {
+			s.mu.Unlock()
+			return sigv4.Credentials{}, fmt.Errorf("vend: scoped credentials: the scoper is closed: %w", err)
+		}
 		e.flight = make(chan struct{})
+		s.wg.Add(1)
 		go s.fetch(k, e, e.flight)
 	}
 	done := e.flight
@@ -147,7 +166,8 @@ func (s *STSScoper) renewDue(c sigv4.Credentials, now time.Time) bool {
 }
 
 func (s *STSScoper) fetch(k scopeKey, e *scoped, done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), scopedTimeout)
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(s.ctx, scopedTimeout)
 	defer cancel()
 	c, err := s.assume(ctx, k)
 	s.mu.Lock()

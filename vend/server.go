@@ -170,11 +170,15 @@ func New(cfg Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the server's background work (the JWT key set's fetches)
-// and waits for it to end. Requests still being served are not affected.
+// Close stops the server's background work (the JWT key set's fetches,
+// and the Scoper's if it has a Close method) and waits for it to end. Call
+// it once requests are done.
 func (s *Server) Close() error {
 	if s.auth.jwt != nil && s.auth.jwt.keys != nil {
 		s.auth.jwt.keys.close()
+	}
+	if c, ok := s.scoper.(interface{ Close() error }); ok {
+		return c.Close()
 	}
 	return nil
 }
