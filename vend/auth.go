@@ -43,6 +43,8 @@ var (
 	errBadAuth = &authError{"malformed", "the Authorization header must be \"Bearer\" and a token"}
 	errUnknown = &authError{"unknown", "the bearer token is not valid"}
 	errExpired = &authError{"expired", "the token has expired"}
+	// errIssuerDown is answered with 503: the token may be good.
+	errIssuerDown = &authError{"issuer_unavailable", "the token's issuer cannot be reached to check its key; retry later"}
 )
 
 // maxTokenLength bounds a bearer token; JWTs with many claims stay well
@@ -198,6 +200,9 @@ func (j *jwtAuth) verify(ctx context.Context, tok string) (*principal, *authErro
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return nil, errExpired
+		}
+		if errors.Is(err, errIssuerUnavailable) {
+			return nil, errIssuerDown
 		}
 		// The library's message says which check failed without quoting the
 		// token; it is still kept out of responses, which say only this.

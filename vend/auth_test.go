@@ -238,6 +238,48 @@ func TestJWKSRotation(t *testing.T) {
 	}
 }
 
+// TestJWKSIssuerUnreachable: when the issuer's key set cannot be fetched,
+// a token naming an unknown key gets 503 with Retry-After, after a bounded
+// wait rather than the whole request timeout; and Close stops the fetch
+// under way.
+func TestJWKSIssuerUnreachable(t *testing.T) {
+	testKeys(t)
+	release := make(chan struct{})
+	var fetches atomic.Int64
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	cfg := jwtConfig(hang.URL)
+	cfg.Limits.RequestTimeout = Duration(time.Minute)
+	clock := newFakeClock(jwtClockStart.Add(time.Minute))
+	ts := startServer(t, cfg, Options{Clock: clock.Now, Getenv: getenvHS, HTTPClient: hang.Client(), Backend: newFakeBackend("pub-1")})
+	ts.auth.jwt.keys.wait = 100 * time.Millisecond
+	a := ts.post(t, mint(t, jwt.SigningMethodRS256, rsaKey, "r1", claims("alice")), `{"channel":"pub-1","role":"VIEWER"}`)
+	if a.status != 503 || a.err.Code != "unavailable" || a.header.Get("Retry-After") == "" {
+		t.Errorf("token while the issuer hangs: %d %s Retry-After %q; want 503 unavailable with Retry-After", a.status, a.body, a.header.Get("Retry-After"))
+	}
+	// An HS256 token needs no key set: it still works.
+	if a := ts.post(t, mint(t, jwt.SigningMethodHS256, []byte(hmacSecret), "", claims("carol")), `{"channel":"pub-1","role":"VIEWER"}`); a.status != 200 {
+		t.Errorf("HS256 while the issuer hangs: %d %s", a.status, a.body)
+	}
+	if fetches.Load() == 0 {
+		t.Fatal("no fetch was made")
+	}
+	done := make(chan struct{})
+	go func() { ts.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Close did not stop the fetch under way")
+	}
+}
+
 func TestBearer(t *testing.T) {
 	cases := []struct {
 		in   string

@@ -21,7 +21,8 @@ type Backend interface {
 	// exist, [ErrUnavailable] when AWS throttles, fails or times out and
 	// nothing usable is cached, [ErrInvalid] when AWS refuses the input,
 	// and [ErrForbidden] when AWS denies access to the channel; other
-	// errors are answered with a bare 502.
+	// errors are answered with a bare 502. An error with a method
+	// RetryAfter() time.Duration sets a 503's Retry-After.
 	Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error)
 	// Forget drops what the Backend cached about channel (a name or an
 	// ARN). The server calls it, at most once per channel every few
@@ -65,9 +66,9 @@ var (
 	ErrForbidden       = errors.New("vend: AWS denied access to the channel")
 )
 
-// RetryAfterError is implemented by errors that know when to retry; a 503
+// retryAfterError is implemented by errors that know when to retry; a 503
 // answer uses it for its Retry-After header.
-type RetryAfterError interface {
+type retryAfterError interface {
 	error
 	RetryAfter() time.Duration
 }

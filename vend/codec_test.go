@@ -35,10 +35,12 @@ func TestUnknownKey(t *testing.T) {
 		{`null`, "", false},
 		{`[]`, "", false},
 	}
+	s := &Server{maxBody: 4096}
 	for _, c := range cases {
-		got, ok := unknownKey([]byte(c.in))
-		if got != c.want || ok != c.ok {
-			t.Errorf("unknownKey(%s) = %q, %v; want %q, %v", c.in, got, ok, c.want, c.ok)
+		_, status, code, msg, field := s.decode(newJSONRequest([]byte(c.in)))
+		unknown := status == 400 && code == "invalid_argument" && strings.Contains(msg, "unknown field")
+		if unknown != c.ok || unknown && field != c.want {
+			t.Errorf("decode(%s) = %d %s on %q; want an unknown field: %v %q", c.in, status, code, field, c.ok, c.want)
 		}
 	}
 }
@@ -103,24 +105,31 @@ func TestDecodeLimits(t *testing.T) {
 	}
 }
 
-func TestAppendJSONString(t *testing.T) {
+func TestJSONStrings(t *testing.T) {
 	for _, s := range []string{"", "plain", `q"uote`, `back\slash`, "tab\tnl\ncr\r", "\x00\x01\x1f\x7f", "é ü 日本", "a&b<c>d", "ls\u2028ps\u2029", "\xff\xfe"} {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
 		enc.Encode(s)
 		want := strings.TrimSuffix(buf.String(), "\n")
-		got := string(appendJSONString(nil, s))
+		var rec recordWriter
+		rec.benchWriter = &benchWriter{h: make(http.Header)}
+		(&Server{}).writeConnection(&rec, &connectionResponse{URL: s, ICEServers: []ICEServer{}})
+		var back map[string]json.RawMessage
+		if err := json.Unmarshal(rec.body.Bytes(), &back); err != nil {
+			t.Fatalf("writeConnection with URL %q: %s: %v", s, rec.body.Bytes(), err)
+		}
+		got := string(back["url"])
 		if s == "\xff\xfe" {
 			// encoding/json replaces invalid UTF-8; both decode to valid JSON.
 			var back string
 			if err := json.Unmarshal([]byte(got), &back); err != nil {
-				t.Errorf("appendJSONString(%q) = %s: not JSON: %v", s, got, err)
+				t.Errorf("the URL %q as JSON = %s: not JSON: %v", s, got, err)
 			}
 			continue
 		}
 		if got != want {
-			t.Errorf("appendJSONString(%q) = %s; want %s", s, got, want)
+			t.Errorf("the URL %q as JSON = %s; want %s", s, got, want)
 		}
 	}
 }
@@ -132,7 +141,9 @@ func TestWriteConnectionMatchesEncodingJSON(t *testing.T) {
 		ClientID: "token-alice.x", ChannelARN: testARN("cam-1"), Region: "us-west-2", Endpoint: "wss://v-1.example",
 		ICEServers: testICE,
 	}
-	for _, cc := range []*connectionResponse{c, {URL: "u", Role: kvs.Master, ExpiresAt: c.ExpiresAt, ICEServers: []ICEServer{}}} {
+	odd := &connectionResponse{URL: "u", Role: kvs.Master, ExpiresAt: c.ExpiresAt,
+		ICEServers: []ICEServer{{URLs: []string{}}, {URLs: []string{`a"b`, "c"}, Username: "u<&>", Credential: "p\u2028w"}}}
+	for _, cc := range []*connectionResponse{c, {URL: "u", Role: kvs.Master, ExpiresAt: c.ExpiresAt, ICEServers: []ICEServer{}}, odd} {
 		w := &benchWriter{h: make(map[string][]string)}
 		rec := &recordWriter{benchWriter: w}
 		s.writeConnection(rec, cc)

@@ -35,7 +35,14 @@ const (
 	jwksAttempts     = 3
 	jwksMinRefetch   = time.Minute // between fetches caused by unknown key ids
 	jwksRetryBackoff = 200 * time.Millisecond
+	// jwksWait bounds how long a request waits for a fetch of the key
+	// set; past it, the issuer counts as unreachable.
+	jwksWait = 2 * time.Second
 )
+
+// errIssuerUnavailable is a token naming a key that is not known while the
+// issuer's key set cannot be fetched.
+var errIssuerUnavailable = errors.New("the issuer's key set cannot be fetched")
 
 // jwk is one key of a key set, as JSON.
 type jwk struct {
@@ -164,15 +171,24 @@ type keySet struct {
 	client  httpDoer
 	log     *slog.Logger
 
+	wait time.Duration // jwksWait, shorter in tests
+
+	// ctx ends the fetches when the server closes; wg counts them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
 	fetched atomic.Pointer[keys]
 	mu      sync.Mutex
 	last    time.Time     // when a fetch last started
 	got     time.Time     // when a fetch last succeeded
+	failed  bool          // the last fetch failed
 	running chan struct{} // closed when the fetch under way ends; nil if none
 }
 
 func newKeySet(url string, inline []byte, refresh time.Duration, clock func() time.Time, client httpDoer, log *slog.Logger) (*keySet, error) {
-	ks := &keySet{url: url, refresh: refresh, clock: clock, client: client, log: log}
+	ks := &keySet{url: url, refresh: refresh, clock: clock, client: client, log: log, wait: jwksWait}
+	ks.ctx, ks.cancel = context.WithCancel(context.Background())
 	if len(inline) > 0 {
 		k, err := parseJWKS(inline)
 		if err != nil {
@@ -183,9 +199,17 @@ func newKeySet(url string, inline []byte, refresh time.Duration, clock func() ti
 	return ks, nil
 }
 
+// close stops the fetch under way, if any, and waits for it to end.
+func (ks *keySet) close() {
+	ks.cancel()
+	ks.wg.Wait()
+}
+
 // lookup returns the key with id kid for alg. A token without a kid may
 // use the only key of its algorithm. An unknown kid makes the set be
-// fetched again, at most once per jwksMinRefetch.
+// fetched again, at most once per jwksMinRefetch; lookup waits at most
+// ks.wait for that, and returns errIssuerUnavailable when the fetch did
+// not end in time or failed.
 func (ks *keySet) lookup(ctx context.Context, kid, alg string) (any, error) {
 	if k, ok := ks.find(kid, alg); ok {
 		ks.maybeRefresh(false)
@@ -195,11 +219,22 @@ func (ks *keySet) lookup(ctx context.Context, kid, alg string) (any, error) {
 		return nil, fmt.Errorf("unknown key id %q", kid)
 	}
 	ks.maybeRefresh(true)
-	if err := ks.wait(ctx); err != nil {
-		return nil, err
+	wctx, cancel := context.WithTimeout(ctx, ks.wait)
+	defer cancel()
+	if err := ks.waitFetch(wctx); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, errIssuerUnavailable
 	}
 	if k, ok := ks.find(kid, alg); ok {
 		return k, nil
+	}
+	ks.mu.Lock()
+	failed := ks.failed
+	ks.mu.Unlock()
+	if failed {
+		return nil, errIssuerUnavailable
 	}
 	return nil, fmt.Errorf("unknown key id %q", kid)
 }
@@ -240,7 +275,7 @@ func (ks *keySet) maybeRefresh(unknown bool) {
 	now := ks.clock()
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
-	if ks.running != nil {
+	if ks.running != nil || ks.ctx.Err() != nil {
 		return
 	}
 	due := ks.got.IsZero() || now.Sub(ks.got) >= ks.refresh
@@ -255,9 +290,11 @@ func (ks *keySet) maybeRefresh(unknown bool) {
 	ks.last = now
 	done := make(chan struct{})
 	ks.running = done
+	ks.wg.Add(1)
 	go func() {
+		defer ks.wg.Done()
 		defer close(done)
-		k, err := ks.fetch()
+		k, err := ks.fetch(ks.ctx)
 		if err != nil {
 			ks.log.Warn("JWKS fetch failed; keeping the keys known so far", "url", ks.url, "err", err.Error())
 		} else {
@@ -265,6 +302,7 @@ func (ks *keySet) maybeRefresh(unknown bool) {
 		}
 		ks.mu.Lock()
 		ks.running = nil
+		ks.failed = err != nil
 		if err == nil {
 			ks.fetched.Store(&k)
 			ks.got = ks.clock()
@@ -273,8 +311,8 @@ func (ks *keySet) maybeRefresh(unknown bool) {
 	}()
 }
 
-// wait waits for a fetch under way, if any.
-func (ks *keySet) wait(ctx context.Context) error {
+// waitFetch waits for a fetch under way, if any.
+func (ks *keySet) waitFetch(ctx context.Context) error {
 	ks.mu.Lock()
 	done := ks.running
 	ks.mu.Unlock()
@@ -290,24 +328,30 @@ func (ks *keySet) wait(ctx context.Context) error {
 }
 
 // fetch gets the key set, with a deadline per attempt and bounded retries
-// with jittered backoff.
-func (ks *keySet) fetch() (keys, error) {
+// with jittered backoff; ctx ends it, backoff included.
+func (ks *keySet) fetch(ctx context.Context) (keys, error) {
 	var err error
 	for attempt := range jwksAttempts {
 		if attempt > 0 {
 			d := jwksRetryBackoff << (attempt - 1)
-			time.Sleep(d/2 + rand.N(d))
+			t := time.NewTimer(d/2 + rand.N(d))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			}
 		}
 		var k keys
-		if k, err = ks.fetchOnce(); err == nil {
-			return k, nil
+		if k, err = ks.fetchOnce(ctx); err == nil || ctx.Err() != nil {
+			return k, err
 		}
 	}
 	return nil, err
 }
 
-func (ks *keySet) fetchOnce() (keys, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), jwksTimeout)
+func (ks *keySet) fetchOnce(ctx context.Context) (keys, error) {
+	ctx, cancel := context.WithTimeout(ctx, jwksTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.url, nil)
 	if err != nil {

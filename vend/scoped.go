@@ -19,8 +19,8 @@ import (
 	"github.com/kvssign/kvssign/sigv4"
 )
 
-// AssumeRoleAPI is the STS call an [STSScoper] makes; *sts.Client has it.
-type AssumeRoleAPI interface {
+// assumeRoleAPI is the STS call an [STSScoper] makes; *sts.Client has it.
+type assumeRoleAPI interface {
 	AssumeRole(ctx context.Context, in *sts.AssumeRoleInput, optFns ...func(*sts.Options)) (*sts.AssumeRoleOutput, error)
 }
 
@@ -31,13 +31,18 @@ type AssumeRoleAPI interface {
 // channel and role, renewed in the background before they would expire
 // within a URL's lifetime, and fetched once for all concurrent callers.
 type STSScoper struct {
-	client      AssumeRoleAPI
+	client      assumeRoleAPI
 	roleARN     string
 	sessionName string
 	externalID  string
 	duration    time.Duration
 	urlExpires  time.Duration
 	clock       func() time.Time
+
+	// ctx ends the fetches when the scoper closes; wg counts them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu sync.Mutex
 	m  map[scopeKey]*scoped
@@ -61,10 +66,11 @@ const (
 	scopedFailBackoff = time.Second // how long a failure is answered without asking STS again
 )
 
-// NewSTSScoper returns an [STSScoper] that calls client as configured by c.
+// NewSTSScoper returns an [STSScoper] that calls client (an *sts.Client) as
+// configured by c.
 // urlExpires is the lifetime of the URLs signed with the credentials; clock
 // may be nil for time.Now.
-func NewSTSScoper(client AssumeRoleAPI, c ScopedCredentials, urlExpires time.Duration, clock func() time.Time) *STSScoper {
+func NewSTSScoper(client assumeRoleAPI, c ScopedCredentials, urlExpires time.Duration, clock func() time.Time) *STSScoper {
 	s := &STSScoper{
 		client: client, roleARN: c.RoleARN, sessionName: c.SessionName, externalID: c.ExternalID,
 		duration: orDuration(c.Duration, 15*time.Minute), urlExpires: urlExpires, clock: clock,
@@ -79,7 +85,16 @@ func NewSTSScoper(client AssumeRoleAPI, c ScopedCredentials, urlExpires time.Dur
 	if s.urlExpires == 0 {
 		s.urlExpires = kvs.DefaultExpires
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
+}
+
+// Close stops the STS calls under way and waits for them to end; after it,
+// ScopedCredentials fails for credentials it does not hold.
+func (s *STSScoper) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
 }
 
 // ScopedCredentials returns credentials allowed only to connect to
@@ -108,7 +123,12 @@ func (s *STSScoper) ScopedCredentials(ctx context.Context, channelARN string, ro
 		return sigv4.Credentials{}, err
 	}
 	if e.flight == nil {
+		if err := s.ctx.Err(); err != nil {
+			s.mu.Unlock()
+			return sigv4.Credentials{}, fmt.Errorf("vend: scoped credentials: the scoper is closed: %w", err)
+		}
 		e.flight = make(chan struct{})
+		s.wg.Add(1)
 		go s.fetch(k, e, e.flight)
 	}
 	done := e.flight
@@ -146,7 +166,8 @@ func (s *STSScoper) renewDue(c sigv4.Credentials, now time.Time) bool {
 }
 
 func (s *STSScoper) fetch(k scopeKey, e *scoped, done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), scopedTimeout)
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(s.ctx, scopedTimeout)
 	defer cancel()
 	c, err := s.assume(ctx, k)
 	s.mu.Lock()

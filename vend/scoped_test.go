@@ -198,3 +198,29 @@ type statusErr struct{ code int }
 
 func (e statusErr) Error() string       { return http.StatusText(e.code) }
 func (e statusErr) HTTPStatusCode() int { return e.code }
+
+// blockingSTS answers only when its context ends.
+type blockingSTS struct{ started chan struct{} }
+
+func (b blockingSTS) AssumeRole(ctx context.Context, _ *sts.AssumeRoleInput, _ ...func(*sts.Options)) (*sts.AssumeRoleOutput, error) {
+	close(b.started)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestSTSScoperClose: Close ends the STS call under way, and no call
+// starts after it.
+func TestSTSScoperClose(t *testing.T) {
+	b := blockingSTS{started: make(chan struct{})}
+	s := NewSTSScoper(b, ScopedCredentials{RoleARN: "arn:aws:iam::123456789012:role/connect"}, 0, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the caller gives up at once; the fetch goes on
+	if _, err := s.ScopedCredentials(ctx, testARN("cam-1"), kvs.Viewer); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ScopedCredentials with a cancelled context: %v", err)
+	}
+	<-b.started
+	s.Close() // returns once the fetch has ended
+	if _, err := s.ScopedCredentials(context.Background(), testARN("cam-2"), kvs.Viewer); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("ScopedCredentials after Close: %v; want an error saying the scoper is closed", err)
+	}
+}

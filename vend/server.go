@@ -68,13 +68,13 @@ type Server struct {
 	refreshes *limiter[string] // per channel: Backend.Forget calls
 	cors      corsPolicy
 	arns      *arnScope
+	ice       iceJSON
 	proxies   []netip.Prefix
 	log       *slog.Logger
 	clock     func() time.Time
 	m         *metrics
 	metricsH  http.Handler
 	static    http.Handler
-	ice       iceJSON
 
 	maxBody        int64
 	requestTimeout time.Duration
@@ -168,6 +168,19 @@ func New(cfg Config, opts Options) (*Server, error) {
 	rand.Read(b[:])
 	s.reqBase = hex.EncodeToString(b[:]) + "-"
 	return s, nil
+}
+
+// Close stops the server's background work (the JWT key set's fetches,
+// and the Scoper's if it has a Close method) and waits for it to end. Call
+// it once requests are done.
+func (s *Server) Close() error {
+	if s.auth.jwt != nil && s.auth.jwt.keys != nil {
+		s.auth.jwt.keys.close()
+	}
+	if c, ok := s.scoper.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // SetDraining marks the server as shutting down (true) or not: while
@@ -327,6 +340,13 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 	var p *principal
 	if aerr == nil {
 		p, aerr = s.auth.authenticate(ctx, tok)
+	}
+	if aerr == errIssuerDown {
+		s.m.authFailure.WithLabelValues(aerr.reason).Inc()
+		// The key set's fetch logs the failure once; this is per request.
+		s.refused(r, http.StatusServiceUnavailable, "unavailable", ip, nil, aerr.reason)
+		h["Retry-After"] = []string{"5"}
+		return writeError(w, http.StatusServiceUnavailable, "unavailable", aerr.message, "")
 	}
 	if aerr != nil {
 		s.m.authFailure.WithLabelValues(aerr.reason).Inc()
@@ -520,7 +540,7 @@ func (s *Server) backendError(w http.ResponseWriter, r *http.Request, err error,
 		return writeError(w, http.StatusBadRequest, "invalid_argument", "AWS refused the channel or role", "channel")
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		wait := 2 * time.Second
-		var ra RetryAfterError
+		var ra retryAfterError
 		if errors.As(err, &ra) && ra.RetryAfter() > 0 {
 			wait = ra.RetryAfter()
 		}

@@ -261,6 +261,7 @@ func serveListener(ctx context.Context, ln net.Listener, stdout io.Writer, cfg v
 	defer cancel()
 	err := hs.Shutdown(sctx)
 	<-done
+	srv.Close()
 	if err != nil {
 		hs.Close()
 		return fmt.Errorf("shutting down: requests still running after %v: %w", timeout, err)

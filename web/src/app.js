@@ -6,7 +6,7 @@
 // WebRTC, as in AWS's own browser sample.
 
 import { SignalingClient, Role } from 'amazon-kinesis-video-streams-webrtc';
-import { vendConnection, VendError, redactURL } from './vend.js';
+import { checkAPI, vendConnection, VendError, redactURL } from './vend.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -70,6 +70,14 @@ function readFragment() {
   return p.get('autoconnect') === '1';
 }
 
+// allowedAPIOrigins lists the origins besides the page's own that may
+// receive the token, from <meta name="kvssign-api-origins">: set by whoever
+// serves the page, never by a link.
+function allowedAPIOrigins() {
+  const m = document.querySelector('meta[name="kvssign-api-origins"]');
+  return (m?.content || '').split(/[\s,]+/).filter(Boolean);
+}
+
 function settings() {
   const role = $('role').value;
   // A viewer with no client id of its own gets the one the vending service
@@ -106,6 +114,12 @@ async function connect() {
   const cfg = settings();
   if (!cfg.channel) {
     showError('channel: enter the name of a signaling channel');
+    return;
+  }
+  try {
+    cfg.api = checkAPI(cfg.api, location.origin, allowedAPIOrigins());
+  } catch (err) {
+    showError(err.message);
     return;
   }
   $('connect').disabled = true;

@@ -40,6 +40,22 @@ export async function vendConnection(cfg) {
   return normalise(data);
 }
 
+// checkAPI returns the base URL of the vending API the page may send its
+// token to: api when its origin is the page's own or one of allowed (the
+// origins listed in the page's kvssign-api-origins meta tag). Anything
+// else is refused, since a crafted link could otherwise point the page,
+// and the token the user types, at a host of the link's choosing.
+export function checkAPI(api, pageOrigin, allowed) {
+  let u;
+  try { u = new URL(api); } catch { throw new VendError(`vending API ${JSON.stringify(api)}: not a URL`); }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new VendError(`vending API ${u.protocol}: must be https: (or http:)`);
+  if (u.username || u.password || u.search || u.hash) throw new VendError('vending API: must be an origin and a path, with no user, query or fragment');
+  if (u.origin !== pageOrigin && !allowed.includes(u.origin)) {
+    throw new VendError(`vending API ${u.origin}: the page sends its token only to its own origin or to one listed in its kvssign-api-origins meta tag`);
+  }
+  return u.origin + u.pathname.replace(/\/+$/, '');
+}
+
 // normalise reads the vending answer. Only the URL is required: the channel
 // ARN, client id, endpoint and region are in the signed URL itself, which
 // keeps the page working with any server that vends a KVS URL.
