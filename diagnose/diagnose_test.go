@@ -33,6 +33,7 @@ func TestExplainTable(t *testing.T) {
 		{"unknown key", Failure{Status: 403, Code: "UnrecognizedClientException"}, Diagnosis{Cause: CauseInvalidCreds}},
 		{"signature", Failure{Status: 403, Message: "The request signature we calculated does not match the signature you provided."}, Diagnosis{Cause: CauseSignature}},
 		{"expires too long", Failure{Status: 400, Message: "X-Amz-Expires must be at most 300"}, Diagnosis{Cause: CauseExpiresTooLong}},
+		{"expires over 7 days", Failure{Status: 400, Message: "X-Amz-Expires 604801 must be a whole number of seconds from 1 to 604800."}, Diagnosis{Cause: CauseExpiresTooLong}},
 		{"permission", Failure{Status: 403, Code: "AccessDeniedException", Message: "User: x is not authorized to perform: kinesisvideo:ConnectAsMaster on resource: y", Role: kvs.Master},
 			Diagnosis{Cause: CausePermission}},
 		{"permission, a message that lower-cases longer", Failure{Status: 403, Code: "AccessDeniedException", Message: "User: İİİİ is not authorized to perform: kinesisvideo:ListSignalingChannels on resource: *"},

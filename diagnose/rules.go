@@ -104,9 +104,11 @@ var rules = []rule{
 		return x.has("signature we calculated does not match") || x.codeIs("SignatureDoesNotMatch")
 	}, fixed("the signature does not match: a wrong secret access key, or the URL was changed after signing (re-encoded, a parameter added or reordered by a tool)",
 		"check AWS_SECRET_ACCESS_KEY; pass the signed URL on unchanged")},
-	{CauseExpiresTooLong, func(x *facts) bool { return x.has("x-amz-expires must be at most") }, fixed(
-		"X-Amz-Expires is over 300 seconds, which KVS refuses for signaling",
-		"sign with --expires 299s or less")},
+	{CauseExpiresTooLong, func(x *facts) bool {
+		return x.has("x-amz-expires must be at most") || x.has("x-amz-expires") && x.has("must be a whole number of seconds from 1 to")
+	}, fixed(
+		"X-Amz-Expires is out of range: SigV4 allows 1 to 604800 seconds (7 days), and KVS honours a signaling URL only within 5 minutes of its X-Amz-Date whatever X-Amz-Expires says",
+		"sign with --expires 299s (the default); sign a fresh URL for each connection rather than a long-lived one")},
 	{CausePermission, func(x *facts) bool {
 		return x.has("not authorized to perform") || x.Status == 403 && x.codeIs("AccessDeniedException", "AccessDenied") && !x.NoAnswer
 	}, explainPermission},

@@ -261,12 +261,15 @@ func TestConnectDiagnoses(t *testing.T) {
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "no-such-cam", "--role", "master"}
 			}, check{diagnose.CauseUnknownChannel, []string{"ResourceNotFoundException", "does not exist in us-west-2"}}},
-		{"expires over 300 s", emulator.Config{},
+		{"expires over 7 days", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
+				// KVS takes X-Amz-Expires up to SigV4's 604800 s (the C SDK
+				// signs with that much); one second more is refused before
+				// the signature is checked.
 				r := cli(t, nil, "presign", "--service", "kinesisvideo", "--region", "us-west-2", "--expires", "10m",
 					endpointOf(t, v, kvs.Master)+"?X-Amz-ChannelARN="+arn)
-				return []string{"--url", strings.TrimSpace(r.stdout)}
-			}, check{diagnose.CauseExpiresTooLong, []string{"over 300 seconds", "--expires 299s"}}},
+				return []string{"--url", strings.Replace(strings.TrimSpace(r.stdout), "X-Amz-Expires=600", "X-Amz-Expires=604801", 1)}
+			}, check{diagnose.CauseExpiresTooLong, []string{"604800 seconds", "--expires 299s"}}},
 		{"nothing listening", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel-arn", arn, "--endpoint", "ws://127.0.0.1:1/signaling/master/m-1", "--role", "master", "--timeout", "2s"}
