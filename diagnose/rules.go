@@ -84,7 +84,7 @@ var rules = []rule{
 		return x.skewed && (x.timeWords || x.Status == 403 && x.off.Abs() > 4*time.Minute)
 	}, explainSkew},
 	{CauseURLExpired, func(x *facts) bool { return x.has("signature expired") }, fixed(
-		"the signed URL expired before it was used: signaling URLs live at most 300 s from X-Amz-Date",
+		"the signed URL was used too late: KVS takes a signaling URL only within 5 minutes of its X-Amz-Date (and before X-Amz-Date + X-Amz-Expires)",
 		"sign a fresh URL right before connecting (kvssign connect signs one itself)")},
 	{CauseClockSkew, func(x *facts) bool { return x.timeWords }, fixed(
 		"the signing time is outside the 5 minutes the service allows: this machine's clock is probably off",
