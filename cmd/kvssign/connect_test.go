@@ -178,7 +178,7 @@ func TestConnectDiagnoses(t *testing.T) {
 			func(t *testing.T, v *env, arn string) []string {
 				s := signed(t, "--channel", "cam", "--role", "master", "--endpoint-url", v.url, "--signing-time", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
 				return []string{"--url", s.URL}
-			}, check{diagnose.CauseURLExpired, []string{"expired before it was used", "sign a fresh URL"}}},
+			}, check{diagnose.CauseURLExpired, []string{"used too late", "sign a fresh URL"}}},
 		{"expired session token", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				ep := endpointOf(t, v, kvs.Master)
