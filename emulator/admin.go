@@ -275,7 +275,7 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if err := e.SetFaults(f); err != nil {
-				adminError(w, http.StatusBadRequest, "%s", strings.TrimPrefix(err.Error(), "emulator: "))
+				adminError(w, http.StatusBadRequest, "%v", err)
 				return
 			}
 			adminJSON(w, http.StatusOK, e.CurrentFaults())

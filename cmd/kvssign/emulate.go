@@ -162,7 +162,7 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	}
 	// Flag values first (a bad one is a usage error), then the files.
 	if _, err := emulator.New(cfg); err != nil {
-		return usagef("%s", strings.TrimPrefix(err.Error(), "emulator: "))
+		return usagef("%v", err)
 	}
 	cfg.StateFile = f.stateFile
 	if f.tls {
@@ -178,7 +178,7 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	}
 	for _, name := range f.channels {
 		if _, err := e.CreateChannel(name, 0); err != nil && !errors.Is(err, emulator.ErrChannelExists) {
-			return usagef("--create-channel: %s", strings.TrimPrefix(err.Error(), "emulator: "))
+			return usagef("--create-channel: %v", err)
 		}
 	}
 	if err := e.Listen(f.addr); err != nil {
@@ -272,7 +272,7 @@ func readPolicy(path string) (string, error) {
 	}
 	doc := string(b)
 	if err := emulator.ValidatePolicy(doc); err != nil {
-		return "", errors.New(strings.TrimPrefix(err.Error(), "emulator: "))
+		return "", err
 	}
 	return doc, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -38,7 +37,7 @@ func (lf *limitFlags) apply(cfg *emulator.Config, log *slog.Logger) error {
 	}
 	for _, spec := range lf.quota {
 		if err := cfg.Quotas.Set(spec); err != nil {
-			return usagef("--quota: %s", strings.TrimPrefix(err.Error(), "emulator: "))
+			return usagef("--quota: %v", err)
 		}
 	}
 	if lf.maxConnections < -1 {

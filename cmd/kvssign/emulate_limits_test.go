@@ -43,7 +43,7 @@ func TestEmulateBadLimitFlags(t *testing.T) {
 		inStderr string
 	}{
 		{[]string{"--quotas", "maybe"}, `--quotas "maybe": must be on or off`},
-		{[]string{"--quota", "Describe=5"}, `--quota: quota "Describe=5": operation "Describe"`},
+		{[]string{"--quota", "Describe=5"}, `--quota: emulator: quota "Describe=5": operation "Describe"`},
 		{[]string{"--quota", "DescribeSignalingChannel=fast"}, "rate must be a positive number"},
 		{[]string{"--max-connections", "-5"}, "--max-connections -5"},
 	}

@@ -104,9 +104,9 @@ func TestEmulateBadFlags(t *testing.T) {
 		{[]string{"--state", corrupt}, 1, "corrupt"},
 		{[]string{"extra-arg"}, 2, ""},
 		{[]string{"--policy", missingPolicy}, 2, "--policy " + missingPolicy + ": no such file or directory"},
-		{[]string{"--policy", conditionPolicy}, 2, "--policy " + conditionPolicy + ": policy: Statement[0].Condition: the emulator does not evaluate conditions"},
-		{[]string{"--policy", emptyPolicy}, 2, "--policy " + emptyPolicy + ": policy: the document is empty"},
-		{[]string{"--policy", badJSONPolicy}, 2, "--policy " + badJSONPolicy + ": policy: Statement: is not valid JSON"},
+		{[]string{"--policy", conditionPolicy}, 2, "--policy " + conditionPolicy + ": emulator: policy: Statement[0].Condition: the emulator does not evaluate conditions"},
+		{[]string{"--policy", emptyPolicy}, 2, "--policy " + emptyPolicy + ": emulator: policy: the document is empty"},
+		{[]string{"--policy", badJSONPolicy}, 2, "--policy " + badJSONPolicy + ": emulator: policy: Statement: is not valid JSON"},
 		{[]string{"--policy", bigPolicy}, 2, "--policy " + bigPolicy + ": the file is over 65536 bytes"},
 	}
 	for _, tc := range cases {
