@@ -9,13 +9,13 @@ const Redacted = "REDACTED"
 // canonical request — with SigV4's secrets replaced by [Redacted]: the
 // values of the X-Amz-Signature, X-Amz-Security-Token and X-Amz-Credential
 // query parameters, the Signature of an Authorization header, the value of
-// an X-Amz-Security-Token header line, and the user info of a URL. Names
+// an X-Amz-Security-Token header, and the user info of a URL. Names
 // stay, so the text still reads. A parameter's name is matched as a server
 // reads it, percent-decoded once and in any case (X-Amz-%53ignature is the
 // signature); its value ends at "&", "#", white space, a quote, a bracket,
 // "," or ";", or at "%26" when the "=" itself was encoded as "%3D".
 func Redact(s string) string {
-	return redactTokenLines(redactParams(redactUserInfo(s)))
+	return redactTokenHeaders(redactParams(redactUserInfo(s)))
 }
 
 // redactUserInfo replaces the user info of every URL in s.
@@ -139,44 +139,69 @@ func valueEnd(s string, i int, encoded bool) bool {
 	return encoded && s[i] == '%' && i+2 < len(s) && s[i+1] == '2' && s[i+2] == '6'
 }
 
-// redactTokenLines replaces the value of every X-Amz-Security-Token header
-// line, "name: value" or "name:value" as in a canonical request.
-func redactTokenLines(s string) string {
+// redactTokenHeaders replaces the value of every X-Amz-Security-Token
+// header: "name: value" or "name:value" (as in a canonical request) to the
+// end of its line when the name starts the line, or up to white space, "]"
+// and the like elsewhere, as when an http.Header is printed.
+func redactTokenHeaders(s string) string {
+	const name = ParamSecurityToken
 	var b strings.Builder
 	done := 0
-	for line := 0; line < len(s); {
-		eol := strings.IndexAny(s[line:], "\r\n")
-		if eol < 0 {
-			eol = len(s)
+	for i := 0; i+len(name) < len(s); i++ {
+		if !strings.EqualFold(s[i:i+len(name)], name) || i > 0 && nameByte(s[i-1]) {
+			continue
+		}
+		v := skipBlanks(s, i+len(name))
+		if v >= len(s) || s[v] != ':' {
+			continue
+		}
+		v = skipBlanks(s, v+1)
+		end := v
+		if lineStart(s, i) {
+			for end < len(s) && s[end] != '\n' && s[end] != '\r' {
+				end++
+			}
 		} else {
-			eol += line
-		}
-		i := line
-		for i < eol && (s[i] == ' ' || s[i] == '\t') {
-			i++
-		}
-		if n := len(ParamSecurityToken); eol-i > n && strings.EqualFold(s[i:i+n], ParamSecurityToken) {
-			v := i + n
-			for v < eol && (s[v] == ' ' || s[v] == '\t') {
+			if v < len(s) && s[v] == '[' {
 				v++
 			}
-			if v < eol && s[v] == ':' {
-				v++
-				for v < eol && (s[v] == ' ' || s[v] == '\t') {
-					v++
-				}
-				if v < eol {
-					b.WriteString(s[done:v])
-					b.WriteString(Redacted)
-					done = eol
-				}
+			end = v
+			for end < len(s) && !valueEnd(s, end, false) {
+				end++
 			}
 		}
-		line = eol + 1
+		if end > v {
+			b.WriteString(s[done:v])
+			b.WriteString(Redacted)
+			done = end
+		}
+		i = max(end, i+len(name)) - 1
 	}
 	if done == 0 {
 		return s
 	}
 	b.WriteString(s[done:])
 	return b.String()
+}
+
+func skipBlanks(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// lineStart reports whether only blanks precede s[i] on its line.
+func lineStart(s string, i int) bool {
+	for i > 0 {
+		i--
+		switch s[i] {
+		case '\n', '\r':
+			return true
+		case ' ', '\t':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -25,6 +25,10 @@ func TestRedact(t *testing.T) {
 		{"canonical request header line", "host:example.com\nx-amz-security-token:IQoJb3JpZ2luX2VjE==\nx-amz-date:20261123T100000Z",
 			"host:example.com\nx-amz-security-token:REDACTED\nx-amz-date:20261123T100000Z"},
 		{"header line with spaces", "  X-Amz-Security-Token: IQo+/= tail\r\nNext: 1", "  X-Amz-Security-Token: REDACTED\r\nNext: 1"},
+		{"printed http.Header", "map[Authorization:[AWS4-HMAC-SHA256 Credential=A/1/r/s/aws4_request, SignedHeaders=host, Signature=" + sig + "] X-Amz-Security-Token:[IQo+/=]]",
+			"map[Authorization:[AWS4-HMAC-SHA256 Credential=A/1/r/s/aws4_request, SignedHeaders=host, Signature=REDACTED] X-Amz-Security-Token:[REDACTED]]"},
+		{"token header after text", "sent X-Amz-Security-Token: IQo+/= and more", "sent X-Amz-Security-Token: REDACTED and more"},
+		{"signed header list kept", "SignedHeaders=host;x-amz-security-token;x-amz-date", "SignedHeaders=host;x-amz-security-token;x-amz-date"},
 		{"parenthesis after a value", "(signed: wss://h/?X-Amz-Signature=0123abcd)", "(signed: wss://h/?X-Amz-Signature=REDACTED)"},
 		{"fragment", "wss://host/?X-Amz-Signature=abc#frag", "wss://host/?X-Amz-Signature=REDACTED#frag"},
 		{"user info", "wss://user:pass@host/path?a=b", "wss://REDACTED@host/path?a=b"},
@@ -86,18 +90,24 @@ func secretName(name string) bool {
 }
 
 // FuzzRedact: Redact never panics, and whatever text surrounds a query,
-// no parameter whose decoded name is a secret one keeps its value.
+// no parameter whose decoded name is a secret one keeps its value, nor an
+// X-Amz-Security-Token header.
 func FuzzRedact(f *testing.F) {
 	f.Add("see (", "X-Amz-Signature", "0123abcd", "a=1&b=2", ") done")
 	f.Add("wss://u:p@h/", "x-amz-%53ignature", "tok+/=", "", "")
 	f.Add("Get \"", "X-Amz-Security-T%6fken", "IQoJb3JpZ2lu", "X-Amz-Date=1", "\": EOF")
 	f.Fuzz(func(t *testing.T, before, name, secret, others, after string) {
 		out := sigv4.Redact(before + "?" + name + "=" + escapeValue(secret) + "&" + others + " " + after)
+		esc := escapeValue(secret)
+		if len(secret) >= 4 && !strings.Contains(before+after+sigv4.Redacted, esc) {
+			if h := sigv4.Redact(before + " X-Amz-Security-Token: " + esc + " " + after); strings.Contains(h, esc) {
+				t.Fatalf("Redact left the token header's value in %q", h)
+			}
+		}
 		decoded, err := sigv4.ParseQuery(name + "=x")
 		if err != nil || len(decoded) != 1 || !secretName(decoded[0].Name) || len(secret) < 4 {
 			return
 		}
-		esc := escapeValue(secret)
 		if strings.Contains(before+name+others+after+sigv4.Redacted, esc) {
 			return
 		}
