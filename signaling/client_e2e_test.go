@@ -101,6 +101,9 @@ func TestReconnect(t *testing.T) {
 		cfg     func(*emulator.Config)
 		opts    Options
 		trigger func(*emulator.Emulator)
+		// advance, if set, runs the clients on a fake clock, moved on by
+		// advance in place of a trigger.
+		advance time.Duration
 		// reasons lists what must come before the first EventReconnected,
 		// and the reason it must carry.
 		before []EventType
@@ -133,9 +136,10 @@ func TestReconnect(t *testing.T) {
 			reason: func(err error) bool { return strings.Contains(err.Error(), "idle timeout") },
 		},
 		{
-			name: "idle timeout, renewed by the client",
-			cfg:  func(c *emulator.Config) { c.IdleTimeout = 10 * time.Second },
-			opts: Options{IdleTimeout: time.Second},
+			name:    "idle timeout, renewed by the client",
+			cfg:     func(c *emulator.Config) { c.IdleTimeout = 10 * time.Second },
+			opts:    Options{IdleTimeout: time.Second},
+			advance: time.Second,
 			reason: func(err error) bool {
 				return errors.Is(err, ErrRenewed) && strings.Contains(err.Error(), "nothing sent")
 			},
@@ -151,9 +155,10 @@ func TestReconnect(t *testing.T) {
 			reason: func(err error) bool { return errors.Is(err, ErrGoAway) },
 		},
 		{
-			name: "maximum duration, renewed by the client",
-			cfg:  func(c *emulator.Config) { c.MaxConnectionDuration = time.Minute },
-			opts: Options{MaxConnectionDuration: time.Second},
+			name:    "maximum duration, renewed by the client",
+			cfg:     func(c *emulator.Config) { c.MaxConnectionDuration = time.Minute },
+			opts:    Options{MaxConnectionDuration: time.Second},
+			advance: time.Second,
 			reason: func(err error) bool {
 				return errors.Is(err, ErrRenewed) && strings.Contains(err.Error(), "connected for")
 			},
@@ -169,10 +174,19 @@ func TestReconnect(t *testing.T) {
 			v := newEnv(t, cfg)
 			msrc, vsrc := v.source(kvs.Master, ""), v.source(kvs.Viewer, "viewer-1")
 			opts := tc.opts
+			var clock *fakeClock
+			if tc.advance > 0 {
+				clock = newFakeClock(time.Now())
+				// Pacing would wait on the fake clock: it is not under test.
+				opts.Clock, opts.SDPRate, opts.ICERate = clock, -1, -1
+			}
 			master, viewer := dial(t, msrc, &opts), dial(t, vsrc, &opts)
 			exchange(t, master, viewer, "viewer-1", 1, 3)
 			if tc.trigger != nil {
 				tc.trigger(v.e)
+			}
+			if clock != nil {
+				clock.Advance(tc.advance)
 			}
 			for _, c := range []struct {
 				who    string
