@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"io"
 	"net"
@@ -1050,5 +1051,28 @@ func TestCloseDuringPing(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Close waited for the pong")
+	}
+}
+
+// TestTwoGoroutinesPerClient: a connected client runs two goroutines, the
+// supervisor and the connection's reader, and holds no more after
+// reconnections: each old connection's goroutines end with it.
+func TestTwoGoroutinesPerClient(t *testing.T) {
+	t.Cleanup(func() { checkNoLeak(t) })
+	cfg := fastConfig()
+	cfg.GoAwayGrace = time.Minute // the client leaves first
+	v := newEnv(t, cfg)
+	c := dial(t, v.source(kvs.Master, ""), nil)
+	two := func(when string) {
+		t.Helper()
+		waitFor(t, when+": two goroutines", func() bool { return len(ourGoroutines()) == 2 })
+	}
+	two("connected")
+	for i := range 5 {
+		v.e.GoAway(emulator.Target{})
+		if ev, _ := await(t, c, 5*time.Second, "reconnected", isType(EventReconnected)); ev.Conn != i+2 {
+			t.Fatalf("reconnected on connection %d; want %d", ev.Conn, i+2)
+		}
+		two(fmt.Sprintf("after reconnection %d", i+1))
 	}
 }
