@@ -14,11 +14,13 @@
 package diagnose
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/signaling"
 	"github.com/kvssign/kvssign/sigv4"
 )
 
@@ -168,4 +170,29 @@ func EndpointRole(endpoint string) kvs.Role {
 		return kvs.Viewer
 	}
 	return ""
+}
+
+// Handshake explains why a signaling client could not connect: err is what
+// [signaling.Dial] returned, or [signaling.Client.Err] once the client gave
+// up. A [*signaling.HandshakeError] in it gives the status, error type,
+// message and Date of the refusal, and its URL what was signed; any other
+// error is taken for no answer. local is the local clock when the answer
+// came (time.Now right after Dial), which measures clock skew.
+func Handshake(err error, local time.Time) Diagnosis {
+	if err == nil {
+		return Diagnosis{}
+	}
+	f := Failure{LocalNow: local}
+	var ge *signaling.GiveUpError
+	if errors.As(err, &ge) {
+		f.Attempts = ge.Attempts
+	}
+	var he *signaling.HandshakeError
+	if errors.As(err, &he) {
+		f.Status, f.Code, f.Message, f.ServerDate = he.StatusCode, he.Type, he.Message, he.Date
+		f.FromURL(he.URL)
+	} else {
+		f.NoAnswer, f.Message = true, err.Error()
+	}
+	return Explain(f)
 }

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/signaling"
 )
 
 func TestExplainTable(t *testing.T) {
@@ -168,4 +170,30 @@ func FuzzFromURL(f *testing.F) {
 		var got Failure
 		got.FromURL(u)
 	})
+}
+
+func TestHandshake(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	viewerURL := "wss://v-1234abcd.kinesisvideo.us-west-2.amazonaws.com/?X-Amz-ChannelARN=arn%3Aaws%3Akinesisvideo%3Aus-west-2%3A1%3Achannel%2Fcam%2F1&X-Amz-ClientId=AWS_x&X-Amz-Signature=REDACTED"
+	masterAtViewer := "ws://127.0.0.1:1/signaling/viewer/v?X-Amz-ChannelARN=arn&X-Amz-Signature=REDACTED"
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"nil", nil, ""},
+		{"skew", &signaling.HandshakeError{StatusCode: 403, Message: "Signature expired", Date: now.Add(10 * time.Minute), URL: viewerURL}, CauseClockSkew},
+		{"client id from the URL", &signaling.HandshakeError{StatusCode: 400, Message: "Invalid ClientId specified !", URL: viewerURL}, CauseClientID},
+		{"role from the URL", &signaling.HandshakeError{StatusCode: 400, Message: "Invalid ClientId specified !", URL: masterAtViewer}, CauseWrongEndpoint},
+		{"after giving up", &signaling.GiveUpError{Attempts: 4, Last: &signaling.HandshakeError{StatusCode: 503}}, CauseServiceError},
+		{"no answer", errors.New("signaling: connecting to ws://127.0.0.1:1/: dial tcp 127.0.0.1:1: connect: connection refused"), CauseUnreachable},
+	}
+	for _, tc := range cases {
+		if got := Handshake(tc.err, now); got.Cause != tc.want {
+			t.Errorf("%s: Handshake = %+v; want cause %q", tc.name, got, tc.want)
+		}
+	}
+	if d := Handshake(&signaling.GiveUpError{Attempts: 4, Last: &signaling.HandshakeError{StatusCode: 503}}, now); !strings.Contains(d.Explanation, "after 4 attempts") {
+		t.Errorf("explanation %q does not count the attempts", d.Explanation)
+	}
 }

@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -101,6 +102,9 @@ func TestReconnect(t *testing.T) {
 		cfg     func(*emulator.Config)
 		opts    Options
 		trigger func(*emulator.Emulator)
+		// advance, if set, runs the clients on a fake clock, moved on by
+		// advance in place of a trigger.
+		advance time.Duration
 		// reasons lists what must come before the first EventReconnected,
 		// and the reason it must carry.
 		before []EventType
@@ -133,9 +137,10 @@ func TestReconnect(t *testing.T) {
 			reason: func(err error) bool { return strings.Contains(err.Error(), "idle timeout") },
 		},
 		{
-			name: "idle timeout, renewed by the client",
-			cfg:  func(c *emulator.Config) { c.IdleTimeout = 10 * time.Second },
-			opts: Options{IdleTimeout: time.Second},
+			name:    "idle timeout, renewed by the client",
+			cfg:     func(c *emulator.Config) { c.IdleTimeout = 10 * time.Second },
+			opts:    Options{IdleTimeout: time.Second},
+			advance: time.Second,
 			reason: func(err error) bool {
 				return errors.Is(err, ErrRenewed) && strings.Contains(err.Error(), "nothing sent")
 			},
@@ -151,9 +156,10 @@ func TestReconnect(t *testing.T) {
 			reason: func(err error) bool { return errors.Is(err, ErrGoAway) },
 		},
 		{
-			name: "maximum duration, renewed by the client",
-			cfg:  func(c *emulator.Config) { c.MaxConnectionDuration = time.Minute },
-			opts: Options{MaxConnectionDuration: time.Second},
+			name:    "maximum duration, renewed by the client",
+			cfg:     func(c *emulator.Config) { c.MaxConnectionDuration = time.Minute },
+			opts:    Options{MaxConnectionDuration: time.Second},
+			advance: time.Second,
 			reason: func(err error) bool {
 				return errors.Is(err, ErrRenewed) && strings.Contains(err.Error(), "connected for")
 			},
@@ -169,10 +175,19 @@ func TestReconnect(t *testing.T) {
 			v := newEnv(t, cfg)
 			msrc, vsrc := v.source(kvs.Master, ""), v.source(kvs.Viewer, "viewer-1")
 			opts := tc.opts
+			var clock *fakeClock
+			if tc.advance > 0 {
+				clock = newFakeClock(time.Now())
+				// Pacing would wait on the fake clock: it is not under test.
+				opts.Clock, opts.SDPRate, opts.ICERate = clock, -1, -1
+			}
 			master, viewer := dial(t, msrc, &opts), dial(t, vsrc, &opts)
 			exchange(t, master, viewer, "viewer-1", 1, 3)
 			if tc.trigger != nil {
 				tc.trigger(v.e)
+			}
+			if clock != nil {
+				clock.Advance(tc.advance)
 			}
 			for _, c := range []struct {
 				who    string
@@ -1036,5 +1051,28 @@ func TestCloseDuringPing(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("Close waited for the pong")
+	}
+}
+
+// TestTwoGoroutinesPerClient: a connected client runs two goroutines, the
+// supervisor and the connection's reader, and holds no more after
+// reconnections: each old connection's goroutines end with it.
+func TestTwoGoroutinesPerClient(t *testing.T) {
+	t.Cleanup(func() { checkNoLeak(t) })
+	cfg := fastConfig()
+	cfg.GoAwayGrace = time.Minute // the client leaves first
+	v := newEnv(t, cfg)
+	c := dial(t, v.source(kvs.Master, ""), nil)
+	two := func(when string) {
+		t.Helper()
+		waitFor(t, when+": two goroutines", func() bool { return len(ourGoroutines()) == 2 })
+	}
+	two("connected")
+	for i := range 5 {
+		v.e.GoAway(emulator.Target{})
+		if ev, _ := await(t, c, 5*time.Second, "reconnected", isType(EventReconnected)); ev.Conn != i+2 {
+			t.Fatalf("reconnected on connection %d; want %d", ev.Conn, i+2)
+		}
+		two(fmt.Sprintf("after reconnection %d", i+1))
 	}
 }

@@ -238,11 +238,28 @@ func TestErrorMessages(t *testing.T) {
 		{&HandshakeError{StatusCode: 500}, "signaling: handshake refused: HTTP 500"},
 		{&StatusError{Code: 400, Type: "InvalidArgumentException", Description: "bad", CorrelationID: "offer-1"},
 			"signaling: message offer-1 refused: 400 InvalidArgumentException: bad"},
+		{&GiveUpError{Attempts: 4, Last: &HandshakeError{StatusCode: 500}},
+			"signaling: gave up after 4 attempts to reconnect: signaling: handshake refused: HTTP 500"},
+		{&GiveUpError{Attempts: 1, Last: &HandshakeError{StatusCode: 404}},
+			"signaling: gave up after 1 attempt to reconnect: signaling: handshake refused: HTTP 404"},
+		{&CloseError{Code: 1001, Reason: "idle timeout"}, "signaling: closed by the service: 1001 idle timeout"},
+		{&CloseError{Code: 1006}, "signaling: closed by the service: 1006"},
+		{&RenewalError{Idle: true, Elapsed: 570 * time.Second, Limit: 10 * time.Minute},
+			"signaling: connection renewed before the service's limit: nothing sent for 9m30s (service idle timeout 10m0s)"},
+		{&RenewalError{Elapsed: 58 * time.Minute, Limit: time.Hour},
+			"signaling: connection renewed before the service's limit: connected for 58m0s (service limit 1h0m0s)"},
 	}
 	for _, tc := range cases {
 		if got := tc.err.Error(); got != tc.want {
 			t.Errorf("Error() = %q; want %q", got, tc.want)
 		}
+	}
+	var he *HandshakeError
+	if err := error(&GiveUpError{Attempts: 2, Last: &HandshakeError{StatusCode: 403}}); !errors.As(err, &he) || he.StatusCode != 403 {
+		t.Errorf("errors.As(GiveUpError, *HandshakeError) = %v", he)
+	}
+	if err := error(&RenewalError{}); !errors.Is(err, ErrRenewed) || errors.Is(err, ErrGoAway) {
+		t.Errorf("RenewalError: errors.Is ErrRenewed %v, ErrGoAway %v; want true, false", errors.Is(err, ErrRenewed), errors.Is(err, ErrGoAway))
 	}
 }
 
