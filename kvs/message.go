@@ -113,15 +113,15 @@ func (m ClientMessage) Validate() error {
 	switch m.Action {
 	case ActionSDPOffer, ActionSDPAnswer, ActionICECandidate:
 	case "":
-		return errors.New("kvs: message field action: is required")
+		return fieldError("message field action", "", "must be SDP_OFFER, SDP_ANSWER or ICE_CANDIDATE")
 	default:
-		return fmt.Errorf("kvs: message field action: %q is not one of SDP_OFFER, SDP_ANSWER, ICE_CANDIDATE", msgClip(m.Action))
+		return fieldError("message field action", m.Action, "must be one of SDP_OFFER, SDP_ANSWER, ICE_CANDIDATE")
 	}
 	if m.MessagePayload == "" {
-		return errors.New("kvs: message field messagePayload: is required")
+		return fieldError("message field messagePayload", "", "must be the base64 of a JSON object")
 	}
 	if len(m.MessagePayload) > MaxPayloadSize {
-		return fmt.Errorf("kvs: message field messagePayload: %d bytes is more than the limit of %d", len(m.MessagePayload), MaxPayloadSize)
+		return fieldError("message field messagePayload", m.MessagePayload, fmt.Sprintf("%d bytes is more than the limit of %d", len(m.MessagePayload), MaxPayloadSize))
 	}
 	if err := msgCheckID("recipientClientId", m.RecipientClientID); err != nil {
 		return err
@@ -134,12 +134,12 @@ func msgCheckID(field, s string) error {
 		return nil
 	}
 	if len(s) > maxMessageIDLength {
-		return fmt.Errorf("kvs: message field %s: %d characters is more than the limit of %d", field, len(s), maxMessageIDLength)
+		return fieldError("message field "+field, s, fmt.Sprintf("%d characters is more than the limit of %d", len(s), maxMessageIDLength))
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return fmt.Errorf("kvs: message field %s: %q must contain only [a-zA-Z0-9_.-]", field, msgClip(s))
+			return fieldError("message field "+field, s, "must contain only [a-zA-Z0-9_.-]")
 		}
 	}
 	return nil

@@ -83,12 +83,12 @@ func TestClientMessageValidate(t *testing.T) {
 		mod     func(*ClientMessage)
 		wantErr string
 	}{
-		{"no action", func(m *ClientMessage) { m.Action = "" }, "action: is required"},
-		{"bad action", func(m *ClientMessage) { m.Action = "sdp_offer" }, `action: "sdp_offer" is not one of`},
-		{"no payload", func(m *ClientMessage) { m.MessagePayload = "" }, "messagePayload: is required"},
+		{"no action", func(m *ClientMessage) { m.Action = "" }, "action is empty: must be SDP_OFFER"},
+		{"bad action", func(m *ClientMessage) { m.Action = "sdp_offer" }, `action "sdp_offer": must be one of`},
+		{"no payload", func(m *ClientMessage) { m.MessagePayload = "" }, "messagePayload is empty: must be the base64 of a JSON object"},
 		{"big payload", func(m *ClientMessage) { m.MessagePayload = strings.Repeat("A", MaxPayloadSize+1) }, "more than the limit of 10240"},
-		{"bad recipient", func(m *ClientMessage) { m.RecipientClientID = "a b" }, "recipientClientId: \"a b\" must contain only"},
-		{"long correlation", func(m *ClientMessage) { m.CorrelationID = strings.Repeat("c", 257) }, "correlationId: 257 characters"},
+		{"bad recipient", func(m *ClientMessage) { m.RecipientClientID = "a b" }, "recipientClientId \"a b\": must contain only"},
+		{"long correlation", func(m *ClientMessage) { m.CorrelationID = strings.Repeat("c", 257) }, "257 characters is more than the limit of 256"},
 	}
 	for _, c := range cases {
 		m := ok

@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/sigv4"
 )
 
 type conn struct {
@@ -51,7 +52,7 @@ func (c *Client) dial(ctx context.Context) (cn *conn, skew *Event, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("signaling: getting a signed URL: %w", err)
 	}
-	shown := RedactURL(u)
+	shown := sigv4.Redact(u)
 	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.opts.HTTPClient})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
@@ -87,7 +88,7 @@ func dialError(err error, u, shown string) error {
 	msg := err.Error()
 	for _, secret := range secretsOf(u) {
 		if strings.Contains(msg, secret) {
-			return fmt.Errorf("signaling: connecting to %s: %s", shown, strings.ReplaceAll(msg, secret, redacted))
+			return fmt.Errorf("signaling: connecting to %s: %s", shown, strings.ReplaceAll(msg, secret, sigv4.Redacted))
 		}
 	}
 	return fmt.Errorf("signaling: connecting to %s: %w", shown, err)

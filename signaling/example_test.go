@@ -132,7 +132,7 @@ func ExampleClient_Send() {
 	fmt.Println(viewer.Send(ctx, m))
 	// Output:
 	// master received SDP_OFFER from viewer-1: {"type":"offer","sdp":"v=0\r\n","app":"cam-7"}
-	// signaling: SDP_OFFER: kvs: message field correlationId: "relay 2" must contain only [a-zA-Z0-9_.-]
+	// signaling: SDP_OFFER: kvs: message field correlationId "relay 2": must contain only [a-zA-Z0-9_.-]
 }
 
 func ExampleClient_Events() {
@@ -174,7 +174,3 @@ func ExampleClient_Events() {
 	// closed: signaling: client closed
 }
 
-func ExampleRedactURL() {
-	fmt.Println(signaling.RedactURL("wss://v-1234abcd.kinesisvideo.us-west-2.amazonaws.com/?X-Amz-ChannelARN=arn%3Aaws%3Akinesisvideo%3Aus-west-2%3A123456789012%3Achannel%2Fdemo%2F1&X-Amz-Security-Token=IQoJb3JpZ2lu&X-Amz-Signature=9f2c"))
-	// Output: wss://v-1234abcd.kinesisvideo.us-west-2.amazonaws.com/?X-Amz-ChannelARN=arn%3Aaws%3Akinesisvideo%3Aus-west-2%3A123456789012%3Achannel%2Fdemo%2F1&X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED
-}

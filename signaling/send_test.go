@@ -134,21 +134,21 @@ func TestSendRefusesInvalid(t *testing.T) {
 		want string
 	}{
 		{"no action", kvs.ClientMessage{MessagePayload: p},
-			"signaling: kvs: message field action: is required"},
+			"signaling: kvs: message field action is empty: must be SDP_OFFER"},
 		{"unknown action", kvs.ClientMessage{Action: "SDP_PRANSWER", MessagePayload: p},
-			`signaling: kvs: message field action: "SDP_PRANSWER" is not one of SDP_OFFER, SDP_ANSWER, ICE_CANDIDATE`},
+			`signaling: kvs: message field action "SDP_PRANSWER": must be one of SDP_OFFER, SDP_ANSWER, ICE_CANDIDATE`},
 		{"action in lower case", kvs.ClientMessage{Action: "sdp_offer", MessagePayload: p},
-			`signaling: kvs: message field action: "sdp_offer" is not one of`},
+			`signaling: kvs: message field action "sdp_offer": must be one of`},
 		{"no payload", kvs.ClientMessage{Action: kvs.ActionSDPOffer},
-			"signaling: SDP_OFFER: kvs: message field messagePayload: is required"},
+			"signaling: SDP_OFFER: kvs: message field messagePayload is empty: must be the base64 of a JSON object"},
 		{"payload too large", kvs.ClientMessage{Action: kvs.ActionICECandidate, MessagePayload: strings.Repeat("A", kvs.MaxPayloadSize+1)},
-			"signaling: ICE_CANDIDATE: kvs: message field messagePayload: 10241 bytes is more than the limit of 10240"},
+			"signaling: ICE_CANDIDATE: kvs: message field messagePayload \"AAAA"},
 		{"correlation id with a space", kvs.ClientMessage{Action: kvs.ActionSDPOffer, MessagePayload: p, CorrelationID: "my id"},
-			`signaling: SDP_OFFER: kvs: message field correlationId: "my id" must contain only [a-zA-Z0-9_.-]`},
+			`signaling: SDP_OFFER: kvs: message field correlationId "my id": must contain only [a-zA-Z0-9_.-]`},
 		{"correlation id too long", kvs.ClientMessage{Action: kvs.ActionSDPOffer, MessagePayload: p, CorrelationID: strings.Repeat("a", 257)},
-			"signaling: SDP_OFFER: kvs: message field correlationId: 257 characters is more than the limit of 256"},
+			"signaling: SDP_OFFER: kvs: message field correlationId \"aaaa"},
 		{"recipient with a slash", kvs.ClientMessage{Action: kvs.ActionSDPAnswer, MessagePayload: p, RecipientClientID: "viewer/1"},
-			`signaling: SDP_ANSWER: kvs: message field recipientClientId: "viewer/1" must contain only [a-zA-Z0-9_.-]`},
+			`signaling: SDP_ANSWER: kvs: message field recipientClientId "viewer/1": must contain only [a-zA-Z0-9_.-]`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"context"
-	"strings"
 
 	"github.com/kvssign/kvssign/kvs"
 )
@@ -45,39 +44,3 @@ func Presigned(p *kvs.Presigner, endpoint, channelARN string, role kvs.Role, cli
 	}
 }
 
-// redacted is what RedactURL puts in place of a secret.
-const redacted = "REDACTED"
-
-// RedactURL returns a signed URL fit for a log: the values of
-// X-Amz-Signature and X-Amz-Security-Token, and any user info, are replaced
-// by REDACTED. The rest (endpoint, channel ARN, client id, credential scope,
-// date, expiry) stays, since it is what one needs to diagnose a refusal. A
-// signed URL is a bearer credential until it expires: log only this form.
-func RedactURL(u string) string {
-	base, query, hasQuery := strings.Cut(u, "?")
-	if scheme, rest, ok := strings.Cut(base, "://"); ok {
-		authority, path, _ := strings.Cut(rest, "/")
-		if i := strings.LastIndexByte(authority, '@'); i >= 0 {
-			authority = redacted + "@" + authority[i+1:]
-		}
-		base = scheme + "://" + authority
-		if path != "" || strings.Contains(rest, "/") {
-			base += "/" + path
-		}
-	}
-	if !hasQuery {
-		return base
-	}
-	frag := ""
-	if i := strings.IndexByte(query, '#'); i >= 0 {
-		query, frag = query[:i], query[i:]
-	}
-	params := strings.Split(query, "&")
-	for i, p := range params {
-		name, _, _ := strings.Cut(p, "=")
-		if strings.EqualFold(name, "X-Amz-Signature") || strings.EqualFold(name, "X-Amz-Security-Token") {
-			params[i] = name + "=" + redacted
-		}
-	}
-	return base + "?" + strings.Join(params, "&") + frag
-}

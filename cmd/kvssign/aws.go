@@ -13,7 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +28,7 @@ import (
 	"github.com/kvssign/kvssign/awskvs"
 	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/sigv4"
 )
 
 // outputFlags are --output and --debug, which every command has.
@@ -159,7 +160,7 @@ func (f *channelFlags) get() (string, error) {
 		return "", usagef("--channel and --channel-arn: give one, not both")
 	case f.channelARN != "":
 		if _, err := kvs.ParseChannelARN(f.channelARN); err != nil {
-			return "", usagef("--channel-arn: %v", trimKVS(err))
+			return "", flagError("--channel-arn", err)
 		}
 		return f.channelARN, nil
 	case f.channel != "":
@@ -172,17 +173,34 @@ func (f *channelFlags) get() (string, error) {
 func checkChannelArg(what, s string) (string, error) {
 	if strings.HasPrefix(s, "arn:") {
 		if _, err := kvs.ParseChannelARN(s); err != nil {
-			return "", usagef("%s: %v", what, trimKVS(err))
+			return "", flagError(what, err)
 		}
 		return s, nil
 	}
 	if err := kvs.ValidateChannelName(s); err != nil {
-		return "", usagef("%s: %v", what, trimKVS(err))
+		return "", flagError(what, err)
 	}
 	return s, nil
 }
 
-func trimKVS(err error) string { return strings.TrimPrefix(err.Error(), "kvs: ") }
+// flagError words a bad flag value as a usage error naming the flag, the
+// value and the rule it breaks.
+func flagError(flag string, err error) error {
+	return usagef("%s: %s", flag, withoutPackage(err))
+}
+
+// withoutPackage words a kvs.FieldError as "field "value": rule", without
+// the package prefix, for a message that already says where it comes from.
+func withoutPackage(err error) string {
+	var fe *kvs.FieldError
+	if !errors.As(err, &fe) {
+		return err.Error()
+	}
+	if fe.Value == "" {
+		return fe.Field + " is empty: " + fe.Rule
+	}
+	return fe.Field + " " + strconv.Quote(fe.Value) + ": " + fe.Rule
+}
 
 // arnRegion returns the region of a channel ARN, or "" for a name.
 func arnRegion(channel string) string {
@@ -226,7 +244,7 @@ func (d *debugLog) write(s string) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	io.WriteString(d.w, printableLines(redactSecrets(s)))
+	io.WriteString(d.w, printableLines(sigv4.Redact(s)))
 }
 
 func (d *debugLog) printf(format string, args ...any) {
@@ -268,32 +286,15 @@ func (w debugWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Patterns of secrets in text meant for people: a signed URL's signature,
-// session token and credential; an Authorization header's signature; a
-// session token header.
-var (
-	secretParamRE = regexp.MustCompile(`(?i)((?:X-Amz-Signature|X-Amz-Security-Token|X-Amz-Credential)(?:=|%3D))[^&\s"'<>()]*`)
-	authSigRE     = regexp.MustCompile(`(Signature=)[0-9a-fA-F]{16,}`)
-	tokenHeaderRE = regexp.MustCompile(`(?im)^(\s*x-amz-security-token\s*:\s*).*$`)
-)
-
-// redactSecrets removes the secrets redactSecrets knows the shapes of from
-// s, keeping the names so that the text still reads.
-func redactSecrets(s string) string {
-	s = secretParamRE.ReplaceAllString(s, "${1}REDACTED")
-	s = authSigRE.ReplaceAllString(s, "${1}REDACTED")
-	return tokenHeaderRE.ReplaceAllString(s, "${1}REDACTED")
-}
-
 // redactedURL shows a signed URL for diagnostics: scheme, host, path and
 // parameter names, without the signature, token and credential values.
-func redactedURL(u string) string { return printable(redactSecrets(u)) }
+func redactedURL(u string) string { return printable(sigv4.Redact(u)) }
 
 // scrubbed is an error whose text is redacted; errors.As and errors.Is
 // still see the original.
 type scrubbed struct{ err error }
 
-func (e scrubbed) Error() string { return redactSecrets(e.err.Error()) }
+func (e scrubbed) Error() string { return sigv4.Redact(e.err.Error()) }
 func (e scrubbed) Unwrap() error { return e.err }
 
 func scrub(err error) error {
@@ -423,7 +424,7 @@ func profileNames() []string {
 func finish(stdout io.Writer, jsonOut bool, err error) error {
 	var de diagnosedError
 	if err != nil && jsonOut && errors.As(err, &de) && !de.printed {
-		writeJSON(stdout, failureJSON{Error: printable(redactSecrets(de.err.Error())), Diagnosis: printableDiagnosis(de.d)})
+		writeJSON(stdout, failureJSON{Error: printable(sigv4.Redact(de.err.Error())), Diagnosis: printableDiagnosis(de.d)})
 	}
 	return scrub(err)
 }

@@ -105,7 +105,7 @@ func (v *env) channel(t *testing.T, name string) string {
 	return arn
 }
 
-func TestRedactSecrets(t *testing.T) {
+func TestRedactCLIText(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"wss://h/?X-Amz-ChannelARN=arn%3Aa&X-Amz-Credential=AKID%2F20261123%2Fus-west-2%2Fkinesisvideo%2Faws4_request&X-Amz-Security-Token=IQo%2Babc%3D&X-Amz-Signature=0123abcd",
 			"wss://h/?X-Amz-ChannelARN=arn%3Aa&X-Amz-Credential=REDACTED&X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED"},
@@ -118,8 +118,8 @@ func TestRedactSecrets(t *testing.T) {
 		{"nothing secret here", "nothing secret here"},
 	}
 	for _, tc := range cases {
-		if got := redactSecrets(tc.in); got != tc.want {
-			t.Errorf("redactSecrets(%q)\n = %q\nwant %q", tc.in, got, tc.want)
+		if got := sigv4.Redact(tc.in); got != tc.want {
+			t.Errorf("sigv4.Redact(%q)\n = %q\nwant %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -173,7 +173,7 @@ func connectTarget(ctx context.Context, f *connectFlags, dbg *debugLog) (target,
 		clientID = kvs.NewClientID()
 	case role == kvs.Viewer:
 		if err := kvs.ValidateClientID(clientID); err != nil {
-			return target{}, usagef("--client-id: %v", trimKVS(err))
+			return target{}, flagError("--client-id", err)
 		}
 	case clientID != "":
 		return target{}, usagef("--client-id: a master connects without a client id")
@@ -366,7 +366,7 @@ func explainHandshake(stdout io.Writer, f *connectFlags, t target, in diagnose.F
 	head := handshakeHead(in)
 	d := diagnose.Explain(in)
 	if f.json() {
-		out := failureJSON{Status: in.Status, ErrorType: printable(in.Code), Message: printable(redactSecrets(in.Message)), URL: redactedURL(t.url), Diagnosis: printableDiagnosis(d)}
+		out := failureJSON{Status: in.Status, ErrorType: printable(in.Code), Message: printable(sigv4.Redact(in.Message)), URL: redactedURL(t.url), Diagnosis: printableDiagnosis(d)}
 		if !in.ServerDate.IsZero() {
 			out.ServerDate = in.ServerDate.UTC().Format(time.RFC3339)
 		}
@@ -443,7 +443,7 @@ func dialFailure(ctx context.Context, stdout io.Writer, f *connectFlags, t targe
 		in.Status, in.Code, in.Message, in.ServerDate = he.StatusCode, he.Type, he.Message, he.Date
 	} else {
 		in.NoAnswer = true
-		in.Message = redactSecrets(err.Error())
+		in.Message = sigv4.Redact(err.Error())
 	}
 	return explainHandshake(stdout, f, t, in)
 }

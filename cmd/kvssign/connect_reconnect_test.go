@@ -225,7 +225,7 @@ func TestConnectReconnectGoAway(t *testing.T) {
 	if !regexp.MustCompile(`^kvssign: reconnected \(connection 2\): the service sent GO_AWAY; connection 1 had lasted [0-9.]+m?s; reconnecting took [0-9.]+m?s\n$`).MatchString(line) {
 		t.Errorf("reconnection line %q", line)
 	}
-	if !strings.Contains(viewer.errOut.String(), `stdin line 3: message field correlationId: "no spaces" must contain only [a-zA-Z0-9_.-]`) {
+	if !strings.Contains(viewer.errOut.String(), `stdin line 3: message field correlationId "no spaces": must contain only [a-zA-Z0-9_.-]`) {
 		t.Errorf("viewer stderr lacks the refused line 3:\n%s", viewer.errOut)
 	}
 	if strings.Contains(master.out.String(), `"candidate":"c"`) {

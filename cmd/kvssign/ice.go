@@ -67,7 +67,7 @@ func runICE(ctx context.Context, out, stderr io.Writer, f *iceFlags) error {
 	role := kvs.Master
 	if f.clientID != "" {
 		if err := kvs.ValidateClientID(f.clientID); err != nil {
-			return usagef("--client-id: %v", trimKVS(err))
+			return flagError("--client-id", err)
 		}
 		role = kvs.Viewer
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/signaling"
+	"github.com/kvssign/kvssign/sigv4"
 )
 
 // forDuration is ctx, ending after d if d is positive (--duration).
@@ -140,7 +141,7 @@ func parseSent(line []byte) (kvs.ClientMessage, error) {
 		return m, errors.New("messagePayload: must be a JSON object or a base64 string")
 	}
 	if err := m.Validate(); err != nil {
-		return m, errors.New(trimKVS(err))
+		return m, errors.New(withoutPackage(err))
 	}
 	return m, nil
 }
@@ -272,7 +273,7 @@ func (st *bridgeState) reconnected(ev signaling.Event, out, errOut io.Writer, js
 	default:
 		j.Reason, why = "disconnected", "the connection ended"
 	}
-	j.Message = redactSecrets(why)
+	j.Message = sigv4.Redact(why)
 	msg := fmt.Sprintf("kvssign: reconnected (connection %d): %s; connection %d had lasted %s", ev.Conn, j.Message, st.conn, j.PreviousLasted)
 	if took > 0 {
 		j.Took = roundDuration(took)
@@ -320,7 +321,7 @@ func gaveUp(out io.Writer, f *connectFlags, t target, err error) error {
 	}
 	var he *signaling.HandshakeError
 	if !errors.As(err, &he) {
-		return fmt.Errorf("connect %s: %s%s: %s", redactedURL(t.endpoint), head, how, printable(redactSecrets(err.Error())))
+		return fmt.Errorf("connect %s: %s%s: %s", redactedURL(t.endpoint), head, how, printable(sigv4.Redact(err.Error())))
 	}
 	in := handshakeInput(f, t)
 	in.Status, in.Code, in.Message, in.ServerDate = he.StatusCode, he.Type, he.Message, he.Date
@@ -330,7 +331,7 @@ func gaveUp(out io.Writer, f *connectFlags, t target, err error) error {
 		return e
 	}
 	if f.json() {
-		j := failureJSON{Error: redactSecrets(e.Error()), Status: in.Status, ErrorType: printable(in.Code), Message: printable(redactSecrets(in.Message)),
+		j := failureJSON{Error: sigv4.Redact(e.Error()), Status: in.Status, ErrorType: printable(in.Code), Message: printable(sigv4.Redact(in.Message)),
 			URL: redactedURL(he.URL), Diagnosis: d}
 		if !in.ServerDate.IsZero() {
 			j.ServerDate = in.ServerDate.UTC().Format(time.RFC3339)
@@ -350,7 +351,7 @@ func sendThrough(ctx context.Context, cl *signaling.Client, stdin io.Reader, err
 			if ctx.Err() != nil || cl.Err() != nil {
 				return false // the bridge is ending and says why
 			}
-			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, printable(redactSecrets(err.Error())))
+			fmt.Fprintf(errOut, "kvssign: stdin line %d: %s\n", n, printable(sigv4.Redact(err.Error())))
 			return true
 		}
 		dbg.printf("sent %s to %q", m.Action, m.RecipientClientID)
@@ -399,7 +400,7 @@ func (h warnHandler) Handle(_ context.Context, r slog.Record) error {
 		b.WriteString(")")
 	}
 	b.WriteString("\n")
-	_, err := io.WriteString(h.w, redactSecrets(b.String()))
+	_, err := io.WriteString(h.w, sigv4.Redact(b.String()))
 	return err
 }
 

@@ -334,7 +334,7 @@ func redactHeader(name, value string) string {
 	case "x-amz-security-token":
 		return "REDACTED"
 	case "authorization":
-		return redactSecrets(value)
+		return sigv4.Redact(value)
 	}
 	return value
 }

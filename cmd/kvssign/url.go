@@ -127,7 +127,7 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 		f.clientID = kvs.NewClientID()
 	case role == kvs.Viewer:
 		if err := kvs.ValidateClientID(f.clientID); err != nil {
-			return usagef("--client-id: %v", trimKVS(err))
+			return flagError("--client-id", err)
 		}
 	case f.clientID != "":
 		return usagef("--client-id: a master connects without a client id")

@@ -70,7 +70,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(out, "signed URL (valid until %s):\n  %s\n", s.ExpiresAt.Format(time.RFC3339), signaling.RedactURL(s.URL))
+		fmt.Fprintf(out, "signed URL (valid until %s):\n  %s\n", s.ExpiresAt.Format(time.RFC3339), sigv4.Redact(s.URL))
 		return s.URL, nil
 	}
 	c, err := signaling.Dial(ctx, src, nil)

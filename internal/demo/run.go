@@ -164,7 +164,7 @@ func dialBoth(ctx context.Context, creds sigv4.Credentials, tl *Timeline, arn st
 				return "", err
 			}
 			tl.Printf(who, "signed a %s URL with key %s, valid until %s (signature redacted):", op, creds.AccessKeyID, s.ExpiresAt.UTC().Format("15:04:05 MST"))
-			tl.Printf(who, "  %s", signaling.RedactURL(s.URL))
+			tl.Printf(who, "  %s", sigv4.Redact(s.URL))
 			return s.URL, nil
 		}
 	}
