@@ -173,4 +173,3 @@ func ExampleClient_Events() {
 	// on connection 2 because signaling: the service sent GO_AWAY
 	// closed: signaling: client closed
 }
-

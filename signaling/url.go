@@ -43,4 +43,3 @@ func Presigned(p *kvs.Presigner, endpoint, channelARN string, role kvs.Role, cli
 		return s.URL, nil
 	}
 }
-
