@@ -221,7 +221,7 @@ func (s *StatusResponse) UnmarshalJSON(data []byte) error {
 			return messageError(data, "statusResponse", err)
 		}
 	case code[0] != '-' && (code[0] < '0' || code[0] > '9'):
-		return errors.New("kvs: message field statusResponse.statusCode: must be a string or a number")
+		return wordedError("kvs: message field statusResponse.statusCode: must be a string or a number")
 	}
 	*s = StatusResponse{CorrelationID: w.CorrelationID, Description: w.Description, ErrorType: w.ErrorType, StatusCode: code}
 	return nil
@@ -237,17 +237,23 @@ func messageError(data []byte, path string, err error) error {
 	}
 	switch {
 	case path == "" && len(bytes.TrimLeft(data, " \t\r\n")) == 0:
-		return errors.New("kvs: message: empty; want a JSON object")
+		return wordedError("kvs: message: empty; want a JSON object")
 	case errors.As(err, &te) && te.Field == "" && path == "":
-		return errors.New("kvs: message: not a JSON object")
+		return wordedError("kvs: message: not a JSON object")
 	case errors.As(err, &te) && te.Field == "":
-		return fmt.Errorf("kvs: message field %s: must be an object", path)
+		return wordedError(fmt.Sprintf("kvs: message field %s: must be an object", path))
 	case errors.As(err, &te):
-		return fmt.Errorf("kvs: message field %s: must be a string", field(te.Field))
+		return wordedError(fmt.Sprintf("kvs: message field %s: must be a string", field(te.Field)))
 	case errors.As(err, &se):
-		return fmt.Errorf("kvs: message: invalid JSON at offset %d: %s", se.Offset, se.Error())
-	case strings.HasPrefix(err.Error(), "kvs: "):
-		return err
+		return wordedError(fmt.Sprintf("kvs: message: invalid JSON at offset %d: %s", se.Offset, se.Error()))
+	case errors.As(err, new(wordedError)):
+		return err // from a nested decoder, worded already
 	}
 	return fmt.Errorf("kvs: message: %w", err)
 }
+
+// wordedError is a decoding error this package has worded for people, so
+// that a decoder of an enclosing object passes it on unchanged.
+type wordedError string
+
+func (e wordedError) Error() string { return string(e) }
