@@ -397,6 +397,13 @@ func (s *Server) checkRequest(w http.ResponseWriter, c *call) int {
 		s.refused(r, http.StatusBadRequest, "invalid_argument", ip, p, ferr.field)
 		return writeError(w, http.StatusBadRequest, "invalid_argument", ferr.msg, ferr.field)
 	}
+	g := s.policy.decide(p, name, role)
+	if !g.allowed {
+		s.refused(r, http.StatusForbidden, "forbidden", ip, p, "channel or role not allowed")
+		return writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("you may not connect to channel %q as %s", name, role), "")
+	}
+	// After the rules, so that only a caller allowed the channel's name
+	// learns the server's regions and accounts.
 	byARN := strings.HasPrefix(req.Channel, "arn:")
 	if byARN {
 		a, _ := kvs.ParseChannelARN(req.Channel)
@@ -404,11 +411,6 @@ func (s *Server) checkRequest(w http.ResponseWriter, c *call) int {
 			s.refused(r, http.StatusForbidden, "forbidden", ip, p, "channel ARN outside the server's scope")
 			return writeError(w, http.StatusForbidden, "forbidden", "channel: "+rule, "channel")
 		}
-	}
-	g := s.policy.decide(p, name, role)
-	if !g.allowed {
-		s.refused(r, http.StatusForbidden, "forbidden", ip, p, "channel or role not allowed")
-		return writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("you may not connect to channel %q as %s", name, role), "")
 	}
 	if req.Create && !g.create {
 		s.refused(r, http.StatusForbidden, "forbidden", ip, p, "create not allowed")
