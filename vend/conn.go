@@ -49,6 +49,16 @@ func (c *jsonErrorConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// CloseWrite half-closes the connection when the one under it can: after
+// an error answer, net/http does so and lets the client finish sending, so
+// that closing does not reset the connection before the answer is read.
+func (c *jsonErrorConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
+
 // jsonServerError returns the JSON version of p when p is a whole error
 // answer written by net/http itself.
 func jsonServerError(p []byte, headerLimit int) ([]byte, bool) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,4 +121,41 @@ func ExampleServer_ServeAPIGatewayV2() {
 	resp, _ := srv.ServeAPIGatewayV2(context.Background(), ev)
 	fmt.Println(resp.StatusCode, resp.Body)
 	// Output: 403 {"error":{"code":"forbidden","message":"you may not connect to channel \"back-door\" as VIEWER"}}
+}
+
+// ExampleServer_Listener serves on a loopback listener as kvssign serve
+// does: a request whose headers are over the limit is answered by net/http
+// itself, and still in JSON.
+func ExampleServer_Listener() {
+	cfg, err := vend.ParseConfig([]byte(exampleConfig))
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := vend.New(cfg, vend.Options{Backend: staticBackend{},
+		Credentials: sigv4.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	hs := srv.HTTPServer(ln.Addr().String())
+	go hs.Serve(srv.Listener(ln))
+	defer hs.Close()
+
+	req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/healthz", nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", 20<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&e)
+	fmt.Println(resp.StatusCode, resp.Header.Get("Content-Type"), e.Error.Code)
+	// Output: 431 application/json headers_too_large
 }

@@ -360,7 +360,33 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 		h["Retry-After"] = []string{formatSeconds(wait)}
 		return writeError(w, http.StatusTooManyRequests, "rate_limited", "too many requests from this caller; retry after "+formatSeconds(wait)+"s", "")
 	}
+	c := &call{r: r, ip: ip, p: p, reqID: reqID, now: now}
+	if status := s.checkRequest(w, c); status != 0 {
+		return status
+	}
+	return s.vend(ctx, w, c)
+}
 
+// call is what is known about a request once its caller is authenticated.
+type call struct {
+	r     *http.Request
+	ip    netip.Addr
+	p     *principal
+	reqID string
+	now   time.Time
+
+	// Set by checkRequest.
+	req      connectionRequest
+	role     kvs.Role
+	name     string // the channel's name, from its ARN if given one
+	byARN    bool
+	clientID string
+}
+
+// checkRequest reads the body and checks it against the rules; it answers
+// and returns the status when the request goes no further, else 0.
+func (s *Server) checkRequest(w http.ResponseWriter, c *call) int {
+	r, ip, p := c.r, c.ip, c.p
 	req, status, code, msg, field := s.decode(r)
 	if status != 0 {
 		s.refused(r, status, code, ip, p, field)
@@ -371,6 +397,13 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 		s.refused(r, http.StatusBadRequest, "invalid_argument", ip, p, ferr.field)
 		return writeError(w, http.StatusBadRequest, "invalid_argument", ferr.msg, ferr.field)
 	}
+	g := s.policy.decide(p, name, role)
+	if !g.allowed {
+		s.refused(r, http.StatusForbidden, "forbidden", ip, p, "channel or role not allowed")
+		return writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("you may not connect to channel %q as %s", name, role), "")
+	}
+	// After the rules, so that only a caller allowed the channel's name
+	// learns the server's regions and accounts.
 	byARN := strings.HasPrefix(req.Channel, "arn:")
 	if byARN {
 		a, _ := kvs.ParseChannelARN(req.Channel)
@@ -378,11 +411,6 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 			s.refused(r, http.StatusForbidden, "forbidden", ip, p, "channel ARN outside the server's scope")
 			return writeError(w, http.StatusForbidden, "forbidden", "channel: "+rule, "channel")
 		}
-	}
-	g := s.policy.decide(p, name, role)
-	if !g.allowed {
-		s.refused(r, http.StatusForbidden, "forbidden", ip, p, "channel or role not allowed")
-		return writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("you may not connect to channel %q as %s", name, role), "")
 	}
 	if req.Create && !g.create {
 		s.refused(r, http.StatusForbidden, "forbidden", ip, p, "create not allowed")
@@ -401,11 +429,18 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 			return writeError(w, http.StatusBadRequest, "invalid_argument", "clientId: "+strings.TrimPrefix(err.Error(), "kvs: "), "clientId")
 		}
 	}
+	c.req, c.role, c.name, c.byARN, c.clientID = req, role, name, byARN, clientID
+	return 0
+}
 
+// vend resolves the channel, signs the URL and answers.
+func (s *Server) vend(ctx context.Context, w http.ResponseWriter, c *call) int {
+	h := w.Header()
+	r, ip, p, req, role, name, byARN, clientID, reqID := c.r, c.ip, c.p, c.req, c.role, c.name, c.byARN, c.clientID, c.reqID
 	if req.Refresh {
 		// A URL vended earlier was refused. Forgetting is rationed per
 		// channel, since every lookup after it costs AWS calls.
-		if ok, _ := s.refreshes.allow(req.Channel, now); ok {
+		if ok, _ := s.refreshes.allow(req.Channel, c.now); ok {
 			s.backend.Forget(req.Channel)
 		}
 	}

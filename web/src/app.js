@@ -96,6 +96,9 @@ function settings() {
 // ---- the session -----------------------------------------------------------
 
 let session = null;
+// refused is set when the last session's signaling closed without ever
+// opening (a refused handshake): the next request asks for a refresh.
+let refused = false;
 
 function resetStates() {
   setState('st-vend', 'idle');
@@ -130,7 +133,8 @@ async function connect() {
   session = s;
   try {
     setState('st-vend', 'requesting', 'requesting…');
-    const conn = await vendConnection(cfg);
+    const conn = await vendConnection({ ...cfg, refresh: refused });
+    refused = false;
     if (s.closed) return;
     setState('st-vend', 'ok', `ok (channel ${conn.channelARN.split('/')[1] || cfg.channel})`);
     $('st-expires').textContent = conn.expiresAt ? conn.expiresAt.toISOString() : 'unknown';
@@ -191,6 +195,7 @@ function openSignaling(s, conn) {
   setState('st-signaling', 'connecting', 'connecting…');
 
   signaling.on('open', async () => {
+    s.opened = true;
     setState('st-signaling', 'open', `open as ${cfg.role}`);
     log(`signaling open (${conn.endpoint})`);
     if (cfg.role === 'VIEWER') {
@@ -226,6 +231,7 @@ function openSignaling(s, conn) {
     showError(`signaling error: ${msg}`);
   });
   signaling.on('close', () => {
+    if (!s.closed && !s.opened) refused = true;
     setState('st-signaling', s.closed ? 'closed' : 'closed-error', s.closed ? 'closed' : 'closed by the service');
     log('signaling closed');
     // Peer connections that are up keep working without signaling; Connect

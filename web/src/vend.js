@@ -12,6 +12,9 @@ export class VendError extends Error {}
 export async function vendConnection(cfg) {
   const body = { channel: cfg.channel, role: cfg.role };
   if (cfg.clientId) body.clientId = cfg.clientId;
+  // The last URL was refused at the handshake: the channel may have been
+  // deleted and created again, so the service should look it up afresh.
+  if (cfg.refresh) body.refresh = true;
   const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
   if (cfg.token) headers.Authorization = `Bearer ${cfg.token}`;
   const api = cfg.api.replace(/\/+$/, '');

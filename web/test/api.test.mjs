@@ -2,7 +2,7 @@
 // vending token. node --test, no browser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkAPI, VendError } from '../src/vend.js';
+import { checkAPI, vendConnection, VendError } from '../src/vend.js';
 
 const page = 'https://demo.example.com';
 
@@ -20,4 +20,15 @@ test('checkAPI refuses any other host, whatever a link says', () => {
   ]) {
     assert.throws(() => checkAPI(api, page, ['https://vend.example.com']), VendError, api);
   }
+});
+
+test('vendConnection asks for a refresh after a refused handshake', async (t) => {
+  const bodies = [];
+  t.mock.method(globalThis, 'fetch', async (_url, init) => {
+    bodies.push(JSON.parse(init.body));
+    return new Response(JSON.stringify({ url: 'wss://v.example/?X-Amz-ChannelARN=arn%3Aaws%3Akinesisvideo%3Aus-west-2%3A123456789012%3Achannel%2Fd%2F1' }), { status: 200 });
+  });
+  await vendConnection({ api: 'https://demo.example.com', channel: 'd', role: 'MASTER', token: 't' });
+  await vendConnection({ api: 'https://demo.example.com', channel: 'd', role: 'MASTER', token: 't', refresh: true });
+  assert.deepEqual(bodies, [{ channel: 'd', role: 'MASTER' }, { channel: 'd', role: 'MASTER', refresh: true }]);
 });
