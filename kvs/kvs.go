@@ -39,11 +39,15 @@ type FieldError struct {
 }
 
 // Error returns "kvs: FIELD "VALUE": RULE", or "kvs: FIELD is empty: RULE".
-func (e *FieldError) Error() string {
+func (e *FieldError) Error() string { return "kvs: " + e.Reason() }
+
+// Reason is the error without its package prefix — the field, the value and
+// the rule — for a message that already says where the input came from.
+func (e *FieldError) Reason() string {
 	if e.Value == "" {
-		return "kvs: " + e.Field + " is empty: " + e.Rule
+		return e.Field + " is empty: " + e.Rule
 	}
-	return "kvs: " + e.Field + " " + strconv.Quote(e.Value) + ": " + e.Rule
+	return e.Field + " " + strconv.Quote(e.Value) + ": " + e.Rule
 }
 
 func fieldError(field, value, rule string) *FieldError {

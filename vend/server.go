@@ -426,7 +426,7 @@ func (s *Server) checkRequest(w http.ResponseWriter, c *call) int {
 				return writeError(w, http.StatusForbidden, "forbidden", ce.msg, "clientId")
 			}
 			s.refused(r, http.StatusBadRequest, "invalid_argument", ip, p, "clientId")
-			return writeError(w, http.StatusBadRequest, "invalid_argument", "clientId: "+strings.TrimPrefix(err.Error(), "kvs: "), "clientId")
+			return writeError(w, http.StatusBadRequest, "invalid_argument", "clientId: "+reason(err), "clientId")
 		}
 	}
 	c.req, c.role, c.name, c.byARN, c.clientID = req, role, name, byARN, clientID
@@ -530,6 +530,15 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) int {
 
 type fieldError struct{ field, msg string }
 
+// reason words a kvs validation error for an answer that names the field:
+// without the package prefix.
+func reason(err error) string {
+	if fe, ok := errors.AsType[*kvs.FieldError](err); ok {
+		return fe.Reason()
+	}
+	return err.Error()
+}
+
 // validateRequest checks the fields and returns the role and the channel's
 // name (from the ARN when an ARN is given).
 func validateRequest(req *connectionRequest) (kvs.Role, string, *fieldError) {
@@ -547,14 +556,14 @@ func validateRequest(req *connectionRequest) (kvs.Role, string, *fieldError) {
 	if strings.HasPrefix(req.Channel, "arn:") {
 		a, err := kvs.ParseChannelARN(req.Channel)
 		if err != nil {
-			return "", "", &fieldError{"channel", "channel: " + strings.TrimPrefix(err.Error(), "kvs: ")}
+			return "", "", &fieldError{"channel", "channel: " + reason(err)}
 		}
 		if req.Create {
 			return "", "", &fieldError{"create", "create: give a channel name, not an ARN, to create a channel"}
 		}
 		name = a.Name
 	} else if err := kvs.ValidateChannelName(req.Channel); err != nil {
-		return "", "", &fieldError{"channel", "channel: " + strings.TrimPrefix(err.Error(), "kvs: ")}
+		return "", "", &fieldError{"channel", "channel: " + reason(err)}
 	}
 	if role == kvs.Master && req.ClientID != "" {
 		return "", "", &fieldError{"clientId", "clientId: a MASTER connects without a client id"}

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -189,17 +188,13 @@ func flagError(flag string, err error) error {
 	return usagef("%s: %s", flag, withoutPackage(err))
 }
 
-// withoutPackage words a kvs.FieldError as "field "value": rule", without
-// the package prefix, for a message that already says where it comes from.
+// withoutPackage words an error for a message that already names the
+// input: a kvs.FieldError without its package prefix.
 func withoutPackage(err error) string {
-	var fe *kvs.FieldError
-	if !errors.As(err, &fe) {
-		return err.Error()
+	if fe, ok := errors.AsType[*kvs.FieldError](err); ok {
+		return fe.Reason()
 	}
-	if fe.Value == "" {
-		return fe.Field + " is empty: " + fe.Rule
-	}
-	return fe.Field + " " + strconv.Quote(fe.Value) + ": " + fe.Rule
+	return err.Error()
 }
 
 // arnRegion returns the region of a channel ARN, or "" for a name.

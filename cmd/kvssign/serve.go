@@ -145,7 +145,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	awsCfg, err := awskvs.LoadConfig(ctx, awskvs.ConfigOptions{Profile: cfg.Profile, Region: cfg.Region, EndpointURL: cfg.EndpointURL})
 	if err != nil {
 		var pe config.SharedConfigProfileNotExistError
-		if errors.As(err, &pe) || strings.HasPrefix(err.Error(), "awskvs: region") || strings.HasPrefix(err.Error(), "awskvs: endpoint URL") {
+		if errors.As(err, &pe) || errors.Is(err, awskvs.ErrInvalidArgument) {
 			return usageError{err}
 		}
 		return err
