@@ -3,9 +3,9 @@
 // kvssign binary serves it without npm or Node.js.
 //
 // The page holds no AWS credentials: it asks the vending API
-// (POST /v1/connections, see package vend) on its own origin, or on the
-// origin given in its URL fragment, for a signed signaling URL and ICE
-// servers. docs/web.md describes it.
+// (POST /v1/connections, see package vend) on its own origin, or on an
+// origin its kvssign-api-origins meta tag allows, for a signed signaling URL
+// and ICE servers. docs/web.md describes it.
 package web
 
 import (
