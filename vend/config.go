@@ -353,7 +353,7 @@ func (c *Config) Validate() error {
 		return fail("tls", "needs both certFile and keyFile")
 	}
 	if e := c.URLExpires.D(); e != 0 && (e < time.Second || e > kvs.UseWithin || e%time.Second != 0) {
-		return fail("urlExpires", "%v must be whole seconds from 1s to %v (KVS refuses longer)", e, kvs.UseWithin)
+		return fail("urlExpires", "%v must be whole seconds from 1s to %v: a vended URL is a bearer credential, and KVS takes a URL only within %v of signing anyway", e, kvs.UseWithin, kvs.UseWithin)
 	}
 	if err := c.Auth.validate(fail); err != nil {
 		return err

@@ -178,8 +178,8 @@ func connectTarget(ctx context.Context, f *connectFlags, dbg *debugLog) (target,
 	case clientID != "":
 		return target{}, usagef("--client-id: a master connects without a client id")
 	}
-	if f.expires < time.Second || f.expires > kvs.UseWithin {
-		return target{}, usagef("--expires %v: must be from 1s to %v (KVS refuses longer)", f.expires, kvs.UseWithin)
+	if f.expires < time.Second || f.expires > kvs.MaxExpires {
+		return target{}, usagef("--expires %v: must be from 1s to %v (SigV4's limit; KVS takes a URL only within %v of signing whatever it says)", f.expires, kvs.MaxExpires, kvs.UseWithin)
 	}
 	var s kvs.SignedURL
 	var resign func(context.Context) (kvs.SignedURL, error)

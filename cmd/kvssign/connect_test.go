@@ -346,7 +346,7 @@ func TestConnectUsageErrors(t *testing.T) {
 		{"master with client id", []string{"--channel", "cam", "--role", "master", "--client-id", "x"}, "without a client id"},
 		{"viewer at the master endpoint", []string{"--channel-arn", arn, "--endpoint", master, "--role", "viewer"}, "is a MASTER endpoint but --role is viewer"},
 		{"endpoint with a name", []string{"--channel", "cam", "--endpoint", master, "--role", "master"}, "needs the channel's ARN"},
-		{"expires too long", []string{"--channel", "cam", "--role", "master", "--expires", "301s"}, "from 1s to 5m0s"},
+		{"expires too long", []string{"--channel", "cam", "--role", "master", "--expires", "169h"}, "from 1s to 168h0m0s"},
 		{"url and channel", []string{"--url", "wss://x/?X-Amz-Signature=0", "--channel", "cam"}, "give it alone"},
 		{"unsigned url", []string{"--url", "wss://x/?X-Amz-ChannelARN=" + arn}, "has no X-Amz-Signature"},
 		{"http url", []string{"--url", "http://x/"}, "must be a wss://"},

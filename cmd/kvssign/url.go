@@ -132,8 +132,8 @@ func runURL(ctx context.Context, out, stderr io.Writer, f *urlFlags) error {
 	case f.clientID != "":
 		return usagef("--client-id: a master connects without a client id")
 	}
-	if f.expires < time.Second || f.expires > kvs.UseWithin || f.expires%time.Second != 0 {
-		return usagef("--expires %v: must be whole seconds from 1s to %v (KVS refuses longer)", f.expires, kvs.UseWithin)
+	if f.expires < time.Second || f.expires > kvs.MaxExpires || f.expires%time.Second != 0 {
+		return usagef("--expires %v: must be whole seconds from 1s to %v (SigV4's limit; KVS takes a URL only within %v of signing whatever it says)", f.expires, kvs.MaxExpires, kvs.UseWithin)
 	}
 	f.aws.region, f.aws.clockOffset = f.region, f.clockOffset
 	dbg := newDebugLog(f.debug, stderr)
