@@ -40,6 +40,9 @@ func (e *Emulator) serveAlexa(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.stats.call(op)
+	// The master may take up to AlexaAnswerTimeout to answer: the write
+	// deadline ServeHTTP set must not cut the wait short.
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(e.cfg.AlexaAnswerTimeout + e.reqTimeout))
 	out, err := e.alexaOffer(r)
 	if err != nil {
 		e.stats.fail(op)
@@ -111,10 +114,17 @@ func (e *Emulator) alexaOffer(r *http.Request) (*alexaOutput, error) {
 		ch.mu.Unlock()
 		return &alexaOutput{}, nil
 	}
+	if _, waiting := ch.alexa[sender]; waiting || ch.viewers[sender] != nil {
+		// Taking over would hand this caller the answer meant for the
+		// connected viewer, or for an earlier caller, with its ICE
+		// credentials and DTLS fingerprint.
+		ch.mu.Unlock()
+		return nil, invalidArg("SenderClientId %q is in use by a connected viewer or an offer awaiting its answer; choose another.", sender)
+	}
 	if ch.alexa == nil {
 		ch.alexa = map[string]chan string{}
 	}
-	ch.alexa[sender] = answer // a newer offer from the same sender takes over
+	ch.alexa[sender] = answer
 	ch.mu.Unlock()
 	defer func() {
 		ch.mu.Lock()

@@ -1,8 +1,11 @@
 package emulator_test
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -70,4 +73,32 @@ func TestDropMany(t *testing.T) {
 			t.Errorf("peer %d closed with %d", i, got)
 		}
 	}
+}
+
+// TestHandshakeWithBodyRefused: an upgrade request that announces a body is
+// refused at once, before it can hold a slot of the connection budget while
+// its body trickles in.
+func TestHandshakeWithBodyRefused(t *testing.T) {
+	cfg := fastConfig()
+	cfg.MaxConnections = 1
+	e := start(t, cfg)
+	arn := mustCreate(t, e, "held")
+	u, err := url.Parse(signedURL(t, e, arn, "VIEWER", "v0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nContent-Length: 1000000\r\n\r\nx",
+		u.RequestURI(), u.Host)
+	status, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.Contains(status, " 400 ") {
+		t.Errorf("handshake with a body: %q, %v; want 400 at once", status, err)
+	}
+	connectViewer(t, e, arn, "v1") // the only slot is free
 }

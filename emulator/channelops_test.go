@@ -291,6 +291,15 @@ func TestSendAlexaOfferToMaster(t *testing.T) {
 			t.Errorf("got %d %v; want 400 naming messagePayload", status, out)
 		}
 	})
+	t.Run("sender id of a connected viewer", func(t *testing.T) {
+		// Taking the id over would hand this caller the answer the master
+		// sends that viewer.
+		connectViewer(t, e, arn, "viewer-1")
+		status, out := alexaOffer(t, e, arn, "viewer-1", offer)
+		if status != 400 || out["Message"] == nil || !strings.Contains(*out["Message"], "in use") {
+			t.Errorf("got %d %v; want 400 saying the id is in use", status, out)
+		}
+	})
 	t.Run("master silent", func(t *testing.T) {
 		cfg := fastConfig()
 		cfg.AlexaAnswerTimeout = 50 * time.Millisecond
@@ -302,8 +311,20 @@ func TestSendAlexaOfferToMaster(t *testing.T) {
 			t.Errorf("got %d %v; want 200 with a null Answer", status, out)
 		}
 	})
-	if st := e.Stats(); st.Calls[emulator.OpSendAlexaOfferToMaster] != 4 || st.Errors[emulator.OpSendAlexaOfferToMaster] != 2 {
-		t.Errorf("stats: calls %d, errors %d; want 4, 2", st.Calls[emulator.OpSendAlexaOfferToMaster], st.Errors[emulator.OpSendAlexaOfferToMaster])
+	t.Run("answer wait longer than the request deadline", func(t *testing.T) {
+		cfg := fastConfig()
+		cfg.AlexaAnswerTimeout = 400 * time.Millisecond
+		e := start(t, cfg)
+		emulator.SetRequestTimeout(e, 100*time.Millisecond)
+		arn := mustCreate(t, e, "doorbell")
+		connectMaster(t, e, arn)
+		status, out := alexaOffer(t, e, arn, "alexa-5", offer)
+		if status != 200 || out["Answer"] != nil {
+			t.Errorf("got %d %v; want 200 with a null Answer after the wait", status, out)
+		}
+	})
+	if st := e.Stats(); st.Calls[emulator.OpSendAlexaOfferToMaster] != 5 || st.Errors[emulator.OpSendAlexaOfferToMaster] != 3 {
+		t.Errorf("stats: calls %d, errors %d; want 5, 3", st.Calls[emulator.OpSendAlexaOfferToMaster], st.Errors[emulator.OpSendAlexaOfferToMaster])
 	}
 }
 

@@ -75,15 +75,33 @@ func (e *Emulator) serveCORS(w http.ResponseWriter, r *http.Request) bool {
 		h.Set("Access-Control-Allow-Headers", hs)
 	}
 	h.Set("Access-Control-Max-Age", corsMaxAge)
-	if strings.EqualFold(r.Header.Get("Access-Control-Request-Private-Network"), "true") {
-		// A page on a public site (such as the KVS JS SDK's hosted sample)
-		// calling this loopback emulator: Chromium asks first.
+	if strings.EqualFold(r.Header.Get("Access-Control-Request-Private-Network"), "true") && (len(e.cfg.CORSOrigins) > 0 || loopbackOrigin(origin)) {
+		// A page on a public site calling this loopback emulator: Chromium
+		// asks first. Granted only to origins listed with --cors-origins
+		// (such as the KVS JS SDK's hosted sample page): the emulator
+		// takes AWS's published example key by default, so any web site
+		// could otherwise drive it from a developer's browser.
 		h.Set("Access-Control-Allow-Private-Network", "true")
 	}
 	e.log.Debug("CORS preflight answered", "origin", clipValue(origin), "path", clipValue(r.URL.Path))
 	e.setCommonHeaders(w)
 	w.WriteHeader(http.StatusNoContent)
 	return true
+}
+
+// loopbackOrigin reports whether a page's origin is on this machine:
+// localhost or a loopback address.
+func loopbackOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // adminRefusal says why a request must not reach the admin endpoints, or

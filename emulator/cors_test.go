@@ -56,16 +56,31 @@ func TestCORSPreflight(t *testing.T) {
 		}
 	}
 
-	// A public page calling the loopback emulator (Private Network Access).
-	resp := do(t, http.MethodOptions, e.URL()+"/describeSignalingChannel", map[string]string{
-		"Origin": "https://awslabs.github.io", "Access-Control-Request-Method": "POST", "Access-Control-Request-Private-Network": "true",
-	}, "")
-	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Private-Network") != "true" {
-		t.Errorf("private-network preflight = %s, Access-Control-Allow-Private-Network %q; want 204 and true", resp.Status, resp.Header.Get("Access-Control-Allow-Private-Network"))
+	// Private Network Access: a page asks before calling this loopback
+	// emulator. Pages on this machine are granted it; a public site only
+	// when listed with --cors-origins, since the default key is public.
+	listed := emulator.Config{CORSOrigins: []string{"https://awslabs.github.io"}, DisableTURN: true}
+	for _, tc := range []struct {
+		name   string
+		e      *emulator.Emulator
+		origin string
+		want   string
+	}{
+		{"loopback page", e, "http://127.0.0.1:8080", "true"},
+		{"localhost page", e, "http://localhost:3000", "true"},
+		{"public site, any origin allowed", e, "https://awslabs.github.io", ""},
+		{"public site, listed", start(t, listed), "https://awslabs.github.io", "true"},
+	} {
+		resp := do(t, http.MethodOptions, tc.e.URL()+"/describeSignalingChannel", map[string]string{
+			"Origin": tc.origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Private-Network": "true",
+		}, "")
+		if got := resp.Header.Get("Access-Control-Allow-Private-Network"); resp.StatusCode != http.StatusNoContent || got != tc.want {
+			t.Errorf("%s: private-network preflight = %s, Access-Control-Allow-Private-Network %q; want 204 and %q", tc.name, resp.Status, got, tc.want)
+		}
 	}
 
 	// An answer carries the origin and exposes what the SDK reads.
-	resp = do(t, http.MethodPost, e.URL()+"/describeSignalingChannel", map[string]string{"Origin": "http://localhost:3000", "Content-Type": "application/json"}, "{}")
+	resp := do(t, http.MethodPost, e.URL()+"/describeSignalingChannel", map[string]string{"Origin": "http://localhost:3000", "Content-Type": "application/json"}, "{}")
 	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
 		!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "x-amzn-ErrorType") {
 		t.Errorf("unsigned POST = %s, headers %v; want 403 with CORS headers", resp.Status, resp.Header)

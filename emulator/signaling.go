@@ -172,6 +172,12 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 		op = OpConnectAsViewer
 	}
 	e.stats.call(op)
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		// An upgrade request has no body; one that announces a body could
+		// hold a slot of the budget while the verifier waits to hash it.
+		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "A signaling handshake (WebSocket upgrade) has no body.", false})
+		return
+	}
 	if !e.admitConn() {
 		e.refuseOverBudget(w, op)
 		return
