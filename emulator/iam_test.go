@@ -120,8 +120,14 @@ func TestParsePolicyInvalid(t *testing.T) {
 			`Statement[0].Resource: "": must be "*" or an ARN arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE, e.g. "arn:aws:kinesisvideo:*:*:channel/demo/*"`},
 		{"wildcard service", stmt(`{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesis*:*:*:channel/*"}`),
 			`Statement[0].Resource: "arn:aws:kinesis*:*:*:channel/*": the service part of an ARN takes no wildcard (as in AWS)`},
-		{"policy variable", stmt(`{"Effect":"Allow","Action":"*","Resource":["*","arn:aws:kinesisvideo:*:*:channel/${aws:username}/*"]}`),
-			`Statement[0].Resource[1]: "arn:aws:kinesisvideo:*:*:channel/${aws:username}/*": policy variables (${…}) are not evaluated by the emulator; with Version 2012-10-17 AWS would substitute them, so write the value out`},
+		{"policy variable not closed", stmt(`{"Effect":"Allow","Action":"*","Resource":["*","arn:aws:kinesisvideo:*:*:channel/${aws:username/*"]}`),
+			`Statement[0].Resource[1]: "arn:aws:kinesisvideo:*:*:channel/${aws:username/*": a policy variable ${ is not closed by }`},
+		{"policy variable without a service", stmt(`{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesisvideo:*:*:channel/${username}/*"}`),
+			`Statement[0].Resource: "arn:aws:kinesisvideo:*:*:channel/${username}/*": a policy variable must be ${SERVICE:NAME}, e.g. ${credentials-iot:ThingName} or ${aws:userid}`},
+		{"policy variable with a default", stmt(`{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesisvideo:*:*:channel/${aws:username, 'x'}/*"}`),
+			`Statement[0].Resource: "arn:aws:kinesisvideo:*:*:channel/${aws:username, 'x'}/*": policy variables with a default value (${name, 'default'}) are not evaluated by the emulator`},
+		{"literal star variable", stmt(`{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesisvideo:*:*:channel/a${*}/*"}`),
+			`Statement[0].Resource: "arn:aws:kinesisvideo:*:*:channel/a${*}/*": ${*} and ${?} (a literal * or ?) are not evaluated by the emulator; write the resource without them`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -340,4 +346,45 @@ func FuzzParsePolicy(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDecidePolicyVariables(t *testing.T) {
+	p, err := parsePolicy(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesisvideo:ConnectAsMaster",
+		"Resource":["arn:aws:kinesisvideo:*:*:channel/${credentials-iot:ThingName}/*","arn:aws:kinesisvideo:*:*:channel/u-${aws:userid}-${$}/*"]}]}`, maxPolicySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam1 := map[string]string{"credentials-iot:thingname": "cam-1", "aws:userid": "AROA1:c"}
+	ch := func(name string) string { return "arn:aws:kinesisvideo:us-west-2:123456789012:channel/" + name + "/1" }
+	cases := []struct {
+		name     string
+		vars     map[string]string
+		resource string
+		want     decision
+	}{
+		{"own channel", cam1, ch("cam-1"), allowed},
+		{"another thing's channel", cam1, ch("cam-2"), implicitDeny},
+		{"no thing name: matches nothing", map[string]string{"aws:userid": "AROA1:c"}, ch("cam-1"), implicitDeny},
+		{"no variables at all", nil, ch("${credentials-iot:ThingName}"), implicitDeny},
+		{"second variable and ${$}", cam1, ch("u-AROA1:c-$"), allowed},
+		{"empty value matches nothing", map[string]string{"credentials-iot:thingname": ""}, ch(""), implicitDeny},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := p.decideWith("kinesisvideo:ConnectAsMaster", tc.resource, tc.vars); got != tc.want {
+				t.Errorf("decideWith(%s, %v) = %v; want %v", tc.resource, tc.vars, got, tc.want)
+			}
+		})
+	}
+	// Under Version 2008-10-17, ${ is literal text, as in IAM.
+	old, err := parsePolicy(`{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesisvideo:*:*:channel/${credentials-iot:ThingName}/*"}]}`, maxPolicySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := old.decideWith("kinesisvideo:ConnectAsMaster", ch("cam-1"), cam1); got != implicitDeny {
+		t.Errorf("2008-10-17 policy substituted a variable: %v", got)
+	}
+	if got := old.decideWith("kinesisvideo:ConnectAsMaster", ch("${credentials-iot:ThingName}"), cam1); got != allowed {
+		t.Errorf("2008-10-17 policy did not match ${ literally: %v", got)
+	}
 }
