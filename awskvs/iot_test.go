@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	mrand "math/rand/v2"
@@ -559,3 +560,38 @@ func TestIoTFleetSpreadsRenewals(t *testing.T) {
 
 // Ensure an IoTProvider serves as an aws.CredentialsProvider.
 var _ aws.CredentialsProvider = (*awskvs.IoTProvider)(nil)
+
+// ExampleNewIoTProvider signs a signaling URL with the credentials a
+// device gets for its certificate, here from the emulator's IoT endpoint.
+func ExampleNewIoTProvider() {
+	dir, _ := os.MkdirTemp("", "iot-example")
+	defer os.RemoveAll(dir)
+	e, err := emulator.New(emulator.Config{IoT: &emulator.IoTConfig{Dir: dir, Things: []string{"cam-1"},
+		RoleAliases: []emulator.IoTRoleAlias{{Name: "kvs-camera", RoleARN: "arn:aws:iam::123456789012:role/kvs-camera"}}}})
+	if err != nil {
+		panic(err)
+	}
+	if err := e.Start(); err != nil {
+		panic(err)
+	}
+	defer e.Close()
+	p, err := awskvs.NewIoTProvider(awskvs.IoTConfig{
+		Endpoint:  e.IoTURL(), // on AWS: PREFIX.credentials.iot.REGION.amazonaws.com
+		CertFile:  filepath.Join(dir, "cam-1.cert.pem"),
+		KeyFile:   filepath.Join(dir, "cam-1.private.key"),
+		CAFile:    filepath.Join(dir, "ca.pem"),
+		RoleAlias: "kvs-camera",
+		ThingName: "cam-1",
+	})
+	if err != nil {
+		panic(err)
+	}
+	pre := &kvs.Presigner{Credentials: p.SigV4(), Region: e.Region()}
+	s, err := pre.Presign(context.Background(), "wss://m-1234abcd.kinesisvideo.us-west-2.amazonaws.com",
+		"arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam-1/1", kvs.Master, "")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(strings.Contains(s.URL, "X-Amz-Security-Token="))
+	// Output: true
+}
