@@ -7,13 +7,19 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/spf13/pflag"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/emulator"
 	"github.com/kvssign/kvssign/sigv4"
 )
 
@@ -147,3 +153,68 @@ type flagError struct {
 
 func (e flagError) Error() string { return e.flag + ": " + e.msg }
 func (e flagError) Unwrap() error { return e.err }
+
+// iotConfig returns the emulator's IoT settings from the --iot-* flags of
+// emulate, nil if none asks for the endpoint. Dir is left for the caller,
+// so that checking the flags writes no file.
+func (f *emulateFlags) iotConfig() (*emulator.IoTConfig, error) {
+	if len(f.iotThings) == 0 && len(f.iotAliases) == 0 {
+		return nil, nil
+	}
+	if f.iotDir == "" {
+		return nil, usagef("--iot-dir: must name a folder for the certificates")
+	}
+	c := &emulator.IoTConfig{Addr: f.iotAddr, Things: f.iotThings}
+	for _, a := range f.iotAliases {
+		ra, err := parseRoleAlias(a)
+		if err != nil {
+			return nil, usagef("--iot-role-alias %q: %v", clipFlag(a), err)
+		}
+		c.RoleAliases = append(c.RoleAliases, ra)
+	}
+	return c, nil
+}
+
+func clipFlag(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
+}
+
+// parseRoleAlias reads ALIAS=ROLE_ARN[:SECONDS]. A role ARN has five
+// colons, so a sixth starts the lifetime.
+func parseRoleAlias(s string) (emulator.IoTRoleAlias, error) {
+	name, arn, ok := strings.Cut(s, "=")
+	if !ok || name == "" || arn == "" {
+		return emulator.IoTRoleAlias{}, errors.New("must be ALIAS=ROLE_ARN[:SECONDS], e.g. kvs-camera=arn:aws:iam::123456789012:role/kvs-camera:3600")
+	}
+	a := emulator.IoTRoleAlias{Name: name, RoleARN: arn}
+	if parts := strings.Split(arn, ":"); len(parts) == 7 {
+		a.RoleARN = strings.Join(parts[:6], ":")
+		n, err := strconv.Atoi(parts[6])
+		if err != nil || n < 1 || n > 43200 {
+			return a, fmt.Errorf("seconds %q: must be a whole number from 1 to 43200", clipFlag(parts[6]))
+		}
+		a.Duration = time.Duration(n) * time.Second
+	}
+	return a, nil
+}
+
+// printIoT prints how devices reach the emulated IoT credentials
+// endpoint.
+func printIoT(out io.Writer, e *emulator.Emulator, f *emulateFlags) {
+	fmt.Fprintf(out, "  iot endpoint:      %s (mutual TLS; AWS_IOT_CORE_CREDENTIAL_ENDPOINT=%s)\n", e.IoTURL(), strings.TrimPrefix(e.IoTURL(), "https://"))
+	fmt.Fprintf(out, "  iot files:         %s (ca.pem: AWS_KVS_CACERT_PATH; THING.cert.pem, THING.private.key)\n", f.iotDir)
+	for _, a := range f.iotAliases {
+		ra, _ := parseRoleAlias(a)
+		d := ra.Duration
+		if d == 0 {
+			d = time.Hour
+		}
+		fmt.Fprintf(out, "  iot role alias:    %s -> %s (credentials last %v)\n", ra.Name, ra.RoleARN, d)
+	}
+	for _, th := range f.iotThings {
+		fmt.Fprintf(out, "  iot thing:         %s (%s)\n", th, filepath.Join(f.iotDir, th+".cert.pem"))
+	}
+}

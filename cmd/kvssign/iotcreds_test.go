@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/emulator"
@@ -189,4 +190,72 @@ func TestNoSecretsPrintedWithIoT(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestEmulateIoT runs kvssign emulate with two things and a role alias of
+// two minutes, and a device script's variables pointing at what it prints.
+func TestEmulateIoT(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.json")
+	if err := os.WriteFile(policy, []byte(camPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	iotDir := filepath.Join(dir, "iot")
+	url, stdout, _, stop := startCommand(t, 10*time.Second, "emulate", "--policy", policy, "--create-channel", "cam-1", "--create-channel", "cam-2",
+		"--iot-thing", "cam-1", "--iot-thing", "cam-2", "--iot-role-alias", "kvs-camera=arn:aws:iam::123456789012:role/kvs-camera:120", "--iot-dir", iotDir, "--log-level", "off")
+	m := regexp.MustCompile(`AWS_IOT_CORE_CREDENTIAL_ENDPOINT=(127\.0\.0\.1:[0-9]+)`).FindStringSubmatch(stdout.String())
+	if m == nil || !strings.Contains(stdout.String(), "kvs-camera -> arn:aws:iam::123456789012:role/kvs-camera (credentials last 2m0s)") ||
+		!strings.Contains(stdout.String(), filepath.Join(iotDir, "cam-2.cert.pem")) {
+		t.Fatalf("emulate printed no IoT endpoint, role alias or thing:\n%s", stdout)
+	}
+	t.Setenv("AWS_REGION", "us-west-2")
+	t.Setenv("AWS_IOT_CORE_CREDENTIAL_ENDPOINT", m[1])
+	t.Setenv("AWS_IOT_CORE_CERT", filepath.Join(iotDir, "cam-2.cert.pem"))
+	t.Setenv("AWS_IOT_CORE_PRIVATE_KEY", filepath.Join(iotDir, "cam-2.private.key"))
+	t.Setenv("AWS_IOT_CORE_ROLE_ALIAS", "kvs-camera")
+	t.Setenv("AWS_IOT_CORE_THING_NAME", "cam-2")
+	t.Setenv("AWS_KVS_CACERT_PATH", filepath.Join(iotDir, "ca.pem"))
+	// Two-minute credentials need URLs shorter than their renewal margin.
+	if r := cli(t, nil, "connect", "--channel", "cam-2", "--role", "master", "--once", "--expires", "30s", "--endpoint-url", url); r.code != 0 {
+		t.Errorf("cam-2 connecting to its channel: %v", r)
+	}
+	if r := cli(t, nil, "connect", "--channel", "cam-1", "--role", "master", "--once", "--expires", "30s", "--endpoint-url", url); r.code != 1 || !strings.Contains(r.stderr, "403") {
+		t.Errorf("cam-2 connecting to cam-1: %v", r)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("emulate exited %d", code)
+	}
+}
+
+func TestEmulateIoTUsageErrors(t *testing.T) {
+	cases := []struct{ args, want string }{
+		{"--iot-role-alias kvs", `--iot-role-alias "kvs": must be ALIAS=ROLE_ARN[:SECONDS]`},
+		{"--iot-role-alias kvs=arn:aws:iam::123456789012:role/r:0", `--iot-role-alias "kvs=arn:aws:iam::123456789012:role/r:0": seconds "0": must be a whole number from 1 to 43200`},
+		{"--iot-role-alias kvs=arn:aws:iam::123456789012:user/r", `iot role alias "kvs" role ARN "arn:aws:iam::123456789012:user/r": must be arn:aws:iam::ACCOUNT:role/NAME`},
+		{"--iot-thing cam/1", `iot thing "cam/1": must be 1 to 128 letters, digits, ':', '_' or '-'`},
+		{"--iot-thing cam --iot-dir=", `--iot-dir: must name a folder for the certificates`},
+	}
+	for _, tc := range cases {
+		r := cli(t, nil, append([]string{"emulate"}, strings.Fields(tc.args)...)...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("emulate %s: %v; want exit 2 saying %s", tc.args, r, tc.want)
+		}
+	}
+}
+
+func FuzzParseRoleAlias(f *testing.F) {
+	f.Add("kvs-camera=arn:aws:iam::123456789012:role/kvs-camera:3600")
+	f.Add("a=arn:aws:iam::123456789012:role/x")
+	f.Add("=")
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := parseRoleAlias(s)
+		if err != nil {
+			return
+		}
+		if a.Name == "" || a.RoleARN == "" || a.Duration < 0 || a.Duration > 43200*time.Second {
+			t.Fatalf("parseRoleAlias(%q) = %+v", s, a)
+		}
+	})
 }
