@@ -589,7 +589,7 @@ func transportError(err error) error {
 	case errors.As(err, &hn):
 		return &IoTError{Field: "Endpoint", Kind: ErrInvalidArgument, Message: "the endpoint's certificate is not for this host name: " + hn.Error(), Err: err}
 	case errors.As(err, &cv) || errors.As(err, &ua):
-		return &IoTError{Field: "CAFile", Kind: ErrInvalidArgument, Message: "the endpoint's certificate is not signed by a trusted CA; give its CA bundle in CAFile", Err: err}
+		return &IoTError{Field: "CAFile", Kind: ErrInvalidArgument, Message: "the endpoint's certificate is not signed by a trusted CA: give the bundle of the CA that signs it", Err: err}
 	case strings.Contains(err.Error(), "remote error: tls:"):
 		kind := ErrAccessDenied
 		if strings.Contains(err.Error(), "expired") {
