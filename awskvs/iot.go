@@ -507,6 +507,12 @@ func (p *IoTProvider) fetch(ctx context.Context) (aws.Credentials, error) {
 	if err != nil {
 		return aws.Credentials{}, &IoTError{Field: "Endpoint", StatusCode: resp.StatusCode, Message: err.Error()}
 	}
+	// Taken as they are, they would be fetched anew on every call.
+	if now := p.now(); !c.Expires.After(now) {
+		return aws.Credentials{}, &IoTError{Field: "Endpoint", StatusCode: resp.StatusCode, Message: fmt.Sprintf(
+			"the credentials expire at %s, before the device's clock (%s): set the clock right",
+			c.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
+	}
 	return c, nil
 }
 

@@ -595,3 +595,24 @@ func ExampleNewIoTProvider() {
 	fmt.Println(strings.Contains(s.URL, "X-Amz-Security-Token="))
 	// Output: true
 }
+
+// TestIoTDeviceClockAhead: credentials that have expired by the device's
+// clock when they arrive are refused with an error about the clock, and
+// not fetched again and again.
+func TestIoTDeviceClockAhead(t *testing.T) {
+	log := &issuedLog{}
+	e, dir := iotEmulator(t, nil, time.Hour, log)
+	c := thingConfig(e, dir, "cam-1")
+	c.Clock = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	p := newIoT(t, c)
+	var err error
+	for range 3 {
+		_, err = p.Retrieve(context.Background())
+	}
+	if err == nil || !strings.Contains(err.Error(), "clock") {
+		t.Errorf("Retrieve with a clock two hours ahead: %v; want an error about the clock", err)
+	}
+	if n := log.count(); n != 1 {
+		t.Errorf("%d requests for 3 calls; want 1, then a backoff", n)
+	}
+}
