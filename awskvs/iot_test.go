@@ -2,9 +2,12 @@ package awskvs_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -614,5 +617,45 @@ func TestIoTDeviceClockAhead(t *testing.T) {
 	}
 	if n := log.count(); n != 1 {
 		t.Errorf("%d requests for 3 calls; want 1, then a backoff", n)
+	}
+}
+
+func TestNewIoTProviderKeyForms(t *testing.T) {
+	dir := t.TempDir()
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	sec1, _ := x509.MarshalECPrivateKey(ec)
+	ecP8, _ := x509.MarshalPKCS8PrivateKey(ec)
+	rsaP8, _ := x509.MarshalPKCS8PrivateKey(rk)
+	edP8, _ := x509.MarshalPKCS8PrivateKey(ed)
+	tests := []struct {
+		name    string
+		key     crypto.Signer
+		block   *pem.Block
+		wantErr string
+	}{
+		{"EC, SEC 1", ec, &pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}, ""},
+		{"EC, PKCS#8", ec, &pem.Block{Type: "PRIVATE KEY", Bytes: ecP8}, ""},
+		{"RSA, PKCS#1", rk, &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)}, ""},
+		{"RSA, PKCS#8", rk, &pem.Block{Type: "PRIVATE KEY", Bytes: rsaP8}, ""},
+		{"Ed25519", ed, &pem.Block{Type: "PRIVATE KEY", Bytes: edP8}, "AWS IoT takes EC or RSA keys"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 1)), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, tc.key.Public(), tc.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			certFile, keyFile := filepath.Join(dir, tc.name+".pem"), filepath.Join(dir, tc.name+".key")
+			os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+			os.WriteFile(keyFile, pem.EncodeToMemory(tc.block), 0o600)
+			_, err = awskvs.NewIoTProvider(awskvs.IoTConfig{Endpoint: "abc123-ats.credentials.iot.us-west-2.amazonaws.com",
+				CertFile: certFile, KeyFile: keyFile, RoleAlias: "kvs-camera"})
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Errorf("NewIoTProvider: %v; want %q", err, tc.wantErr)
+			}
+		})
 	}
 }
