@@ -169,13 +169,8 @@ func TestNoSecretsPrintedWithIoT(t *testing.T) {
 		{"connect", "--channel", "cam-1", "--role", "master", "--once", "--iot-thing-name", "cam-2", ep},
 		{"connect", "--channel", "cam-1", "--role", "master", "--once", "--iot-key", filepath.Join(dir, "cam-2.private.key"), ep},
 	}
-	for _, args := range runs {
-		name := strings.Join(args, " ")
-		r := cli(t, nil, append(args, "--debug")...)
-		scanned := r.stderr
-		if args[0] != "url" {
-			scanned += r.stdout
-		}
+	scan := func(name, scanned string) {
+		t.Helper()
 		for _, l := range keyLines {
 			if strings.Contains(scanned, l) {
 				t.Errorf("%s printed the private key", name)
@@ -190,6 +185,15 @@ func TestNoSecretsPrintedWithIoT(t *testing.T) {
 			}
 		}
 	}
+	for _, args := range runs {
+		r := cli(t, nil, append(args, "--debug")...)
+		scanned := r.stderr
+		if args[0] != "url" {
+			scanned += r.stdout
+		}
+		scan(strings.Join(args, " "), scanned)
+	}
+
 }
 
 // TestEmulateIoT runs kvssign emulate with two things and a role alias of
