@@ -165,8 +165,8 @@ type IoTProvider struct {
 }
 
 var (
-	roleAliasRE = regexp.MustCompile(`^[\w=,@-]{1,128}$`)
-	thingNameRE = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`)
+	iotAliasRE = regexp.MustCompile(`^[\w=,@-]{1,128}$`)
+	iotThingRE = regexp.MustCompile(`^[a-zA-Z0-9:_-]{1,128}$`)
 )
 
 // NewIoTProvider checks cfg and loads its certificate, key and CA bundle.
@@ -176,16 +176,16 @@ func NewIoTProvider(cfg IoTConfig) (*IoTProvider, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.ThingName != "" && !thingNameRE.MatchString(cfg.ThingName) {
-		return nil, iotErr("ThingName", ErrInvalidArgument, "%q: must be 1 to 128 letters, digits, ':', '_' or '-'", clip(cfg.ThingName))
+	if cfg.ThingName != "" && !iotThingRE.MatchString(cfg.ThingName) {
+		return nil, iotErr("ThingName", ErrInvalidArgument, "%q: must be 1 to 128 letters, digits, ':', '_' or '-'", iotClip(cfg.ThingName))
 	}
-	cert, err := loadKeyPair(cfg.CertFile, cfg.KeyFile)
+	cert, err := iotLoadKeyPair(cfg.CertFile, cfg.KeyFile)
 	if err != nil {
 		return nil, err
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
-		if tc.RootCAs, err = loadCAs(cfg.CAFile); err != nil {
+		if tc.RootCAs, err = iotLoadCAs(cfg.CAFile); err != nil {
 			return nil, err
 		}
 	}
@@ -223,8 +223,8 @@ func iotURL(endpoint, alias string) (string, error) {
 	if alias == "" {
 		return "", iotErr("RoleAlias", ErrInvalidArgument, "is required: the role alias whose role the device assumes")
 	}
-	if !roleAliasRE.MatchString(alias) {
-		return "", iotErr("RoleAlias", ErrInvalidArgument, "%q: must be 1 to 128 letters, digits, '_', '=', ',', '@' or '-'", clip(alias))
+	if !iotAliasRE.MatchString(alias) {
+		return "", iotErr("RoleAlias", ErrInvalidArgument, "%q: must be 1 to 128 letters, digits, '_', '=', ',', '@' or '-'", iotClip(alias))
 	}
 	raw := endpoint
 	if !strings.Contains(raw, "://") {
@@ -232,21 +232,21 @@ func iotURL(endpoint, alias string) (string, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return "", iotErr("Endpoint", ErrInvalidArgument, "%q: must be a host name or an https://HOST[:PORT] URL without a path", clip(endpoint))
+		return "", iotErr("Endpoint", ErrInvalidArgument, "%q: must be a host name or an https://HOST[:PORT] URL without a path", iotClip(endpoint))
 	}
 	return "https://" + u.Host + "/role-aliases/" + alias + "/credentials", nil
 }
 
-func clip(s string) string {
+func iotClip(s string) string {
 	if len(s) > 80 {
 		return s[:80] + "…"
 	}
 	return s
 }
 
-// readPEM reads a PEM file for field, with errors that name it but never
+// iotReadPEM reads a PEM file for field, with errors that name it but never
 // quote its contents.
-func readPEM(field, path string) ([]*pem.Block, error) {
+func iotReadPEM(field, path string) ([]*pem.Block, error) {
 	if path == "" {
 		return nil, iotErr(field, ErrInvalidArgument, "is required")
 	}
@@ -273,11 +273,11 @@ func readPEM(field, path string) ([]*pem.Block, error) {
 	return blocks, nil
 }
 
-// loadKeyPair loads the device certificate and its key, and checks that
+// iotLoadKeyPair loads the device certificate and its key, and checks that
 // they belong together.
-func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+func iotLoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	var out tls.Certificate
-	blocks, err := readPEM("CertFile", certFile)
+	blocks, err := iotReadPEM("CertFile", certFile)
 	if err != nil {
 		return out, err
 	}
@@ -295,7 +295,7 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	if out.Leaf, err = x509.ParseCertificate(out.Certificate[0]); err != nil {
 		return out, iotErr("CertFile", ErrInvalidArgument, "%s: not a valid X.509 certificate: %v", certFile, err)
 	}
-	if out.PrivateKey, err = loadKey(keyFile); err != nil {
+	if out.PrivateKey, err = iotLoadKey(keyFile); err != nil {
 		return out, err
 	}
 	pub, ok := out.PrivateKey.(crypto.Signer).Public().(interface{ Equal(crypto.PublicKey) bool })
@@ -305,10 +305,10 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	return out, nil
 }
 
-// loadKey parses an unencrypted EC or RSA private key. Its errors say
+// iotLoadKey parses an unencrypted EC or RSA private key. Its errors say
 // which form was expected, never what the file holds.
-func loadKey(keyFile string) (crypto.PrivateKey, error) {
-	blocks, err := readPEM("KeyFile", keyFile)
+func iotLoadKey(keyFile string) (crypto.PrivateKey, error) {
+	blocks, err := iotReadPEM("KeyFile", keyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +328,7 @@ func loadKey(keyFile string) (crypto.PrivateKey, error) {
 		case "PRIVATE KEY":
 			key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
 		default:
-			return nil, iotErr("KeyFile", ErrInvalidArgument, "%s: a %q block; want EC PRIVATE KEY, RSA PRIVATE KEY or PRIVATE KEY", keyFile, clip(b.Type))
+			return nil, iotErr("KeyFile", ErrInvalidArgument, "%s: a %q block; want EC PRIVATE KEY, RSA PRIVATE KEY or PRIVATE KEY", keyFile, iotClip(b.Type))
 		}
 		if err != nil {
 			return nil, iotErr("KeyFile", ErrInvalidArgument, "%s: the %s block does not parse", keyFile, b.Type)
@@ -342,8 +342,8 @@ func loadKey(keyFile string) (crypto.PrivateKey, error) {
 	return nil, iotErr("KeyFile", ErrInvalidArgument, "%s: holds no private key", keyFile)
 }
 
-func loadCAs(caFile string) (*x509.CertPool, error) {
-	blocks, err := readPEM("CAFile", caFile)
+func iotLoadCAs(caFile string) (*x509.CertPool, error) {
+	blocks, err := iotReadPEM("CAFile", caFile)
 	if err != nil {
 		return nil, err
 	}
@@ -493,7 +493,7 @@ func (p *IoTProvider) fetch(ctx context.Context) (aws.Credentials, error) {
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return aws.Credentials{}, transportError(err)
+		return aws.Credentials{}, iotTransportError(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIoTAnswer))
@@ -509,7 +509,7 @@ func (p *IoTProvider) fetch(ctx context.Context) (aws.Credentials, error) {
 	}
 	// Taken as they are, they would be fetched anew on every call.
 	if now := p.now(); !c.Expires.After(now) {
-		return aws.Credentials{}, &IoTError{Field: "Endpoint", StatusCode: resp.StatusCode, Message: fmt.Sprintf(
+		return aws.Credentials{}, &IoTError{StatusCode: resp.StatusCode, Message: fmt.Sprintf(
 			"the credentials expire at %s, before the device's clock (%s): set the clock right",
 			c.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))}
 	}
@@ -559,7 +559,7 @@ func (p *IoTProvider) answerError(resp *http.Response, body []byte) error {
 		msg = http.StatusText(resp.StatusCode)
 	}
 	code, _, _ := strings.Cut(resp.Header.Get("x-amzn-ErrorType"), ":")
-	e := &IoTError{StatusCode: resp.StatusCode, Code: code, Message: clip(msg)}
+	e := &IoTError{StatusCode: resp.StatusCode, Code: code, Message: iotClip(msg)}
 	lower := strings.ToLower(msg)
 	switch s := resp.StatusCode; {
 	case s == http.StatusNotFound:
@@ -584,10 +584,10 @@ func (p *IoTProvider) answerError(resp *http.Response, body []byte) error {
 	return e
 }
 
-// transportError words a request that got no answer: an endpoint whose
+// iotTransportError words a request that got no answer: an endpoint whose
 // certificate is not trusted, a handshake the endpoint refused (it did
 // not take the device certificate), or no answer at all.
-func transportError(err error) error {
+func iotTransportError(err error) error {
 	var cv *tls.CertificateVerificationError
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError

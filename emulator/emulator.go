@@ -21,6 +21,10 @@
 //	GET  /signaling/viewer/v-XXXXXXXX?…    ConnectAsViewer
 //	POST /ice/r-XXXXXXXX/v1/get-ice-server-config
 //	     /_emulator/…                      admin: stats, faults, GO_AWAY, drop (no auth, loopback, same-origin only)
+//
+// With [Config.IoT], an emulated AWS IoT credentials provider listens on a
+// port of its own ([Emulator.IoTURL]): GET /role-aliases/ALIAS/credentials
+// over mutual TLS.
 package emulator
 
 import (

@@ -235,7 +235,7 @@ func printEmulator(out io.Writer, e *emulator.Emulator, f *emulateFlags, certFil
 	if a := e.TURNAddr(); a != "" {
 		fmt.Fprintf(out, "  turn server:       %s (udp; GetIceServerConfig lists two servers, over udp, tcp and, with --tls, tls)\n", a)
 	}
-	if u := e.IoTURL(); u != "" {
+	if e.IoTURL() != "" {
 		printIoT(out, e, f)
 	}
 	fmt.Fprintf(out, "  stats:             %s/_emulator/stats\n", e.URL())
