@@ -91,7 +91,7 @@ func matchSubstituted(patterns []string, s string, vars map[string]string) bool 
 
 // substitute replaces each ${name} of pattern with its value (names are
 // case-insensitive), and ${$} with $; ok is false if a variable has no
-// value. The parser has checked the syntax.
+// value, or one with * or ?. The parser has checked the syntax.
 func substitute(pattern string, vars map[string]string) (string, bool) {
 	var b strings.Builder
 	for {
@@ -109,7 +109,9 @@ func substitute(pattern string, vars map[string]string) (string, bool) {
 		if name == "$" {
 			v, ok = "$", true
 		}
-		if !ok || v == "" {
+		// A value holding a wildcard would match more than itself; no
+		// value the emulator issues has one, so refusing it costs nothing.
+		if !ok || v == "" || strings.ContainsAny(v, "*?") {
 			return "", false
 		}
 		b.WriteString(pattern[:i])

@@ -317,6 +317,8 @@ func FuzzParsePolicy(f *testing.F) {
 		`{"Statement":[{"Effect":"Allow","NotAction":"x:y","Resource":"*"}]}`,
 		`{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{}}]}`,
 		`{"Statement":[]}`, `{"Statement":[{}]}`, `[]`, `{`, ``, `{"a":1,"a":2}`, `{"Statement":[{"Effect":"Allow","Action":"a:?*?*","Resource":"arn:a:b:c:d:*?é"}]}`,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesisvideo:*:*:channel/${credentials-iot:ThingName}/*"}]}`,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:a:b:c:d:${$}${aws:userid}${x"}]}`,
 	} {
 		f.Add(s)
 	}
@@ -344,6 +346,11 @@ func FuzzParsePolicy(f *testing.F) {
 			if d2, d3 := p.decide(pr.action, pr.resource), again.decide(pr.action, pr.resource); d2 != d || d3 != d {
 				t.Fatalf("policy %q decides %v, then %v, then (parsed again) %v for %+v", doc, d, d2, d3, pr)
 			}
+			// Substitution is as deterministic as the rest.
+			vars := map[string]string{"credentials-iot:thingname": "demo", "aws:userid": "*"}
+			if d, d2 := p.decideWith(pr.action, pr.resource, vars), again.decideWith(pr.action, pr.resource, vars); d != d2 {
+				t.Fatalf("policy %q decides %v, then (parsed again) %v for %+v with variables", doc, d, d2, pr)
+			}
 		}
 	})
 }
@@ -368,6 +375,7 @@ func TestDecidePolicyVariables(t *testing.T) {
 		{"no variables at all", nil, ch("${credentials-iot:ThingName}"), implicitDeny},
 		{"second variable and ${$}", cam1, ch("u-AROA1:c-$"), allowed},
 		{"empty value matches nothing", map[string]string{"credentials-iot:thingname": ""}, ch(""), implicitDeny},
+		{"a value with a wildcard matches nothing", map[string]string{"credentials-iot:thingname": "*"}, ch("cam-1"), implicitDeny},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
