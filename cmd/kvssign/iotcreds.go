@@ -79,6 +79,10 @@ func (f *iotFlags) enabled() bool {
 // IoT credentials would leave unused.
 func (f *iotFlags) check(af *awsFlags) error {
 	if !f.enabled() {
+		// Only the flags: the variables may be set for the C SDK's sake.
+		if f.thing != "" || f.ca != "" {
+			return usagef("--iot-thing-name and --iot-ca: only used with IoT credentials (--iot-endpoint, --iot-cert, --iot-key, --iot-role-alias)")
+		}
 		return nil
 	}
 	r := f.resolved()

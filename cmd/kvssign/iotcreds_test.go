@@ -263,3 +263,24 @@ func FuzzParseRoleAlias(f *testing.F) {
 		}
 	})
 }
+
+// TestIoTThingNameAlone: the C SDK's thing name and CA variables alone
+// leave the credentials as they were; the flags alone are refused.
+func TestIoTThingNameAlone(t *testing.T) {
+	v, _ := iotEnv(t)
+	for _, k := range []string{"AWS_IOT_CORE_CREDENTIAL_ENDPOINT", "AWS_IOT_CORE_CERT", "AWS_IOT_CORE_PRIVATE_KEY", "AWS_IOT_CORE_ROLE_ALIAS"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", v.e.Credentials().AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", v.e.Credentials().SecretAccessKey)
+	ep := "--endpoint-url=" + v.url
+	if r := cli(t, nil, "channel", "describe", "cam-1", ep); r.code != 0 {
+		t.Errorf("with only AWS_IOT_CORE_THING_NAME and AWS_KVS_CACERT_PATH set: %v", r)
+	}
+	for _, flag := range []string{"--iot-thing-name", "--iot-ca"} {
+		if r := cli(t, nil, "channel", "describe", "cam-1", ep, flag, "x"); r.code != 2 ||
+			!strings.Contains(r.stderr, "--iot-thing-name and --iot-ca: only used with IoT credentials") {
+			t.Errorf("%s alone: %v", flag, r)
+		}
+	}
+}
