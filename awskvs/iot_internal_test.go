@@ -1,9 +1,12 @@
 package awskvs
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 func TestParseIoTCredentials(t *testing.T) {
@@ -90,4 +93,22 @@ func TestIoTBackoff(t *testing.T) {
 			t.Errorf("backoff(%d) = %v; want %v", n, got, want)
 		}
 	}
+}
+
+// BenchmarkIoTRetrieveCached is the cost of signing-time retrieval once
+// the credentials are cached: what every signed URL pays.
+func BenchmarkIoTRetrieveCached(b *testing.B) {
+	now := time.Now()
+	p := &IoTProvider{now: time.Now, rand: func() float64 { return 0 },
+		creds:     aws.Credentials{AccessKeyID: "ASIAEXAMPLE", SecretAccessKey: "s", SessionToken: "t", CanExpire: true, Expires: now.Add(time.Hour)},
+		refreshAt: now.Add(50 * time.Minute)}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := p.Retrieve(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
