@@ -223,6 +223,7 @@ func adminError(w http.ResponseWriter, status int, format string, args ...any) {
 //	POST /_emulator/drop?channel=&role=&client=               close sockets without a close frame
 //	POST /_emulator/disconnect?channel=&role=&client=&code=&reason=
 //	POST /_emulator/channels {"name":…,"messageTtlSeconds":…}  create a channel without signing
+//	POST /_emulator/iot/revoke?certificate=ID|thing=NAME      revoke IoT device certificates
 func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	e.setCommonHeaders(w)
 	if !isLoopback(r) {
@@ -290,6 +291,10 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		e.adminCreateChannel(w, r)
+	case "iot/revoke":
+		if method(http.MethodPost) {
+			e.adminIoTRevoke(w, r)
+		}
 	default:
 		adminError(w, http.StatusNotFound, "no admin endpoint /_emulator/%s; see docs/emulator.md", path)
 	}

@@ -29,6 +29,9 @@ type issued struct {
 	// these credentials: the identity policy, if configured, and an
 	// AssumeRole session policy. Empty: everything is allowed.
 	grant grant
+	// vars are the policy variables these credentials resolve, keys
+	// lower-cased (credentials-iot:thingname, aws:userid…); nil if none.
+	vars map[string]string
 	// scoped: an AssumeRole session policy limits these credentials, so
 	// they may call AssumeRole only where their grant allows
 	// sts:AssumeRole (otherwise chaining would shed the session policy).

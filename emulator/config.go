@@ -137,6 +137,12 @@ type Config struct {
 	// origin may: those calls are authenticated by their signatures and
 	// carry no cookies. The admin endpoints never answer other origins.
 	CORSOrigins []string
+	// IoT, if set, runs an emulated AWS IoT credentials provider on its
+	// own port (mutual TLS; see [Emulator.IoTURL]): devices holding a
+	// certificate the emulator issued get temporary credentials of a role
+	// alias's role, limited by Policy as an assumed role's are, in which
+	// Resource may name ${credentials-iot:ThingName}.
+	IoT *IoTConfig
 }
 
 const (
@@ -246,6 +252,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Hostname != "" && (len(c.Hostname) > 253 || !hostnameRE.MatchString(c.Hostname)) {
 		return c, fmt.Errorf("emulator: hostname %q: must be a DNS name like kinesisvideo.us-west-2.amazonaws.com", c.Hostname)
+	}
+	if c.IoT != nil {
+		if err := c.IoT.validate(); err != nil {
+			return c, err
+		}
 	}
 	if c.CertFile != "" && !c.TLS {
 		return c, errors.New("emulator: cert file: is only written with TLS")

@@ -21,6 +21,10 @@
 //	GET  /signaling/viewer/v-XXXXXXXX?…    ConnectAsViewer
 //	POST /ice/r-XXXXXXXX/v1/get-ice-server-config
 //	     /_emulator/…                      admin: stats, faults, GO_AWAY, drop (no auth, loopback, same-origin only)
+//
+// With [Config.IoT], an emulated AWS IoT credentials provider listens on a
+// port of its own ([Emulator.IoTURL]): GET /role-aliases/ALIAS/credentials
+// over mutual TLS.
 package emulator
 
 import (
@@ -93,6 +97,7 @@ type Emulator struct {
 	listenMu sync.Mutex
 	turns    []*turnServer // GetIceServerConfig's two servers; none until serving, or with DisableTURN
 	turnKey  []byte        // HMAC key of TURN passwords
+	iot      *iotState     // the IoT credentials endpoint (iot.go); nil without Config.IoT
 	// reqTimeout bounds reading a request (its body: the headers have the
 	// server's own limit) and writing its answer, for all but the
 	// signaling WebSocket, so that a slow client cannot hold a connection.
@@ -139,6 +144,11 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	if cfg.TLS {
 		if err := e.makeCertificate(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.IoT != nil {
+		if err := e.setupIoT(); err != nil {
 			return nil, err
 		}
 	}
@@ -189,6 +199,16 @@ func (e *Emulator) Serve(ln net.Listener) error {
 			}
 			e.turns = append(e.turns, ts)
 			e.log.Info("TURN server listening", "uris", ts.uris(e.turnHost()), "realm", turnRealm)
+		}
+	}
+	if e.iot != nil {
+		if err := e.listenIoT(); err != nil {
+			for _, t := range e.turns {
+				t.close()
+			}
+			e.turns = nil
+			ln.Close()
+			return err
 		}
 	}
 	ln = e.watchAccept(ln)
@@ -291,6 +311,7 @@ func (e *Emulator) Close() error {
 			err = fmt.Errorf("emulator: TURN: close: %w", terr)
 		}
 	}
+	e.closeIoT()
 	e.flushState()
 	return err
 }

@@ -1,5 +1,6 @@
 // IAM-lite: the subset of IAM policy documents the emulator evaluates
-// (Effect, Action and Resource, with * and ? wildcards), and the checks
+// (Effect, Action and Resource, with * and ? wildcards and, in Resource,
+// the policy variables the credentials carry), and the checks
 // that turn a refusal into AccessDeniedException.
 
 package emulator
@@ -11,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -33,6 +36,9 @@ type statement struct {
 	deny      bool
 	actions   []string // lower-cased patterns
 	resources []string // patterns, case-sensitive
+	// vars: some resource holds a policy variable (${…}) to substitute
+	// (Version 2012-10-17; under 2008-10-17 ${ is literal text).
+	vars bool
 }
 
 // decision is what one policy says about a request.
@@ -47,11 +53,20 @@ const (
 // decide evaluates p for action on resource: an explicit Deny wins over
 // any Allow; with neither, the request is implicitly denied.
 func (p *policy) decide(action, resource string) decision {
+	return p.decideWith(action, resource, nil)
+}
+
+// decideWith is decide with the values of the policy variables the
+// credentials carry (keys lower-cased, e.g. credentials-iot:thingname).
+func (p *policy) decideWith(action, resource string, vars map[string]string) decision {
 	action = strings.ToLower(action)
 	d := implicitDeny
 	for i := range p.statements {
 		s := &p.statements[i]
-		if !matchAny(s.actions, action) || !matchAny(s.resources, resource) {
+		if !matchAny(s.actions, action) {
+			continue
+		}
+		if s.vars && !matchSubstituted(s.resources, resource, vars) || !s.vars && !matchAny(s.resources, resource) {
 			continue
 		}
 		if s.deny {
@@ -61,6 +76,77 @@ func (p *policy) decide(action, resource string) decision {
 	}
 	return d
 }
+
+// matchSubstituted is matchAny after substituting policy variables; a
+// pattern with a variable the credentials do not carry matches nothing,
+// as in IAM.
+func matchSubstituted(patterns []string, s string, vars map[string]string) bool {
+	for _, p := range patterns {
+		if q, ok := substitute(p, vars); ok && wildcardMatch(q, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// substitute replaces each ${name} of pattern with its value (names are
+// case-insensitive), and ${$} with $; ok is false if a variable has no
+// value, or one with * or ?. The parser has checked the syntax.
+func substitute(pattern string, vars map[string]string) (string, bool) {
+	var b strings.Builder
+	for {
+		i := strings.Index(pattern, "${")
+		if i < 0 {
+			b.WriteString(pattern)
+			return b.String(), true
+		}
+		j := strings.IndexByte(pattern[i:], '}')
+		if j < 0 {
+			return "", false
+		}
+		name := pattern[i+2 : i+j]
+		v, ok := vars[strings.ToLower(name)]
+		if name == "$" {
+			v, ok = "$", true
+		}
+		// A value holding a wildcard would match more than itself; no
+		// value the emulator issues has one, so refusing it costs nothing.
+		if !ok || v == "" || strings.ContainsAny(v, "*?") {
+			return "", false
+		}
+		b.WriteString(pattern[:i])
+		b.WriteString(v)
+		pattern = pattern[i+j+1:]
+	}
+}
+
+// checkVariables returns the rule the policy variables of a resource
+// pattern break, or "".
+func checkVariables(r string) string {
+	for rest := r; ; {
+		i := strings.Index(rest, "${")
+		if i < 0 {
+			return ""
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return "a policy variable ${ is not closed by }"
+		}
+		name := rest[i+2 : i+j]
+		switch {
+		case name == "*" || name == "?":
+			return "${*} and ${?} (a literal * or ?) are not evaluated by the emulator; write the resource without them"
+		case name == "$":
+		case strings.Contains(name, ","):
+			return "policy variables with a default value (${name, 'default'}) are not evaluated by the emulator"
+		case !policyVarRE.MatchString(name):
+			return "a policy variable must be ${SERVICE:NAME}, e.g. ${credentials-iot:ThingName} or ${aws:userid}"
+		}
+		rest = rest[i+j+1:]
+	}
+}
+
+var policyVarRE = regexp.MustCompile(`^[A-Za-z0-9-]+:[A-Za-z0-9_-]+$`)
 
 func matchAny(patterns []string, s string) bool {
 	for _, p := range patterns {
@@ -293,6 +379,7 @@ func parseStatement(raw json.RawMessage, path, version string) (statement, strin
 	if s.resources, err = patterns(resources, path+".Resource", checkRes); err != nil {
 		return s, "", err
 	}
+	s.vars = version == "2012-10-17" && slices.ContainsFunc(s.resources, func(r string) bool { return strings.Contains(r, "${") })
 	return s, sid, nil
 }
 
@@ -369,8 +456,8 @@ func checkResource(r, version string) string {
 	if strings.ContainsAny(parts[2], "*?") {
 		return "the service part of an ARN takes no wildcard (as in AWS)"
 	}
-	if version == "2012-10-17" && strings.Contains(r, "${") {
-		return "policy variables (${…}) are not evaluated by the emulator; with Version 2012-10-17 AWS would substitute them, so write the value out"
+	if version == "2012-10-17" {
+		return checkVariables(r)
 	}
 	return ""
 }
@@ -532,9 +619,12 @@ func quote(s string) string {
 type grant []*policy
 
 // allows reports whether every policy of g allows action on resource.
-func (g grant) allows(action, resource string) bool {
+func (g grant) allows(action, resource string) bool { return g.allowsWith(action, resource, nil) }
+
+// allowsWith is allows with the values of policy variables.
+func (g grant) allowsWith(action, resource string, vars map[string]string) bool {
 	for _, p := range g {
-		if p.decide(action, resource) != allowed {
+		if p.decideWith(action, resource, vars) != allowed {
 			return false
 		}
 	}
@@ -556,7 +646,7 @@ const actionPrefix = "kinesisvideo:"
 // is nil for the Go API and the admin endpoints, which are not checked.
 // A refusal is a 403 AccessDeniedException worded as AWS words it.
 func (e *Emulator) authorize(who *issued, op, resource string) *apiError {
-	if who == nil || who.grant.allows(actionPrefix+op, resource) {
+	if who == nil || who.grant.allowsWith(actionPrefix+op, resource, who.vars) {
 		return nil
 	}
 	return e.deny(who, "AccessDeniedException", actionPrefix+op, resource)

@@ -120,8 +120,14 @@ func TestParsePolicyInvalid(t *testing.T) {
 			`Statement[0].Resource: "": must be "*" or an ARN arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE, e.g. "arn:aws:kinesisvideo:*:*:channel/demo/*"`},
 		{"wildcard service", stmt(`{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesis*:*:*:channel/*"}`),
 			`Statement[0].Resource: "arn:aws:kinesis*:*:*:channel/*": the service part of an ARN takes no wildcard (as in AWS)`},
-		{"policy variable", stmt(`{"Effect":"Allow","Action":"*","Resource":["*","arn:aws:kinesisvideo:*:*:channel/${aws:username}/*"]}`),
-			`Statement[0].Resource[1]: "arn:aws:kinesisvideo:*:*:channel/${aws:username}/*": policy variables (${…}) are not evaluated by the emulator; with Version 2012-10-17 AWS would substitute them, so write the value out`},
+		{"policy variable not closed", stmt(`{"Effect":"Allow","Action":"*","Resource":["*","arn:aws:kinesisvideo:*:*:channel/${aws:username/*"]}`),
+			`Statement[0].Resource[1]: "arn:aws:kinesisvideo:*:*:channel/${aws:username/*": a policy variable ${ is not closed by }`},
+		{"policy variable without a service", stmt(`{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesisvideo:*:*:channel/${username}/*"}`),
+			`Statement[0].Resource: "arn:aws:kinesisvideo:*:*:channel/${username}/*": a policy variable must be ${SERVICE:NAME}, e.g. ${credentials-iot:ThingName} or ${aws:userid}`},
+		{"policy variable with a default", stmt(`{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesisvideo:*:*:channel/${aws:username, 'x'}/*"}`),
+			`Statement[0].Resource: "arn:aws:kinesisvideo:*:*:channel/${aws:username, 'x'}/*": policy variables with a default value (${name, 'default'}) are not evaluated by the emulator`},
+		{"literal star variable", stmt(`{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesisvideo:*:*:channel/a${*}/*"}`),
+			`Statement[0].Resource: "arn:aws:kinesisvideo:*:*:channel/a${*}/*": ${*} and ${?} (a literal * or ?) are not evaluated by the emulator; write the resource without them`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -311,6 +317,8 @@ func FuzzParsePolicy(f *testing.F) {
 		`{"Statement":[{"Effect":"Allow","NotAction":"x:y","Resource":"*"}]}`,
 		`{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{}}]}`,
 		`{"Statement":[]}`, `{"Statement":[{}]}`, `[]`, `{`, ``, `{"a":1,"a":2}`, `{"Statement":[{"Effect":"Allow","Action":"a:?*?*","Resource":"arn:a:b:c:d:*?é"}]}`,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesisvideo:*:*:channel/${credentials-iot:ThingName}/*"}]}`,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:a:b:c:d:${$}${aws:userid}${x"}]}`,
 	} {
 		f.Add(s)
 	}
@@ -338,6 +346,53 @@ func FuzzParsePolicy(f *testing.F) {
 			if d2, d3 := p.decide(pr.action, pr.resource), again.decide(pr.action, pr.resource); d2 != d || d3 != d {
 				t.Fatalf("policy %q decides %v, then %v, then (parsed again) %v for %+v", doc, d, d2, d3, pr)
 			}
+			// Substitution is as deterministic as the rest.
+			vars := map[string]string{"credentials-iot:thingname": "demo", "aws:userid": "*"}
+			if d, d2 := p.decideWith(pr.action, pr.resource, vars), again.decideWith(pr.action, pr.resource, vars); d != d2 {
+				t.Fatalf("policy %q decides %v, then (parsed again) %v for %+v with variables", doc, d, d2, pr)
+			}
 		}
 	})
+}
+
+func TestDecidePolicyVariables(t *testing.T) {
+	p, err := parsePolicy(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesisvideo:ConnectAsMaster",
+		"Resource":["arn:aws:kinesisvideo:*:*:channel/${credentials-iot:ThingName}/*","arn:aws:kinesisvideo:*:*:channel/u-${aws:userid}-${$}/*"]}]}`, maxPolicySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam1 := map[string]string{"credentials-iot:thingname": "cam-1", "aws:userid": "AROA1:c"}
+	ch := func(name string) string { return "arn:aws:kinesisvideo:us-west-2:123456789012:channel/" + name + "/1" }
+	cases := []struct {
+		name     string
+		vars     map[string]string
+		resource string
+		want     decision
+	}{
+		{"own channel", cam1, ch("cam-1"), allowed},
+		{"another thing's channel", cam1, ch("cam-2"), implicitDeny},
+		{"no thing name: matches nothing", map[string]string{"aws:userid": "AROA1:c"}, ch("cam-1"), implicitDeny},
+		{"no variables at all", nil, ch("${credentials-iot:ThingName}"), implicitDeny},
+		{"second variable and ${$}", cam1, ch("u-AROA1:c-$"), allowed},
+		{"empty value matches nothing", map[string]string{"credentials-iot:thingname": ""}, ch(""), implicitDeny},
+		{"a value with a wildcard matches nothing", map[string]string{"credentials-iot:thingname": "*"}, ch("cam-1"), implicitDeny},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := p.decideWith("kinesisvideo:ConnectAsMaster", tc.resource, tc.vars); got != tc.want {
+				t.Errorf("decideWith(%s, %v) = %v; want %v", tc.resource, tc.vars, got, tc.want)
+			}
+		})
+	}
+	// Under Version 2008-10-17, ${ is literal text, as in IAM.
+	old, err := parsePolicy(`{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:aws:kinesisvideo:*:*:channel/${credentials-iot:ThingName}/*"}]}`, maxPolicySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := old.decideWith("kinesisvideo:ConnectAsMaster", ch("cam-1"), cam1); got != implicitDeny {
+		t.Errorf("2008-10-17 policy substituted a variable: %v", got)
+	}
+	if got := old.decideWith("kinesisvideo:ConnectAsMaster", ch("${credentials-iot:ThingName}"), cam1); got != allowed {
+		t.Errorf("2008-10-17 policy did not match ${ literally: %v", got)
+	}
 }

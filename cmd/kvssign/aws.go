@@ -58,6 +58,7 @@ type awsFlags struct {
 	profile, region, endpointURL       string
 	roleARN, externalID, roleSession   string
 	roleDuration, timeout, clockOffset time.Duration
+	iot                                iotFlags // device certificate credentials: iotcreds.go
 }
 
 // register adds the flags; --region and --clock-offset only when the
@@ -78,6 +79,7 @@ func (f *awsFlags) registerTimeout(fs *pflag.FlagSet, withRegion, withClockOffse
 	fs.StringVar(&f.roleSession, "role-session-name", "", "session name for --role-arn (default: kvssign-<unix time>)")
 	fs.DurationVar(&f.roleDuration, "role-duration", 0, "session lifetime for --role-arn (default: STS's, one hour)")
 	fs.DurationVar(&f.timeout, "timeout", timeout, "deadline of each network call")
+	f.iot.register(fs)
 	if withClockOffset {
 		fs.DurationVar(&f.clockOffset, "clock-offset", 0, "add this to the local clock when signing (e.g. 90s or -2m) to correct skew")
 	}
@@ -86,7 +88,7 @@ func (f *awsFlags) registerTimeout(fs *pflag.FlagSet, withRegion, withClockOffse
 // usesChain reports whether credentials must come from the SDK's chain
 // rather than the environment alone.
 func (f *awsFlags) usesChain() bool {
-	return f.profile != "" || f.roleARN != "" || os.Getenv("AWS_ACCESS_KEY_ID") == "" || os.Getenv("AWS_SECRET_ACCESS_KEY") == ""
+	return f.profile != "" || f.roleARN != "" || f.iot.enabled() || os.Getenv("AWS_ACCESS_KEY_ID") == "" || os.Getenv("AWS_SECRET_ACCESS_KEY") == ""
 }
 
 // config loads the AWS configuration the flags ask for. regionHint, used
@@ -97,6 +99,9 @@ func (f *awsFlags) config(ctx context.Context, dbg *debugLog, regionHint string)
 	}
 	if f.roleDuration < 0 {
 		return aws.Config{}, usagef("--role-duration %v: must be positive", f.roleDuration)
+	}
+	if err := f.iot.check(f); err != nil {
+		return aws.Config{}, err
 	}
 	o := awskvs.ConfigOptions{
 		Profile: f.profile, Region: f.region, EndpointURL: f.endpointURL,
@@ -119,6 +124,9 @@ func (f *awsFlags) config(ctx context.Context, dbg *debugLog, regionHint string)
 	if cfg.Region == "" {
 		return aws.Config{}, usagef("no region: set --region, AWS_REGION, or region in the profile")
 	}
+	if err := f.iot.apply(&cfg, f, dbg); err != nil {
+		return aws.Config{}, err
+	}
 	dbg.printf("region %s, endpoint %s, profile %q, role %q", cfg.Region, orDefault(f.endpointURL, "AWS"), f.profile, f.roleARN)
 	return cfg, nil
 }
@@ -135,6 +143,9 @@ func (f *awsFlags) resolver(cfg aws.Config, dbg *debugLog) *awskvs.Resolver {
 	r := awskvs.NewResolver(cfg)
 	r.CallTimeout = f.timeout
 	r.ClockOffset = f.clockOffset
+	if s := f.iot.signer(); s != nil {
+		r.Credentials = s // renews ahead with jitter, unlike the SDK's cache
+	}
 	if dbg.enabled() {
 		r.Logger = dbg.slogger()
 		r.Trace = dbg.trace

@@ -31,6 +31,8 @@ type emulateFlags struct {
 	maxViewers                     int
 	connectRate, sdpRate, iceRate  float64
 	limits                         *limitFlags // quotas and the connection budget: emulate_limits.go
+	iotAddr, iotDir                string
+	iotThings, iotAliases          []string
 }
 
 func newEmulateCmd() *cobra.Command {
@@ -57,7 +59,13 @@ IAM policy document: Effect, Action, Resource, with * and ? wildcards), every
 control-plane call, GetIceServerConfig and signaling handshake must be allowed
 by it, or gets 403 AccessDeniedException; it applies to the long-term key and
 to every role assumed through the emulator's STS, whose session policies
-(AssumeRole's Policy) narrow it further.`,
+(AssumeRole's Policy) narrow it further.
+
+With --iot-thing NAME and --iot-role-alias ALIAS=ROLE_ARN[:SECONDS], it also
+runs an AWS IoT credentials provider on its own port (mutual TLS), issues each
+thing a certificate and key under --iot-dir, and hands devices temporary
+credentials of the alias's role for them; --policy may confine each device with
+${credentials-iot:ThingName}. POST /_emulator/iot/revoke?thing=NAME revokes.`,
 		Example: `  kvssign emulate --addr 127.0.0.1:4567 --create-channel demo
   AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY \
     aws --endpoint-url http://127.0.0.1:4567 --region us-west-2 kinesisvideo list-signaling-channels`,
@@ -87,6 +95,10 @@ to every role assumed through the emulator's STS, whose session policies
 	fl.StringVar(&f.hostname, "hostname", "", "host name to advertise in endpoints, TURN URIs and the certificate (map it to the listen address in /etc/hosts); with --tls on port 443, endpoints carry no port")
 	fl.StringSliceVar(&f.corsOrigins, "cors-origins", nil, "origins (scheme://host[:port], comma-separated) whose pages may call the SigV4 APIs (default: any)")
 	fl.StringVar(&f.policyFile, "policy", "", "IAM identity policy (a JSON file) every request must be allowed by (default: everything allowed)")
+	fl.StringVar(&f.iotAddr, "iot-addr", "127.0.0.1:0", "with --iot-thing or --iot-role-alias, the AWS IoT credentials endpoint's listen address (mutual TLS)")
+	fl.StringVar(&f.iotDir, "iot-dir", filepath.Join(os.TempDir(), "kvssign-iot"), "where the IoT CA (ca.pem) and each thing's THING.cert.pem and THING.private.key are written")
+	fl.StringArrayVar(&f.iotThings, "iot-thing", nil, "issue a device certificate attached to this IoT thing (repeatable)")
+	fl.StringArrayVar(&f.iotAliases, "iot-role-alias", nil, "IoT role alias ALIAS=ROLE_ARN[:SECONDS] (credentials last SECONDS, default 3600; AWS takes 900 to 43200, the emulator from 1) (repeatable)")
 	f.limits = addLimitFlags(fl)
 	return c
 }
@@ -160,11 +172,17 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	if err := f.limits.apply(&cfg, logger); err != nil {
 		return err
 	}
+	if cfg.IoT, err = f.iotConfig(); err != nil {
+		return err
+	}
 	// Flag values first (a bad one is a usage error), then the files.
 	if _, err := emulator.New(cfg); err != nil {
 		return usagef("%v", err)
 	}
 	cfg.StateFile = f.stateFile
+	if cfg.IoT != nil {
+		cfg.IoT.Dir = f.iotDir
+	}
 	if f.tls {
 		cfg.TLS = true
 		cfg.CertFile = f.certFile
@@ -216,6 +234,9 @@ func printEmulator(out io.Writer, e *emulator.Emulator, f *emulateFlags, certFil
 	}
 	if a := e.TURNAddr(); a != "" {
 		fmt.Fprintf(out, "  turn server:       %s (udp; GetIceServerConfig lists two servers, over udp, tcp and, with --tls, tls)\n", a)
+	}
+	if e.IoTURL() != "" {
+		printIoT(out, e, f)
 	}
 	fmt.Fprintf(out, "  stats:             %s/_emulator/stats\n", e.URL())
 	fmt.Fprintf(out, "try: aws --endpoint-url %s --region %s kinesisvideo list-signaling-channels\n", e.URL(), e.Region())
