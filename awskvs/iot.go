@@ -108,19 +108,24 @@ type IoTError struct {
 }
 
 func (e *IoTError) Error() string {
-	var b strings.Builder
-	b.WriteString("awskvs: iot credentials: ")
 	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
+		return "awskvs: iot credentials: " + e.Field + ": " + e.Detail()
 	}
+	return "awskvs: iot credentials: " + e.Detail()
+}
+
+// Detail is the error without its prefix and field: the service's error
+// code, the message and the HTTP status, for a message that names the
+// setting at fault itself.
+func (e *IoTError) Detail() string {
+	s := e.Message
 	if e.Code != "" {
-		b.WriteString(e.Code + ": ")
+		s = e.Code + ": " + s
 	}
-	b.WriteString(e.Message)
 	if e.StatusCode != 0 {
-		b.WriteString(" (HTTP " + strconv.Itoa(e.StatusCode) + ")")
+		s += " (HTTP " + strconv.Itoa(e.StatusCode) + ")"
 	}
-	return b.String()
+	return s
 }
 
 // Unwrap returns the kind (if any) and the underlying error.

@@ -130,8 +130,7 @@ func iotFlagError(err error) error {
 	}
 	for _, s := range iotSettings {
 		if s.field == ie.Field {
-			msg := strings.Replace(err.Error(), "awskvs: iot credentials: "+ie.Field+": ", "", 1)
-			return flagError{flag: s.flag + " ($" + s.env + ")", msg: msg, err: err}
+			return settingError{setting: s.flag + " ($" + s.env + ")", msg: ie.Detail(), err: err}
 		}
 	}
 	return err
@@ -149,14 +148,15 @@ func (f *iotFlags) signer() sigv4.CredentialsProvider {
 	})
 }
 
-// flagError is an error about a flag; errors.As still finds the cause.
-type flagError struct {
-	flag, msg string
-	err       error
+// settingError is an error about a flag or the variable it falls back
+// to; errors.As still finds the cause.
+type settingError struct {
+	setting, msg string
+	err          error
 }
 
-func (e flagError) Error() string { return e.flag + ": " + e.msg }
-func (e flagError) Unwrap() error { return e.err }
+func (e settingError) Error() string { return e.setting + ": " + e.msg }
+func (e settingError) Unwrap() error { return e.err }
 
 // iotConfig returns the emulator's IoT settings from the --iot-* flags of
 // emulate, nil if none asks for the endpoint. Dir is left for the caller,
