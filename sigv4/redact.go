@@ -94,14 +94,16 @@ func redactParams(s string) string {
 			i++
 			continue
 		}
-		start, ok := secretBefore(s, i, kind)
+		start, quotedName, ok := secretBefore(s, i, kind)
 		v := i + n
 		if !ok {
 			i = v
 			continue
 		}
-		v, end := valueAfter(s, v, kind, kind == sepColon && lineStart(s, start))
-		if end > v {
+		v, opened, end := valueAfter(s, v, kind, kind == sepColon && lineStart(s, start))
+		// After a quoted name only a JSON string or array is a value:
+		// `parameter "X-Amz-Signature": is set` is an error message.
+		if end > v && (opened || !quotedName) {
 			b.WriteString(s[done:v])
 			b.WriteString(Redacted)
 			done = end
@@ -142,16 +144,17 @@ func escapedAt(s string, i int) int {
 }
 
 // secretBefore reports whether a secret name ends before the separator at
-// s[i], and where the run of name bytes holding it starts. Blanks may come
-// between name and "=", and between name and ":" a closing quote too.
-func secretBefore(s string, i, kind int) (start int, ok bool) {
+// s[i], where the run of name bytes holding it starts, and whether the name
+// was quoted. Blanks may come between name and "=", and between name and
+// ":" a closing quote too.
+func secretBefore(s string, i, kind int) (start int, quoted, ok bool) {
 	end := i
 	if kind != sepEscaped {
 		for end > 0 && i-end < maxBlanks && (s[end-1] == ' ' || s[end-1] == '\t') {
 			end--
 		}
 	}
-	if kind == sepColon && end > 0 && s[end-1] == '"' {
+	if quoted = kind == sepColon && end > 0 && s[end-1] == '"'; quoted {
 		end--
 	}
 	start = end
@@ -159,7 +162,7 @@ func secretBefore(s string, i, kind int) (start int, ok bool) {
 		start--
 	}
 	cut := start > 0 && nameByte(s[start-1])
-	return start, secretName(s[start:end], cut, kind == sepColon)
+	return start, quoted, secretName(s[start:end], cut, kind == sepColon)
 }
 
 // nameByte reports whether c may be part of a query parameter's name as
@@ -240,9 +243,10 @@ func decodeInPlace(b []byte) []byte {
 }
 
 // valueAfter returns where the value after a separator of the given kind
-// starts and ends, v being just past the separator. After "=" or ":"
-// blanks are skipped, then a "[" and a quote that open the value.
-func valueAfter(s string, v, kind int, headerLine bool) (start, end int) {
+// starts and ends, v being just past the separator, and whether a "[" or a
+// quote opened it. After "=" or ":" blanks are skipped, then the "[" and the
+// quote.
+func valueAfter(s string, v, kind int, headerLine bool) (start int, opened bool, end int) {
 	bracket, quoted := false, false
 	if kind != sepEscaped {
 		v = skipBlanks(s, v)
@@ -264,7 +268,7 @@ func valueAfter(s string, v, kind int, headerLine bool) (start, end int) {
 		}
 		end++
 	}
-	return v, end
+	return v, bracket || quoted, end
 }
 
 // valueEnd reports whether a secret value ends at s[i]. Quotes, brackets,
