@@ -20,12 +20,13 @@ const Redacted = "REDACTED"
 // is X-Amz-%2553ignature in a URL escaped inside another). It is followed by
 // "=", by "=" escaped up to four times ("%3D", "%253D", ...), or, for the
 // X-Amz- names, by ":", as in a header, JSON ("name": "value") or a printed
-// map (name:[value]); blanks may surround "=" and follow ":". The value may
-// open with "[" or a quote. A quoted value ends at the quote, one opened with
-// "[" at "]", a header's value at the end of its line when the name starts
-// the line; any other ends at "&", "#", white space, a quote, a bracket, ","
-// or ";", or also at an escaped "&" ("%26", "%2526", ...) when the "=" was
-// escaped.
+// map (name:[value]); blanks may surround "=" and ":". The value may open
+// with "[" or a quote, and must after a quoted name and ":", as in JSON, so
+// that an error quoting a parameter's name keeps its text. A quoted value
+// ends at the quote, one opened with "[" at "]", a header's value at the end
+// of its line when the name starts the line; any other ends at "&", "#",
+// white space, a quote, a bracket, "," or ";", or also at an escaped "&"
+// ("%26", "%2526", ...) when the "=" was escaped. A line break ends them all.
 func Redact(s string) string {
 	return redactParams(redactUserInfo(s))
 }
@@ -71,7 +72,8 @@ const maxDecodes = 4
 // keeps Redact linear in its input.
 const maxNameBytes = (len(ParamSecurityToken) + 1) * (1 + 2*maxDecodes)
 
-// maxBlanks bounds the blanks looked back over between a name and its "=".
+// maxBlanks bounds the blanks looked back over between a name and its "="
+// or ":".
 const maxBlanks = 8
 
 // separator kinds, which decide the names that may precede one and where
@@ -95,20 +97,20 @@ func redactParams(s string) string {
 			continue
 		}
 		start, quotedName, ok := secretBefore(s, i, kind)
-		v := i + n
+		i += n
 		if !ok {
-			i = v
 			continue
 		}
-		v, opened, end := valueAfter(s, v, kind, kind == sepColon && lineStart(s, start))
+		v, opened, end := valueAfter(s, i, kind, kind == sepColon && lineStart(s, start))
 		// After a quoted name only a JSON string or array is a value:
-		// `parameter "X-Amz-Signature": is set` is an error message.
+		// `parameter "X-Amz-Signature": is set` is an error message, and
+		// what follows is searched like any other text.
 		if end > v && (opened || !quotedName) {
 			b.WriteString(s[done:v])
 			b.WriteString(Redacted)
 			done = end
+			i = end
 		}
-		i = end
 	}
 	if done == 0 {
 		return s

@@ -45,6 +45,7 @@ func TestRedact(t *testing.T) {
 		{"bare names take only =", "Signature: does not match; Credential: none", "Signature: does not match; Credential: none"},
 		{"json similar names kept", `{"X-Amz-Signatures":"1","My-X-Amz-Signature":"2","X-Amz-Date":"3"}`, `{"X-Amz-Signatures":"1","My-X-Amz-Signature":"2","X-Amz-Date":"3"}`},
 		{"quoted name in an error kept", `sigv4: query parameter "X-Amz-Signature": is set by the signer`, `sigv4: query parameter "X-Amz-Signature": is set by the signer`},
+		{"url after a quoted name", `parameter "X-Amz-Signature": wss://h/?X-Amz-Signature=abc`, `parameter "X-Amz-Signature": wss://h/?X-Amz-Signature=REDACTED`},
 		{"other colons kept", "host:example.com:443 x-amz-date:20261123T100000Z", "host:example.com:443 x-amz-date:20261123T100000Z"},
 		{"token header after text", "sent X-Amz-Security-Token: IQo+/= and more", "sent X-Amz-Security-Token: REDACTED and more"},
 		{"signed header list kept", "SignedHeaders=host;x-amz-security-token;x-amz-date", "SignedHeaders=host;x-amz-security-token;x-amz-date"},
