@@ -39,3 +39,28 @@ func TestParseCredentialLimits(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCredential: a credential that parses has every part, a date of
+// eight digits, a region and service within the cap, and reads back as
+// given.
+func FuzzParseCredential(f *testing.F) {
+	f.Add("AKID/20261123/us-west-2/kinesisvideo/aws4_request")
+	f.Add("AKID/20261123/" + strings.Repeat("r", 65) + "/s/aws4_request")
+	f.Add("//////")
+	f.Fuzz(func(t *testing.T, s string) {
+		sc, err := parseCredential(s)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("parseCredential(%q) = %v; want ErrMalformed", s, err)
+			}
+			return
+		}
+		if sc.accessKeyID == "" || len(sc.date) != 8 || strings.Trim(sc.date, "0123456789") != "" ||
+			sc.region == "" || len(sc.region) > maxScopeName || sc.service == "" || len(sc.service) > maxScopeName {
+			t.Fatalf("parseCredential(%q) = %+v", s, sc)
+		}
+		if back := strings.Join([]string{sc.accessKeyID, sc.date, sc.region, sc.service, "aws4_request"}, "/"); back != s {
+			t.Fatalf("parseCredential(%q) reads back as %q", s, back)
+		}
+	})
+}
