@@ -7,6 +7,7 @@
 package kvs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,12 +15,15 @@ import (
 	"unicode/utf8"
 )
 
-// msgKeyIs reports whether key equals name ignoring ASCII case; name is
-// ASCII. (encoding/json also folds a few non-ASCII letters such as the
-// Kelvin sign into k; the service has no reason to, and neither do we.)
+// msgKeyIs reports whether key matches name, which is ASCII, as
+// encoding/json matches an object key to a field: equal under Unicode
+// simple case folding, as bytes.EqualFold has it, so that "ſ" (U+017F)
+// matches "s" and the Kelvin sign matches "k".
 func msgKeyIs(key []byte, name string) bool {
 	if len(key) != len(name) {
-		return false
+		// Only a key spelling some letter with a longer rune that folds
+		// to it can still match.
+		return len(key) > len(name) && bytes.EqualFold(key, []byte(name))
 	}
 	for i := 0; i < len(key); i++ {
 		a, b := key[i], name[i]
@@ -40,7 +44,10 @@ func msgKeyIs(key []byte, name string) bool {
 }
 
 // msgMaxDepth bounds nesting in skipped values, so hostile input cannot
-// exhaust the stack.
+// make a relay recurse deeply for a field it ignores. This is where the
+// reader knowingly differs from encoding/json, which accepts 10,000 levels:
+// no client frame nests at all, so a frame nested deeper than this inside an
+// unknown field is refused.
 const msgMaxDepth = 64
 
 // msgDecoder is a small strict JSON reader (RFC 8259) over one frame.
@@ -127,10 +134,10 @@ func (d *msgDecoder) object(depth int, fn func(key []byte) error) error {
 	}
 }
 
-// stringInto reads a string or null into *dst.
+// stringInto reads a string into *dst. A null leaves *dst as it was, as
+// encoding/json does, so it does not undo an earlier duplicate key.
 func (d *msgDecoder) stringInto(dst *string, field string) error {
 	if d.literal("null") {
-		*dst = ""
 		return nil
 	}
 	if d.pos >= len(d.data) || d.data[d.pos] != '"' {

@@ -116,14 +116,24 @@ type scope struct {
 	accessKeyID, date, region, service string
 }
 
+// maxScopeName caps the region and the service of a credential scope. The
+// verifier caches a derived key by them before it knows the signature is
+// good, so a client must not be able to make each entry arbitrarily large;
+// AWS's own region and service names are far shorter.
+const maxScopeName = 64
+
 func parseCredential(s string) (scope, error) {
 	parts := strings.Split(s, "/")
 	if len(parts) != 5 || parts[4] != "aws4_request" {
 		return scope{}, verr(ErrMalformed, "Credential must have the form ACCESS_KEY_ID/YYYYMMDD/REGION/SERVICE/aws4_request.")
 	}
 	for i, p := range parts[:4] {
+		field := [...]string{"access key id", "date", "region", "service"}[i]
 		if p == "" {
-			return scope{}, verr(ErrMalformed, "Credential has an empty %s.", [...]string{"access key id", "date", "region", "service"}[i])
+			return scope{}, verr(ErrMalformed, "Credential has an empty %s.", field)
+		}
+		if i >= 2 && len(p) > maxScopeName {
+			return scope{}, verr(ErrMalformed, "Credential %s is %d bytes long; it must be at most %d.", field, len(p), maxScopeName)
 		}
 	}
 	if len(parts[1]) != 8 || strings.Trim(parts[1], "0123456789") != "" {
