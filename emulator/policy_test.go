@@ -112,6 +112,64 @@ func TestIdentityPolicyControlPlane(t *testing.T) {
 	open := mustCreate(t, e, "open") // the Go API is not checked
 	closed := mustCreate(t, e, "closed")
 	c := sdkClient(e, exampleCreds())
+	denials := checkPolicyCalls(ctx, t, c, open, closed)
+
+	// Refused creations and deletions changed nothing.
+	list, err := c.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
+	if err != nil || len(list.ChannelInfoList) != 2 {
+		t.Errorf("ListSignalingChannels = %+v, %v; want open and closed", list, err)
+	}
+
+	// GetIceServerConfig, at the HTTPS endpoint the policy lets it get.
+	ep := endpoint(t, e, open, kvs.Viewer, "HTTPS")
+	if status, _, body := iceWith(t, e, exampleCreds(), ep, open); status != 200 {
+		t.Errorf("GetIceServerConfig(open) = %d %v", status, body)
+	}
+	status, h, body := iceWith(t, e, exampleCreds(), ep, closed)
+	denials++
+	if want := deniedMessage(longTermARN, "GetIceServerConfig", closed); status != 403 || body["Message"] != want ||
+		!strings.HasPrefix(h.Get("x-amzn-ErrorType"), "AccessDeniedException:") {
+		t.Errorf("GetIceServerConfig(closed) = %d %s %v; want 403 AccessDeniedException %q", status, h.Get("x-amzn-ErrorType"), body, want)
+	}
+
+	// The handshake: the policy allows no Connect at all.
+	wantRefused(t, signedURL(t, e, open, kvs.Master, ""), deniedMessage(longTermARN, "ConnectAsMaster", open))
+	wantRefused(t, signedURL(t, e, open, kvs.Viewer, "v1"), deniedMessage(longTermARN, "ConnectAsViewer", open))
+	denials += 2
+
+	// GetSessionToken's credentials carry the same policy, and STS itself
+	// is not checked.
+	out, err := stsClient(e, exampleCreds()).GetSessionToken(ctx, &sts.GetSessionTokenInput{})
+	if err != nil {
+		t.Fatalf("GetSessionToken: %v", err)
+	}
+	temp := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+	_, err = sdkClient(e, temp).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(closed)})
+	wantDenied(t, err, deniedMessage(longTermARN, "DescribeSignalingChannel", closed))
+	denials++
+	if _, err := sdkClient(e, temp).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(open)}); err != nil {
+		t.Errorf("DescribeSignalingChannel(open) with GetSessionToken credentials: %v", err)
+	}
+	if who, err := stsClient(e, temp).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil || aws.ToString(who.Arn) != longTermARN {
+		t.Errorf("GetCallerIdentity = %+v, %v", who, err)
+	}
+	// So are IssueCredentials'.
+	_, err = sdkClient(e, e.IssueCredentials(time.Minute)).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
+	if err != nil {
+		t.Errorf("ListSignalingChannels with IssueCredentials: %v", err)
+	}
+	_, err = sdkClient(e, e.IssueCredentials(time.Minute)).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String("closed")})
+	wantDenied(t, err, deniedMessage(longTermARN, "DescribeSignalingChannel", closed))
+	denials++
+
+	checkDenialStats(t, e, denials)
+}
+
+// checkPolicyCalls makes the control plane calls of
+// TestIdentityPolicyControlPlane with c, and returns how many the policy
+// denied.
+func checkPolicyCalls(ctx context.Context, t *testing.T, c *kinesisvideo.Client, open, closed string) int {
+	t.Helper()
 	describe := func(in *kinesisvideo.DescribeSignalingChannelInput) func() error {
 		return func() error { _, err := c.DescribeSignalingChannel(ctx, in); return err }
 	}
@@ -161,84 +219,48 @@ func TestIdentityPolicyControlPlane(t *testing.T) {
 	}
 	denials := 0
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.call()
-			switch {
-			case tc.code == "":
-				if err != nil {
-					t.Fatalf("error %v; want success", err)
-				}
-			case tc.code == "AccessDeniedException" && strings.HasSuffix(tc.denied, "/"):
-				// CreateSignalingChannel: the resource is the ARN the
-				// channel would get, ending in the creation time.
-				denials++
-				var ad *kvtypes.AccessDeniedException
-				if !errors.As(err, &ad) {
-					t.Fatalf("error = %v; want AccessDeniedException", err)
-				}
-				re := regexp.MustCompile(`^` + regexp.QuoteMeta(deniedMessage(longTermARN, "CreateSignalingChannel", tc.denied)) + `[0-9]{13}$`)
-				if !re.MatchString(ad.ErrorMessage()) {
-					t.Errorf("message = %q; want %s", ad.ErrorMessage(), re)
-				}
-			case tc.code == "AccessDeniedException":
-				denials++
-				wantDenied(t, err, tc.denied)
-			default:
-				var api smithy.APIError
-				if !errors.As(err, &api) || api.ErrorCode() != tc.code {
-					t.Errorf("error = %v; want %s", err, tc.code)
-				}
-			}
-		})
+		if tc.code == "AccessDeniedException" {
+			denials++
+		}
+		t.Run(tc.name, func(t *testing.T) { checkPolicyError(t, tc.call(), tc.code, tc.denied) })
 	}
-	// Refused creations and deletions changed nothing.
-	list, err := c.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
-	if err != nil || len(list.ChannelInfoList) != 2 {
-		t.Errorf("ListSignalingChannels = %+v, %v; want open and closed", list, err)
-	}
+	return denials
+}
 
-	// GetIceServerConfig, at the HTTPS endpoint the policy lets it get.
-	ep := endpoint(t, e, open, kvs.Viewer, "HTTPS")
-	if status, _, body := iceWith(t, e, exampleCreds(), ep, open); status != 200 {
-		t.Errorf("GetIceServerConfig(open) = %d %v", status, body)
+// checkPolicyError checks the answer of a call: success when code is
+// empty, an AccessDeniedException with exactly denied, or the error code.
+func checkPolicyError(t *testing.T, err error, code, denied string) {
+	t.Helper()
+	switch {
+	case code == "":
+		if err != nil {
+			t.Fatalf("error %v; want success", err)
+		}
+	case code == "AccessDeniedException" && strings.HasSuffix(denied, "/"):
+		// CreateSignalingChannel: the resource is the ARN the
+		// channel would get, ending in the creation time.
+		var ad *kvtypes.AccessDeniedException
+		if !errors.As(err, &ad) {
+			t.Fatalf("error = %v; want AccessDeniedException", err)
+		}
+		re := regexp.MustCompile(`^` + regexp.QuoteMeta(deniedMessage(longTermARN, "CreateSignalingChannel", denied)) + `[0-9]{13}$`)
+		if !re.MatchString(ad.ErrorMessage()) {
+			t.Errorf("message = %q; want %s", ad.ErrorMessage(), re)
+		}
+	case code == "AccessDeniedException":
+		wantDenied(t, err, denied)
+	default:
+		var api smithy.APIError
+		if !errors.As(err, &api) || api.ErrorCode() != code {
+			t.Errorf("error = %v; want %s", err, code)
+		}
 	}
-	status, h, body := iceWith(t, e, exampleCreds(), ep, closed)
-	denials++
-	if want := deniedMessage(longTermARN, "GetIceServerConfig", closed); status != 403 || body["Message"] != want ||
-		!strings.HasPrefix(h.Get("x-amzn-ErrorType"), "AccessDeniedException:") {
-		t.Errorf("GetIceServerConfig(closed) = %d %s %v; want 403 AccessDeniedException %q", status, h.Get("x-amzn-ErrorType"), body, want)
-	}
+}
 
-	// The handshake: the policy allows no Connect at all.
-	wantRefused(t, signedURL(t, e, open, kvs.Master, ""), deniedMessage(longTermARN, "ConnectAsMaster", open))
-	wantRefused(t, signedURL(t, e, open, kvs.Viewer, "v1"), deniedMessage(longTermARN, "ConnectAsViewer", open))
-	denials += 2
-
-	// GetSessionToken's credentials carry the same policy, and STS itself
-	// is not checked.
-	out, err := stsClient(e, exampleCreds()).GetSessionToken(ctx, &sts.GetSessionTokenInput{})
-	if err != nil {
-		t.Fatalf("GetSessionToken: %v", err)
-	}
-	temp := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
-	_, err = sdkClient(e, temp).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(closed)})
-	wantDenied(t, err, deniedMessage(longTermARN, "DescribeSignalingChannel", closed))
-	denials++
-	if _, err := sdkClient(e, temp).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(open)}); err != nil {
-		t.Errorf("DescribeSignalingChannel(open) with GetSessionToken credentials: %v", err)
-	}
-	if who, err := stsClient(e, temp).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil || aws.ToString(who.Arn) != longTermARN {
-		t.Errorf("GetCallerIdentity = %+v, %v", who, err)
-	}
-	// So are IssueCredentials'.
-	_, err = sdkClient(e, e.IssueCredentials(time.Minute)).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
-	if err != nil {
-		t.Errorf("ListSignalingChannels with IssueCredentials: %v", err)
-	}
-	_, err = sdkClient(e, e.IssueCredentials(time.Minute)).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String("closed")})
-	wantDenied(t, err, deniedMessage(longTermARN, "DescribeSignalingChannel", closed))
-	denials++
-
+// checkDenialStats checks that the emulator's statistics, in Go and at
+// /_emulator/stats, count the denials.
+func checkDenialStats(t *testing.T, e *emulator.Emulator, denials int) {
+	t.Helper()
 	st := e.Stats()
 	if st.AccessDenied != int64(denials) {
 		t.Errorf("Stats().AccessDenied = %d; want %d", st.AccessDenied, denials)
