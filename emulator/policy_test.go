@@ -95,6 +95,23 @@ func wantRefused(t *testing.T, url, message string) {
 	}
 }
 
+// stsCredentials converts credentials STS returned.
+func stsCredentials(c *ststypes.Credentials) sigv4.Credentials {
+	return sigv4.Credentials{AccessKeyID: aws.ToString(c.AccessKeyId), SecretAccessKey: aws.ToString(c.SecretAccessKey), SessionToken: aws.ToString(c.SessionToken)}
+}
+
+// assumeWithPolicy assumes role with the example credentials and a session
+// policy, and returns the session's credentials.
+func assumeWithPolicy(ctx context.Context, t *testing.T, e *emulator.Emulator, role, session, policy string) sigv4.Credentials {
+	t.Helper()
+	out, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn: aws.String(role), RoleSessionName: aws.String(session), Policy: aws.String(policy)})
+	if err != nil {
+		t.Fatalf("AssumeRole %s with a session policy: %v", role, err)
+	}
+	return stsCredentials(out.Credentials)
+}
+
 func TestIdentityPolicyControlPlane(t *testing.T) {
 	const openChannels = "arn:aws:kinesisvideo:us-west-2:123456789012:channel/open/*"
 	policy := `{
@@ -143,7 +160,7 @@ func TestIdentityPolicyControlPlane(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetSessionToken: %v", err)
 	}
-	temp := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+	temp := stsCredentials(out.Credentials)
 	_, err = sdkClient(e, temp).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(closed)})
 	wantDenied(t, err, deniedMessage(longTermARN, "DescribeSignalingChannel", closed))
 	denials++
@@ -290,16 +307,8 @@ func TestSessionPolicy(t *testing.T) {
 	demo := mustCreate(t, e, "demo")
 	other := mustCreate(t, e, "other")
 	session := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesisvideo:ConnectAsViewer","Resource":"` + demo + `"}]}`
-	out, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
-		RoleArn:         aws.String("arn:aws:iam::123456789012:role/viewers"),
-		RoleSessionName: aws.String("phone-1"),
-		Policy:          aws.String(session),
-	})
-	if err != nil {
-		t.Fatalf("AssumeRole with a session policy: %v", err)
-	}
+	scoped := assumeWithPolicy(ctx, t, e, "arn:aws:iam::123456789012:role/viewers", "phone-1", session)
 	const principal = "arn:aws:sts::123456789012:assumed-role/viewers/phone-1"
-	scoped := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
 
 	// Allowed: a viewer on demo.
 	dial(t, presignAs(t, e, scoped, demo, kvs.Viewer, "phone-1")).ws.Close(websocket.StatusNormalClosure, "")
@@ -307,7 +316,7 @@ func TestSessionPolicy(t *testing.T) {
 	wantRefused(t, presignAs(t, e, scoped, demo, kvs.Master, ""), deniedMessage(principal, "ConnectAsMaster", demo))
 	wantRefused(t, presignAs(t, e, scoped, other, kvs.Viewer, "phone-1"), deniedMessage(principal, "ConnectAsViewer", other))
 	// Refused: the control plane and GetIceServerConfig.
-	_, err = sdkClient(e, scoped).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)})
+	_, err := sdkClient(e, scoped).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)})
 	wantDenied(t, err, deniedMessage(principal, "DescribeSignalingChannel", demo))
 	_, err = sdkClient(e, scoped).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
 	wantDenied(t, err, deniedMessage(principal, "ListSignalingChannels", "*"))
@@ -338,17 +347,12 @@ func TestSessionPolicy(t *testing.T) {
 	// A session policy that allows sts:AssumeRole may chain; the chained
 	// session starts afresh from the role's (here: no) policy, as in AWS.
 	chainable := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"` + next + `"}]}`
-	out, err = stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
-		RoleArn: aws.String("arn:aws:iam::123456789012:role/viewers"), RoleSessionName: aws.String("phone-2"), Policy: aws.String(chainable)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mayChain := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+	mayChain := assumeWithPolicy(ctx, t, e, "arn:aws:iam::123456789012:role/viewers", "phone-2", chainable)
 	chained, err := stsClient(e, mayChain).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(next), RoleSessionName: aws.String("hop")})
 	if err != nil {
 		t.Fatalf("chained AssumeRole allowed by the session policy: %v", err)
 	}
-	hop := sigv4.Credentials{AccessKeyID: *chained.Credentials.AccessKeyId, SecretAccessKey: *chained.Credentials.SecretAccessKey, SessionToken: *chained.Credentials.SessionToken}
+	hop := stsCredentials(chained.Credentials)
 	if _, err := sdkClient(e, hop).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)}); err != nil {
 		t.Errorf("DescribeSignalingChannel with chained credentials: %v", err)
 	}
@@ -363,20 +367,13 @@ func TestSessionPolicyWithinIdentityPolicy(t *testing.T) {
 	ctx := ctxT(t)
 	demo := mustCreate(t, e, "demo")
 	other := mustCreate(t, e, "other")
-	out, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
-		RoleArn:         aws.String("arn:aws:iam::123456789012:role/path/cams"),
-		RoleSessionName: aws.String("s1"),
-		Policy:          aws.String(`{"Statement":{"Effect":"Allow","Action":["kinesisvideo:Connect*","kinesisvideo:Describe*"],"Resource":"*"}}`),
-	})
-	if err != nil {
-		t.Fatalf("AssumeRole: %v", err)
-	}
+	c := assumeWithPolicy(ctx, t, e, "arn:aws:iam::123456789012:role/path/cams", "s1",
+		`{"Statement":{"Effect":"Allow","Action":["kinesisvideo:Connect*","kinesisvideo:Describe*"],"Resource":"*"}}`)
 	const principal = "arn:aws:sts::123456789012:assumed-role/cams/s1"
-	c := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
 	dial(t, presignAs(t, e, c, demo, kvs.Viewer, "v1")).ws.Close(websocket.StatusNormalClosure, "")
 	wantRefused(t, presignAs(t, e, c, other, kvs.Viewer, "v1"), deniedMessage(principal, "ConnectAsViewer", other))
 	wantRefused(t, presignAs(t, e, c, demo, kvs.Master, ""), deniedMessage(principal, "ConnectAsMaster", demo))
-	_, err = sdkClient(e, c).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)})
+	_, err := sdkClient(e, c).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)})
 	wantDenied(t, err, deniedMessage(principal, "DescribeSignalingChannel", demo))
 }
 
@@ -438,8 +435,8 @@ func TestNoPolicyAllowsEverything(t *testing.T) {
 	}
 	for name, c := range map[string]sigv4.Credentials{
 		"long-term":       exampleCreds(),
-		"GetSessionToken": {AccessKeyID: *gst.Credentials.AccessKeyId, SecretAccessKey: *gst.Credentials.SecretAccessKey, SessionToken: *gst.Credentials.SessionToken},
-		"AssumeRole":      {AccessKeyID: *role.Credentials.AccessKeyId, SecretAccessKey: *role.Credentials.SecretAccessKey, SessionToken: *role.Credentials.SessionToken},
+		"GetSessionToken": stsCredentials(gst.Credentials),
+		"AssumeRole":      stsCredentials(role.Credentials),
 	} {
 		t.Run(name, func(t *testing.T) {
 			kv := sdkClient(e, c)
@@ -493,13 +490,8 @@ func TestDeniedBeforeLookupAndSideEffects(t *testing.T) {
 	// its place.
 	master := dial(t, presignAs(t, e, exampleCreds(), demo, kvs.Master, ""))
 	waitFor(t, "the master to be counted", func() bool { return e.Stats().Connections.Master == 1 })
-	out, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
-		RoleArn: aws.String("arn:aws:iam::123456789012:role/viewers"), RoleSessionName: aws.String("phone-1"),
-		Policy: aws.String(`{"Statement":[{"Effect":"Allow","Action":"kinesisvideo:ConnectAsViewer","Resource":"*"}]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scoped := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+	scoped := assumeWithPolicy(ctx, t, e, "arn:aws:iam::123456789012:role/viewers", "phone-1",
+		`{"Statement":[{"Effect":"Allow","Action":"kinesisvideo:ConnectAsViewer","Resource":"*"}]}`)
 	before := e.Stats()
 	wantRefused(t, presignAs(t, e, scoped, demo, kvs.Master, ""),
 		deniedMessage("arn:aws:sts::123456789012:assumed-role/viewers/phone-1", "ConnectAsMaster", demo))
