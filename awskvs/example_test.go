@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -16,8 +17,10 @@ import (
 	"github.com/kvssign/kvssign/kvs"
 )
 
-// startEmulator starts a local KVS with one channel, for the examples.
-func startEmulator() (*emulator.Emulator, func()) {
+// startEmulator starts a local KVS with one channel, for the examples, and
+// returns a configuration for it: LoadConfig with the emulator's endpoint
+// and credentials. Against AWS, see ExampleLoadConfig.
+func startEmulator(ctx context.Context) (aws.Config, func()) {
 	e, err := emulator.New(emulator.Config{})
 	if err != nil {
 		log.Fatal(err)
@@ -28,7 +31,13 @@ func startEmulator() (*emulator.Emulator, func()) {
 	if _, err := e.CreateChannel("front-door", 0); err != nil {
 		log.Fatal(err)
 	}
-	return e, func() { e.Close() }
+	c := e.Credentials()
+	cfg, err := awskvs.LoadConfig(ctx, awskvs.ConfigOptions{Region: e.Region(), EndpointURL: e.URL()},
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, "")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	return cfg, func() { e.Close() }
 }
 
 // Against AWS, LoadConfig takes the standard chain: environment, profiles,
@@ -52,15 +61,9 @@ func ExampleLoadConfig() {
 }
 
 func ExampleResolver_Presign() {
-	e, stop := startEmulator()
-	defer stop()
 	ctx := context.Background()
-	c := e.Credentials()
-	cfg, err := awskvs.LoadConfig(ctx, awskvs.ConfigOptions{Region: e.Region(), EndpointURL: e.URL()},
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, "")))
-	if err != nil {
-		log.Fatal(err)
-	}
+	cfg, stop := startEmulator(ctx)
+	defer stop()
 	r := awskvs.NewResolver(cfg)
 	s, err := r.Presign(ctx, "front-door", kvs.Viewer, "viewer-1")
 	if err != nil {
@@ -74,15 +77,9 @@ func ExampleResolver_Presign() {
 }
 
 func ExampleResolver_Resolve() {
-	e, stop := startEmulator()
-	defer stop()
 	ctx := context.Background()
-	c := e.Credentials()
-	cfg, err := awskvs.LoadConfig(ctx, awskvs.ConfigOptions{Region: e.Region(), EndpointURL: e.URL()},
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, "")))
-	if err != nil {
-		log.Fatal(err)
-	}
+	cfg, stop := startEmulator(ctx)
+	defer stop()
 	r := awskvs.NewResolver(cfg)
 	r.IncludeICEServers = true
 	conn, err := r.Resolve(ctx, "front-door", kvs.Master)

@@ -186,24 +186,20 @@ func (r *Resolver) now() time.Time {
 	return time.Now()
 }
 
-func (r *Resolver) cacheTTL() time.Duration {
-	switch {
-	case r.CacheTTL < 0:
-		return 0
-	case r.CacheTTL == 0:
-		return DefaultCacheTTL
-	}
-	return r.CacheTTL
-}
+func (r *Resolver) cacheTTL() time.Duration { return durationSetting(r.CacheTTL, DefaultCacheTTL) }
 
-func (r *Resolver) maxStale() time.Duration {
+func (r *Resolver) maxStale() time.Duration { return durationSetting(r.MaxStale, DefaultMaxStale) }
+
+// durationSetting reads a duration field where zero means the default and
+// a negative value means none.
+func durationSetting(d, def time.Duration) time.Duration {
 	switch {
-	case r.MaxStale < 0:
+	case d < 0:
 		return 0
-	case r.MaxStale == 0:
-		return DefaultMaxStale
+	case d == 0:
+		return def
 	}
-	return r.MaxStale
+	return d
 }
 
 // invalid is an error for bad input, found before any call. A

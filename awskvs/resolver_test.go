@@ -475,3 +475,20 @@ func TestNotFoundCachedBriefly(t *testing.T) {
 		t.Errorf("Resolve(nope) after NotFoundTTL, once created: %v", err)
 	}
 }
+
+func TestDurationSetting(t *testing.T) {
+	cases := []struct {
+		name   string
+		d, def time.Duration
+		want   time.Duration
+	}{
+		{"zero takes the default", 0, time.Hour, time.Hour},
+		{"negative turns it off", -time.Second, time.Hour, 0},
+		{"positive is kept", time.Minute, time.Hour, time.Minute},
+	}
+	for _, tc := range cases {
+		if got := durationSetting(tc.d, tc.def); got != tc.want {
+			t.Errorf("%s: durationSetting(%v, %v) = %v; want %v", tc.name, tc.d, tc.def, got, tc.want)
+		}
+	}
+}

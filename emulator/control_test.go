@@ -77,6 +77,26 @@ func TestControlPlaneLifecycle(t *testing.T) {
 	}
 
 	// Endpoints: per role, pointing back at the emulator.
+	checkRoleEndpoints(ctx, t, c, e, arn)
+	// Delete with the wrong version, then the right one.
+	checkDeleteChannel(ctx, t, c, arn, info.Version)
+
+	st := e.Stats()
+	want := map[string]int64{"CreateSignalingChannel": 1, "DescribeSignalingChannel": 3, "GetSignalingChannelEndpoint": 2, "DeleteSignalingChannel": 3}
+	for op, n := range want {
+		if st.Calls[op] != n {
+			t.Errorf("Stats().Calls[%s] = %d; want %d", op, st.Calls[op], n)
+		}
+	}
+	if st.Errors["DeleteSignalingChannel"] != 2 || st.Errors["DescribeSignalingChannel"] != 1 {
+		t.Errorf("Stats().Errors = %v", st.Errors)
+	}
+}
+
+// checkRoleEndpoints checks that the WSS and HTTPS endpoints of either
+// role point back at the emulator, and that the roles' WSS ones differ.
+func checkRoleEndpoints(ctx context.Context, t *testing.T, c *kinesisvideo.Client, e *emulator.Emulator, arn string) {
+	t.Helper()
 	eps := map[string]string{}
 	for _, role := range []kvtypes.ChannelRole{kvtypes.ChannelRoleMaster, kvtypes.ChannelRoleViewer} {
 		out, err := c.GetSignalingChannelEndpoint(ctx, &kinesisvideo.GetSignalingChannelEndpointInput{
@@ -108,14 +128,18 @@ func TestControlPlaneLifecycle(t *testing.T) {
 	if eps["MASTER/WSS"] == eps["VIEWER/WSS"] {
 		t.Errorf("master and viewer WSS endpoints are both %q", eps["MASTER/WSS"])
 	}
+}
 
-	// Delete with the wrong version, then the right one.
-	_, err = c.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(arn), CurrentVersion: aws.String("nope")})
+// checkDeleteChannel deletes the channel with a wrong version, then with
+// the right one, then once more, and describes it in between.
+func checkDeleteChannel(ctx context.Context, t *testing.T, c *kinesisvideo.Client, arn string, version *string) {
+	t.Helper()
+	_, err := c.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(arn), CurrentVersion: aws.String("nope")})
 	var vm *kvtypes.VersionMismatchException
 	if !errors.As(err, &vm) {
 		t.Errorf("DeleteSignalingChannel(wrong version) = %v; want VersionMismatchException", err)
 	}
-	if _, err := c.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(arn), CurrentVersion: info.Version}); err != nil {
+	if _, err := c.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(arn), CurrentVersion: version}); err != nil {
 		t.Fatalf("DeleteSignalingChannel: %v", err)
 	}
 	_, err = c.DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(arn)})
@@ -130,17 +154,6 @@ func TestControlPlaneLifecycle(t *testing.T) {
 	_, err = c.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(arn)})
 	if !errors.As(err, &nf) {
 		t.Errorf("DeleteSignalingChannel twice = %v; want ResourceNotFoundException", err)
-	}
-
-	st := e.Stats()
-	want := map[string]int64{"CreateSignalingChannel": 1, "DescribeSignalingChannel": 3, "GetSignalingChannelEndpoint": 2, "DeleteSignalingChannel": 3}
-	for op, n := range want {
-		if st.Calls[op] != n {
-			t.Errorf("Stats().Calls[%s] = %d; want %d", op, st.Calls[op], n)
-		}
-	}
-	if st.Errors["DeleteSignalingChannel"] != 2 || st.Errors["DescribeSignalingChannel"] != 1 {
-		t.Errorf("Stats().Errors = %v", st.Errors)
 	}
 }
 

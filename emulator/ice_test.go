@@ -42,33 +42,41 @@ func getIceServerConfig(t *testing.T, e *emulator.Emulator, httpsEndpoint, body 
 	return resp.StatusCode, resp.Header, b
 }
 
-func TestGetIceServerConfig(t *testing.T) {
-	clock := newFrozenClock()
-	e := start(t, emulator.Config{Clock: clock.Now})
-	arn := mustCreate(t, e, "ice")
-	ep := endpoint(t, e, arn, kvs.Viewer, "HTTPS")
-	status, _, body := getIceServerConfig(t, e, ep, `{"ChannelARN":"`+arn+`","ClientId":"viewer-1","Service":"TURN"}`)
+// twoIceServers calls GetIceServerConfig at the HTTPS endpoint ep with the
+// JSON body given, and returns the two servers it must answer.
+func twoIceServers(t *testing.T, e *emulator.Emulator, ep, body string) []iceServer {
+	t.Helper()
+	status, _, answer := getIceServerConfig(t, e, ep, body)
 	if status != 200 {
-		t.Fatalf("GetIceServerConfig: %d %s", status, body)
+		t.Fatalf("GetIceServerConfig: %d %s", status, answer)
 	}
 	var out struct{ IceServerList []iceServer }
-	if err := json.Unmarshal(body, &out); err != nil {
+	if err := json.Unmarshal(answer, &out); err != nil {
 		t.Fatal(err)
 	}
 	if len(out.IceServerList) != 2 {
 		t.Fatalf("IceServerList has %d servers; want 2", len(out.IceServerList))
 	}
+	return out.IceServerList
+}
+
+func TestGetIceServerConfig(t *testing.T) {
+	clock := newFrozenClock()
+	e := start(t, emulator.Config{Clock: clock.Now})
+	arn := mustCreate(t, e, "ice")
+	ep := endpoint(t, e, arn, kvs.Viewer, "HTTPS")
+	servers := twoIceServers(t, e, ep, `{"ChannelARN":"`+arn+`","ClientId":"viewer-1","Service":"TURN"}`)
 	// With the TURN servers (the default), two different servers, each
 	// with the URIs it serves (UDP and TCP; TLS needs Config.TLS), in
 	// KVS's username format, with the password the TURN server checks.
 	uriRE := regexp.MustCompile(`^turn:127\.0\.0\.1:([0-9]+)\?transport=udp turn:127\.0\.0\.1:([0-9]+)\?transport=tcp$`)
 	wantUser := strconv.FormatInt(clock.Now().Add(300*time.Second).Unix(), 10) + ":" + base64.StdEncoding.EncodeToString([]byte("v1:"+arn))
-	for _, s := range out.IceServerList {
+	for _, s := range servers {
 		if s.Ttl != 300 || s.Username != wantUser || s.Password == "" || !uriRE.MatchString(strings.Join(s.Uris, " ")) {
 			t.Errorf("server = %+v; want Ttl 300, Username %q, a password, Uris matching %s", s, wantUser, uriRE)
 		}
 	}
-	if a, b := out.IceServerList[0].Uris[0], out.IceServerList[1].Uris[0]; a == b || a != "turn:"+e.TURNAddr()+"?transport=udp" {
+	if a, b := servers[0].Uris[0], servers[1].Uris[0]; a == b || a != "turn:"+e.TURNAddr()+"?transport=udp" {
 		t.Errorf("servers' UDP URIs %q and %q; want two different servers, the first at TURNAddr %s", a, b, e.TURNAddr())
 	}
 	if n := e.Stats().Calls[emulator.OpGetIceServerConfig]; n != 1 {

@@ -95,6 +95,23 @@ func wantRefused(t *testing.T, url, message string) {
 	}
 }
 
+// stsCredentials converts credentials STS returned.
+func stsCredentials(c *ststypes.Credentials) sigv4.Credentials {
+	return sigv4.Credentials{AccessKeyID: aws.ToString(c.AccessKeyId), SecretAccessKey: aws.ToString(c.SecretAccessKey), SessionToken: aws.ToString(c.SessionToken)}
+}
+
+// assumeWithPolicy assumes role with the example credentials and a session
+// policy, and returns the session's credentials.
+func assumeWithPolicy(ctx context.Context, t *testing.T, e *emulator.Emulator, role, session, policy string) sigv4.Credentials {
+	t.Helper()
+	out, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
+		RoleArn: aws.String(role), RoleSessionName: aws.String(session), Policy: aws.String(policy)})
+	if err != nil {
+		t.Fatalf("AssumeRole %s with a session policy: %v", role, err)
+	}
+	return stsCredentials(out.Credentials)
+}
+
 func TestIdentityPolicyControlPlane(t *testing.T) {
 	const openChannels = "arn:aws:kinesisvideo:us-west-2:123456789012:channel/open/*"
 	policy := `{
@@ -112,6 +129,64 @@ func TestIdentityPolicyControlPlane(t *testing.T) {
 	open := mustCreate(t, e, "open") // the Go API is not checked
 	closed := mustCreate(t, e, "closed")
 	c := sdkClient(e, exampleCreds())
+	denials := checkPolicyCalls(ctx, t, c, open, closed)
+
+	// Refused creations and deletions changed nothing.
+	list, err := c.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
+	if err != nil || len(list.ChannelInfoList) != 2 {
+		t.Errorf("ListSignalingChannels = %+v, %v; want open and closed", list, err)
+	}
+
+	// GetIceServerConfig, at the HTTPS endpoint the policy lets it get.
+	ep := endpoint(t, e, open, kvs.Viewer, "HTTPS")
+	if status, _, body := iceWith(t, e, exampleCreds(), ep, open); status != 200 {
+		t.Errorf("GetIceServerConfig(open) = %d %v", status, body)
+	}
+	status, h, body := iceWith(t, e, exampleCreds(), ep, closed)
+	denials++
+	if want := deniedMessage(longTermARN, "GetIceServerConfig", closed); status != 403 || body["Message"] != want ||
+		!strings.HasPrefix(h.Get("x-amzn-ErrorType"), "AccessDeniedException:") {
+		t.Errorf("GetIceServerConfig(closed) = %d %s %v; want 403 AccessDeniedException %q", status, h.Get("x-amzn-ErrorType"), body, want)
+	}
+
+	// The handshake: the policy allows no Connect at all.
+	wantRefused(t, signedURL(t, e, open, kvs.Master, ""), deniedMessage(longTermARN, "ConnectAsMaster", open))
+	wantRefused(t, signedURL(t, e, open, kvs.Viewer, "v1"), deniedMessage(longTermARN, "ConnectAsViewer", open))
+	denials += 2
+
+	// GetSessionToken's credentials carry the same policy, and STS itself
+	// is not checked.
+	out, err := stsClient(e, exampleCreds()).GetSessionToken(ctx, &sts.GetSessionTokenInput{})
+	if err != nil {
+		t.Fatalf("GetSessionToken: %v", err)
+	}
+	temp := stsCredentials(out.Credentials)
+	_, err = sdkClient(e, temp).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(closed)})
+	wantDenied(t, err, deniedMessage(longTermARN, "DescribeSignalingChannel", closed))
+	denials++
+	if _, err := sdkClient(e, temp).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(open)}); err != nil {
+		t.Errorf("DescribeSignalingChannel(open) with GetSessionToken credentials: %v", err)
+	}
+	if who, err := stsClient(e, temp).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil || aws.ToString(who.Arn) != longTermARN {
+		t.Errorf("GetCallerIdentity = %+v, %v", who, err)
+	}
+	// So are IssueCredentials'.
+	_, err = sdkClient(e, e.IssueCredentials(time.Minute)).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
+	if err != nil {
+		t.Errorf("ListSignalingChannels with IssueCredentials: %v", err)
+	}
+	_, err = sdkClient(e, e.IssueCredentials(time.Minute)).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String("closed")})
+	wantDenied(t, err, deniedMessage(longTermARN, "DescribeSignalingChannel", closed))
+	denials++
+
+	checkDenialStats(t, e, denials)
+}
+
+// checkPolicyCalls makes the control plane calls of
+// TestIdentityPolicyControlPlane with c, and returns how many the policy
+// denied.
+func checkPolicyCalls(ctx context.Context, t *testing.T, c *kinesisvideo.Client, open, closed string) int {
+	t.Helper()
 	describe := func(in *kinesisvideo.DescribeSignalingChannelInput) func() error {
 		return func() error { _, err := c.DescribeSignalingChannel(ctx, in); return err }
 	}
@@ -161,84 +236,48 @@ func TestIdentityPolicyControlPlane(t *testing.T) {
 	}
 	denials := 0
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			err := tc.call()
-			switch {
-			case tc.code == "":
-				if err != nil {
-					t.Fatalf("error %v; want success", err)
-				}
-			case tc.code == "AccessDeniedException" && strings.HasSuffix(tc.denied, "/"):
-				// CreateSignalingChannel: the resource is the ARN the
-				// channel would get, ending in the creation time.
-				denials++
-				var ad *kvtypes.AccessDeniedException
-				if !errors.As(err, &ad) {
-					t.Fatalf("error = %v; want AccessDeniedException", err)
-				}
-				re := regexp.MustCompile(`^` + regexp.QuoteMeta(deniedMessage(longTermARN, "CreateSignalingChannel", tc.denied)) + `[0-9]{13}$`)
-				if !re.MatchString(ad.ErrorMessage()) {
-					t.Errorf("message = %q; want %s", ad.ErrorMessage(), re)
-				}
-			case tc.code == "AccessDeniedException":
-				denials++
-				wantDenied(t, err, tc.denied)
-			default:
-				var api smithy.APIError
-				if !errors.As(err, &api) || api.ErrorCode() != tc.code {
-					t.Errorf("error = %v; want %s", err, tc.code)
-				}
-			}
-		})
+		if tc.code == "AccessDeniedException" {
+			denials++
+		}
+		t.Run(tc.name, func(t *testing.T) { checkPolicyError(t, tc.call(), tc.code, tc.denied) })
 	}
-	// Refused creations and deletions changed nothing.
-	list, err := c.ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
-	if err != nil || len(list.ChannelInfoList) != 2 {
-		t.Errorf("ListSignalingChannels = %+v, %v; want open and closed", list, err)
-	}
+	return denials
+}
 
-	// GetIceServerConfig, at the HTTPS endpoint the policy lets it get.
-	ep := endpoint(t, e, open, kvs.Viewer, "HTTPS")
-	if status, _, body := iceWith(t, e, exampleCreds(), ep, open); status != 200 {
-		t.Errorf("GetIceServerConfig(open) = %d %v", status, body)
+// checkPolicyError checks the answer of a call: success when code is
+// empty, an AccessDeniedException with exactly denied, or the error code.
+func checkPolicyError(t *testing.T, err error, code, denied string) {
+	t.Helper()
+	switch {
+	case code == "":
+		if err != nil {
+			t.Fatalf("error %v; want success", err)
+		}
+	case code == "AccessDeniedException" && strings.HasSuffix(denied, "/"):
+		// CreateSignalingChannel: the resource is the ARN the
+		// channel would get, ending in the creation time.
+		var ad *kvtypes.AccessDeniedException
+		if !errors.As(err, &ad) {
+			t.Fatalf("error = %v; want AccessDeniedException", err)
+		}
+		re := regexp.MustCompile(`^` + regexp.QuoteMeta(deniedMessage(longTermARN, "CreateSignalingChannel", denied)) + `[0-9]{13}$`)
+		if !re.MatchString(ad.ErrorMessage()) {
+			t.Errorf("message = %q; want %s", ad.ErrorMessage(), re)
+		}
+	case code == "AccessDeniedException":
+		wantDenied(t, err, denied)
+	default:
+		var api smithy.APIError
+		if !errors.As(err, &api) || api.ErrorCode() != code {
+			t.Errorf("error = %v; want %s", err, code)
+		}
 	}
-	status, h, body := iceWith(t, e, exampleCreds(), ep, closed)
-	denials++
-	if want := deniedMessage(longTermARN, "GetIceServerConfig", closed); status != 403 || body["Message"] != want ||
-		!strings.HasPrefix(h.Get("x-amzn-ErrorType"), "AccessDeniedException:") {
-		t.Errorf("GetIceServerConfig(closed) = %d %s %v; want 403 AccessDeniedException %q", status, h.Get("x-amzn-ErrorType"), body, want)
-	}
+}
 
-	// The handshake: the policy allows no Connect at all.
-	wantRefused(t, signedURL(t, e, open, kvs.Master, ""), deniedMessage(longTermARN, "ConnectAsMaster", open))
-	wantRefused(t, signedURL(t, e, open, kvs.Viewer, "v1"), deniedMessage(longTermARN, "ConnectAsViewer", open))
-	denials += 2
-
-	// GetSessionToken's credentials carry the same policy, and STS itself
-	// is not checked.
-	out, err := stsClient(e, exampleCreds()).GetSessionToken(ctx, &sts.GetSessionTokenInput{})
-	if err != nil {
-		t.Fatalf("GetSessionToken: %v", err)
-	}
-	temp := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
-	_, err = sdkClient(e, temp).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(closed)})
-	wantDenied(t, err, deniedMessage(longTermARN, "DescribeSignalingChannel", closed))
-	denials++
-	if _, err := sdkClient(e, temp).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(open)}); err != nil {
-		t.Errorf("DescribeSignalingChannel(open) with GetSessionToken credentials: %v", err)
-	}
-	if who, err := stsClient(e, temp).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil || aws.ToString(who.Arn) != longTermARN {
-		t.Errorf("GetCallerIdentity = %+v, %v", who, err)
-	}
-	// So are IssueCredentials'.
-	_, err = sdkClient(e, e.IssueCredentials(time.Minute)).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
-	if err != nil {
-		t.Errorf("ListSignalingChannels with IssueCredentials: %v", err)
-	}
-	_, err = sdkClient(e, e.IssueCredentials(time.Minute)).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelName: aws.String("closed")})
-	wantDenied(t, err, deniedMessage(longTermARN, "DescribeSignalingChannel", closed))
-	denials++
-
+// checkDenialStats checks that the emulator's statistics, in Go and at
+// /_emulator/stats, count the denials.
+func checkDenialStats(t *testing.T, e *emulator.Emulator, denials int) {
+	t.Helper()
 	st := e.Stats()
 	if st.AccessDenied != int64(denials) {
 		t.Errorf("Stats().AccessDenied = %d; want %d", st.AccessDenied, denials)
@@ -268,16 +307,8 @@ func TestSessionPolicy(t *testing.T) {
 	demo := mustCreate(t, e, "demo")
 	other := mustCreate(t, e, "other")
 	session := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kinesisvideo:ConnectAsViewer","Resource":"` + demo + `"}]}`
-	out, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
-		RoleArn:         aws.String("arn:aws:iam::123456789012:role/viewers"),
-		RoleSessionName: aws.String("phone-1"),
-		Policy:          aws.String(session),
-	})
-	if err != nil {
-		t.Fatalf("AssumeRole with a session policy: %v", err)
-	}
+	scoped := assumeWithPolicy(ctx, t, e, "arn:aws:iam::123456789012:role/viewers", "phone-1", session)
 	const principal = "arn:aws:sts::123456789012:assumed-role/viewers/phone-1"
-	scoped := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
 
 	// Allowed: a viewer on demo.
 	dial(t, presignAs(t, e, scoped, demo, kvs.Viewer, "phone-1")).ws.Close(websocket.StatusNormalClosure, "")
@@ -285,7 +316,7 @@ func TestSessionPolicy(t *testing.T) {
 	wantRefused(t, presignAs(t, e, scoped, demo, kvs.Master, ""), deniedMessage(principal, "ConnectAsMaster", demo))
 	wantRefused(t, presignAs(t, e, scoped, other, kvs.Viewer, "phone-1"), deniedMessage(principal, "ConnectAsViewer", other))
 	// Refused: the control plane and GetIceServerConfig.
-	_, err = sdkClient(e, scoped).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)})
+	_, err := sdkClient(e, scoped).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)})
 	wantDenied(t, err, deniedMessage(principal, "DescribeSignalingChannel", demo))
 	_, err = sdkClient(e, scoped).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{})
 	wantDenied(t, err, deniedMessage(principal, "ListSignalingChannels", "*"))
@@ -316,17 +347,12 @@ func TestSessionPolicy(t *testing.T) {
 	// A session policy that allows sts:AssumeRole may chain; the chained
 	// session starts afresh from the role's (here: no) policy, as in AWS.
 	chainable := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"` + next + `"}]}`
-	out, err = stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
-		RoleArn: aws.String("arn:aws:iam::123456789012:role/viewers"), RoleSessionName: aws.String("phone-2"), Policy: aws.String(chainable)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mayChain := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+	mayChain := assumeWithPolicy(ctx, t, e, "arn:aws:iam::123456789012:role/viewers", "phone-2", chainable)
 	chained, err := stsClient(e, mayChain).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(next), RoleSessionName: aws.String("hop")})
 	if err != nil {
 		t.Fatalf("chained AssumeRole allowed by the session policy: %v", err)
 	}
-	hop := sigv4.Credentials{AccessKeyID: *chained.Credentials.AccessKeyId, SecretAccessKey: *chained.Credentials.SecretAccessKey, SessionToken: *chained.Credentials.SessionToken}
+	hop := stsCredentials(chained.Credentials)
 	if _, err := sdkClient(e, hop).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)}); err != nil {
 		t.Errorf("DescribeSignalingChannel with chained credentials: %v", err)
 	}
@@ -341,20 +367,13 @@ func TestSessionPolicyWithinIdentityPolicy(t *testing.T) {
 	ctx := ctxT(t)
 	demo := mustCreate(t, e, "demo")
 	other := mustCreate(t, e, "other")
-	out, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
-		RoleArn:         aws.String("arn:aws:iam::123456789012:role/path/cams"),
-		RoleSessionName: aws.String("s1"),
-		Policy:          aws.String(`{"Statement":{"Effect":"Allow","Action":["kinesisvideo:Connect*","kinesisvideo:Describe*"],"Resource":"*"}}`),
-	})
-	if err != nil {
-		t.Fatalf("AssumeRole: %v", err)
-	}
+	c := assumeWithPolicy(ctx, t, e, "arn:aws:iam::123456789012:role/path/cams", "s1",
+		`{"Statement":{"Effect":"Allow","Action":["kinesisvideo:Connect*","kinesisvideo:Describe*"],"Resource":"*"}}`)
 	const principal = "arn:aws:sts::123456789012:assumed-role/cams/s1"
-	c := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
 	dial(t, presignAs(t, e, c, demo, kvs.Viewer, "v1")).ws.Close(websocket.StatusNormalClosure, "")
 	wantRefused(t, presignAs(t, e, c, other, kvs.Viewer, "v1"), deniedMessage(principal, "ConnectAsViewer", other))
 	wantRefused(t, presignAs(t, e, c, demo, kvs.Master, ""), deniedMessage(principal, "ConnectAsMaster", demo))
-	_, err = sdkClient(e, c).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)})
+	_, err := sdkClient(e, c).DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(demo)})
 	wantDenied(t, err, deniedMessage(principal, "DescribeSignalingChannel", demo))
 }
 
@@ -416,8 +435,8 @@ func TestNoPolicyAllowsEverything(t *testing.T) {
 	}
 	for name, c := range map[string]sigv4.Credentials{
 		"long-term":       exampleCreds(),
-		"GetSessionToken": {AccessKeyID: *gst.Credentials.AccessKeyId, SecretAccessKey: *gst.Credentials.SecretAccessKey, SessionToken: *gst.Credentials.SessionToken},
-		"AssumeRole":      {AccessKeyID: *role.Credentials.AccessKeyId, SecretAccessKey: *role.Credentials.SecretAccessKey, SessionToken: *role.Credentials.SessionToken},
+		"GetSessionToken": stsCredentials(gst.Credentials),
+		"AssumeRole":      stsCredentials(role.Credentials),
 	} {
 		t.Run(name, func(t *testing.T) {
 			kv := sdkClient(e, c)
@@ -471,13 +490,8 @@ func TestDeniedBeforeLookupAndSideEffects(t *testing.T) {
 	// its place.
 	master := dial(t, presignAs(t, e, exampleCreds(), demo, kvs.Master, ""))
 	waitFor(t, "the master to be counted", func() bool { return e.Stats().Connections.Master == 1 })
-	out, err := stsClient(e, exampleCreds()).AssumeRole(ctx, &sts.AssumeRoleInput{
-		RoleArn: aws.String("arn:aws:iam::123456789012:role/viewers"), RoleSessionName: aws.String("phone-1"),
-		Policy: aws.String(`{"Statement":[{"Effect":"Allow","Action":"kinesisvideo:ConnectAsViewer","Resource":"*"}]}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scoped := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+	scoped := assumeWithPolicy(ctx, t, e, "arn:aws:iam::123456789012:role/viewers", "phone-1",
+		`{"Statement":[{"Effect":"Allow","Action":"kinesisvideo:ConnectAsViewer","Resource":"*"}]}`)
 	before := e.Stats()
 	wantRefused(t, presignAs(t, e, scoped, demo, kvs.Master, ""),
 		deniedMessage("arn:aws:sts::123456789012:assumed-role/viewers/phone-1", "ConnectAsMaster", demo))

@@ -120,7 +120,7 @@ func TestGetSessionToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetSessionToken: %v", err)
 	}
-	temp := sigv4.Credentials{AccessKeyID: *out.Credentials.AccessKeyId, SecretAccessKey: *out.Credentials.SecretAccessKey, SessionToken: *out.Credentials.SessionToken}
+	temp := stsCredentials(out.Credentials)
 	if _, err := sdkClient(e, temp).ListSignalingChannels(ctx, &kinesisvideo.ListSignalingChannelsInput{}); err != nil {
 		t.Fatalf("ListSignalingChannels with session credentials: %v", err)
 	}
@@ -132,7 +132,7 @@ func TestGetSessionToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AssumeRole with session credentials: %v", err)
 	}
-	chained := sigv4.Credentials{AccessKeyID: *role.Credentials.AccessKeyId, SecretAccessKey: *role.Credentials.SecretAccessKey, SessionToken: *role.Credentials.SessionToken}
+	chained := stsCredentials(role.Credentials)
 	_, err = stsClient(e, chained).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::123456789012:role/r2"), RoleSessionName: aws.String("s2"), DurationSeconds: aws.Int32(7200)})
 	apiErr(t, err, "ValidationError", 400)
 

@@ -3,7 +3,6 @@ package emulator_test
 import (
 	"bytes"
 	"crypto/tls"
-	"encoding/json"
 	"io"
 	"net"
 	"runtime"
@@ -26,18 +25,7 @@ func iceServers(t *testing.T, e *emulator.Emulator, name string) []iceServer {
 	t.Helper()
 	arn := mustCreate(t, e, name)
 	ep := endpoint(t, e, arn, kvs.Viewer, "HTTPS")
-	status, _, body := getIceServerConfig(t, e, ep, `{"ChannelARN":"`+arn+`","ClientId":"viewer-1"}`)
-	if status != 200 {
-		t.Fatalf("GetIceServerConfig: %d %s", status, body)
-	}
-	var out struct{ IceServerList []iceServer }
-	if err := json.Unmarshal(body, &out); err != nil {
-		t.Fatal(err)
-	}
-	if len(out.IceServerList) != 2 {
-		t.Fatalf("IceServerList has %d servers; want 2", len(out.IceServerList))
-	}
-	return out.IceServerList
+	return twoIceServers(t, e, ep, `{"ChannelARN":"`+arn+`","ClientId":"viewer-1"}`)
 }
 
 // turnAddr returns the host:port of a turn: URI over UDP.

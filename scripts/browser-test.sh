@@ -29,27 +29,14 @@ skip() {
 	exit 0
 }
 say() { echo "== browser-test: $*"; }
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
 
 if [ "${1:-}" != "--inside" ]; then
 	# ---- outside the namespace: install and build (this needs the registries)
 	CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-	if [ ! -x "$CHROMIUM" ]; then
-		if [ "$(id -u)" != 0 ]; then
-			skip "$CHROMIUM is missing and installing it needs root (apt-get install chromium)"
-		fi
-		say "installing Debian's chromium"
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
-	fi
-	"$CHROMIUM" --version 2>/dev/null || { echo "$CHROMIUM is installed but does not run" >&2; exit 1; }
-	command -v node >/dev/null || skip "node is not installed"
-	command -v unshare >/dev/null && command -v ip >/dev/null || skip "unshare or ip (util-linux, iproute2) is missing"
-	[ "$(id -u)" = 0 ] || skip "a network namespace with only loopback (unshare -n) needs root"
-
-	say "npm ci in web/"
-	(cd web && npm ci --no-audit --no-fund --loglevel=error)
-	say "building web/dist"
-	(cd web && node build.mjs)
+	ensure_browser_tools
+	npm_build web
 	if git ls-files --error-unmatch web/dist/app.js >/dev/null 2>&1 && [ -n "$(git status --porcelain -- web/dist)" ]; then
 		git status --short -- web/dist
 		if [ "${CI:-}" = true ]; then
@@ -59,25 +46,12 @@ if [ "${1:-}" != "--inside" ]; then
 		echo "warning: web/dist changed by the build; commit it with web/src" >&2
 	fi
 
-	work=$(mktemp -d)
-	trap 'rm -rf "$work"' EXIT
-	say "building kvssign"
-	go build -o "$work/kvssign" ./cmd/kvssign
-	unshare -n true 2>/dev/null || skip "unshare -n is not permitted here"
-	say "running inside a network namespace with only loopback"
-	set +e
-	CHROMIUM="$CHROMIUM" unshare -n bash "$0" --inside "$work"
-	rc=$?
-	set -e
-	exit $rc
+	rerun_inside_namespace
 fi
 
 # ---- inside the namespace: loopback only; fixed ports are free here
 work=$2
-ip link set lo up
-art="$root/artifacts/browser"
-rm -rf "$art"
-mkdir -p "$art"
+start_inside browser
 pids=()
 cleanup() {
 	local p
@@ -92,22 +66,9 @@ vendaddr=127.0.0.1:8080
 # Long-term credentials the emulator accepts and the vending server holds.
 # They are made up per run; the test asserts that neither the secret nor the
 # access key id reaches the browser.
-akid="AKIA$(openssl rand -hex 8 | tr a-f0-9 A-Z2-7 | head -c 16)"
-secret=$(openssl rand -base64 30 | tr -d '/+=' | head -c 40)
+make_credentials
 token=$(openssl rand -hex 24)
 channel="e2e-$(openssl rand -hex 4)"
-
-wait_http() { # url, what, pid
-	local i
-	for i in $(seq 1 100); do
-		curl -s -o /dev/null --max-time 1 "$1" && return 0
-		kill -0 "$3" 2>/dev/null || { echo "$2 exited; its log:" >&2; cat "$art/$2.log" >&2; return 1; }
-		sleep 0.1
-	done
-	echo "$2 did not answer at $1 within 10 s; its log:" >&2
-	cat "$art/$2.log" >&2
-	return 1
-}
 
 say "starting kvssign emulate on $emu"
 "$work/kvssign" emulate --addr "$emu" --access-key-id "$akid" --secret-access-key "$secret" \
@@ -158,7 +119,6 @@ if [ "$rc" != 0 ]; then
 	say "failed (exit $rc); server logs:"
 	tail -n 20 "$art"/*.log | grep -v '^$' >&2 || true
 fi
-passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$art/test.log")
-failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$art/test.log")
+tap_counts
 echo "browser-test: ${passed:-0} passed, ${failed:-1} failed"
 exit $rc

@@ -33,6 +33,8 @@ skip() {
 	exit 0
 }
 say() { echo "== official-client-test: $*"; }
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
 
 if [ "${1:-}" = "--c-layout" ]; then
 	# ---- in a private mount namespace too: the C SDK's setup (docs/emulator.md).
@@ -49,11 +51,7 @@ if [ "${1:-}" = "--c-layout" ]; then
 		--create-channel camera --log-level warn >"$art/c-layout-emulator.log" 2>&1 &
 	cpid=$!
 	trap 'kill $cpid 2>/dev/null; wait $cpid 2>/dev/null' EXIT
-	for i in $(seq 1 100); do
-		curl -s -o /dev/null --max-time 1 --cacert "$cert" "https://$host/" && break
-		[ "$i" = 100 ] && { echo "the emulator did not answer at https://$host/" >&2; cat "$art/c-layout-emulator.log" >&2; exit 1; }
-		sleep 0.1
-	done
+	wait_http "https://$host/" c-layout-emulator "$cpid" --cacert "$cert"
 	export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY \
 		AWS_REGION=us-west-2 AWS_CA_BUNDLE="$cert" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
 		AWS_EC2_METADATA_DISABLED=true
@@ -71,41 +69,14 @@ fi
 if [ "${1:-}" != "--inside" ]; then
 	# ---- outside the namespace: install and build (this needs the registries)
 	CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-	if [ ! -x "$CHROMIUM" ]; then
-		[ "$(id -u)" = 0 ] || skip "$CHROMIUM is missing and installing it needs root (apt-get install chromium)"
-		say "installing Debian's chromium"
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
-	fi
-	"$CHROMIUM" --version 2>/dev/null || { echo "$CHROMIUM is installed but does not run" >&2; exit 1; }
-	command -v node >/dev/null || skip "node is not installed"
-	command -v openssl >/dev/null || skip "openssl is not installed"
-	command -v unshare >/dev/null && command -v ip >/dev/null || skip "unshare or ip (util-linux, iproute2) is missing"
-	[ "$(id -u)" = 0 ] || skip "a network namespace with only loopback (unshare -n) needs root"
-
-	say "npm ci in web/official/"
-	(cd web/official && npm ci --no-audit --no-fund --loglevel=error)
-	say "building web/official/dist"
-	(cd web/official && node build.mjs)
-	work=$(mktemp -d)
-	trap 'rm -rf "$work"' EXIT
-	say "building kvssign"
-	go build -o "$work/kvssign" ./cmd/kvssign
-	unshare -n true 2>/dev/null || skip "unshare -n is not permitted here"
-	say "running inside a network namespace with only loopback"
-	set +e
-	CHROMIUM="$CHROMIUM" unshare -n bash "$0" --inside "$work"
-	rc=$?
-	set -e
-	exit $rc
+	ensure_browser_tools openssl
+	npm_build web/official
+	rerun_inside_namespace
 fi
 
 # ---- inside the namespace: loopback only; fixed ports are free here
 work=$2
-ip link set lo up
-art="$root/artifacts/official"
-rm -rf "$art"
-mkdir -p "$art"
+start_inside official
 pid=
 cleanup() {
 	if [ -n "$pid" ]; then
@@ -118,8 +89,7 @@ trap cleanup EXIT
 emu=127.0.0.1:4443
 # Made-up long-term credentials, given to the emulator on stdin so they do
 # not show in the process list.
-akid="AKIA$(openssl rand -hex 8 | tr a-f0-9 A-Z2-7 | head -c 16)"
-secret=$(openssl rand -base64 30 | tr -d '/+=' | head -c 40)
+make_credentials
 channel="official-$(openssl rand -hex 4)"
 cert="$work/emulator.pem"
 
@@ -128,12 +98,7 @@ printf '%s\n' "$secret" | "$work/kvssign" emulate --tls --tls-cert "$cert" --add
 	--access-key-id "$akid" --secret-access-key - --create-channel "$channel" --log-level debug \
 	>"$art/emulator.log" 2>&1 &
 pid=$!
-for i in $(seq 1 100); do
-	curl -s -o /dev/null --max-time 1 --cacert "$cert" "https://$emu/" && break
-	kill -0 "$pid" 2>/dev/null || { echo "the emulator exited; its log:" >&2; cat "$art/emulator.log" >&2; exit 1; }
-	[ "$i" = 100 ] && { echo "the emulator did not answer within 10 s" >&2; cat "$art/emulator.log" >&2; exit 1; }
-	sleep 0.1
-done
+wait_http "https://$emu/" emulator "$pid" --cacert "$cert"
 # What Chromium is told to trust: the SHA-256 of this certificate's key.
 spki=$(openssl x509 -in "$cert" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)
 
@@ -145,8 +110,7 @@ KVSSIGN_EMULATOR_URL="https://$emu" KVSSIGN_SPKI="$spki" KVSSIGN_CHANNEL="$chann
 	timeout 300 node --test --test-reporter=tap e2e/ 2>&1 | tee "$art/test.log"
 rc=${PIPESTATUS[0]}
 set -e
-passed=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$art/test.log")
-failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$art/test.log")
+tap_counts
 cd "$root"
 say "the C SDK's layout: --tls on 443 with --hostname, in a private mount namespace for /etc/hosts"
 if unshare -m bash "$0" --c-layout "$work" "$art" 2>&1 | tee "$art/c-layout.log"; then

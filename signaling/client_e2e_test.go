@@ -93,23 +93,27 @@ func TestSendValidation(t *testing.T) {
 	}
 }
 
+// A reconnectCase is one way a connection ends, and what the clients
+// must report of it.
+type reconnectCase struct {
+	name    string
+	cfg     func(*emulator.Config)
+	opts    Options
+	trigger func(*emulator.Emulator)
+	// advance, if set, runs the clients on a fake clock, moved on by
+	// advance in place of a trigger.
+	advance time.Duration
+	// reasons lists what must come before the first EventReconnected,
+	// and the reason it must carry.
+	before []EventType
+	reason func(error) bool
+}
+
 // TestReconnect forces each way a connection ends and checks that the
 // client reconnects with a freshly signed URL and that messages sent after
 // reconnecting all arrive, both ways.
 func TestReconnect(t *testing.T) {
-	cases := []struct {
-		name    string
-		cfg     func(*emulator.Config)
-		opts    Options
-		trigger func(*emulator.Emulator)
-		// advance, if set, runs the clients on a fake clock, moved on by
-		// advance in place of a trigger.
-		advance time.Duration
-		// reasons lists what must come before the first EventReconnected,
-		// and the reason it must carry.
-		before []EventType
-		reason func(error) bool
-	}{
+	cases := []reconnectCase{
 		{
 			name:    "GO_AWAY",
 			cfg:     func(c *emulator.Config) { c.GoAwayGrace = 3 * time.Second },
@@ -166,66 +170,73 @@ func TestReconnect(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Cleanup(func() { checkNoLeak(t) })
-			cfg := fastConfig()
-			if tc.cfg != nil {
-				tc.cfg(&cfg)
-			}
-			v := newEnv(t, cfg)
-			msrc, vsrc := v.source(kvs.Master, ""), v.source(kvs.Viewer, "viewer-1")
-			opts := tc.opts
-			var clock *fakeClock
-			if tc.advance > 0 {
-				clock = newFakeClock(time.Now())
-				// Pacing would wait on the fake clock: it is not under test.
-				opts.Clock, opts.SDPRate, opts.ICERate = clock, -1, -1
-			}
-			master, viewer := dial(t, msrc, &opts), dial(t, vsrc, &opts)
-			exchange(t, master, viewer, "viewer-1", 1, 3)
-			if tc.trigger != nil {
-				tc.trigger(v.e)
-			}
-			if clock != nil {
-				clock.Advance(tc.advance)
-			}
-			for _, c := range []struct {
-				who    string
-				client *Client
-			}{{"master", master}, {"viewer", viewer}} {
-				ev, skipped := await(t, c.client, 10*time.Second, c.who+" reconnected", isType(EventReconnected))
-				if !tc.reason(ev.Err) {
-					t.Errorf("%s: reconnected because %v; not the expected reason", c.who, ev.Err)
-				}
-				var types []EventType
-				for _, s := range skipped {
-					types = append(types, s.Type)
-				}
-				for _, want := range tc.before {
-					if !containsType(types, want) {
-						t.Errorf("%s: events before reconnecting %s; want %v among them", c.who, describe(skipped), want)
-					}
-				}
-				if ev.Conn < 2 {
-					t.Errorf("%s: reconnected on connection %d; want a new one", c.who, ev.Conn)
-				}
-			}
-			exchange(t, master, viewer, "viewer-1", 2, 5)
+		t.Run(tc.name, func(t *testing.T) { runReconnectCase(t, tc) })
+	}
+}
 
-			// Every handshake the emulator saw used a URL of its own, signed
-			// for that attempt.
-			st := v.e.Stats()
-			for _, s := range []struct {
-				op  string
-				src *source
-			}{{emulator.OpConnectAsMaster, msrc}, {emulator.OpConnectAsViewer, vsrc}} {
-				if got, want := st.Calls[s.op], int64(s.src.calls()); got != want || want < 2 {
-					t.Errorf("%s: %d handshakes, %d URLs signed; want equal and at least 2", s.op, got, want)
-				}
-			}
-			master.Close()
-			viewer.Close()
-		})
+// runReconnectCase connects a master and a viewer, ends their connections
+// as tc says, and checks that both reconnect and exchange messages again.
+func runReconnectCase(t *testing.T, tc reconnectCase) {
+	t.Cleanup(func() { checkNoLeak(t) })
+	cfg := fastConfig()
+	if tc.cfg != nil {
+		tc.cfg(&cfg)
+	}
+	v := newEnv(t, cfg)
+	msrc, vsrc := v.source(kvs.Master, ""), v.source(kvs.Viewer, "viewer-1")
+	opts := tc.opts
+	var clock *fakeClock
+	if tc.advance > 0 {
+		clock = newFakeClock(time.Now())
+		// Pacing would wait on the fake clock: it is not under test.
+		opts.Clock, opts.SDPRate, opts.ICERate = clock, -1, -1
+	}
+	master, viewer := dial(t, msrc, &opts), dial(t, vsrc, &opts)
+	exchange(t, master, viewer, "viewer-1", 1, 3)
+	if tc.trigger != nil {
+		tc.trigger(v.e)
+	}
+	if clock != nil {
+		clock.Advance(tc.advance)
+	}
+	checkReconnected(t, tc, "master", master)
+	checkReconnected(t, tc, "viewer", viewer)
+	exchange(t, master, viewer, "viewer-1", 2, 5)
+
+	// Every handshake the emulator saw used a URL of its own, signed
+	// for that attempt.
+	st := v.e.Stats()
+	for _, s := range []struct {
+		op  string
+		src *source
+	}{{emulator.OpConnectAsMaster, msrc}, {emulator.OpConnectAsViewer, vsrc}} {
+		if got, want := st.Calls[s.op], int64(s.src.calls()); got != want || want < 2 {
+			t.Errorf("%s: %d handshakes, %d URLs signed; want equal and at least 2", s.op, got, want)
+		}
+	}
+	master.Close()
+	viewer.Close()
+}
+
+// checkReconnected checks who's EventReconnected: its reason, the events
+// before it, and that it is on a new connection.
+func checkReconnected(t *testing.T, tc reconnectCase, who string, client *Client) {
+	t.Helper()
+	ev, skipped := await(t, client, 10*time.Second, who+" reconnected", isType(EventReconnected))
+	if !tc.reason(ev.Err) {
+		t.Errorf("%s: reconnected because %v; not the expected reason", who, ev.Err)
+	}
+	var types []EventType
+	for _, s := range skipped {
+		types = append(types, s.Type)
+	}
+	for _, want := range tc.before {
+		if !containsType(types, want) {
+			t.Errorf("%s: events before reconnecting %s; want %v among them", who, describe(skipped), want)
+		}
+	}
+	if ev.Conn < 2 {
+		t.Errorf("%s: reconnected on connection %d; want a new one", who, ev.Conn)
 	}
 }
 
@@ -473,28 +484,35 @@ func TestReconnectPolicy(t *testing.T) {
 			if tc.wantErr == nil {
 				await(t, c, 10*time.Second, "reconnected", isType(EventReconnected))
 			} else {
-				select {
-				case <-c.Done():
-				case <-time.After(10 * time.Second):
-					t.Fatal("client still running")
-				}
-				for range c.Events() {
-					// Drain what was delivered before the end.
-				}
-				if err := c.Err(); !tc.wantErr(err) {
-					t.Errorf("Err() = %v; not the expected error", err)
-				}
-				if err := c.SendCandidate(testContext(t), "", candidate(1)); err != c.Err() {
-					t.Errorf("SendCandidate after the end = %v; want %v", err, c.Err())
-				}
-				if err := c.Close(); err != c.Err() {
-					t.Errorf("Close() = %v; want %v", err, c.Err())
-				}
+				checkEnded(t, c, tc.wantErr)
 			}
 			if got := src.calls(); got != tc.wantCalls {
 				t.Errorf("URLs signed: %d; want %d", got, tc.wantCalls)
 			}
 		})
+	}
+}
+
+// checkEnded waits for c to end, and checks that its error is the one
+// wanted and that sending and closing afterwards return that same error.
+func checkEnded(t *testing.T, c *Client, wantErr func(error) bool) {
+	t.Helper()
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("client still running")
+	}
+	for range c.Events() {
+		// Drain what was delivered before the end.
+	}
+	if err := c.Err(); !wantErr(err) {
+		t.Errorf("Err() = %v; not the expected error", err)
+	}
+	if err := c.SendCandidate(testContext(t), "", candidate(1)); err != c.Err() {
+		t.Errorf("SendCandidate after the end = %v; want %v", err, c.Err())
+	}
+	if err := c.Close(); err != c.Err() {
+		t.Errorf("Close() = %v; want %v", err, c.Err())
 	}
 }
 

@@ -39,6 +39,22 @@ func channel() (e *emulator.Emulator, arn, masterEP, viewerEP string) {
 	return e, arn, masterEP, viewerEP
 }
 
+// masterAndViewer starts a channel as channel does, and connects its
+// master and the viewer viewer-1 (see ExampleDial).
+func masterAndViewer(ctx context.Context) (e *emulator.Emulator, master, viewer *signaling.Client) {
+	e, arn, masterEP, viewerEP := channel()
+	signer := &kvs.Presigner{Credentials: e.Credentials()}
+	master, err := signaling.Dial(ctx, signaling.Presigned(signer, masterEP, arn, kvs.Master, ""), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	viewer, err = signaling.Dial(ctx, signaling.Presigned(signer, viewerEP, arn, kvs.Viewer, "viewer-1"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return e, master, viewer
+}
+
 func ExampleDial() {
 	e, arn, _, viewerEP := channel()
 	defer e.Close()
@@ -63,21 +79,11 @@ func ExampleDial() {
 }
 
 func ExampleClient_SendOffer() {
-	e, arn, masterEP, viewerEP := channel()
-	defer e.Close()
-	signer := &kvs.Presigner{Credentials: e.Credentials()}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-
-	master, err := signaling.Dial(ctx, signaling.Presigned(signer, masterEP, arn, kvs.Master, ""), nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	e, master, viewer := masterAndViewer(ctx)
+	defer e.Close()
 	defer master.Close()
-	viewer, err := signaling.Dial(ctx, signaling.Presigned(signer, viewerEP, arn, kvs.Viewer, "viewer-1"), nil)
-	if err != nil {
-		log.Fatal(err)
-	}
 	defer viewer.Close()
 
 	// A viewer's messages always go to the master: no recipient. With pion:
@@ -100,20 +106,11 @@ func ExampleClient_SendOffer() {
 }
 
 func ExampleClient_Send() {
-	e, arn, masterEP, viewerEP := channel()
-	defer e.Close()
-	signer := &kvs.Presigner{Credentials: e.Credentials()}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	master, err := signaling.Dial(ctx, signaling.Presigned(signer, masterEP, arn, kvs.Master, ""), nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	e, master, viewer := masterAndViewer(ctx)
+	defer e.Close()
 	defer master.Close()
-	viewer, err := signaling.Dial(ctx, signaling.Presigned(signer, viewerEP, arn, kvs.Viewer, "viewer-1"), nil)
-	if err != nil {
-		log.Fatal(err)
-	}
 	defer viewer.Close()
 
 	// A message relayed as it is: the payload has a field a description

@@ -56,77 +56,87 @@ func mwServer(t *testing.T, now time.Time) *httptest.Server {
 	return srv
 }
 
+// An mwRequest is a request to a RequireSignature server, signed or
+// presigned by signer and then changed by tamper.
+type mwRequest struct {
+	method, path, body string
+	creds              sigv4.Credentials
+	signer             *sigv4.Signer // nil: unsigned
+	presign            bool
+	tamper             func(*http.Request)
+}
+
+// build makes the request to the server at base.
+func (m mwRequest) build(t *testing.T, base string) *http.Request {
+	t.Helper()
+	var body io.Reader
+	if m.body != "" {
+		body = strings.NewReader(m.body)
+	}
+	req, err := http.NewRequest(m.method, base+m.path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := m.signer; s != nil {
+		if m.presign {
+			signed, err := s.PresignURL(context.Background(), m.creds, m.method, req.URL, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.URL, err = url.Parse(signed); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := s.SignRequest(context.Background(), m.creds, req, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m.tamper != nil {
+		m.tamper(req)
+	}
+	return req
+}
+
 func TestRequireSignature(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	srv := mwServer(t, now)
 	signer := func(region string, at time.Time) *sigv4.Signer {
 		return &sigv4.Signer{Service: "execute-api", Region: region, Clock: func() time.Time { return at }}
 	}
-	type request struct {
-		method, path, body string
-		creds              sigv4.Credentials
-		signer             *sigv4.Signer // nil: unsigned
-		presign            bool
-		tamper             func(*http.Request)
-	}
 	cases := []struct {
 		name       string
-		req        request
+		req        mwRequest
 		wantStatus int
 		wantType   string
 		wantBody   string // the echo, or a phrase of the message
 	}{
-		{"signed GET", request{method: "GET", path: "/pets?kind=cat", creds: mwKey, signer: signer("us-east-1", now)}, 200, "", "AKIDMIDDLEWARE us-east-1 execute-api "},
-		{"signed POST with a body", request{method: "POST", path: "/pets", body: `{"name":"Tom"}`, creds: mwKey, signer: signer("us-east-1", now)}, 200, "", `AKIDMIDDLEWARE us-east-1 execute-api {"name":"Tom"}`},
-		{"session credentials", request{method: "POST", path: "/pets", body: "x", creds: mwSession, signer: signer("us-east-1", now)}, 200, "", "ASIAMIDDLEWARE us-east-1 execute-api x"},
-		{"presigned URL", request{method: "GET", path: "/pets", creds: mwSession, signer: signer("us-east-1", now), presign: true}, 200, "", "ASIAMIDDLEWARE us-east-1 execute-api "},
-		{"unsigned", request{method: "GET", path: "/pets"}, 403, "MissingAuthenticationTokenException", "Missing Authentication Token"},
-		{"body changed after signing", request{method: "POST", path: "/pets", body: "a", creds: mwKey, signer: signer("us-east-1", now),
+		{"signed GET", mwRequest{method: "GET", path: "/pets?kind=cat", creds: mwKey, signer: signer("us-east-1", now)}, 200, "", "AKIDMIDDLEWARE us-east-1 execute-api "},
+		{"signed POST with a body", mwRequest{method: "POST", path: "/pets", body: `{"name":"Tom"}`, creds: mwKey, signer: signer("us-east-1", now)}, 200, "", `AKIDMIDDLEWARE us-east-1 execute-api {"name":"Tom"}`},
+		{"session credentials", mwRequest{method: "POST", path: "/pets", body: "x", creds: mwSession, signer: signer("us-east-1", now)}, 200, "", "ASIAMIDDLEWARE us-east-1 execute-api x"},
+		{"presigned URL", mwRequest{method: "GET", path: "/pets", creds: mwSession, signer: signer("us-east-1", now), presign: true}, 200, "", "ASIAMIDDLEWARE us-east-1 execute-api "},
+		{"unsigned", mwRequest{method: "GET", path: "/pets"}, 403, "MissingAuthenticationTokenException", "Missing Authentication Token"},
+		{"body changed after signing", mwRequest{method: "POST", path: "/pets", body: "a", creds: mwKey, signer: signer("us-east-1", now),
 			tamper: func(r *http.Request) { r.Body = io.NopCloser(strings.NewReader("b")) }}, 403, "InvalidSignatureException", "does not match"},
-		{"content hash header lies", request{method: "POST", path: "/pets", body: "a", creds: mwKey, signer: signer("us-east-1", now),
+		{"content hash header lies", mwRequest{method: "POST", path: "/pets", body: "a", creds: mwKey, signer: signer("us-east-1", now),
 			tamper: func(r *http.Request) {
 				r.Body = io.NopCloser(strings.NewReader("b"))
 				r.Header.Set("X-Amz-Content-Sha256", sigv4.EmptyPayloadHash)
 			}},
 			403, "InvalidSignatureException", "x-amz-content-sha256"},
-		{"path changed", request{method: "GET", path: "/pets", creds: mwKey, signer: signer("us-east-1", now),
+		{"path changed", mwRequest{method: "GET", path: "/pets", creds: mwKey, signer: signer("us-east-1", now),
 			tamper: func(r *http.Request) { r.URL.Path = "/admin" }}, 403, "InvalidSignatureException", "signature we calculated does not match"},
-		{"wrong secret", request{method: "GET", path: "/", creds: sigv4.Credentials{AccessKeyID: mwKey.AccessKeyID, SecretAccessKey: "wrong"}, signer: signer("us-east-1", now)}, 403, "InvalidSignatureException", "does not match"},
-		{"unknown key", request{method: "GET", path: "/", creds: sigv4.Credentials{AccessKeyID: "AKIDNOBODY", SecretAccessKey: "x"}, signer: signer("us-east-1", now)}, 403, "UnrecognizedClientException", "security token included in the request is invalid"},
-		{"wrong token", request{method: "GET", path: "/", creds: sigv4.Credentials{AccessKeyID: mwSession.AccessKeyID, SecretAccessKey: mwSession.SecretAccessKey, SessionToken: "forged"}, signer: signer("us-east-1", now)}, 403, "UnrecognizedClientException", "invalid"},
-		{"wrong region", request{method: "GET", path: "/", creds: mwKey, signer: signer("eu-west-1", now)}, 403, "InvalidSignatureException", "Credential should be scoped to a valid region"},
-		{"signed too long ago", request{method: "GET", path: "/", creds: mwKey, signer: signer("us-east-1", now.Add(-10*time.Minute))}, 403, "InvalidSignatureException", "Signature expired"},
-		{"signed in the future", request{method: "GET", path: "/", creds: mwKey, signer: signer("us-east-1", now.Add(10*time.Minute))}, 403, "InvalidSignatureException", "Signature not yet current"},
-		{"presigned URL expired", request{method: "GET", path: "/", creds: mwKey, signer: signer("us-east-1", now.Add(-time.Hour)), presign: true}, 403, "InvalidSignatureException", "Signature expired"},
-		{"key store down", request{method: "GET", path: "/", creds: sigv4.Credentials{AccessKeyID: "AKIDBROKEN", SecretAccessKey: "x"}, signer: signer("us-east-1", now)}, 500, "InternalServerErrorException", "Internal server error"},
-		{"malformed authorization", request{method: "GET", path: "/", tamper: func(r *http.Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x") }}, 403, "IncompleteSignatureException", "SignedHeaders"},
+		{"wrong secret", mwRequest{method: "GET", path: "/", creds: sigv4.Credentials{AccessKeyID: mwKey.AccessKeyID, SecretAccessKey: "wrong"}, signer: signer("us-east-1", now)}, 403, "InvalidSignatureException", "does not match"},
+		{"unknown key", mwRequest{method: "GET", path: "/", creds: sigv4.Credentials{AccessKeyID: "AKIDNOBODY", SecretAccessKey: "x"}, signer: signer("us-east-1", now)}, 403, "UnrecognizedClientException", "security token included in the request is invalid"},
+		{"wrong token", mwRequest{method: "GET", path: "/", creds: sigv4.Credentials{AccessKeyID: mwSession.AccessKeyID, SecretAccessKey: mwSession.SecretAccessKey, SessionToken: "forged"}, signer: signer("us-east-1", now)}, 403, "UnrecognizedClientException", "invalid"},
+		{"wrong region", mwRequest{method: "GET", path: "/", creds: mwKey, signer: signer("eu-west-1", now)}, 403, "InvalidSignatureException", "Credential should be scoped to a valid region"},
+		{"signed too long ago", mwRequest{method: "GET", path: "/", creds: mwKey, signer: signer("us-east-1", now.Add(-10*time.Minute))}, 403, "InvalidSignatureException", "Signature expired"},
+		{"signed in the future", mwRequest{method: "GET", path: "/", creds: mwKey, signer: signer("us-east-1", now.Add(10*time.Minute))}, 403, "InvalidSignatureException", "Signature not yet current"},
+		{"presigned URL expired", mwRequest{method: "GET", path: "/", creds: mwKey, signer: signer("us-east-1", now.Add(-time.Hour)), presign: true}, 403, "InvalidSignatureException", "Signature expired"},
+		{"key store down", mwRequest{method: "GET", path: "/", creds: sigv4.Credentials{AccessKeyID: "AKIDBROKEN", SecretAccessKey: "x"}, signer: signer("us-east-1", now)}, 500, "InternalServerErrorException", "Internal server error"},
+		{"malformed authorization", mwRequest{method: "GET", path: "/", tamper: func(r *http.Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=x") }}, 403, "IncompleteSignatureException", "SignedHeaders"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var body io.Reader
-			if tc.req.body != "" {
-				body = strings.NewReader(tc.req.body)
-			}
-			req, err := http.NewRequest(tc.req.method, srv.URL+tc.req.path, body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s := tc.req.signer; s != nil {
-				if tc.req.presign {
-					signed, err := s.PresignURL(context.Background(), tc.req.creds, tc.req.method, req.URL, time.Minute)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if req.URL, err = url.Parse(signed); err != nil {
-						t.Fatal(err)
-					}
-				} else if err := s.SignRequest(context.Background(), tc.req.creds, req, ""); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if tc.req.tamper != nil {
-				tc.req.tamper(req)
-			}
+			req := tc.req.build(t, srv.URL)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)

@@ -133,26 +133,9 @@ func (s *Signer) prepare(r *PresignRequest, open []string, text []byte, segs []s
 	if err := s.checkScope(); err != nil {
 		return t, err
 	}
-	if r.Expires < time.Second || r.Expires > MaxExpires {
-		return t, fmt.Errorf("sigv4: expires %v: must be from 1s to %v", time.Duration(r.Expires), MaxExpires)
-	}
-	if r.Expires%time.Second != 0 {
-		return t, fmt.Errorf("sigv4: expires %v: must be whole seconds", r.Expires)
-	}
-	scheme := strings.ToLower(r.Scheme)
-	switch scheme {
-	case "https", "wss", "http", "ws":
-	default:
-		return t, fmt.Errorf("sigv4: scheme %q: must be https, wss, http or ws", clone(r.Scheme))
-	}
-	if r.Host == "" {
-		return t, errors.New("sigv4: host is empty")
-	}
-	if !visibleExcept(r.Host, classNotInHost) {
-		return t, fmt.Errorf("sigv4: host %q: must be a host name or address with an optional port", clone(r.Host))
-	}
-	if !visibleExcept(r.Path, classNotInPath) {
-		return t, fmt.Errorf("sigv4: path %q: must be the escaped path alone", clone(r.Path))
+	scheme, err := checkPresignRequest(r)
+	if err != nil {
+		return t, err
 	}
 	method := r.Method
 	if method == "" {
@@ -161,54 +144,16 @@ func (s *Signer) prepare(r *PresignRequest, open []string, text []byte, segs []s
 	host := stripDefaultPort(scheme, r.Host)
 
 	var pbuf [16]qparam
-	ps := pbuf[:0]
-	for _, p := range r.Query {
-		if authParam(p.Name) {
-			return t, fmt.Errorf("sigv4: query parameter %q: is set by the signer and must not be given", clone(p.Name))
-		}
-		ps = append(ps, qparam{Param: p, kind: kindPlain})
+	ps, err := s.queryParams(pbuf[:0], r.Query, open)
+	if err != nil {
+		return t, err
 	}
-	for i, name := range open {
-		switch {
-		case name == "":
-			return t, errors.New("sigv4: template: an open parameter has an empty name")
-		case authParam(name):
-			return t, fmt.Errorf("sigv4: template: open parameter %q: is set by the signer", clone(name))
-		}
-		for _, p := range r.Query {
-			if p.Name == name {
-				return t, fmt.Errorf("sigv4: template: open parameter %q: is also in the query", clone(name))
-			}
-		}
-		for _, o := range open[:i] {
-			if o == name {
-				return t, fmt.Errorf("sigv4: template: open parameter %q: is named twice", clone(name))
-			}
-		}
-		ps = append(ps, qparam{Param: Param{Name: name}, kind: kindOpen, open: i})
-	}
-	ps = append(ps,
-		qparam{Param: Param{ParamAlgorithm, Algorithm}, kind: kindFixed},
-		qparam{Param: Param{ParamCredential, ""}, kind: kindCredential},
-		qparam{Param: Param{ParamDate, ""}, kind: kindDate},
-		qparam{Param: Param{ParamExpires, ""}, kind: kindExpires})
-	if !s.TokenAfterSigning {
-		ps = append(ps, qparam{Param: Param{ParamSecurityToken, ""}, kind: kindToken})
-	}
-
 	var hbuf [4]header
 	hs := append(hbuf[:0], header{name: "host", value: host})
 	signedHeaders := "host"
 	if len(r.Header) > 0 {
-		for k, v := range r.Header {
-			lk := strings.ToLower(k)
-			if lk == "host" {
-				continue
-			}
-			if ignoredHeaders[lk] {
-				return t, fmt.Errorf("sigv4: header %q: cannot be signed", clone(k))
-			}
-			hs = append(hs, header{name: lk, values: v})
+		if hs, err = appendHeaders(hs, r.Header); err != nil {
+			return t, err
 		}
 		sortHeaders(hs)
 		signedHeaders = string(appendSignedHeaders(nil, hs))
@@ -221,6 +166,129 @@ func (s *Signer) prepare(r *PresignRequest, open []string, text []byte, segs []s
 	text = appendCanonicalPath(text, r.Path, s.pathOptions())
 	text = append(text, '\n')
 	t.head = span{0, len(text)}
+	text, segs, lit := appendQuerySegments(text, segs, ps, r.Expires)
+	payloadHash := r.PayloadHash
+	if payloadHash == "" {
+		payloadHash = EmptyPayloadHash
+	}
+	text = append(text, '\n')
+	text = appendCanonicalTail(text, hs, payloadHash)
+	t.tail = span{lit, len(text)}
+
+	start := len(text)
+	text = append(text, "%2F"...)
+	text = append(text, s.Region...) // checkScope allows unreserved bytes only
+	text = append(text, "%2F"...)
+	text = append(text, s.Service...)
+	text = append(text, "%2Faws4_request"...)
+	t.cred = span{start, len(text)}
+
+	start = len(text)
+	text = appendURLPrefix(text, scheme, host, r.Path)
+	t.url = span{start, len(text)}
+
+	t.cfg = s.signing()
+	t.expires = r.Expires
+	t.text = text
+	t.segs = segs
+	return t, nil
+}
+
+// checkPresignRequest checks what of r a template keeps as it is, and
+// returns the scheme in lower case.
+func checkPresignRequest(r *PresignRequest) (scheme string, err error) {
+	if r.Expires < time.Second || r.Expires > MaxExpires {
+		return "", fmt.Errorf("sigv4: expires %v: must be from 1s to %v", time.Duration(r.Expires), MaxExpires)
+	}
+	if r.Expires%time.Second != 0 {
+		return "", fmt.Errorf("sigv4: expires %v: must be whole seconds", r.Expires)
+	}
+	scheme = strings.ToLower(r.Scheme)
+	switch scheme {
+	case "https", "wss", "http", "ws":
+	default:
+		return "", fmt.Errorf("sigv4: scheme %q: must be https, wss, http or ws", clone(r.Scheme))
+	}
+	if r.Host == "" {
+		return "", errors.New("sigv4: host is empty")
+	}
+	if !visibleExcept(r.Host, classNotInHost) {
+		return "", fmt.Errorf("sigv4: host %q: must be a host name or address with an optional port", clone(r.Host))
+	}
+	if !visibleExcept(r.Path, classNotInPath) {
+		return "", fmt.Errorf("sigv4: path %q: must be the escaped path alone", clone(r.Path))
+	}
+	return scheme, nil
+}
+
+// queryParams appends to ps the request's parameters, the open ones and
+// SigV4's own but X-Amz-SignedHeaders, unsorted.
+func (s *Signer) queryParams(ps []qparam, query []Param, open []string) ([]qparam, error) {
+	for _, p := range query {
+		if authParam(p.Name) {
+			return nil, fmt.Errorf("sigv4: query parameter %q: is set by the signer and must not be given", clone(p.Name))
+		}
+		ps = append(ps, qparam{Param: p, kind: kindPlain})
+	}
+	for i, name := range open {
+		if err := checkOpen(name, query, open[:i]); err != nil {
+			return nil, err
+		}
+		ps = append(ps, qparam{Param: Param{Name: name}, kind: kindOpen, open: i})
+	}
+	ps = append(ps,
+		qparam{Param: Param{ParamAlgorithm, Algorithm}, kind: kindFixed},
+		qparam{Param: Param{ParamCredential, ""}, kind: kindCredential},
+		qparam{Param: Param{ParamDate, ""}, kind: kindDate},
+		qparam{Param: Param{ParamExpires, ""}, kind: kindExpires})
+	if !s.TokenAfterSigning {
+		ps = append(ps, qparam{Param: Param{ParamSecurityToken, ""}, kind: kindToken})
+	}
+	return ps, nil
+}
+
+// checkOpen checks the name of an open parameter against the request's
+// query and the open parameters named before it.
+func checkOpen(name string, query []Param, before []string) error {
+	switch {
+	case name == "":
+		return errors.New("sigv4: template: an open parameter has an empty name")
+	case authParam(name):
+		return fmt.Errorf("sigv4: template: open parameter %q: is set by the signer", clone(name))
+	}
+	for _, p := range query {
+		if p.Name == name {
+			return fmt.Errorf("sigv4: template: open parameter %q: is also in the query", clone(name))
+		}
+	}
+	for _, o := range before {
+		if o == name {
+			return fmt.Errorf("sigv4: template: open parameter %q: is named twice", clone(name))
+		}
+	}
+	return nil
+}
+
+// appendHeaders appends the request's headers but Host, with lower-case
+// names, to hs.
+func appendHeaders(hs []header, h http.Header) ([]header, error) {
+	for k, v := range h {
+		lk := strings.ToLower(k)
+		if lk == "host" {
+			continue
+		}
+		if ignoredHeaders[lk] {
+			return nil, fmt.Errorf("sigv4: header %q: cannot be signed", clone(k))
+		}
+		hs = append(hs, header{name: lk, values: v})
+	}
+	return hs, nil
+}
+
+// appendQuerySegments writes the canonical query of the sorted parameters
+// ps to text, cutting it into segments where Presign fills in a value. It
+// returns where the fixed text after the last segment starts.
+func appendQuerySegments(text []byte, segs []segment, ps []qparam, expires time.Duration) ([]byte, []segment, int) {
 	lit := len(text) // where the fixed text not yet in a segment starts
 	flush := func() {
 		if len(text) > lit {
@@ -248,30 +316,17 @@ func (s *Signer) prepare(r *PresignRequest, open []string, text []byte, segs []s
 			flush()
 			segs = append(segs, segment{kind: p.kind, open: p.open})
 		case kindExpires:
-			text = strconv.AppendInt(text, int64(r.Expires/time.Second), 10)
+			text = strconv.AppendInt(text, int64(expires/time.Second), 10)
 		default:
 			text = appendEscaped(text, p.Value, false)
 		}
 	}
 	flush()
-	payloadHash := r.PayloadHash
-	if payloadHash == "" {
-		payloadHash = EmptyPayloadHash
-	}
-	text = append(text, '\n')
-	text = appendCanonicalTail(text, hs, payloadHash)
-	t.tail = span{lit, len(text)}
+	return text, segs, lit
+}
 
-	start := len(text)
-	text = append(text, "%2F"...)
-	text = append(text, s.Region...) // checkScope allows unreserved bytes only
-	text = append(text, "%2F"...)
-	text = append(text, s.Service...)
-	text = append(text, "%2Faws4_request"...)
-	t.cred = span{start, len(text)}
-
-	start = len(text)
-	path := r.Path
+// appendURLPrefix appends the URL up to its query: scheme://host/path?.
+func appendURLPrefix(text []byte, scheme, host, path string) []byte {
 	if path == "" {
 		path = "/"
 	}
@@ -279,14 +334,7 @@ func (s *Signer) prepare(r *PresignRequest, open []string, text []byte, segs []s
 	text = append(text, "://"...)
 	text = append(text, host...)
 	text = append(text, path...)
-	text = append(text, '?')
-	t.url = span{start, len(text)}
-
-	t.cfg = s.signing()
-	t.expires = r.Expires
-	t.text = text
-	t.segs = segs
-	return t, nil
+	return append(text, '?')
 }
 
 func sortQParams(ps []qparam) {

@@ -132,31 +132,20 @@ func toChannelJSON(c awskvs.Channel) channelJSON {
 }
 
 func newChannelDescribeCmd(f *channelCmdFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe NAME|ARN",
-		Short: "Describe a signaling channel",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			return finish(c.OutOrStdout(), f.json(), func() error {
-				channel, r, region, err := f.channelArg(c, args[0])
-				if err != nil {
-					return err
-				}
-				ch, err := r.DescribeChannel(c.Context(), channel)
-				if err != nil {
-					return f.explain(err, "DescribeSignalingChannel", channel, region)
-				}
-				out := c.OutOrStdout()
-				if f.json() {
-					return writeJSON(out, toChannelJSON(ch))
-				}
-				tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-				fmt.Fprintf(tw, "name:\t%s\narn:\t%s\ntype:\t%s\nstatus:\t%s\ncreated:\t%s\nmessage ttl:\t%v\nversion:\t%s\n",
-					printable(ch.Name), printable(ch.ARN), printable(ch.Type), printable(ch.Status), ch.CreatedAt.UTC().Format(time.RFC3339), ch.MessageTTL, printable(ch.Version))
-				return tw.Flush()
-			}())
-		},
-	}
+	return f.channelCmd("describe", "Describe a signaling channel", func(c *cobra.Command, channel string, r *awskvs.Resolver, region string) error {
+		ch, err := r.DescribeChannel(c.Context(), channel)
+		if err != nil {
+			return f.explain(err, "DescribeSignalingChannel", channel, region)
+		}
+		out := c.OutOrStdout()
+		if f.json() {
+			return writeJSON(out, toChannelJSON(ch))
+		}
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "name:\t%s\narn:\t%s\ntype:\t%s\nstatus:\t%s\ncreated:\t%s\nmessage ttl:\t%v\nversion:\t%s\n",
+			printable(ch.Name), printable(ch.ARN), printable(ch.Type), printable(ch.Status), ch.CreatedAt.UTC().Format(time.RFC3339), ch.MessageTTL, printable(ch.Version))
+		return tw.Flush()
+	})
 }
 
 func newChannelListCmd(f *channelCmdFlags) *cobra.Command {
@@ -196,25 +185,31 @@ func newChannelListCmd(f *channelCmdFlags) *cobra.Command {
 }
 
 func newChannelDeleteCmd(f *channelCmdFlags) *cobra.Command {
+	return f.channelCmd("delete", "Delete a signaling channel", func(c *cobra.Command, channel string, r *awskvs.Resolver, region string) error {
+		if err := r.DeleteChannel(c.Context(), channel); err != nil {
+			return f.explain(err, "DeleteSignalingChannel", channel, region)
+		}
+		if f.json() {
+			return writeJSON(c.OutOrStdout(), map[string]string{"deleted": channel})
+		}
+		_, err := fmt.Fprintln(c.OutOrStdout(), "deleted", printable(channel))
+		return err
+	})
+}
+
+// channelCmd makes the subcommand VERB NAME|ARN, which runs run with the
+// checked channel and a resolver for its region.
+func (f *channelCmdFlags) channelCmd(verb, short string, run func(c *cobra.Command, channel string, r *awskvs.Resolver, region string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete NAME|ARN",
-		Short: "Delete a signaling channel",
+		Use:   verb + " NAME|ARN",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return finish(c.OutOrStdout(), f.json(), func() error {
-				channel, r, region, err := f.channelArg(c, args[0])
-				if err != nil {
-					return err
-				}
-				if err := r.DeleteChannel(c.Context(), channel); err != nil {
-					return f.explain(err, "DeleteSignalingChannel", channel, region)
-				}
-				if f.json() {
-					return writeJSON(c.OutOrStdout(), map[string]string{"deleted": channel})
-				}
-				_, err = fmt.Fprintln(c.OutOrStdout(), "deleted", printable(channel))
-				return err
-			}())
+			channel, r, region, err := f.channelArg(c, args[0])
+			if err == nil {
+				err = run(c, channel, r, region)
+			}
+			return finish(c.OutOrStdout(), f.json(), err)
 		},
 	}
 }

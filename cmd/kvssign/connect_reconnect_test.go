@@ -172,6 +172,28 @@ const (
 	connectedAs = "kvssign: connected as "
 )
 
+// startReconnectingPair starts a master bridge, with masterFlags besides
+// the usual ones, and the viewer viewer-1, both with --reconnect on
+// channel cam, and waits until both are connected.
+func startReconnectingPair(t *testing.T, v *env, masterFlags ...string) (master, viewer *bridgeRun) {
+	t.Helper()
+	master = startBridge(t, v, nil, append([]string{"--channel", "cam", "--role", "master", "--reconnect"}, masterFlags...)...)
+	waitFor(t, "the master", func() bool { return v.e.Stats().Connections.Master == 1 })
+	viewer = startBridge(t, v, nil, "--channel", "cam", "--role", "viewer", "--client-id", "viewer-1", "--reconnect")
+	waitFor(t, "the viewer", func() bool { return v.e.Stats().Connections.Viewer == 1 })
+	return master, viewer
+}
+
+// relayOfferAnswer sends offer n from the viewer and answer n from the
+// master, and waits for each to arrive.
+func relayOfferAnswer(t *testing.T, master, viewer *bridgeRun, n string) {
+	t.Helper()
+	viewer.send(t, fmt.Sprintf(offerLine, n))
+	waitFor(t, "offer "+n+" at the master", func() bool { return strings.Contains(master.out.String(), fmt.Sprintf(offerOut, n)) })
+	master.send(t, fmt.Sprintf(answerLine, n))
+	waitFor(t, "answer "+n+" at the viewer", func() bool { return strings.Contains(viewer.out.String(), fmt.Sprintf(answerOut, n)) })
+}
+
 // TestConnectReconnectGoAway: a viewer bridge told GO_AWAY reconnects with
 // a fresh URL and goes on relaying both ways; its reconnection line says
 // why and holds no secret; an interrupt ends both bridges with exit 0 and
@@ -181,16 +203,10 @@ func TestConnectReconnectGoAway(t *testing.T) {
 	v.channel(t, "cam")
 	secret, token := useTemporaryCredentials(t, v)
 
-	master := startBridge(t, v, nil, "--channel", "cam", "--role", "master", "--reconnect", "--debug")
-	waitFor(t, "the master", func() bool { return v.e.Stats().Connections.Master == 1 })
-	viewer := startBridge(t, v, nil, "--channel", "cam", "--role", "viewer", "--client-id", "viewer-1", "--reconnect")
-	waitFor(t, "the viewer", func() bool { return v.e.Stats().Connections.Viewer == 1 })
+	master, viewer := startReconnectingPair(t, v, "--debug")
 
 	// Before GO_AWAY.
-	viewer.send(t, fmt.Sprintf(offerLine, "1"))
-	waitFor(t, "offer 1 at the master", func() bool { return strings.Contains(master.out.String(), fmt.Sprintf(offerOut, "1")) })
-	master.send(t, fmt.Sprintf(answerLine, "1"))
-	waitFor(t, "answer 1 at the viewer", func() bool { return strings.Contains(viewer.out.String(), fmt.Sprintf(answerOut, "1")) })
+	relayOfferAnswer(t, master, viewer, "1")
 
 	if n := v.e.GoAway(emulator.Target{Role: kvs.Viewer}); n != 1 {
 		t.Fatalf("GO_AWAY told %d connections; want 1", n)
@@ -328,15 +344,8 @@ func TestConnectReconnectIdle(t *testing.T) {
 	v.channel(t, "cam")
 	secret, token := useTemporaryCredentials(t, v)
 
-	master := startBridge(t, v, nil, "--channel", "cam", "--role", "master", "--reconnect")
-	waitFor(t, "the master", func() bool { return v.e.Stats().Connections.Master == 1 })
-	viewer := startBridge(t, v, nil, "--channel", "cam", "--role", "viewer", "--client-id", "viewer-1", "--reconnect")
-	waitFor(t, "the viewer", func() bool { return v.e.Stats().Connections.Viewer == 1 })
-
-	viewer.send(t, fmt.Sprintf(offerLine, "1"))
-	waitFor(t, "offer 1 at the master", func() bool { return strings.Contains(master.out.String(), fmt.Sprintf(offerOut, "1")) })
-	master.send(t, fmt.Sprintf(answerLine, "1"))
-	waitFor(t, "answer 1 at the viewer", func() bool { return strings.Contains(viewer.out.String(), fmt.Sprintf(answerOut, "1")) })
+	master, viewer := startReconnectingPair(t, v)
+	relayOfferAnswer(t, master, viewer, "1")
 
 	// A message goes right after its sender reconnected, on a connection a
 	// second away from its idle close; the recipient may be between

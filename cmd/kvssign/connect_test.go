@@ -154,31 +154,44 @@ func TestConnectDuration(t *testing.T) {
 	}
 }
 
+// A connectDiagnosis is a failing connect and what kvssign must say of it.
+type connectDiagnosis struct {
+	name string
+	cfg  emulator.Config
+	// setup prepares the world and returns the connect arguments.
+	setup func(t *testing.T, v *env, arn string) []string
+	want  diagnosisCheck
+}
+
+// A diagnosisCheck is what a failing connect must print.
+type diagnosisCheck struct {
+	cause string   // the JSON cause
+	text  []string // phrases of the text output (stderr)
+}
+
 func TestConnectDiagnoses(t *testing.T) {
-	type check struct {
-		cause string   // the JSON cause
-		text  []string // phrases of the text output (stderr)
+	for _, tc := range append(signingDiagnoses(), handshakeDiagnoses()...) {
+		t.Run(tc.name, func(t *testing.T) { checkConnectDiagnosis(t, tc) })
 	}
-	cases := []struct {
-		name string
-		cfg  emulator.Config
-		// setup prepares the world and returns the connect arguments.
-		setup func(t *testing.T, v *env, arn string) []string
-		want  check
-	}{
+}
+
+// signingDiagnoses are failures of the clock, the credentials and the
+// region a request is signed with.
+func signingDiagnoses() []connectDiagnosis {
+	return []connectDiagnosis{
 		{"clock behind the service", emulator.Config{Clock: func() time.Time { return time.Now().Add(10 * time.Minute) }},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "cam", "--role", "master"}
-			}, check{diagnose.CauseClockSkew, []string{"403", "Signature expired", "clock skew", "10m0s behind", "--clock-offset=10m0s"}}},
+			}, diagnosisCheck{diagnose.CauseClockSkew, []string{"403", "Signature expired", "clock skew", "10m0s behind", "--clock-offset=10m0s"}}},
 		{"clock offset the wrong way", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "cam", "--role", "viewer", "--clock-offset", "7m"}
-			}, check{diagnose.CauseClockSkew, []string{"Signature not yet current", "7m0s ahead of", "--clock-offset=0s"}}},
+			}, diagnosisCheck{diagnose.CauseClockSkew, []string{"Signature not yet current", "7m0s ahead of", "--clock-offset=0s"}}},
 		{"URL expired", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				s := signed(t, "--channel", "cam", "--role", "master", "--endpoint-url", v.url, "--signing-time", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
 				return []string{"--url", s.URL}
-			}, check{diagnose.CauseURLExpired, []string{"used too late", "sign a fresh URL"}}},
+			}, diagnosisCheck{diagnose.CauseURLExpired, []string{"used too late", "sign a fresh URL"}}},
 		{"expired session token", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				ep := endpointOf(t, v, kvs.Master)
@@ -187,23 +200,23 @@ func TestConnectDiagnoses(t *testing.T) {
 				t.Setenv("AWS_SECRET_ACCESS_KEY", c.SecretAccessKey)
 				t.Setenv("AWS_SESSION_TOKEN", c.SessionToken)
 				return []string{"--channel-arn", arn, "--endpoint", ep, "--role", "master"}
-			}, check{diagnose.CauseExpiredCreds, []string{"security token included in the request is expired", "renew"}}},
+			}, diagnosisCheck{diagnose.CauseExpiredCreds, []string{"security token included in the request is expired", "renew"}}},
 		{"unknown access key", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				ep := endpointOf(t, v, kvs.Master)
 				t.Setenv("AWS_ACCESS_KEY_ID", "AKIDUNKNOWNKEY")
 				return []string{"--channel-arn", arn, "--endpoint", ep, "--role", "master"}
-			}, check{diagnose.CauseInvalidCreds, []string{"does not know the access key id"}}},
+			}, diagnosisCheck{diagnose.CauseInvalidCreds, []string{"does not know the access key id"}}},
 		{"wrong secret key", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				ep := endpointOf(t, v, kvs.Master)
 				t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
 				return []string{"--channel-arn", arn, "--endpoint", ep, "--role", "master"}
-			}, check{diagnose.CauseSignature, []string{"signature does not match", "AWS_SECRET_ACCESS_KEY"}}},
+			}, diagnosisCheck{diagnose.CauseSignature, []string{"signature does not match", "AWS_SECRET_ACCESS_KEY"}}},
 		{"region mismatch on the control plane", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "cam", "--role", "master", "--region", "eu-west-1"}
-			}, check{diagnose.CauseRegion, []string{"signed for eu-west-1", "--region"}}},
+			}, diagnosisCheck{diagnose.CauseRegion, []string{"signed for eu-west-1", "--region"}}},
 		{"region mismatch on the handshake", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				ep := endpointOf(t, v, kvs.Master)
@@ -213,25 +226,32 @@ func TestConnectDiagnoses(t *testing.T) {
 					t.Fatal(r)
 				}
 				return []string{"--url", strings.TrimSpace(r.stdout)}
-			}, check{diagnose.CauseRegion, []string{"signed for eu-west-1", "use --region us-west-2"}}},
+			}, diagnosisCheck{diagnose.CauseRegion, []string{"signed for eu-west-1", "use --region us-west-2"}}},
 		{"missing permission", emulator.Config{Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Resource":"*",
 			"Action":["kinesisvideo:Describe*","kinesisvideo:Get*","kinesisvideo:List*","kinesisvideo:ConnectAsMaster"]}]}`},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "cam", "--role", "viewer", "--client-id", "viewer-1"}
-			}, check{diagnose.CausePermission, []string{"403", "User: arn:aws:iam::123456789012:user/emulator is not authorized to perform: kinesisvideo:ConnectAsViewer on resource: arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/",
+			}, diagnosisCheck{diagnose.CausePermission, []string{"403", "User: arn:aws:iam::123456789012:user/emulator is not authorized to perform: kinesisvideo:ConnectAsViewer on resource: arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/",
 				"lacks the kinesisvideo:ConnectAsViewer permission on arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/",
 				"allow kinesisvideo:ConnectAsViewer on arn:aws:kinesisvideo:us-west-2:123456789012:channel/cam/"}}},
+	}
+}
+
+// handshakeDiagnoses are failures of the endpoint, the URL's parameters and
+// the channel.
+func handshakeDiagnoses() []connectDiagnosis {
+	return []connectDiagnosis{
 		{"master URL at the viewer endpoint", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				s := signed(t, "--channel-arn", arn, "--endpoint", endpointOf(t, v, kvs.Viewer), "--role", "master")
 				return []string{"--url", s.URL}
-			}, check{diagnose.CauseWrongEndpoint, []string{"Invalid ClientId", "VIEWER endpoint", "Role MASTER"}}},
+			}, diagnosisCheck{diagnose.CauseWrongEndpoint, []string{"Invalid ClientId", "VIEWER endpoint", "Role MASTER"}}},
 		{"invalid ClientId", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				r := cli(t, nil, "presign", "--service", "kinesisvideo", "--region", "us-west-2", "--expires", "60s",
 					endpointOf(t, v, kvs.Viewer)+"?X-Amz-ChannelARN="+arn+"&X-Amz-ClientId=AWS_viewer")
 				return []string{"--url", strings.TrimSpace(r.stdout)}
-			}, check{diagnose.CauseClientID, []string{`ClientId "AWS_viewer" is invalid`, "not start with AWS_"}}},
+			}, diagnosisCheck{diagnose.CauseClientID, []string{`ClientId "AWS_viewer" is invalid`, "not start with AWS_"}}},
 		{"eleventh viewer", emulator.Config{ConnectRate: -1},
 			func(t *testing.T, v *env, arn string) []string {
 				ep := endpointOf(t, v, kvs.Viewer)
@@ -248,7 +268,7 @@ func TestConnectDiagnoses(t *testing.T) {
 					t.Cleanup(func() { c.CloseNow() })
 				}
 				return []string{"--channel", "cam", "--role", "viewer", "--client-id", "viewer-10"}
-			}, check{diagnose.CauseTooManyViewers, []string{"Maximum number of clients", "maximum of viewers", "reuse a ClientId"}}},
+			}, diagnosisCheck{diagnose.CauseTooManyViewers, []string{"Maximum number of clients", "maximum of viewers", "reuse a ClientId"}}},
 		{"deleted channel", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				s := signed(t, "--channel", "cam", "--role", "master", "--endpoint-url", v.url)
@@ -256,11 +276,11 @@ func TestConnectDiagnoses(t *testing.T) {
 					t.Fatal(r)
 				}
 				return []string{"--url", s.URL}
-			}, check{diagnose.CauseUnknownChannel, []string{"404", "does not exist", "kvssign channel create"}}},
+			}, diagnosisCheck{diagnose.CauseUnknownChannel, []string{"404", "does not exist", "kvssign channel create"}}},
 		{"unknown channel name", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel", "no-such-cam", "--role", "master"}
-			}, check{diagnose.CauseUnknownChannel, []string{"ResourceNotFoundException", "does not exist in us-west-2"}}},
+			}, diagnosisCheck{diagnose.CauseUnknownChannel, []string{"ResourceNotFoundException", "does not exist in us-west-2"}}},
 		{"expires over 7 days", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				// KVS takes X-Amz-Expires up to SigV4's 604800 s (the C SDK
@@ -269,39 +289,40 @@ func TestConnectDiagnoses(t *testing.T) {
 				r := cli(t, nil, "presign", "--service", "kinesisvideo", "--region", "us-west-2", "--expires", "10m",
 					endpointOf(t, v, kvs.Master)+"?X-Amz-ChannelARN="+arn)
 				return []string{"--url", strings.Replace(strings.TrimSpace(r.stdout), "X-Amz-Expires=600", "X-Amz-Expires=604801", 1)}
-			}, check{diagnose.CauseExpiresTooLong, []string{"604800 seconds", "--expires 299s"}}},
+			}, diagnosisCheck{diagnose.CauseExpiresTooLong, []string{"604800 seconds", "--expires 299s"}}},
 		{"nothing listening", emulator.Config{},
 			func(t *testing.T, v *env, arn string) []string {
 				return []string{"--channel-arn", arn, "--endpoint", "ws://127.0.0.1:1/signaling/master/m-1", "--role", "master", "--timeout", "2s"}
-			}, check{diagnose.CauseUnreachable, []string{"no handshake", "check the endpoint"}}},
+			}, diagnosisCheck{diagnose.CauseUnreachable, []string{"no handshake", "check the endpoint"}}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			v := newEnv(t, tc.cfg)
-			arn := v.channel(t, "cam")
-			args := append([]string{"connect", "--once", "--endpoint-url", v.url}, tc.setup(t, v, arn)...)
-			r := cli(t, nil, args...)
-			if r.code != 1 {
-				t.Fatalf("exit %d; want 1\n%v", r.code, r)
-			}
-			for _, want := range tc.want.text {
-				if !strings.Contains(r.stderr, want) {
-					t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
-				}
-			}
-			// The same with --output json names the cause.
-			if tc.name == "eleventh viewer" || tc.name == "deleted channel" {
-				return // their setups were one-off
-			}
-			r = cli(t, nil, append(args, "--output", "json")...)
-			var got failureJSON
-			if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 1 {
-				t.Fatalf("--output json: %v\n%v", err, r)
-			}
-			if got.OK || got.Cause != tc.want.cause || got.Explanation == "" {
-				t.Errorf("--output json: %+v; want cause %q", got, tc.want.cause)
-			}
-		})
+}
+
+// checkConnectDiagnosis runs the connect of tc and checks its text and JSON
+// output.
+func checkConnectDiagnosis(t *testing.T, tc connectDiagnosis) {
+	v := newEnv(t, tc.cfg)
+	arn := v.channel(t, "cam")
+	args := append([]string{"connect", "--once", "--endpoint-url", v.url}, tc.setup(t, v, arn)...)
+	r := cli(t, nil, args...)
+	if r.code != 1 {
+		t.Fatalf("exit %d; want 1\n%v", r.code, r)
+	}
+	for _, want := range tc.want.text {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	// The same with --output json names the cause.
+	if tc.name == "eleventh viewer" || tc.name == "deleted channel" {
+		return // their setups were one-off
+	}
+	r = cli(t, nil, append(args, "--output", "json")...)
+	var got failureJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 1 {
+		t.Fatalf("--output json: %v\n%v", err, r)
+	}
+	if got.OK || got.Cause != tc.want.cause || got.Explanation == "" {
+		t.Errorf("--output json: %+v; want cause %q", got, tc.want.cause)
 	}
 }
 

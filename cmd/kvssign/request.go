@@ -96,55 +96,17 @@ func runRequest(ctx context.Context, stdin io.Reader, out, stderr io.Writer, f *
 	if err := f.check(); err != nil {
 		return err
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("URL %q: must be an absolute http:// or https:// URL", raw)
+	u, service, region, err := requestTarget(f, raw)
+	if err != nil {
+		return err
 	}
-	if u.User != nil {
-		return usagef("URL: must have no user info")
+	header, host, err := requestHeaders(f.headers)
+	if err != nil {
+		return err
 	}
-	service, region := serviceFromHost(u.Hostname())
-	if f.service != "" {
-		service = f.service
-	}
-	if f.aws.region != "" {
-		region = f.aws.region
-	}
-	if service == "" {
-		return usagef("--service is required for host %s (e.g. execute-api)", u.Host)
-	}
-	if f.aws.timeout <= 0 {
-		return usagef("--timeout %v: must be positive", f.aws.timeout)
-	}
-	header := http.Header{}
-	host := ""
-	for _, h := range f.headers {
-		k, v, ok := strings.Cut(h, ":")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") || strings.ContainsAny(v, "\r\n") {
-			return usagef("--header %q: must be 'Name: value'", h)
-		}
-		if strings.EqualFold(k, "Host") {
-			host = v
-			continue
-		}
-		if strings.EqualFold(k, "Authorization") || strings.HasPrefix(strings.ToLower(k), "x-amz-date") {
-			return usagef("--header %q: is set by the signer", k)
-		}
-		header.Add(k, v)
-	}
-	var body []byte
-	switch {
-	case f.data == "-":
-		if body, err = io.ReadAll(io.LimitReader(stdin, sigv4.MaxSignedBody+1)); err != nil {
-			return fmt.Errorf("request: reading stdin: %w", err)
-		}
-	case strings.HasPrefix(f.data, "@"):
-		if body, err = os.ReadFile(f.data[1:]); err != nil {
-			return usagef("--data %s: %v", f.data, errors.Unwrap(err))
-		}
-	default:
-		body = []byte(f.data)
+	body, err := requestBody(f.data, stdin)
+	if err != nil {
+		return err
 	}
 	method := strings.ToUpper(f.method)
 	if method == "" {
@@ -154,30 +116,9 @@ func runRequest(ctx context.Context, stdin io.Reader, out, stderr io.Writer, f *
 		}
 	}
 	dbg := newDebugLog(f.debug, stderr)
-	if region == "" {
-		region = orDefault(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"))
-	}
-	var creds sigv4.CredentialsProvider
-	if region == "" || f.aws.usesChain() {
-		// The profile may hold the region, the credentials or the role.
-		f.aws.region = region
-		cfg, err := f.aws.config(ctx, dbg, "")
-		if err != nil {
-			return err
-		}
-		region = cfg.Region
-		creds = awskvs.Credentials(cfg.Credentials, 0)
-	}
-	if !f.aws.usesChain() {
-		c, err := envCredentials()
-		if err != nil {
-			return err
-		}
-		creds = c
-	}
-	c, err := creds.Retrieve(ctx)
+	c, region, err := requestCredentials(ctx, f, dbg, region)
 	if err != nil {
-		return explainAWS(err, diagnose.Failure{})
+		return err
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, f.aws.timeout)
@@ -222,33 +163,142 @@ func runRequest(ctx context.Context, stdin io.Reader, out, stderr io.Writer, f *
 		failure = requestFailure(resp, f.aws.clockOffset, region, service)
 	}
 	if f.json() {
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
-		if err != nil {
-			return fmt.Errorf("request: reading the response: %w", err)
-		}
-		res := struct {
-			Status  int               `json:"status"`
-			Headers map[string]string `json:"headers"`
-			Body    any               `json:"body"`
-		}{Status: resp.StatusCode, Headers: map[string]string{}}
-		for _, k := range sortedKeys(resp.Header) {
-			res.Headers[k] = strings.Join(resp.Header.Values(k), ", ")
-		}
-		var v any
-		if json.Unmarshal(data, &v) == nil {
-			res.Body = json.RawMessage(data)
-		} else {
-			res.Body = string(data)
-		}
-		if err := writeJSON(out, res); err != nil {
-			return err
-		}
-		if failure != nil {
-			failure = failureWithBody(failure, data)
-		}
-		return failure
+		return writeResponseJSON(out, resp, failure)
 	}
-	if f.include {
+	return writeResponse(out, resp, f.include, failure)
+}
+
+// requestTarget checks the URL and the timeout, and finds the service and
+// region to sign for: the flags', else the URL's host's.
+func requestTarget(f *requestFlags, raw string) (u *url.URL, service, region string, err error) {
+	u, err = url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, "", "", usagef("URL %q: must be an absolute http:// or https:// URL", raw)
+	}
+	if u.User != nil {
+		return nil, "", "", usagef("URL: must have no user info")
+	}
+	service, region = serviceFromHost(u.Hostname())
+	if f.service != "" {
+		service = f.service
+	}
+	if f.aws.region != "" {
+		region = f.aws.region
+	}
+	if service == "" {
+		return nil, "", "", usagef("--service is required for host %s (e.g. execute-api)", u.Host)
+	}
+	if f.aws.timeout <= 0 {
+		return nil, "", "", usagef("--timeout %v: must be positive", f.aws.timeout)
+	}
+	return u, service, region, nil
+}
+
+// requestHeaders reads the --header flags; a Host header is returned apart,
+// as net/http sends it from Request.Host.
+func requestHeaders(flags []string) (header http.Header, host string, err error) {
+	header = http.Header{}
+	for _, h := range flags {
+		k, v, ok := strings.Cut(h, ":")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || strings.ContainsAny(k, " \t\r\n") || strings.ContainsAny(v, "\r\n") {
+			return nil, "", usagef("--header %q: must be 'Name: value'", h)
+		}
+		if strings.EqualFold(k, "Host") {
+			host = v
+			continue
+		}
+		if strings.EqualFold(k, "Authorization") || strings.HasPrefix(strings.ToLower(k), "x-amz-date") {
+			return nil, "", usagef("--header %q: is set by the signer", k)
+		}
+		header.Add(k, v)
+	}
+	return header, host, nil
+}
+
+// requestBody reads the body --data names: DATA, @FILE, or - for stdin.
+func requestBody(data string, stdin io.Reader) ([]byte, error) {
+	switch {
+	case data == "-":
+		body, err := io.ReadAll(io.LimitReader(stdin, sigv4.MaxSignedBody+1))
+		if err != nil {
+			return nil, fmt.Errorf("request: reading stdin: %w", err)
+		}
+		return body, nil
+	case strings.HasPrefix(data, "@"):
+		body, err := os.ReadFile(data[1:])
+		if err != nil {
+			return nil, usagef("--data %s: %v", data, errors.Unwrap(err))
+		}
+		return body, nil
+	}
+	return []byte(data), nil
+}
+
+// requestCredentials retrieves the credentials to sign with, and the
+// region when neither the flags nor the URL gave it.
+func requestCredentials(ctx context.Context, f *requestFlags, dbg *debugLog, region string) (sigv4.Credentials, string, error) {
+	if region == "" {
+		region = orDefault(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"))
+	}
+	var creds sigv4.CredentialsProvider
+	if region == "" || f.aws.usesChain() {
+		// The profile may hold the region, the credentials or the role.
+		f.aws.region = region
+		cfg, err := f.aws.config(ctx, dbg, "")
+		if err != nil {
+			return sigv4.Credentials{}, "", err
+		}
+		region = cfg.Region
+		creds = awskvs.Credentials(cfg.Credentials, 0)
+	}
+	if !f.aws.usesChain() {
+		c, err := envCredentials()
+		if err != nil {
+			return sigv4.Credentials{}, "", err
+		}
+		creds = c
+	}
+	c, err := creds.Retrieve(ctx)
+	if err != nil {
+		return sigv4.Credentials{}, "", explainAWS(err, diagnose.Failure{})
+	}
+	return c, region, nil
+}
+
+// writeResponseJSON writes the answer as one JSON object for --output json.
+func writeResponseJSON(out io.Writer, resp *http.Response, failure error) error {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
+	if err != nil {
+		return fmt.Errorf("request: reading the response: %w", err)
+	}
+	res := struct {
+		Status  int               `json:"status"`
+		Headers map[string]string `json:"headers"`
+		Body    any               `json:"body"`
+	}{Status: resp.StatusCode, Headers: map[string]string{}}
+	for _, k := range sortedKeys(resp.Header) {
+		res.Headers[k] = strings.Join(resp.Header.Values(k), ", ")
+	}
+	var v any
+	if json.Unmarshal(data, &v) == nil {
+		res.Body = json.RawMessage(data)
+	} else {
+		res.Body = string(data)
+	}
+	if err := writeJSON(out, res); err != nil {
+		return err
+	}
+	if failure != nil {
+		failure = failureWithBody(failure, data)
+	}
+	return failure
+}
+
+// writeResponse copies the body to out, after the status line and headers
+// with include, and keeps the start of a failure's body for its message.
+func writeResponse(out io.Writer, resp *http.Response, include bool, failure error) error {
+	if include {
 		fmt.Fprintf(out, "%s %s\n", printable(resp.Proto), printable(resp.Status))
 		for _, k := range sortedKeys(resp.Header) {
 			for _, v := range resp.Header[k] {
@@ -258,7 +308,7 @@ func runRequest(ctx context.Context, stdin io.Reader, out, stderr io.Writer, f *
 		fmt.Fprintln(out)
 	}
 	var copied bytes.Buffer
-	w := io.Writer(out)
+	w := out
 	if failure != nil {
 		w = io.MultiWriter(out, &limitedBuffer{b: &copied, max: 4096})
 	}
