@@ -187,36 +187,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	def := func(d *time.Duration, v time.Duration, name string) error {
-		if *d < 0 {
-			return fmt.Errorf("emulator: %s %v: must not be negative", name, *d)
-		}
-		if *d == 0 {
-			*d = v
-		}
-		return nil
-	}
-	for _, f := range []struct {
-		d    *time.Duration
-		v    time.Duration
-		name string
-	}{
-		{&c.IdleTimeout, 10 * time.Minute, "idle timeout"},
-		{&c.MaxConnectionDuration, time.Hour, "maximum connection duration"},
-		{&c.GoAwayGrace, time.Minute, "GO_AWAY grace"},
-		{&c.WriteTimeout, 5 * time.Second, "write timeout"},
-		{&c.ICETTL, 300 * time.Second, "ICE TTL"},
-		{&c.AlexaAnswerTimeout, 5 * time.Second, "Alexa answer timeout"},
-		{&c.STSMinDuration, 15 * time.Minute, "STS minimum duration"},
-		{&c.STSDefaultDuration, 0, "STS default duration"},
-		{&c.STSMaxDuration, 0, "STS maximum duration"},
-	} {
-		if err := def(f.d, f.v, f.name); err != nil {
-			return c, err
-		}
-	}
-	if c.STSMaxDuration != 0 && c.STSMaxDuration < c.STSMinDuration {
-		return c, fmt.Errorf("emulator: STS maximum duration %v: is less than the minimum %v", c.STSMaxDuration, c.STSMinDuration)
+	if err := c.durationDefaults(); err != nil {
+		return c, err
 	}
 	if c.MaxViewers == 0 {
 		c.MaxViewers = 10
@@ -262,4 +234,34 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("emulator: cert file: is only written with TLS")
 	}
 	return c, nil
+}
+
+// durationDefaults fills in the zero durations and refuses negative ones.
+func (c *Config) durationDefaults() error {
+	for _, f := range []struct {
+		d    *time.Duration
+		v    time.Duration
+		name string
+	}{
+		{&c.IdleTimeout, 10 * time.Minute, "idle timeout"},
+		{&c.MaxConnectionDuration, time.Hour, "maximum connection duration"},
+		{&c.GoAwayGrace, time.Minute, "GO_AWAY grace"},
+		{&c.WriteTimeout, 5 * time.Second, "write timeout"},
+		{&c.ICETTL, 300 * time.Second, "ICE TTL"},
+		{&c.AlexaAnswerTimeout, 5 * time.Second, "Alexa answer timeout"},
+		{&c.STSMinDuration, 15 * time.Minute, "STS minimum duration"},
+		{&c.STSDefaultDuration, 0, "STS default duration"},
+		{&c.STSMaxDuration, 0, "STS maximum duration"},
+	} {
+		if *f.d < 0 {
+			return fmt.Errorf("emulator: %s %v: must not be negative", f.name, *f.d)
+		}
+		if *f.d == 0 {
+			*f.d = f.v
+		}
+	}
+	if c.STSMaxDuration != 0 && c.STSMaxDuration < c.STSMinDuration {
+		return fmt.Errorf("emulator: STS maximum duration %v: is less than the minimum %v", c.STSMaxDuration, c.STSMinDuration)
+	}
+	return nil
 }

@@ -137,18 +137,9 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 			return usagef("--policy %s: %v", f.policyFile, err)
 		}
 	}
-	var level slog.Level
-	logOff := f.logLevel == "off"
-	if !logOff {
-		if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-			return usagef("--log-level %q: must be debug, info, warn, error or off", f.logLevel)
-		}
-	}
-	var logger *slog.Logger
-	if logOff {
-		logger = slog.New(slog.DiscardHandler)
-	} else {
-		logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	logger, err := emulatorLogger(cmd.ErrOrStderr(), f.logLevel)
+	if err != nil {
+		return err
 	}
 
 	cfg := emulator.Config{
@@ -208,6 +199,19 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 	<-cmd.Context().Done()
 	logger.Info("shutting down")
 	return nil
+}
+
+// emulatorLogger is the emulator's logger at --log-level, to w; "off"
+// discards everything.
+func emulatorLogger(w io.Writer, levelName string) (*slog.Logger, error) {
+	if levelName == "off" {
+		return slog.New(slog.DiscardHandler), nil
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(levelName)); err != nil {
+		return nil, usagef("--log-level %q: must be debug, info, warn, error or off", levelName)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), nil
 }
 
 // printEmulator prints where the emulator listens and how to use it; the
