@@ -13,6 +13,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,13 +104,39 @@ func decodeStrict(b []byte, req *connectionRequest) (status int, code, msg, fiel
 		}
 		return http.StatusBadRequest, "invalid_argument", fmt.Sprintf("%s: must be a %s", te.Field, te.Type), te.Field
 	}
-	if k, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		if uk, uerr := strconv.Unquote(k); uerr == nil {
-			k = uk
-		}
+	if k, ok := unknownKey(b); ok {
 		return http.StatusBadRequest, "invalid_argument", fmt.Sprintf("%s: unknown field; the fields are channel, role, clientId, create and refresh", clip(k)), clip(k)
 	}
 	return http.StatusBadRequest, "invalid_json", "the body could not be read as JSON", ""
+}
+
+// requestFields are the JSON names of connectionRequest's fields.
+var requestFields = []string{"channel", "role", "clientId", "create", "refresh"}
+
+// unknownKey returns the first top-level key of the object in b that is
+// not a field of connectionRequest, matched without regard to case as
+// encoding/json matches them. encoding/json reports such a key only in its
+// error's text, so the body is read again rather than that text parsed.
+func unknownKey(b []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		k, _ := t.(string)
+		if !slices.ContainsFunc(requestFields, func(f string) bool { return strings.EqualFold(f, k) }) {
+			return k, true
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 var errTooLarge = errors.New("too large")

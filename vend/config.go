@@ -307,14 +307,9 @@ func describeJSONError(data []byte, err error) string {
 	case errors.As(err, &te):
 		return fmt.Sprintf("field %q: must be %s, not %s", te.Field, te.Type, te.Value)
 	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return "field " + f + ": unknown field"
-	}
-	if strings.HasPrefix(msg, "json: cannot unmarshal") {
-		return msg[len("json: "):]
-	}
-	return strings.TrimPrefix(msg, "json: ")
+	// Others, such as an unknown field, have no type of their own; their
+	// text names the field.
+	return err.Error()
 }
 
 // Validate checks c and names the first field that is wrong and the rule

@@ -65,7 +65,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"not JSON", `{`, "vend: config"},
 		{"syntax line", "{\n\"auth\": x}", "line 2"},
-		{"unknown field", wrap(auth, rule, `"adress":"x"`), `field "adress": unknown field`},
+		{"unknown field", wrap(auth, rule, `"adress":"x"`), `unknown field "adress"`},
 		{"wrong type", wrap(auth, rule, `"hsts":"yes"`), `"hsts"`},
 		{"bad duration", wrap(auth, rule, `"urlExpires":"5 minutes"`), "duration"},
 		{"duration number", wrap(auth, rule, `"urlExpires":300`), "duration string"},
