@@ -87,12 +87,15 @@ type Emulator struct {
 	conning  atomic.Int64 // goroutines counted by track and not yet untracked
 	// stop aborts the signaling connections' reads once Close has given
 	// them time to close cleanly.
-	stopCtx  context.Context
-	stop     context.CancelFunc
-	bufPool  sync.Pool
-	listenMu sync.Mutex
-	turns    []*turnServer // GetIceServerConfig's two servers; none until serving, or with DisableTURN
-	turnKey  []byte        // HMAC key of TURN passwords
+	stopCtx context.Context
+	stop    context.CancelFunc
+	// watchOnce starts watchWrites with the first signaling connection,
+	// whether the emulator serves or is mounted in another server.
+	watchOnce sync.Once
+	bufPool   sync.Pool
+	listenMu  sync.Mutex
+	turns     []*turnServer // GetIceServerConfig's two servers; none until serving, or with DisableTURN
+	turnKey   []byte        // HMAC key of TURN passwords
 	// reqTimeout bounds reading a request (its body: the headers have the
 	// server's own limit) and writing its answer, for all but the
 	// signaling WebSocket, so that a slow client cannot hold a connection.

@@ -53,6 +53,8 @@ type conn struct {
 	pendingDrop   bool
 
 	lastActive atomic.Int64 // unix nanoseconds of the last message, real time
+	writing    atomic.Int32 // writes pending
+	progress   atomic.Int64 // unix nanoseconds when the last write ended or the pending ones began
 	closing    atomic.Bool
 	goAwaySent atomic.Bool
 
@@ -226,10 +228,18 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 		c.close(statusGoingAway, "emulator shutting down")
 		return
 	}
-	e.log.Info("signaling connected", "conn", c.id, "channel", ch.name, "role", string(role), "clientId", clientID)
+	e.log.Debug("signaling connected", "conn", c.id, "channel", ch.name, "role", string(role), "clientId", clientID)
 	// The connection lives on in a goroutine of its own, so that the HTTP
 	// server's goroutine, request and response are released: an idle
 	// connection then costs about a third less memory.
+	e.watchOnce.Do(func() {
+		if e.track() {
+			go func() {
+				defer e.untrack()
+				e.watchWrites()
+			}()
+		}
+	})
 	if !e.track() {
 		c.drop()
 		return
@@ -524,37 +534,103 @@ func (c *conn) deliver(m kvs.ServerMessage) error {
 	return c.send(m)
 }
 
-// send writes one message, bounded by the write timeout. A failed write
-// closes the connection (the library does so on a timeout).
+// send writes one message. A write that makes no progress for the write
+// timeout is cut off by watchWrites, and a failed write closes the
+// connection. The write's context has no deadline on purpose: a deadline
+// costs coder/websocket a context registration per write, a tenth of the
+// relay's CPU.
 func (c *conn) send(m kvs.ServerMessage) error {
 	ws := c.socket()
 	if ws == nil {
 		return errNotReady
 	}
-	b, err := json.Marshal(m)
+	bp := c.e.bufPool.Get().(*[]byte)
+	b, err := appendServerMessage((*bp)[:0], m)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.e.cfg.WriteTimeout)
-	err = ws.Write(ctx, websocket.MessageText, b)
-	cancel()
+	c.writeBegin()
+	err = ws.Write(context.Background(), websocket.MessageText, b)
+	c.writeEnd()
+	if cap(b) <= readLimit {
+		*bp = b[:0]
+		c.e.bufPool.Put(bp)
+	}
 	if err != nil {
 		c.drop()
 	}
 	return err
 }
 
+// writeBegin records that a write is pending: if none was, the wait for
+// progress starts now.
+func (c *conn) writeBegin() {
+	if c.writing.Load() == 0 {
+		c.progress.Store(time.Now().UnixNano())
+	}
+	c.writing.Add(1)
+}
+
+// writeEnd records a finished write as progress.
+func (c *conn) writeEnd() {
+	c.progress.Store(time.Now().UnixNano())
+	c.writing.Add(-1)
+}
+
+// stalled reports whether c has had writes pending and none finished for
+// longer than limit.
+func (c *conn) stalled(now, limit int64) bool {
+	return c.writing.Load() > 0 && now-c.progress.Load() > limit
+}
+
+// watchWrites cuts off, a few times per write timeout, the connections
+// whose writes have stalled for longer than it (a peer that stopped
+// reading), as a deadline on each write would.
+func (e *Emulator) watchWrites() {
+	t := time.NewTicker(max(e.cfg.WriteTimeout/4, time.Millisecond))
+	defer t.Stop()
+	limit := int64(e.cfg.WriteTimeout)
+	var stalled []*conn
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-t.C:
+		}
+		now := time.Now().UnixNano()
+		stalled = stalled[:0]
+		e.connMu.Lock()
+		for c := range e.conns {
+			if c.stalled(now, limit) {
+				stalled = append(stalled, c)
+			}
+		}
+		e.connMu.Unlock()
+		for _, c := range stalled {
+			e.log.Debug("signaling write timed out", "conn", c.id)
+			if ws := c.socket(); ws != nil {
+				ws.CloseNow()
+			}
+		}
+	}
+}
+
 // readLoop reads frames until the connection ends.
 func (c *conn) readLoop() {
+	// Close aborts the reads of peers that do not answer its close frame.
+	// One registration per connection: a context given to each Reader call
+	// would cost a registration per message.
+	stop := context.AfterFunc(c.e.stopCtx, func() { c.ws.CloseNow() })
 	defer func() {
+		stop()
 		c.closing.Store(true)
 		c.stopTimers()
 		c.unregister()
 		c.ws.CloseNow()
-		c.e.log.Info("signaling disconnected", "conn", c.id)
+		c.e.log.Debug("signaling disconnected", "conn", c.id)
 	}()
 	for {
-		_, rd, err := c.ws.Reader(c.e.stopCtx)
+		_, rd, err := c.ws.Reader(context.Background())
 		if err != nil {
 			return
 		}
