@@ -154,7 +154,11 @@ func (e *Emulator) Start() error { return e.Listen("127.0.0.1:0") }
 // Listen listens on addr (host:port; port 0 picks a free one) and serves in
 // the background until [Emulator.Close].
 func (e *Emulator) Listen(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	// No TCP keepalive: its four setsockopt calls were a tenth of a
+	// handshake's CPU, and the idle timeout ends connections whose peer
+	// vanished, as it does on KVS.
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("emulator: listen: %w", err)
 	}

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,8 +115,9 @@ func sigv4Refusal(err error) (handshakeError, bool) {
 // after it, and not past X-Amz-Date + X-Amz-Expires. A URL whose date or
 // expiry does not parse is left to the SigV4 verifier to describe.
 func (e *Emulator) checkSignedTime(r *http.Request) (handshakeError, bool) {
-	q := r.URL.Query()
-	ds := q.Get(sigv4.ParamDate)
+	// Two parameters: spare building the whole query's map, which the
+	// verifier builds again.
+	ds, expires := queryParams(r.URL.RawQuery, sigv4.ParamDate, sigv4.ParamExpires)
 	signed, err := time.Parse(amzDate, ds)
 	if err != nil {
 		return handshakeError{}, true
@@ -131,7 +134,7 @@ func (e *Emulator) checkSignedTime(r *http.Request) (handshakeError, bool) {
 		return denied("Signature expired: %s is now earlier than %s (%s - 5 min.)",
 			ds, now.Add(-signedWindow).Format(amzDate), now.Format(amzDate))
 	}
-	secs, err := strconv.ParseInt(q.Get(sigv4.ParamExpires), 10, 64)
+	secs, err := strconv.ParseInt(expires, 10, 64)
 	if err != nil || secs < 1 || secs > int64(sigv4.MaxExpires/time.Second) {
 		return handshakeError{}, true
 	}
@@ -140,6 +143,42 @@ func (e *Emulator) checkSignedTime(r *http.Request) (handshakeError, bool) {
 			exp.Format(amzDate), now.Format(amzDate), ds, secs)
 	}
 	return handshakeError{}, true
+}
+
+// queryParams returns the first values of the parameters a and b in a raw
+// query, decoded as url.ParseQuery decodes them (pairs it cannot decode are
+// skipped).
+func queryParams(raw, a, b string) (va, vb string) {
+	var hasA, hasB bool
+	for raw != "" && !(hasA && hasB) {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(k, "%+") {
+			var err error
+			if k, err = url.QueryUnescape(k); err != nil {
+				continue
+			}
+		}
+		if (k != a || hasA) && (k != b || hasB) {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			var err error
+			if v, err = url.QueryUnescape(v); err != nil {
+				continue
+			}
+		}
+		if k == a && !hasA {
+			va, hasA = v, true
+		} else {
+			vb, hasB = v, true
+		}
+	}
+	return va, vb
 }
 
 // handshakeParams checks a verified signaling URL's own parameters: the
