@@ -54,11 +54,15 @@ type conn struct {
 	pendingReason string
 	pendingDrop   bool
 
-	lastActive atomic.Int64 // unix nanoseconds of the last message, real time
-	writing    atomic.Int32 // writes pending
-	progress   atomic.Int64 // unix nanoseconds when the last write ended or the pending ones began
-	closing    atomic.Bool
-	goAwaySent atomic.Bool
+	lastActive atomic.Int64  // unix nanoseconds of the last message, real time
+	writing    atomic.Int32  // writes pending
+	written    atomic.Uint64 // writes done
+	// Used by watchWrites only: writes done at its last tick, and for how
+	// many ticks writes have been pending without one finishing.
+	watchedWrites uint64
+	stallTicks    int
+	closing       atomic.Bool
+	goAwaySent    atomic.Bool
 
 	timerMu sync.Mutex // guards the timers
 	timers  [3]*time.Timer
@@ -601,34 +605,41 @@ func (c *conn) send(m kvs.ServerMessage) error {
 	return err
 }
 
-// writeBegin records that a write is pending: if none was, the wait for
-// progress starts now.
-func (c *conn) writeBegin() {
-	if c.writing.Load() == 0 {
-		c.progress.Store(time.Now().UnixNano())
-	}
-	c.writing.Add(1)
-}
+// writeBegin and writeEnd bracket a write, for watchWrites. They count
+// rather than read the clock, which costs more than the count on the
+// relay's path.
+func (c *conn) writeBegin() { c.writing.Add(1) }
 
-// writeEnd records a finished write as progress.
 func (c *conn) writeEnd() {
-	c.progress.Store(time.Now().UnixNano())
+	c.written.Add(1)
 	c.writing.Add(-1)
 }
 
-// stalled reports whether c has had writes pending and none finished for
-// longer than limit.
-func (c *conn) stalled(now, limit int64) bool {
-	return c.writing.Load() > 0 && now-c.progress.Load() > limit
+// stallTicks is how many of watchWrites' ticks, a quarter of the write
+// timeout each, a connection's writes may make no progress: the fifth tick
+// without progress is at least a whole write timeout after the stall began.
+const stallTicks = 5
+
+// stalled reports, once per tick of watchWrites (its only caller), whether
+// c has had writes pending and none finished for stallTicks ticks.
+func (c *conn) stalled() bool {
+	if c.writing.Load() == 0 {
+		c.stallTicks = 0
+		return false
+	}
+	if n := c.written.Load(); n != c.watchedWrites {
+		c.watchedWrites, c.stallTicks = n, 0
+	}
+	c.stallTicks++
+	return c.stallTicks >= stallTicks
 }
 
-// watchWrites cuts off, a few times per write timeout, the connections
-// whose writes have stalled for longer than it (a peer that stopped
-// reading), as a deadline on each write would.
+// watchWrites cuts off the connections whose writes have stalled for the
+// write timeout (a peer that stopped reading), as a deadline on each write
+// would.
 func (e *Emulator) watchWrites() {
-	t := time.NewTicker(max(e.cfg.WriteTimeout/4, time.Millisecond))
+	t := time.NewTicker(max(e.cfg.WriteTimeout/(stallTicks-1), time.Millisecond))
 	defer t.Stop()
-	limit := int64(e.cfg.WriteTimeout)
 	var stalled []*conn
 	for {
 		select {
@@ -636,11 +647,10 @@ func (e *Emulator) watchWrites() {
 			return
 		case <-t.C:
 		}
-		now := time.Now().UnixNano()
 		stalled = stalled[:0]
 		e.connMu.Lock()
 		for c := range e.conns {
-			if c.stalled(now, limit) {
+			if c.stalled() {
 				stalled = append(stalled, c)
 			}
 		}
