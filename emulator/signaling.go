@@ -669,9 +669,17 @@ func (c *conn) readLoop() {
 	// Close aborts the reads of peers that do not answer its close frame.
 	// One registration per connection: a context given to each Reader call
 	// would cost a registration per message.
-	stop := context.AfterFunc(c.e.stopCtx, func() { c.ws.CloseNow() })
+	aborted := make(chan struct{})
+	stop := context.AfterFunc(c.e.stopCtx, func() {
+		c.ws.CloseNow()
+		close(aborted)
+	})
 	defer func() {
-		stop()
+		if !stop() {
+			// The abort runs in a goroutine of its own: wait for it,
+			// since Close waits for this one only.
+			<-aborted
+		}
 		c.closing.Store(true)
 		c.stopTimers()
 		c.unregister()
