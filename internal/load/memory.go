@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -315,11 +316,17 @@ func (h *bareHolder) connect(ctx context.Context, e *Emulator, arns []string, n 
 		h.conns[i] = ws
 		go func() {
 			for {
+				// Read without a context that can end: coder/websocket
+				// registers one that can with the context per read, and
+				// a registration outlives a dead connection until the
+				// context ends. close ends the reads by closing the
+				// connections.
 				for {
-					if _, _, err := ws.Read(ctx); err != nil {
+					if _, _, err := ws.Read(context.Background()); err != nil {
 						break
 					}
 				}
+				ws.CloseNow()
 				for {
 					if ctx.Err() != nil {
 						return
@@ -328,7 +335,7 @@ func (h *bareHolder) connect(ctx context.Context, e *Emulator, arns []string, n 
 					if ws, err = dial(i); err == nil {
 						break
 					}
-					time.Sleep(50 * time.Millisecond)
+					time.Sleep(time.Duration(50+rand.IntN(50)) * time.Millisecond)
 				}
 				h.mu.Lock()
 				h.conns[i] = ws
