@@ -589,18 +589,17 @@ func (c *conn) send(m kvs.ServerMessage) error {
 	}
 	bp := c.e.bufPool.Get().(*[]byte)
 	b, err := appendServerMessage((*bp)[:0], m)
-	if err != nil {
-		return err
+	if err == nil {
+		c.writeBegin()
+		err = ws.Write(context.Background(), websocket.MessageText, b)
+		c.writeEnd()
+		if err != nil {
+			c.drop()
+		}
 	}
-	c.writeBegin()
-	err = ws.Write(context.Background(), websocket.MessageText, b)
-	c.writeEnd()
 	if cap(b) <= readLimit {
 		*bp = b[:0]
 		c.e.bufPool.Put(bp)
-	}
-	if err != nil {
-		c.drop()
 	}
 	return err
 }
