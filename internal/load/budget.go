@@ -101,43 +101,10 @@ func RunBudget(ctx context.Context, e *Emulator, cfg BudgetConfig) (BudgetResult
 	ctlDone := make(chan struct{})
 	go func() {
 		defer close(ctlDone)
-		signer := &sigv4.Signer{Service: "kinesisvideo", Region: "us-west-2"}
-		for first := true; first || refuseCtx.Err() == nil; first = false {
-			st, err := e.describeChannel(ctx, signer, arn)
-			ctlCalls++
-			if err == nil && st == http.StatusOK {
-				ctlOK++
-			}
-		}
+		ctlOK, ctlCalls = callControlPlane(ctx, refuseCtx, e, arn)
 	}()
 	before := trips.Load()
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for int(next.Add(1)) <= cfg.Extra {
-				t0 := time.Now()
-				ws, err := dial(kvs.Viewer, "extra")
-				took := time.Since(t0)
-				mu.Lock()
-				switch {
-				case err == nil:
-					ws.CloseNow()
-					res.OtherOutcome++
-				case isOverBudget(err):
-					res.Refused503++
-					res.SlowestRefusal = max(res.SlowestRefusal, took)
-				default:
-					res.OtherOutcome++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	tryExtra(cfg.Extra, func() (*websocket.Conn, error) { return dial(kvs.Viewer, "extra") }, &res)
 	// Let the pair show it still relays after the refusals.
 	for deadline := time.Now().Add(5 * time.Second); trips.Load() == before && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
@@ -153,6 +120,50 @@ func RunBudget(ctx context.Context, e *Emulator, cfg BudgetConfig) (BudgetResult
 	st, err := e.stats(ctx)
 	res.OverBudget = st.OverBudget
 	return res, err
+}
+
+// callControlPlane calls DescribeSignalingChannel once, then again until
+// the context until ends, and returns how many calls were answered 200 out of how many.
+func callControlPlane(ctx, until context.Context, e *Emulator, arn string) (ok, calls int) {
+	signer := &sigv4.Signer{Service: "kinesisvideo", Region: "us-west-2"}
+	for first := true; first || until.Err() == nil; first = false {
+		st, err := e.describeChannel(ctx, signer, arn)
+		calls++
+		if err == nil && st == http.StatusOK {
+			ok++
+		}
+	}
+	return ok, calls
+}
+
+// tryExtra dials n connections, 8 at a time, expecting 503 for each, and
+// records the outcomes in res.
+func tryExtra(n int, dial func() (*websocket.Conn, error), res *BudgetResult) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for int(next.Add(1)) <= n {
+				t0 := time.Now()
+				ws, err := dial()
+				took := time.Since(t0)
+				mu.Lock()
+				switch {
+				case err == nil:
+					ws.CloseNow()
+					res.OtherOutcome++
+				case isOverBudget(err):
+					res.Refused503++
+					res.SlowestRefusal = max(res.SlowestRefusal, took)
+				default:
+					res.OtherOutcome++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // relayPair sends a message from the viewer to the master and back, over

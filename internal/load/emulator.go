@@ -75,6 +75,8 @@ func StartEmulator(ctx context.Context, bin string, extra ...string) (*Emulator,
 		"--connect-rate", "-1", "--sdp-rate", "-1", "--ice-rate", "-1", "--max-viewers", "-1", "--quotas", "off"}
 	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
+	// The programs sign with AWS's example key, the emulator's default
+	// unless the environment names another secret.
 	cmd.Env = append(os.Environ(), "KVSSIGN_EMULATOR_SECRET_ACCESS_KEY=")
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +37,7 @@ func (r RelayResult) CPUPerMsg() time.Duration {
 	return (r.User + r.Sys) / time.Duration(max(r.Delivered, 1))
 }
 
-// candidateFrame is a typical ICE candidate's messagePayload.
+// candidatePayload is a typical ICE candidate's messagePayload.
 var candidatePayload = func() string {
 	mid, idx := "0", uint16(0)
 	s, err := kvs.EncodePayload(kvs.ICECandidate{
@@ -216,13 +215,4 @@ func connectRelay(ctx context.Context, e *Emulator, cfg RelayConfig) ([]*relayCh
 // isOverBudget reports whether err is a handshake refused with 503.
 func isOverBudget(err error) bool {
 	return statusOf(err) == http.StatusServiceUnavailable
-}
-
-// trimErr shortens an error for a table cell.
-func trimErr(err error) string {
-	s := err.Error()
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }
