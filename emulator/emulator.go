@@ -91,13 +91,16 @@ type Emulator struct {
 	conning  atomic.Int64 // goroutines counted by track and not yet untracked
 	// stop aborts the signaling connections' reads once Close has given
 	// them time to close cleanly.
-	stopCtx  context.Context
-	stop     context.CancelFunc
-	bufPool  sync.Pool
-	listenMu sync.Mutex
-	turns    []*turnServer // GetIceServerConfig's two servers; none until serving, or with DisableTURN
-	turnKey  []byte        // HMAC key of TURN passwords
-	iot      *iotState     // the IoT credentials endpoint (iot.go); nil without Config.IoT
+	stopCtx context.Context
+	stop    context.CancelFunc
+	// watchOnce starts watchWrites with the first signaling connection,
+	// whether the emulator serves or is mounted in another server.
+	watchOnce sync.Once
+	bufPool   sync.Pool
+	listenMu  sync.Mutex
+	turns     []*turnServer // GetIceServerConfig's two servers; none until serving, or with DisableTURN
+	turnKey   []byte        // HMAC key of TURN passwords
+	iot       *iotState     // the IoT credentials endpoint (iot.go); nil without Config.IoT
 	// reqTimeout bounds reading a request (its body: the headers have the
 	// server's own limit) and writing its answer, for all but the
 	// signaling WebSocket, so that a slow client cannot hold a connection.
@@ -161,7 +164,11 @@ func (e *Emulator) Start() error { return e.Listen("127.0.0.1:0") }
 // Listen listens on addr (host:port; port 0 picks a free one) and serves in
 // the background until [Emulator.Close].
 func (e *Emulator) Listen(addr string) error {
-	ln, err := net.Listen("tcp", addr)
+	// No TCP keepalive: its four setsockopt calls were a tenth of a
+	// handshake's CPU, and the idle timeout ends connections whose peer
+	// vanished, as it does on KVS.
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("emulator: listen: %w", err)
 	}

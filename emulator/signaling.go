@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,9 +54,15 @@ type conn struct {
 	pendingReason string
 	pendingDrop   bool
 
-	lastActive atomic.Int64 // unix nanoseconds of the last message, real time
-	closing    atomic.Bool
-	goAwaySent atomic.Bool
+	lastActive atomic.Int64  // unix nanoseconds of the last message, real time
+	writing    atomic.Int32  // writes pending
+	written    atomic.Uint64 // writes done
+	// Used by watchWrites only: writes done at its last tick, and for how
+	// many ticks writes have been pending without one finishing.
+	watchedWrites uint64
+	stallTicks    int
+	closing       atomic.Bool
+	goAwaySent    atomic.Bool
 
 	timerMu sync.Mutex // guards the timers
 	timers  [3]*time.Timer
@@ -111,8 +119,9 @@ func sigv4Refusal(err error) (handshakeError, bool) {
 // after it, and not past X-Amz-Date + X-Amz-Expires. A URL whose date or
 // expiry does not parse is left to the SigV4 verifier to describe.
 func (e *Emulator) checkSignedTime(r *http.Request) (handshakeError, bool) {
-	q := r.URL.Query()
-	ds := q.Get(sigv4.ParamDate)
+	// Two parameters: spare building the whole query's map, which the
+	// verifier builds again.
+	ds, expires := queryParams(r.URL.RawQuery, sigv4.ParamDate, sigv4.ParamExpires)
 	signed, err := time.Parse(amzDate, ds)
 	if err != nil {
 		return handshakeError{}, true
@@ -129,7 +138,7 @@ func (e *Emulator) checkSignedTime(r *http.Request) (handshakeError, bool) {
 		return denied("Signature expired: %s is now earlier than %s (%s - 5 min.)",
 			ds, now.Add(-signedWindow).Format(amzDate), now.Format(amzDate))
 	}
-	secs, err := strconv.ParseInt(q.Get(sigv4.ParamExpires), 10, 64)
+	secs, err := strconv.ParseInt(expires, 10, 64)
 	if err != nil || secs < 1 || secs > int64(sigv4.MaxExpires/time.Second) {
 		return handshakeError{}, true
 	}
@@ -138,6 +147,42 @@ func (e *Emulator) checkSignedTime(r *http.Request) (handshakeError, bool) {
 			exp.Format(amzDate), now.Format(amzDate), ds, secs)
 	}
 	return handshakeError{}, true
+}
+
+// queryParams returns the first values of the parameters a and b in a raw
+// query, decoded as url.ParseQuery decodes them (pairs it cannot decode are
+// skipped).
+func queryParams(raw, a, b string) (va, vb string) {
+	var hasA, hasB bool
+	for raw != "" && !(hasA && hasB) {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if strings.Contains(pair, ";") {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(k, "%+") {
+			var err error
+			if k, err = url.QueryUnescape(k); err != nil {
+				continue
+			}
+		}
+		if (k != a || hasA) && (k != b || hasB) {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			var err error
+			if v, err = url.QueryUnescape(v); err != nil {
+				continue
+			}
+		}
+		if k == a && !hasA {
+			va, hasA = v, true
+		} else {
+			vb, hasB = v, true
+		}
+	}
+	return va, vb
 }
 
 // handshakeParams checks a verified signaling URL's own parameters: the
@@ -232,10 +277,18 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 		c.close(statusGoingAway, "emulator shutting down")
 		return
 	}
-	e.log.Info("signaling connected", "conn", c.id, "channel", ch.name, "role", string(role), "clientId", clientID)
+	e.log.Debug("signaling connected", "conn", c.id, "channel", ch.name, "role", string(role), "clientId", clientID)
 	// The connection lives on in a goroutine of its own, so that the HTTP
 	// server's goroutine, request and response are released: an idle
 	// connection then costs about a third less memory.
+	e.watchOnce.Do(func() {
+		if e.track() {
+			go func() {
+				defer e.untrack()
+				e.watchWrites()
+			}()
+		}
+	})
 	if !e.track() {
 		c.drop()
 		return
@@ -530,37 +583,116 @@ func (c *conn) deliver(m kvs.ServerMessage) error {
 	return c.send(m)
 }
 
-// send writes one message, bounded by the write timeout. A failed write
-// closes the connection (the library does so on a timeout).
+// send writes one message. A write that makes no progress for the write
+// timeout is cut off by watchWrites, and a failed write closes the
+// connection. The write's context has no deadline on purpose: a deadline
+// costs coder/websocket a context registration per write, a tenth of the
+// relay's CPU.
 func (c *conn) send(m kvs.ServerMessage) error {
 	ws := c.socket()
 	if ws == nil {
 		return errNotReady
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
+	bp := c.e.bufPool.Get().(*[]byte)
+	b, err := appendServerMessage((*bp)[:0], m)
+	if err == nil {
+		c.writeBegin()
+		err = ws.Write(context.Background(), websocket.MessageText, b)
+		c.writeEnd()
+		if err != nil {
+			c.drop()
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.e.cfg.WriteTimeout)
-	err = ws.Write(ctx, websocket.MessageText, b)
-	cancel()
-	if err != nil {
-		c.drop()
+	if cap(b) <= readLimit {
+		*bp = b[:0]
+		c.e.bufPool.Put(bp)
 	}
 	return err
 }
 
+// writeBegin and writeEnd bracket a write, for watchWrites. They count
+// rather than read the clock, which costs more than the count on the
+// relay's path.
+func (c *conn) writeBegin() { c.writing.Add(1) }
+
+func (c *conn) writeEnd() {
+	c.written.Add(1)
+	c.writing.Add(-1)
+}
+
+// stallTicks is how many of watchWrites' ticks, a quarter of the write
+// timeout each, a connection's writes may make no progress: the fifth tick
+// without progress is at least a whole write timeout after the stall began.
+const stallTicks = 5
+
+// stalled reports, once per tick of watchWrites (its only caller), whether
+// c has had writes pending and none finished for stallTicks ticks.
+func (c *conn) stalled() bool {
+	if c.writing.Load() == 0 {
+		c.stallTicks = 0
+		return false
+	}
+	if n := c.written.Load(); n != c.watchedWrites {
+		c.watchedWrites, c.stallTicks = n, 0
+	}
+	c.stallTicks++
+	return c.stallTicks >= stallTicks
+}
+
+// watchWrites cuts off the connections whose writes have stalled for the
+// write timeout (a peer that stopped reading), as a deadline on each write
+// would.
+func (e *Emulator) watchWrites() {
+	t := time.NewTicker(max(e.cfg.WriteTimeout/(stallTicks-1), time.Millisecond))
+	defer t.Stop()
+	var stalled []*conn
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-t.C:
+		}
+		stalled = stalled[:0]
+		e.connMu.Lock()
+		for c := range e.conns {
+			if c.stalled() {
+				stalled = append(stalled, c)
+			}
+		}
+		e.connMu.Unlock()
+		for _, c := range stalled {
+			e.log.Debug("signaling write timed out", "conn", c.id)
+			if ws := c.socket(); ws != nil {
+				ws.CloseNow()
+			}
+		}
+	}
+}
+
 // readLoop reads frames until the connection ends.
 func (c *conn) readLoop() {
+	// Close aborts the reads of peers that do not answer its close frame.
+	// One registration per connection: a context given to each Reader call
+	// would cost a registration per message.
+	aborted := make(chan struct{})
+	stop := context.AfterFunc(c.e.stopCtx, func() {
+		c.ws.CloseNow()
+		close(aborted)
+	})
 	defer func() {
+		if !stop() {
+			// The abort runs in a goroutine of its own: wait for it,
+			// since Close waits for this one only.
+			<-aborted
+		}
 		c.closing.Store(true)
 		c.stopTimers()
 		c.unregister()
 		c.ws.CloseNow()
-		c.e.log.Info("signaling disconnected", "conn", c.id)
+		c.e.log.Debug("signaling disconnected", "conn", c.id)
 	}()
 	for {
-		_, rd, err := c.ws.Reader(c.e.stopCtx)
+		_, rd, err := c.ws.Reader(context.Background())
 		if err != nil {
 			return
 		}

@@ -1,0 +1,99 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	// The memory program re-runs this binary to hold its clients.
+	if IsMemoryChild() {
+		os.Exit(MemoryChild())
+	}
+	os.Exit(m.Run())
+}
+
+// buildKvssign builds the kvssign command for the programs to run as the
+// emulator.
+func buildKvssign(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "kvssign")
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goCmd, "build", "-o", bin, "github.com/kvssign/kvssign/cmd/kvssign").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./cmd/kvssign: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestPrograms runs every program in a tiny configuration, so that they
+// keep working; the figures are not checked (see BENCHMARKS.md).
+func TestPrograms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds kvssign and starts emulator processes")
+	}
+	bin := buildKvssign(t)
+	tests := []struct {
+		prog   string
+		args   []string
+		header string
+	}{
+		{"relay", []string{"-shapes", "1x2,2x1", "-messages", "200"}, "msgs/s"},
+		{"handshake", []string{"-handshakes", "20", "-workers", "2", "-runs", "1"}, "µs CPU/handshake"},
+		{"budget", []string{"-max-connections", "4", "-extra", "5"}, "refused 503"},
+		{"memory", []string{"-clients", "3", "-cycles", "1"}, "goroutines/client"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.prog, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var out bytes.Buffer
+			if err := Main(ctx, bin, tc.prog, tc.args, &out); err != nil {
+				t.Fatalf("%s: %v\n%s", tc.prog, err, out.String())
+			}
+			if !strings.Contains(out.String(), tc.header) {
+				t.Errorf("%s printed no table with %q:\n%s", tc.prog, tc.header, out.String())
+			}
+		})
+	}
+}
+
+func TestMainRejectsBadFlags(t *testing.T) {
+	tests := []struct {
+		prog string
+		args []string
+		want string
+	}{
+		{"nope", nil, "unknown program"},
+		{"relay", []string{"-shapes", "3"}, "-shapes"},
+		{"relay", []string{"-shapes", "0x1"}, "-shapes"},
+		{"memory", []string{"-clients", "10,x"}, "-clients"},
+	}
+	for _, tc := range tests {
+		var out bytes.Buffer
+		err := Main(context.Background(), "/nonexistent/kvssign", tc.prog, tc.args, &out)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Main(%s %v) = %v; want an error about %s", tc.prog, tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestProcessCPU(t *testing.T) {
+	user, sys, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user < 0 || sys < 0 {
+		t.Errorf("processCPU = %v, %v; want non-negative times", user, sys)
+	}
+	if _, _, err := processCPU(-1); err == nil {
+		t.Error("processCPU(-1): no error")
+	}
+}
