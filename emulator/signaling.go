@@ -5,7 +5,6 @@ package emulator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -88,17 +87,7 @@ type handshakeError struct {
 func (e *Emulator) refuse(w http.ResponseWriter, op string, he handshakeError) {
 	e.stats.fail(op)
 	e.stats.handshakesRejected.Add(1)
-	key := "message"
-	if he.upper {
-		key = "Message"
-	}
-	b, _ := json.Marshal(map[string]string{key: he.msg})
-	h := w.Header()
-	h.Set("x-amzn-ErrorType", he.code+errorTypeSuffix)
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(he.status)
-	w.Write(b)
+	e.writeJSONError(w, &apiError{Status: he.status, Code: he.code, Message: he.msg, lowerKey: !he.upper})
 	e.log.Info("signaling handshake refused", "op", op, "status", he.status, "code", he.code, "reason", he.msg)
 }
 
