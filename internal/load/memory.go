@@ -240,9 +240,27 @@ func newHolder(mode string) (holder, error) {
 // signalingHolder holds signaling.Clients, each with a goroutine that
 // drains its events as an application must.
 type signalingHolder struct {
+	reconnectCounts
+	clients []*signaling.Client
+}
+
+// reconnectCounts counts each client's reconnections; mu also guards the
+// holder's own fields.
+type reconnectCounts struct {
 	mu         sync.Mutex
-	clients    []*signaling.Client
 	reconnects []int
+}
+
+// reconnected reports whether every client has reconnected cycle times.
+func (h *reconnectCounts) reconnected(cycle int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, n := range h.reconnects {
+		if n < cycle {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *signalingHolder) connect(ctx context.Context, e *Emulator, arns []string, n int) error {
@@ -269,17 +287,6 @@ func (h *signalingHolder) connect(ctx context.Context, e *Emulator, arns []strin
 	return nil
 }
 
-func (h *signalingHolder) reconnected(cycle int) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, n := range h.reconnects {
-		if n < cycle {
-			return false
-		}
-	}
-	return true
-}
-
 func (h *signalingHolder) close() {
 	for _, c := range h.clients {
 		c.Close()
@@ -290,10 +297,9 @@ func (h *signalingHolder) close() {
 // (a coder/websocket connection answers pings and close frames only while
 // read), and dials again when the connection drops.
 type bareHolder struct {
-	mu         sync.Mutex
-	reconnects []int
-	conns      []*websocket.Conn
-	stop       context.CancelFunc
+	reconnectCounts
+	conns []*websocket.Conn
+	stop  context.CancelFunc
 }
 
 func (h *bareHolder) connect(ctx context.Context, e *Emulator, arns []string, n int) error {
@@ -345,17 +351,6 @@ func (h *bareHolder) connect(ctx context.Context, e *Emulator, arns []string, n 
 		}()
 	}
 	return nil
-}
-
-func (h *bareHolder) reconnected(cycle int) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, n := range h.reconnects {
-		if n < cycle {
-			return false
-		}
-	}
-	return true
 }
 
 func (h *bareHolder) close() {
