@@ -66,7 +66,7 @@ func TestGoDocFitsAScreen(t *testing.T) {
 	if err != nil {
 		t.Skip("no go tool on PATH")
 	}
-	for _, pkg := range []string{"sigv4", "kvs", "awskvs", "signaling", "vend", "emulator"} {
+	for _, pkg := range []string{"sigv4", "kvs", "awskvs", "signaling", "diagnose", "vend", "emulator"} {
 		t.Run(pkg, func(t *testing.T) {
 			cmd := exec.Command(goTool, "doc", "./"+pkg)
 			cmd.Dir = root
