@@ -25,7 +25,7 @@ const (
 // handle processes one frame from c.
 func (c *conn) handle(data []byte) {
 	e := c.e
-	m, err := decodeClientFrame(data)
+	m, err := kvs.DecodeClientMessage(data)
 	if err != nil {
 		// A well-formed frame with a field of the wrong type may still
 		// carry a correlation id to answer to.
