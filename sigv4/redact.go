@@ -106,6 +106,12 @@ func redactParams(s string) string {
 		// `parameter "X-Amz-Signature": is set` is an error message, and
 		// what follows is searched like any other text.
 		if end > v && (opened || !quotedName) {
+			if b.Cap() == 0 {
+				// Sized for the text, plus a little for a REDACTED longer
+				// than what it hides: a redacted URL kept for logs then
+				// carries no doubled capacity.
+				b.Grow(len(s) + 32)
+			}
 			b.WriteString(s[done:v])
 			b.WriteString(Redacted)
 			done = end
