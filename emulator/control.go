@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -47,6 +48,8 @@ var operations = []string{
 	OpListSignalingChannels, OpDeleteSignalingChannel, OpGetIceServerConfig,
 	OpAssumeRole, OpGetSessionToken, OpGetCallerIdentity, OpConnectAsMaster, OpConnectAsViewer,
 	OpUpdateSignalingChannel, OpTagResource, OpUntagResource, OpListTagsForResource, OpSendAlexaOfferToMaster,
+	OpCreateStream, OpDescribeStream, OpDeleteStream, OpListStreams,
+	OpUpdateMediaStorageConfiguration, OpDescribeMediaStorageConfiguration,
 }
 
 var controlOps = map[string]string{
@@ -61,6 +64,13 @@ var controlOps = map[string]string{
 	"/TagResource":            OpTagResource,
 	"/UntagResource":          OpUntagResource,
 	"/ListTagsForResource":    OpListTagsForResource,
+
+	"/createStream":                      OpCreateStream,
+	"/describeStream":                    OpDescribeStream,
+	"/deleteStream":                      OpDeleteStream,
+	"/listStreams":                       OpListStreams,
+	"/updateMediaStorageConfiguration":   OpUpdateMediaStorageConfiguration,
+	"/describeMediaStorageConfiguration": OpDescribeMediaStorageConfiguration,
 }
 
 const maxBody = 1 << 20
@@ -222,7 +232,45 @@ func (e *Emulator) controlMore(body []byte, op string, who *issued) (any, error)
 		}
 		return e.listTags(in, who)
 	}
-	return nil, errors.New("unrouted operation " + op)
+	return e.controlStreams(body, op, who)
+}
+
+// controlStreams routes the stream and media storage operations.
+func (e *Emulator) controlStreams(body []byte, op string, who *issued) (any, error) {
+	var in any
+	switch op {
+	case OpCreateStream:
+		in = &createStreamInput{}
+	case OpDescribeStream:
+		in = &describeStreamInput{}
+	case OpDeleteStream:
+		in = &deleteStreamInput{}
+	case OpListStreams:
+		in = &listStreamsInput{}
+	case OpUpdateMediaStorageConfiguration:
+		in = &updateStorageInput{}
+	case OpDescribeMediaStorageConfiguration:
+		in = &describeStorageInput{}
+	default:
+		return nil, errors.New("unrouted operation " + op)
+	}
+	if err := decodeJSON(body, in); err != nil {
+		return nil, err
+	}
+	switch in := in.(type) {
+	case *createStreamInput:
+		return e.createStream(*in, who)
+	case *describeStreamInput:
+		return e.describeStream(*in, who)
+	case *deleteStreamInput:
+		return struct{}{}, e.deleteStream(*in, who)
+	case *listStreamsInput:
+		return e.listStreams(*in, who)
+	case *updateStorageInput:
+		return struct{}{}, e.updateStorage(*in, who)
+	default:
+		return e.describeStorage(*in.(*describeStorageInput), who)
+	}
 }
 
 func clipValue(s string) string {
@@ -460,9 +508,7 @@ func (e *Emulator) channelEndpoint(r *http.Request, in endpointInput, who *issue
 			protocols = nil
 			for _, p := range c.Protocols {
 				switch p {
-				case "WSS", "HTTPS":
-				case "WEBRTC":
-					return nil, invalidArg("Protocol WEBRTC needs a channel with media storage, which the emulator does not have; use WSS and HTTPS")
+				case "WSS", "HTTPS", "WEBRTC":
 				default:
 					return nil, invalidArg("%s", validationMessage(p, "singleMasterChannelEndpointConfiguration.protocols.member", "Member must satisfy enum value set: [WSS, HTTPS, WEBRTC]"))
 				}
@@ -492,6 +538,14 @@ func (e *Emulator) channelEndpoint(r *http.Request, in endpointInput, who *issue
 	if err != nil {
 		return nil, err
 	}
+	if slices.Contains(protocols, "WEBRTC") {
+		e.mu.Lock()
+		enabled := ch.storage.enabled()
+		e.mu.Unlock()
+		if !enabled {
+			return nil, invalidArg("Protocol WEBRTC needs the channel's media storage ENABLED (UpdateMediaStorageConfiguration); use WSS and HTTPS")
+		}
+	}
 	scheme, host := e.baseFor(r)
 	wsScheme := "ws"
 	if scheme == "https" {
@@ -505,6 +559,9 @@ func (e *Emulator) channelEndpoint(r *http.Request, in endpointInput, who *issue
 			ep = wsScheme + "://" + host + "/signaling/master/m-" + ch.endpointID
 		case p == "WSS":
 			ep = wsScheme + "://" + host + "/signaling/viewer/v-" + ch.endpointID
+		case p == "WEBRTC":
+			// Nothing serves this path yet: the storage peer is to come.
+			ep = scheme + "://" + host + "/webrtc/w-" + ch.endpointID
 		default:
 			ep = scheme + "://" + host + "/ice/r-" + ch.endpointID
 		}

@@ -61,6 +61,7 @@ type Emulator struct {
 	mu       sync.Mutex // guards channels, byARN and the state file
 	channels map[string]*channel
 	byARN    map[string]*channel
+	streams  streamSet // Kinesis video streams (streams.go)
 	journal  journalState
 
 	connMu sync.Mutex // guards conns
@@ -127,6 +128,7 @@ func New(cfg Config) (*Emulator, error) {
 		creds:    newCredStore(cfg.Credentials, cfg.Account, identity),
 		channels: make(map[string]*channel),
 		byARN:    make(map[string]*channel),
+		streams:  newStreamSet(),
 		conns:    make(map[*conn]struct{}),
 		done:     make(chan struct{}),
 		turnKey:  newTURNKey(),

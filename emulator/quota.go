@@ -39,6 +39,9 @@ var DefaultAccountQuotas = map[string]float64{
 	OpGetSignalingChannelEndpoint: 300,
 	OpListSignalingChannels:       50,
 	OpSendAlexaOfferToMaster:      100,
+
+	OpUpdateMediaStorageConfiguration:   10,
+	OpDescribeMediaStorageConfiguration: 50,
 }
 
 // DefaultChannelQuotas are KVS's per-channel rates, in calls per second.
@@ -46,6 +49,9 @@ var DefaultAccountQuotas = map[string]float64{
 var DefaultChannelQuotas = map[string]float64{
 	OpDescribeSignalingChannel: 5,
 	OpSendAlexaOfferToMaster:   5,
+
+	OpUpdateMediaStorageConfiguration:   5,
+	OpDescribeMediaStorageConfiguration: 5,
 }
 
 // Set parses one override, OP=RATE for a per-account rate or

@@ -36,6 +36,7 @@ type channel struct {
 	version    string
 	tags       []tag
 	endpointID string // 8 hex digits, in the endpoints GetSignalingChannelEndpoint returns
+	storage    mediaStorage
 
 	mu      sync.Mutex // guards what follows
 	deleted bool
@@ -63,6 +64,20 @@ type persisted struct {
 	Region   string             `json:"region"`
 	Account  string             `json:"account"`
 	Channels []persistedChannel `json:"channels"`
+	Streams  []persistedStream  `json:"streams,omitempty"`
+}
+
+// persistedStream is a stream in the state file.
+type persistedStream struct {
+	Name                 string            `json:"name"`
+	ARN                  string            `json:"arn"`
+	CreationTimeMs       int64             `json:"creationTimeMs"`
+	DataRetentionInHours int64             `json:"dataRetentionInHours"`
+	MediaType            string            `json:"mediaType,omitempty"`
+	KmsKeyID             string            `json:"kmsKeyId,omitempty"`
+	DeviceName           string            `json:"deviceName,omitempty"`
+	Version              string            `json:"version"`
+	Tags                 map[string]string `json:"tags,omitempty"`
 }
 
 type persistedChannel struct {
@@ -73,6 +88,8 @@ type persistedChannel struct {
 	Version           string `json:"version"`
 	Tags              []tag  `json:"tags,omitempty"`
 	EndpointID        string `json:"endpointId"`
+	// MediaStorage is absent for a channel never configured.
+	MediaStorage *mediaStorage `json:"mediaStorage,omitempty"`
 }
 
 const stateFormat = 1
@@ -103,7 +120,8 @@ const (
 
 // The state file is a snapshot (persisted, as JSON) plus a journal next
 // to it, <state file>.log, of one JSON line per change since the
-// snapshot: {"put":{…channel…}} or {"delete":"name"}. A change appends
+// snapshot: {"put":{…channel…}}, {"delete":"name"}, {"putStream":{…}} or
+// {"deleteStream":"name"}. A change appends
 // its line and syncs it before it is acknowledged, so creating N channels
 // costs O(N) I/O rather than a rewrite of the whole file each. Once the
 // journal has more lines than there are channels (plus a slack), it is
@@ -129,8 +147,10 @@ type journalState struct {
 }
 
 type journalEntry struct {
-	Put    *persistedChannel `json:"put,omitempty"`
-	Delete string            `json:"delete,omitempty"`
+	Put          *persistedChannel `json:"put,omitempty"`
+	Delete       string            `json:"delete,omitempty"`
+	PutStream    *persistedStream  `json:"putStream,omitempty"`
+	DeleteStream string            `json:"deleteStream,omitempty"`
 }
 
 func (e *Emulator) journalPath() string { return e.cfg.StateFile + journalSuffix }
@@ -195,6 +215,16 @@ func (e *Emulator) loadSnapshot() error {
 		e.channels[ch.name] = ch
 		e.byARN[ch.arn] = ch
 	}
+	for i, ps := range p.Streams {
+		if _, dup := e.streams.byName[ps.Name]; dup {
+			return fmt.Errorf("emulator: state file %s: stream %d (%q): appears twice", path, i, ps.Name)
+		}
+		st, rule := e.restoreStream(ps)
+		if rule != "" {
+			return fmt.Errorf("emulator: state file %s: stream %d (%q): %s", path, i, ps.Name, rule)
+		}
+		e.streams.put(st)
+	}
 	return nil
 }
 
@@ -213,8 +243,39 @@ func (e *Emulator) restore(pc persistedChannel) (*channel, string) {
 	if len(pc.EndpointID) != 8 {
 		return nil, "endpointId must be 8 hex digits"
 	}
-	return newChannel(pc.Name, pc.ARN, time.UnixMilli(pc.CreationTimeMs), time.Duration(pc.MessageTTLSeconds)*time.Second,
-		pc.Version, pc.Tags, pc.EndpointID), ""
+	ch := newChannel(pc.Name, pc.ARN, time.UnixMilli(pc.CreationTimeMs), time.Duration(pc.MessageTTLSeconds)*time.Second,
+		pc.Version, pc.Tags, pc.EndpointID)
+	if m := pc.MediaStorage; m != nil {
+		if m.Status != storageEnabled && m.Status != storageDisabled {
+			return nil, "mediaStorage.status must be ENABLED or DISABLED"
+		}
+		if m.enabled() && m.StreamARN == "" {
+			return nil, "mediaStorage.streamArn must be set when status is ENABLED"
+		}
+		ch.storage = *m
+	}
+	return ch, ""
+}
+
+// restoreStream checks a persisted stream and makes it a stream again; if
+// the record breaks a rule, it returns the rule instead.
+func (e *Emulator) restoreStream(ps persistedStream) (*stream, string) {
+	if err := kvs.ValidateChannelName(ps.Name); err != nil {
+		return nil, err.Error()
+	}
+	if ps.ARN != e.streamARN(ps.Name, ps.CreationTimeMs) {
+		return nil, "arn does not match the name, region, account and creation time"
+	}
+	if ps.DataRetentionInHours < 0 || ps.DataRetentionInHours > 87600 {
+		return nil, "dataRetentionInHours must be 0 to 87600"
+	}
+	return &stream{name: ps.Name, arn: ps.ARN, created: time.UnixMilli(ps.CreationTimeMs), retention: ps.DataRetentionInHours,
+		mediaType: ps.MediaType, kmsKeyID: ps.KmsKeyID, device: ps.DeviceName, version: ps.Version, tags: ps.Tags}, ""
+}
+
+func (st *stream) persisted() persistedStream {
+	return persistedStream{Name: st.name, ARN: st.arn, CreationTimeMs: st.created.UnixMilli(), DataRetentionInHours: st.retention,
+		MediaType: st.mediaType, KmsKeyID: st.kmsKeyID, DeviceName: st.device, Version: st.version, Tags: st.tags}
 }
 
 // replayJournal applies the journal's changes in order and reports
@@ -250,8 +311,25 @@ func (e *Emulator) applyJournalLine(line []byte) error {
 	if err := dec.Decode(&je); err != nil || dec.More() {
 		return errors.New("corrupt (not one JSON object)")
 	}
+	set := 0
+	for _, b := range []bool{je.Put != nil, je.Delete != "", je.PutStream != nil, je.DeleteStream != ""} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		return errors.New(`corrupt (want exactly one of "put", "delete", "putStream" and "deleteStream")`)
+	}
 	switch {
-	case je.Put != nil && je.Delete == "":
+	case je.PutStream != nil:
+		st, rule := e.restoreStream(*je.PutStream)
+		if rule != "" {
+			return fmt.Errorf("stream %q: %s", je.PutStream.Name, rule)
+		}
+		e.streams.put(st)
+	case je.DeleteStream != "":
+		e.streams.remove(je.DeleteStream)
+	case je.Put != nil:
 		ch, rule := e.restore(*je.Put)
 		if rule != "" {
 			return fmt.Errorf("channel %q: %s", je.Put.Name, rule)
@@ -261,22 +339,25 @@ func (e *Emulator) applyJournalLine(line []byte) error {
 		}
 		e.channels[ch.name] = ch
 		e.byARN[ch.arn] = ch
-	case je.Put == nil && je.Delete != "":
+	default:
 		if old := e.channels[je.Delete]; old != nil {
 			delete(e.byARN, old.arn)
 			delete(e.channels, je.Delete)
 		}
-	default:
-		return errors.New(`corrupt (want exactly one of "put" and "delete")`)
 	}
 	return nil
 }
 
 func (ch *channel) persisted() persistedChannel {
-	return persistedChannel{
+	pc := persistedChannel{
 		Name: ch.name, ARN: ch.arn, CreationTimeMs: ch.created.UnixMilli(),
 		MessageTTLSeconds: int(ch.messageTTL / time.Second), Version: ch.version, Tags: ch.tags, EndpointID: ch.endpointID,
 	}
+	if ch.storage.Status != "" {
+		m := ch.storage
+		pc.MediaStorage = &m
+	}
+	return pc
 }
 
 // persistLocked saves ch, created or changed, which e.channels already
@@ -299,7 +380,7 @@ func (e *Emulator) appendLocked(je journalEntry) error {
 	if e.cfg.StateFile == "" {
 		return nil
 	}
-	if e.journal.broken || e.journal.lines >= len(e.channels)+compactSlack {
+	if e.journal.broken || e.journal.lines >= len(e.channels)+len(e.streams.byName)+compactSlack {
 		return e.compactLocked()
 	}
 	line, err := json.Marshal(je)
@@ -379,6 +460,10 @@ func (e *Emulator) saveStateLocked() error {
 		p.Channels = append(p.Channels, ch.persisted())
 	}
 	sort.Slice(p.Channels, func(i, j int) bool { return p.Channels[i].Name < p.Channels[j].Name })
+	for _, st := range e.streams.byName {
+		p.Streams = append(p.Streams, st.persisted())
+	}
+	sort.Slice(p.Streams, func(i, j int) bool { return p.Streams[i].Name < p.Streams[j].Name })
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
