@@ -22,6 +22,8 @@ var fuzzPaths = []string{
 	"/listSignalingChannels", "/deleteSignalingChannel", "/ice/r-00000000/v1/get-ice-server-config", "/",
 	"/updateSignalingChannel", "/TagResource", "/UntagResource", "/ListTagsForResource",
 	"/ice/r-00000000/v1/send-alexa-offer-to-master",
+	"/createStream", "/describeStream", "/deleteStream", "/listStreams",
+	"/updateMediaStorageConfiguration", "/describeMediaStorageConfiguration",
 }
 
 // FuzzControlPlane sends correctly signed requests with arbitrary bodies to
@@ -50,6 +52,15 @@ func FuzzControlPlane(f *testing.F) {
 		{9, `{"ResourceARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","TagKeyList":["k",null]}`},
 		{10, `{"ResourceARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","NextToken":""}`},
 		{11, `{"ChannelARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","SenderClientId":"a","MessagePayload":"eyJ9"}`},
+		{12, `{"StreamName":"fuzz-s","DataRetentionInHours":24,"MediaType":"video/h264","KmsKeyId":"k","DeviceName":"d","Tags":{"k":"v"}}`},
+		{13, `{"StreamName":"fuzz-s"}`},
+		{13, `{"StreamARN":"arn:aws:kinesisvideo:us-west-2:123456789012:stream/fuzz-s/1"}`},
+		{14, `{"StreamARN":"arn:aws:kinesisvideo:us-west-2:123456789012:stream/fuzz-s/1","CurrentVersion":"abc"}`},
+		{15, `{"MaxResults":1,"NextToken":"YWZ0ZXI6eA","StreamNameCondition":{"ComparisonOperator":"BEGINS_WITH","ComparisonValue":"f"}}`},
+		{16, `{"ChannelARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","MediaStorageConfiguration":{"Status":"ENABLED","StreamARN":"arn:aws:kinesisvideo:us-west-2:123456789012:stream/fuzz-s/1"}}`},
+		{16, `{"ChannelARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","MediaStorageConfiguration":{"Status":"DISABLED"}}`},
+		{17, `{"ChannelName":"fuzz"}`},
+		{2, `{"ChannelARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/fuzz/1","SingleMasterChannelEndpointConfiguration":{"Protocols":["WEBRTC"],"Role":"MASTER"}}`},
 		{0, `{"ChannelName":1e999}`}, {3, `{"MaxResults":-1}`}, {0, ``}, {1, `null`}, {2, `{"a":[[[[[[]]]]]]}`}, {6, `%zz`},
 	}
 	for _, s := range seeds {

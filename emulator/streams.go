@@ -69,6 +69,16 @@ func (e *Emulator) streamARN(name string, createdMs int64) string {
 	return "arn:aws:kinesisvideo:" + e.cfg.Region + ":" + e.cfg.Account + ":stream/" + name + "/" + strconv.FormatInt(createdMs, 10)
 }
 
+// authorizeStream is authorize for DescribeStream and DeleteStream,
+// whose refusal the service model names NotAuthorizedException rather
+// than AccessDeniedException.
+func (e *Emulator) authorizeStream(who *issued, op, resource string) *apiError {
+	if who == nil || who.grant.allowsWith(actionPrefix+op, resource, who.vars) {
+		return nil
+	}
+	return e.deny(who, "NotAuthorizedException", actionPrefix+op, resource)
+}
+
 const streamNotFound = "The requested stream is not found or not active."
 
 // checkStreamARN validates a stream ARN argument.
@@ -240,7 +250,7 @@ func (e *Emulator) describeStream(in describeStreamInput, who *issued) (*describ
 			resource = st.arn
 		}
 	}
-	if ae := e.authorize(who, OpDescribeStream, resource); ae != nil {
+	if ae := e.authorizeStream(who, OpDescribeStream, resource); ae != nil {
 		return nil, ae
 	}
 	if st == nil {
@@ -267,7 +277,7 @@ func (e *Emulator) deleteStream(in deleteStreamInput, who *issued) error {
 			return err
 		}
 	}
-	if ae := e.authorize(who, OpDeleteStream, *in.StreamARN); ae != nil {
+	if ae := e.authorizeStream(who, OpDeleteStream, *in.StreamARN); ae != nil {
 		return ae
 	}
 	e.mu.Lock()

@@ -302,3 +302,29 @@ func TestStreamsPersist(t *testing.T) {
 		e2.Close()
 	}
 }
+
+// TestStreamOpsPolicy checks that each new operation is its own IAM-lite
+// action, refused with the error code the service model gives it.
+func TestStreamOpsPolicy(t *testing.T) {
+	policy := `{"Statement": [{"Effect": "Allow", "Action": ["kinesisvideo:CreateStream", "kinesisvideo:Describe*"], "Resource": "*"}]}`
+	e := start(t, emulator.Config{Policy: policy})
+	ctx := ctxT(t)
+	c := sdkClient(e, exampleCreds())
+	ch := mustCreate(t, e, "guarded")
+	st := createStream(t, c, "guarded-video", 1)
+	if _, err := c.DescribeMediaStorageConfiguration(ctx, &kinesisvideo.DescribeMediaStorageConfigurationInput{ChannelARN: aws.String(ch)}); err != nil {
+		t.Fatalf("DescribeMediaStorageConfiguration: %v", err)
+	}
+	_, err := c.UpdateMediaStorageConfiguration(ctx, &kinesisvideo.UpdateMediaStorageConfigurationInput{ChannelARN: aws.String(ch),
+		MediaStorageConfiguration: &kvtypes.MediaStorageConfiguration{Status: kvtypes.MediaStorageConfigurationStatusEnabled, StreamARN: aws.String(st)}})
+	checkAPIError(t, err, "AccessDeniedException", "kinesisvideo:UpdateMediaStorageConfiguration on resource: "+ch)
+	_, err = c.DeleteStream(ctx, &kinesisvideo.DeleteStreamInput{StreamARN: aws.String(st)})
+	checkAPIError(t, err, "NotAuthorizedException", "kinesisvideo:DeleteStream on resource: "+st)
+	// The model gives ListStreams no refusal error: the client sees the
+	// code without a type.
+	_, err = c.ListStreams(ctx, &kinesisvideo.ListStreamsInput{})
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" || !strings.Contains(err.Error(), "kinesisvideo:ListStreams on resource: *") {
+		t.Errorf("ListStreams without the permission: %v; want AccessDeniedException naming the action", err)
+	}
+}
