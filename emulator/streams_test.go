@@ -1,8 +1,10 @@
 package emulator_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -326,5 +328,55 @@ func TestStreamOpsPolicy(t *testing.T) {
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "AccessDeniedException" || !strings.Contains(err.Error(), "kinesisvideo:ListStreams on resource: *") {
 		t.Errorf("ListStreams without the permission: %v; want AccessDeniedException naming the action", err)
+	}
+}
+
+// TestAWSCLIMediaStorage runs the aws CLI's create-stream,
+// update-media-storage-configuration, describe-media-storage-configuration
+// and get-signaling-channel-endpoint for WEBRTC against the emulator.
+func TestAWSCLIMediaStorage(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("aws"); err != nil {
+		t.Skip("the aws CLI is not on PATH (Debian: apt-get install awscli); skipping the CLI check")
+	}
+	e := start(t, fastConfig())
+	arn := mustCreate(t, e, "cli-storage")
+	awsCLI := func(args ...string) map[string]any {
+		t.Helper()
+		cmd := exec.Command("aws", append([]string{"--endpoint-url", e.URL(), "--output", "json", "kinesisvideo"}, args...)...)
+		cmd.Env = cliEnv(e)
+		out, err := cmd.Output()
+		if err != nil {
+			stderr := ""
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				stderr = string(ee.Stderr)
+			}
+			t.Fatalf("aws kinesisvideo %s: %v\n%s", strings.Join(args, " "), err, stderr)
+		}
+		var m map[string]any
+		if len(strings.TrimSpace(string(out))) > 0 {
+			if err := json.Unmarshal(out, &m); err != nil {
+				t.Fatalf("aws kinesisvideo %s: output %q: %v", args[0], out, err)
+			}
+		}
+		return m
+	}
+	st, _ := awsCLI("create-stream", "--stream-name", "cli-video", "--data-retention-in-hours", "24")["StreamARN"].(string)
+	if !strings.Contains(st, ":stream/cli-video/") {
+		t.Fatalf("create-stream: StreamARN %q", st)
+	}
+	awsCLI("update-media-storage-configuration", "--channel-arn", arn,
+		"--media-storage-configuration", "Status=ENABLED,StreamARN="+st)
+	got := awsCLI("describe-media-storage-configuration", "--channel-arn", arn)
+	want := map[string]any{"MediaStorageConfiguration": map[string]any{"Status": "ENABLED", "StreamARN": st}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("describe-media-storage-configuration (-want +got):\n%s", diff)
+	}
+	ep := awsCLI("get-signaling-channel-endpoint", "--channel-arn", arn,
+		"--single-master-channel-endpoint-configuration", "Protocols=WEBRTC,Role=MASTER")
+	list, _ := ep["ResourceEndpointList"].([]any)
+	if len(list) != 1 || !strings.Contains(fmt.Sprint(list[0]), "/webrtc/w-") {
+		t.Errorf("get-signaling-channel-endpoint WEBRTC: %v; want one /webrtc/w-… endpoint", ep)
 	}
 }
