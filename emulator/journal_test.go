@@ -99,7 +99,8 @@ func TestStateJournalReplay(t *testing.T) {
 func TestStateJournalErrors(t *testing.T) {
 	for _, tc := range []struct{ name, journal, want string }{
 		{"not JSON", "{\"put\":\n", "line 1: corrupt"},
-		{"both", `{"put":{"name":"x"},"delete":"x"}` + "\n", `line 1: corrupt (want exactly one of "put" and "delete")`},
+		{"both", `{"put":{"name":"x"},"delete":"x"}` + "\n", `line 1: corrupt (want exactly one of "put", "delete", "putStream" and "deleteStream")`},
+		{"bad stream", `{"putStream":{"name":"s","arn":"arn:aws:kinesisvideo:us-west-2:123456789012:stream/t/1","creationTimeMs":1,"version":"v"}}` + "\n", `line 1: stream "s": arn does not match`},
 		{"neither", "{}\n", "line 1: corrupt"},
 		{"bad channel", `{"delete":"a"}` + "\n" + `{"put":{"name":"x y","arn":"a","creationTimeMs":1,"messageTtlSeconds":60,"version":"v","endpointId":"01234567"}}` + "\n", `line 2: channel "x y"`},
 		{"unknown field", `{"put":{"name":"x","color":"red"}}` + "\n", "line 1: corrupt"},

@@ -82,6 +82,8 @@ func TestStateFileErrors(t *testing.T) {
 		{"future format", `{"format":2,"region":"us-west-2","account":"123456789012","channels":[]}`, "format 2"},
 		{"bad channel", `{"format":1,"region":"us-west-2","account":"123456789012","channels":[{"name":"x y","arn":"a","creationTimeMs":1,"messageTtlSeconds":60,"version":"v","endpointId":"01234567"}]}`, "channel 0"},
 		{"arn mismatch", `{"format":1,"region":"us-west-2","account":"123456789012","channels":[{"name":"x","arn":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/y/1","creationTimeMs":1,"messageTtlSeconds":60,"version":"v","endpointId":"01234567"}]}`, "arn does not match"},
+		{"bad stream retention", `{"format":1,"region":"us-west-2","account":"123456789012","channels":[],"streams":[{"name":"s","arn":"arn:aws:kinesisvideo:us-west-2:123456789012:stream/s/1","creationTimeMs":1,"dataRetentionInHours":-1,"version":"v"}]}`, "stream 0 (\"s\"): dataRetentionInHours"},
+		{"bad media storage", `{"format":1,"region":"us-west-2","account":"123456789012","channels":[{"name":"x","arn":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/x/1","creationTimeMs":1,"messageTtlSeconds":60,"version":"v","endpointId":"01234567","mediaStorage":{"status":"ON"}}]}`, "mediaStorage.status"},
 	}
 	for _, tc := range cases {
 		_, err := emulator.New(emulator.Config{StateFile: write(tc.name+".json", tc.content)})

@@ -92,14 +92,14 @@ func (e *Emulator) updateStorage(in updateStorageInput, who *issued) error {
 	if ae := e.authorize(who, OpUpdateMediaStorageConfiguration, *in.ChannelARN); ae != nil {
 		return ae
 	}
-	if ae := e.quotas.allowChannel(OpUpdateMediaStorageConfiguration, *in.ChannelARN, e.now()); ae != nil {
-		return ae
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ch := e.byARN[*in.ChannelARN]
 	if ch == nil {
 		return notFound(channelNotFound)
+	}
+	if ae := e.quotas.allowChannel(OpUpdateMediaStorageConfiguration, ch.arn, e.now()); ae != nil {
+		return ae
 	}
 	if want.enabled() {
 		if err := e.checkStorageLocked(ch, want.StreamARN); err != nil {
