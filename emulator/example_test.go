@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	kvtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 
 	"github.com/kvssign/kvssign/emulator"
 )
@@ -83,4 +84,53 @@ func ExampleConfig_hostname() {
 	// Output:
 	// true
 	// [localhost kinesisvideo.us-west-2.amazonaws.com]
+}
+
+// Give a channel media storage, as WebRTC ingestion needs: create a
+// stream that keeps data, point the channel at it, and ask for the
+// channel's WEBRTC endpoint.
+func Example_mediaStorage() {
+	e, err := emulator.New(emulator.Config{DisableTURN: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	client := kinesisvideo.New(kinesisvideo.Options{
+		Region:       e.Region(),
+		BaseEndpoint: aws.String(e.URL()),
+		Credentials:  credentials.NewStaticCredentialsProvider(emulator.ExampleAccessKeyID, emulator.ExampleSecretAccessKey, ""),
+	})
+	channel, err := e.CreateChannel("door", 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	st, err := client.CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("door-video"), DataRetentionInHours: aws.Int32(24)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := client.UpdateMediaStorageConfiguration(ctx, &kinesisvideo.UpdateMediaStorageConfigurationInput{
+		ChannelARN: aws.String(channel),
+		MediaStorageConfiguration: &kvtypes.MediaStorageConfiguration{
+			Status: kvtypes.MediaStorageConfigurationStatusEnabled, StreamARN: st.StreamARN,
+		},
+	}); err != nil {
+		log.Fatal(err)
+	}
+	out, err := client.GetSignalingChannelEndpoint(ctx, &kinesisvideo.GetSignalingChannelEndpointInput{
+		ChannelARN: aws.String(channel),
+		SingleMasterChannelEndpointConfiguration: &kvtypes.SingleMasterChannelEndpointConfiguration{
+			Protocols: []kvtypes.ChannelProtocol{kvtypes.ChannelProtocolWebrtc}, Role: kvtypes.ChannelRoleMaster,
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ep := aws.ToString(out.ResourceEndpointList[0].ResourceEndpoint)
+	fmt.Println(strings.HasPrefix(ep, e.URL()+"/webrtc/w-"))
+	// Output:
+	// true
 }
