@@ -348,6 +348,30 @@ func cliEnv(e *emulator.Emulator) []string {
 	return env
 }
 
+// runAWSCLI runs "aws kinesisvideo ARGS" against e and returns its JSON
+// output, failing the test with the CLI's standard error if it fails.
+func runAWSCLI(t *testing.T, e *emulator.Emulator, args ...string) map[string]any {
+	t.Helper()
+	cmd := exec.Command("aws", append([]string{"--endpoint-url", e.URL(), "--output", "json", "kinesisvideo"}, args...)...)
+	cmd.Env = cliEnv(e)
+	out, err := cmd.Output()
+	if err != nil {
+		stderr := ""
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("aws kinesisvideo %s: %v\n%s", strings.Join(args, " "), err, stderr)
+	}
+	var m map[string]any
+	if len(strings.TrimSpace(string(out))) > 0 {
+		if err := json.Unmarshal(out, &m); err != nil {
+			t.Fatalf("aws kinesisvideo %s: output %q: %v", args[0], out, err)
+		}
+	}
+	return m
+}
+
 // TestAWSCLIChannelOps runs the aws CLI's tag-resource, untag-resource,
 // list-tags-for-resource and update-signaling-channel against the
 // emulator.
@@ -358,27 +382,7 @@ func TestAWSCLIChannelOps(t *testing.T) {
 	}
 	e := start(t, fastConfig())
 	arn := mustCreate(t, e, "cli-channel")
-	awsCLI := func(args ...string) map[string]any {
-		t.Helper()
-		cmd := exec.Command("aws", append([]string{"--endpoint-url", e.URL(), "--output", "json", "kinesisvideo"}, args...)...)
-		cmd.Env = cliEnv(e)
-		out, err := cmd.Output()
-		if err != nil {
-			stderr := ""
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				stderr = string(ee.Stderr)
-			}
-			t.Fatalf("aws kinesisvideo %s: %v\n%s", strings.Join(args, " "), err, stderr)
-		}
-		var m map[string]any
-		if len(strings.TrimSpace(string(out))) > 0 {
-			if err := json.Unmarshal(out, &m); err != nil {
-				t.Fatalf("aws kinesisvideo %s: output %q: %v", args[0], out, err)
-			}
-		}
-		return m
-	}
+	awsCLI := func(args ...string) map[string]any { t.Helper(); return runAWSCLI(t, e, args...) }
 	awsCLI("tag-resource", "--resource-arn", arn, "--tags", "Key=team,Value=video", "Key=env,Value=dev")
 	awsCLI("untag-resource", "--resource-arn", arn, "--tag-key-list", "env")
 	got := awsCLI("list-tags-for-resource", "--resource-arn", arn)

@@ -1,7 +1,6 @@
 package emulator_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -341,27 +340,7 @@ func TestAWSCLIMediaStorage(t *testing.T) {
 	}
 	e := start(t, fastConfig())
 	arn := mustCreate(t, e, "cli-storage")
-	awsCLI := func(args ...string) map[string]any {
-		t.Helper()
-		cmd := exec.Command("aws", append([]string{"--endpoint-url", e.URL(), "--output", "json", "kinesisvideo"}, args...)...)
-		cmd.Env = cliEnv(e)
-		out, err := cmd.Output()
-		if err != nil {
-			stderr := ""
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				stderr = string(ee.Stderr)
-			}
-			t.Fatalf("aws kinesisvideo %s: %v\n%s", strings.Join(args, " "), err, stderr)
-		}
-		var m map[string]any
-		if len(strings.TrimSpace(string(out))) > 0 {
-			if err := json.Unmarshal(out, &m); err != nil {
-				t.Fatalf("aws kinesisvideo %s: output %q: %v", args[0], out, err)
-			}
-		}
-		return m
-	}
+	awsCLI := func(args ...string) map[string]any { t.Helper(); return runAWSCLI(t, e, args...) }
 	st, _ := awsCLI("create-stream", "--stream-name", "cli-video", "--data-retention-in-hours", "24")["StreamARN"].(string)
 	if !strings.Contains(st, ":stream/cli-video/") {
 		t.Fatalf("create-stream: StreamARN %q", st)
