@@ -79,7 +79,17 @@ type Options struct {
 	// while the consumer is busy. If zero, 8, enough for a burst of
 	// candidates read in a loop; a consumer that falls further behind
 	// holds up the connection's reader, and the service holds the rest.
+	// It is unused with OnEvent.
 	EventBuffer int
+	// OnEvent, if set, receives the events instead of the Events channel,
+	// which the client then does not make. The client calls it on its own
+	// goroutine, the one that reads the connection, one event at a time
+	// and in order, so that a client costs no goroutine of the caller's
+	// and no buffer. While it runs, the connection is not read: it must
+	// return promptly, and must not call Close (Close waits for that
+	// goroutine) nor wait on a send (a send may wait for a connection
+	// that the same goroutine makes); start a goroutine to send.
+	OnEvent func(Event)
 	// Clock is the client's time: when events happen, and the timers of
 	// the keepalive, the backoff, the renewals and the pacing. Network
 	// deadlines (DialTimeout, WriteTimeout, PongTimeout) run on the
@@ -194,6 +204,10 @@ func (o *Options) settings() (settings, error) {
 // A Client is a connection to a signaling channel that reconnects by itself
 // (see the package documentation for the policy). Its methods are safe for
 // concurrent use. Close it when done: it leaves no goroutine behind.
+//
+// An idle Client holds one goroutine, which reads the connection, delivers
+// the events and, when the connection drops, reconnects. Keepalive pings
+// and renewals start from timers, in goroutines that last while they work.
 type Client struct {
 	src  URLSource
 	opts settings
@@ -202,19 +216,19 @@ type Client struct {
 	// stop is cancelled by Close or when the client gives up; every wait
 	// of the client (dials, backoff, sends waiting for a connection,
 	// pacing) ends with it.
-	stop     context.Context
-	stopNow  context.CancelFunc
-	events   chan Event
-	done     chan struct{} // closed once every goroutine has ended
-	closeErr error         // Close's result, set before done is closed
+	stop    context.Context
+	stopNow context.CancelFunc
+	events  chan Event    // nil with Options.OnEvent
+	done    chan struct{} // closed once every goroutine has ended
 
-	mu    sync.Mutex
-	cur   *conn         // the connection to send on; nil while reconnecting
-	ready chan struct{} // closed while cur != nil
-	err   error         // why the client ended
-	nconn int
-
-	connWG sync.WaitGroup // the goroutines of every connection
+	mu      sync.Mutex
+	cur     *conn         // the connection to send on; nil while reconnecting
+	ready   chan struct{} // closed while cur != nil
+	reading *conn         // the connection the client's goroutine reads
+	err     error         // why the client ended
+	nconn   int
+	ending  bool           // the client's goroutine is ending: no more work
+	work    sync.WaitGroup // timer callbacks and replacements under way
 
 	seq    atomic.Uint64
 	offers *pacer
@@ -222,6 +236,13 @@ type Client struct {
 	cands  *pacer
 	held   candidateBuffer
 }
+
+// closedEvents is what Events returns to a client with Options.OnEvent.
+var closedEvents = func() chan Event {
+	ch := make(chan Event)
+	close(ch)
+	return ch
+}()
 
 // Dial connects to a signaling channel with a URL from src and returns a
 // Client that stays connected until Close. ctx bounds this first connection
@@ -242,21 +263,21 @@ func Dial(ctx context.Context, src URLSource, opts *Options) (*Client, error) {
 		src:    src,
 		opts:   s,
 		log:    s.Logger,
-		events: make(chan Event, s.EventBuffer),
 		done:   make(chan struct{}),
 		ready:  make(chan struct{}),
 		offers: newPacer(s.SDPRate),
 		answer: newPacer(s.SDPRate),
 		cands:  newPacer(s.ICERate),
 	}
+	if s.OnEvent == nil {
+		c.events = make(chan Event, s.EventBuffer)
+	}
 	c.held.enabled = s.BufferCandidates
 	c.stop, c.stopNow = context.WithCancel(context.Background())
+	var skews []Event // delivered first by the client's goroutine
 	cn, skew, err := c.dial(ctx)
 	for retried := false; skew != nil && !s.NoReconnect; retried = true {
-		select { // without blocking: nobody reads Events yet
-		case c.events <- *skew:
-		default:
-		}
+		skews = append(skews, *skew)
 		if retried {
 			break
 		}
@@ -269,15 +290,21 @@ func Dial(ctx context.Context, src URLSource, opts *Options) (*Client, error) {
 		return nil, err
 	}
 	c.setCurrent(cn)
-	go c.supervise(cn)
+	go c.run(cn, skews)
 	return c, nil
 }
 
 // Events returns the channel of events: messages from peers and the
 // service, and changes of connection. It is closed when the client ends,
 // after Close or when it gives up reconnecting (see Err). Receive from it
-// promptly: a full channel holds up the connection.
-func (c *Client) Events() <-chan Event { return c.events }
+// promptly: a full channel holds up the connection. With Options.OnEvent
+// the events go to it instead, and Events returns a closed channel.
+func (c *Client) Events() <-chan Event {
+	if c.events == nil {
+		return closedEvents
+	}
+	return c.events
+}
 
 // Err returns nil while the client runs, ErrClosed after Close, or the error
 // that made it give up reconnecting.
@@ -293,17 +320,11 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Close closes the connection (with a close frame, waiting at most a second
 // for the service's reply) and waits until every goroutine of the client
-// has ended. Messages still in Events stay there to be read. Close returns
-// nil, or the error that had already ended the client; calling it again
-// does the same.
+// has ended. Messages still in Events stay there to be read; no OnEvent
+// call is made after Close returns. Close returns nil, or the error that
+// had already ended the client; calling it again does the same.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	prior := c.err
-	if c.err == nil {
-		c.err = ErrClosed
-	}
-	c.mu.Unlock()
-	c.stopNow()
+	prior := c.finish(ErrClosed)
 	<-c.done
 	if prior == nil || errors.Is(prior, ErrClosed) {
 		return nil
@@ -312,13 +333,24 @@ func (c *Client) Close() error {
 }
 
 // fail ends the client with err.
-func (c *Client) fail(err error) {
+func (c *Client) fail(err error) { c.finish(err) }
+
+// finish ends the client with err, unless it has ended already, and closes
+// the connection its goroutine reads, so that the goroutine ends. It
+// returns the error that had ended the client before, if any.
+func (c *Client) finish(err error) error {
 	c.mu.Lock()
+	prior := c.err
 	if c.err == nil {
 		c.err = err
 	}
+	cn := c.reading
 	c.mu.Unlock()
 	c.stopNow()
+	if cn != nil {
+		cn.shutdown(true)
+	}
+	return prior
 }
 
 // stopped returns why the client stopped.
@@ -343,11 +375,15 @@ func (c *Client) setCurrent(cn *conn) {
 // detach stops sends from using cn.
 func (c *Client) detach(cn *conn) {
 	c.mu.Lock()
+	c.detachLocked(cn)
+	c.mu.Unlock()
+}
+
+func (c *Client) detachLocked(cn *conn) {
 	if c.cur == cn {
 		c.cur = nil
 		c.ready = make(chan struct{})
 	}
-	c.mu.Unlock()
 }
 
 // current waits for a connection to send on.
@@ -372,106 +408,220 @@ func (c *Client) current(ctx context.Context) (*conn, error) {
 	}
 }
 
-// emit delivers an event from the supervisor.
-func (c *Client) emit(ev Event) {
+// emit delivers an event on the client's goroutine, and reports whether
+// the client still runs.
+func (c *Client) emit(ev Event) bool {
 	if ev.At.IsZero() {
 		ev.At = c.opts.Clock.Now()
 	}
+	if c.stop.Err() != nil {
+		return false
+	}
+	if f := c.opts.OnEvent; f != nil {
+		f(ev)
+		return true
+	}
 	select {
 	case c.events <- ev:
+		return true
 	case <-c.stop.Done():
+		return false
 	}
 }
 
-// supervise watches the live connection: it pings it when it has been
-// silent, and replaces it when it ends, when the service sends GO_AWAY, or
-// when it is due for renewal. With the reader of the connection, it is one
-// of the client's two goroutines: the reader must block in Read (the
-// websocket library has no other way to receive), and a Read cannot also
-// wait for timers, since the library closes a connection whose Read is
-// cancelled.
-func (c *Client) supervise(cur *conn) {
-	defer func() {
-		c.stopNow()
-		if cur != nil {
-			cur.shutdown(true)
-		}
-		c.connWG.Wait()
-		close(c.events)
-		close(c.done)
-	}()
-	for {
-		now := c.opts.Clock.Now()
-		wait, why := c.renewalDue(cur, now)
-		graceful := true
-		if why == nil {
-			// A connection being torn down is not pinged: its end is
-			// awaited below.
-			if p, ok := cur.pingWait(now); ok && cur.ctx.Err() == nil {
-				if p <= 0 {
-					cur.ping()
-					continue
-				}
-				if wait == 0 || p < wait {
-					wait = p
-				}
-			}
-			var tick <-chan time.Time
-			stop := func() bool { return false }
-			if wait > 0 {
-				tick, stop = c.opts.Clock.NewTimer(wait)
-			}
-			goAway := cur.goAway
-			if c.opts.NoReconnect {
-				goAway = nil // delivered, and the service's close awaited
-			}
-			select {
-			case <-c.stop.Done():
-			case <-cur.dead:
-				why, graceful = cur.cause(), false
-			case <-goAway:
-				why = ErrGoAway
-			case <-tick:
-			}
-			stop()
-			if c.stop.Err() != nil {
-				return
-			}
-			if why == nil {
-				continue // the timer fired: look again
-			}
-		}
-		if c.opts.NoReconnect {
-			c.log.Info("signaling: connection ended", "conn", cur.id, "err", why)
-			c.fail(why)
-			return
-		}
-		if !graceful {
-			c.log.Info("signaling: connection lost; reconnecting", "conn", cur.id, "err", why)
-			c.emit(Event{Type: EventDisconnected, Err: why, Conn: cur.id})
-		} else {
-			c.log.Info("signaling: replacing the connection", "conn", cur.id, "reason", why)
-		}
-		next, err := c.reconnect(cur, graceful)
-		if err != nil {
-			if c.stop.Err() == nil {
-				// Info, not Warn: the caller gets the error from Err.
-				c.log.Info("signaling: giving up", "err", err)
-				c.fail(err)
-			}
-			return
-		}
-		old := cur
-		cur = next
-		c.setCurrent(next)
-		c.connWG.Add(1)
-		go func() {
-			defer c.connWG.Done()
-			old.shutdown(graceful)
-		}()
-		c.log.Info("signaling: reconnected", "conn", next.id, "url", next.url)
-		c.emit(Event{Type: EventReconnected, Err: why, Conn: next.id})
+// run is the client's goroutine. It reads the connection (the websocket
+// library has no other way to receive than a blocking Read), and when the
+// connection ends it takes over the one that replaced it, or reconnects.
+// It starts with the connection Dial made and the events Dial saw.
+func (c *Client) run(cn *conn, pending []Event) {
+	for _, ev := range pending {
+		c.emit(ev)
 	}
+	for cn != nil && c.adopt(cn) {
+		cn.read()
+		cn = c.after(cn)
+	}
+	c.mu.Lock()
+	c.ending = true
+	c.mu.Unlock()
+	c.stopNow()
+	c.work.Wait()
+	if c.events != nil {
+		close(c.events)
+	}
+	close(c.done)
+}
+
+// adopt makes cn the connection the client's goroutine reads, and starts
+// its timer. If the client has ended, it closes cn instead and returns
+// false.
+func (c *Client) adopt(cn *conn) bool {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		cn.release()
+		return false
+	}
+	c.reading = cn
+	c.mu.Unlock()
+	c.schedule(cn)
+	return true
+}
+
+// after decides, once the client's goroutine has read cn to its end, which
+// connection to read next: the one that replaced cn, or a new one if cn
+// was lost. It returns nil when the client ends.
+func (c *Client) after(cn *conn) *conn {
+	c.mu.Lock()
+	h := cn.handoff
+	c.mu.Unlock()
+	if h != nil {
+		<-h.done
+		if h.next == nil {
+			return nil
+		}
+		for _, ev := range h.events {
+			c.emit(ev)
+		}
+		c.log.Info("signaling: reconnected", "conn", h.next.id)
+		c.emit(Event{Type: EventReconnected, Err: h.why, Conn: h.next.id})
+		return h.next
+	}
+	if c.stop.Err() != nil {
+		return nil
+	}
+	why := cn.cause()
+	if c.opts.NoReconnect {
+		c.log.Info("signaling: connection ended", "conn", cn.id, "err", why)
+		c.fail(why)
+		return nil
+	}
+	c.log.Info("signaling: connection lost; reconnecting", "conn", cn.id, "err", why)
+	c.emit(Event{Type: EventDisconnected, Err: why, Conn: cn.id})
+	next, err := c.reconnect(cn, false, func(ev Event) { c.emit(ev) })
+	if err != nil {
+		if c.stop.Err() == nil {
+			// Info, not Warn: the caller gets the error from Err.
+			c.log.Info("signaling: giving up", "err", err)
+			c.fail(err)
+		}
+		return nil
+	}
+	c.setCurrent(next)
+	c.log.Info("signaling: reconnected", "conn", next.id)
+	c.emit(Event{Type: EventReconnected, Err: why, Conn: next.id})
+	return next
+}
+
+// A handoff is the replacement of a connection that still works (on
+// GO_AWAY, or when it is due for renewal), from the goroutine that dials
+// the new one to the client's goroutine, which reads the old one until it
+// ends.
+type handoff struct {
+	why    error         // ErrGoAway or a *RenewalError
+	done   chan struct{} // closed when next and events are set
+	next   *conn         // nil if the client ended instead
+	events []Event       // EventClockSkew seen on the way
+}
+
+// begin counts a piece of work outside the client's goroutine, unless the
+// client is ending.
+func (c *Client) begin() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ending {
+		return false
+	}
+	c.work.Add(1)
+	return true
+}
+
+// schedule sets cn's timer for its next keepalive ping or renewal,
+// whichever comes first.
+func (c *Client) schedule(cn *conn) {
+	now := c.opts.Clock.Now()
+	wait, due := c.renewalDue(cn, now)
+	planned := wait > 0 || due != nil
+	if p, ok := cn.pingWait(now); ok && (!planned || p < wait) {
+		wait, planned = max(p, 0), true
+	}
+	if !planned {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cn.over || cn.handoff != nil || c.ending {
+		return
+	}
+	if cn.timer != nil {
+		cn.timer()
+	}
+	cn.timer = c.opts.Clock.AfterFunc(wait, func() { c.tick(cn) })
+}
+
+// tick runs when cn's timer fires: it replaces cn if it is due for
+// renewal, pings it if it has been silent, and sets the timer again.
+func (c *Client) tick(cn *conn) {
+	if !c.begin() {
+		return
+	}
+	defer c.work.Done()
+	c.mu.Lock()
+	cn.timer = nil
+	over := cn.over
+	c.mu.Unlock()
+	if over || c.stop.Err() != nil {
+		return
+	}
+	now := c.opts.Clock.Now()
+	if _, why := c.renewalDue(cn, now); why != nil {
+		if h := c.startReplace(cn, why); h != nil {
+			c.replace(cn, h)
+		}
+		return
+	}
+	if p, ok := cn.pingWait(now); ok && p <= 0 {
+		cn.ping()
+	}
+	c.schedule(cn)
+}
+
+// startReplace starts the replacement of cn for why, unless cn has ended,
+// is being replaced already, or the client has ended.
+func (c *Client) startReplace(cn *conn, why error) *handoff {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cn.over || cn.handoff != nil || c.err != nil {
+		return nil
+	}
+	if cn.timer != nil {
+		cn.timer()
+		cn.timer = nil
+	}
+	cn.handoff = &handoff{why: why, done: make(chan struct{})}
+	c.log.Info("signaling: replacing the connection", "conn", cn.id, "reason", why)
+	return cn.handoff
+}
+
+// replace dials the connection that replaces cn and hands it over to the
+// client's goroutine, then closes cn. If it cannot, the client ends.
+func (c *Client) replace(cn *conn, h *handoff) {
+	next, err := c.reconnect(cn, true, func(ev Event) {
+		ev.At = c.opts.Clock.Now()
+		h.events = append(h.events, ev)
+	})
+	if err != nil {
+		close(h.done)
+		if c.stop.Err() == nil {
+			c.log.Info("signaling: giving up", "err", err)
+			c.fail(err)
+		}
+		return
+	}
+	c.setCurrent(next)
+	h.next = next
+	close(h.done)
+	cn.shutdown(true)
 }
 
 // renewalDue returns how long until cn is due for renewal, or, if it is
@@ -507,8 +657,8 @@ func (c *Client) renewalDue(cn *conn, now time.Time) (time.Duration, error) {
 // each attempt the client also pings prev and waits (briefly) for the pong:
 // the service reads frames in order, so the pong means it has read every
 // message sent before. Between attempts prev carries the sends again, if
-// it still works.
-func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
+// it still works. Clock skew events go to emit.
+func (c *Client) reconnect(prev *conn, graceful bool, emit func(Event)) (*conn, error) {
 	authFailures := 0
 	retryNow := false // the last attempt corrected the clock
 	for attempt := 0; ; attempt++ {
@@ -543,7 +693,7 @@ func (c *Client) reconnect(prev *conn, graceful bool) (*conn, error) {
 			return nil, c.stopped()
 		}
 		if skew != nil {
-			c.emit(*skew)
+			emit(*skew)
 		}
 		var he *HandshakeError
 		if errors.As(err, &he) {

@@ -1072,25 +1072,58 @@ func TestCloseDuringPing(t *testing.T) {
 	}
 }
 
-// TestTwoGoroutinesPerClient: a connected client runs two goroutines, the
-// supervisor and the connection's reader, and holds no more after
-// reconnections: each old connection's goroutines end with it.
-func TestTwoGoroutinesPerClient(t *testing.T) {
-	t.Cleanup(func() { checkNoLeak(t) })
-	cfg := fastConfig()
-	cfg.GoAwayGrace = time.Minute // the client leaves first
-	v := newEnv(t, cfg)
-	c := dial(t, v.source(kvs.Master, ""), nil)
-	two := func(when string) {
-		t.Helper()
-		waitFor(t, when+": two goroutines", func() bool { return len(ourGoroutines()) == 2 })
-	}
-	two("connected")
-	for i := range 5 {
-		v.e.GoAway(emulator.Target{})
-		if ev, _ := await(t, c, 5*time.Second, "reconnected", isType(EventReconnected)); ev.Conn != i+2 {
-			t.Fatalf("reconnected on connection %d; want %d", ev.Conn, i+2)
-		}
-		two(fmt.Sprintf("after reconnection %d", i+1))
+// TestOneGoroutinePerClient: a connected client runs one goroutine, which
+// reads the connection, and holds no more after reconnections, graceful
+// (GO_AWAY) or not (a drop): the work of a replacement ends with it. With
+// OnEvent, that goroutine also delivers the events.
+func TestOneGoroutinePerClient(t *testing.T) {
+	for _, callback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("OnEvent=%v", callback), func(t *testing.T) {
+			t.Cleanup(func() { checkNoLeak(t) })
+			cfg := fastConfig()
+			cfg.GoAwayGrace = time.Minute // the client leaves first
+			v := newEnv(t, cfg)
+			reconnected := make(chan Event, 1)
+			opts := &Options{MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+			if callback {
+				opts.OnEvent = func(ev Event) {
+					if ev.Type == EventReconnected {
+						reconnected <- ev
+					}
+				}
+			}
+			c := dial(t, v.source(kvs.Master, ""), opts)
+			if callback {
+				if _, ok := <-c.Events(); ok {
+					t.Fatal("Events delivered an event to a client with OnEvent")
+				}
+			}
+			one := func(when string) {
+				t.Helper()
+				waitFor(t, when+": one goroutine", func() bool { return len(ourGoroutines()) == 1 })
+			}
+			one("connected")
+			for i := range 6 {
+				if i%2 == 0 {
+					v.e.GoAway(emulator.Target{})
+				} else {
+					v.e.Drop(emulator.Target{})
+				}
+				var ev Event
+				if callback {
+					select {
+					case ev = <-reconnected:
+					case <-time.After(5 * time.Second):
+						t.Fatal("no EventReconnected")
+					}
+				} else {
+					ev, _ = await(t, c, 5*time.Second, "reconnected", isType(EventReconnected))
+				}
+				if ev.Conn != i+2 {
+					t.Fatalf("reconnected on connection %d; want %d", ev.Conn, i+2)
+				}
+				one(fmt.Sprintf("after reconnection %d", i+1))
+			}
+		})
 	}
 }

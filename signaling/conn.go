@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,29 +22,38 @@ import (
 	"github.com/kvssign/kvssign/sigv4"
 )
 
+// errClosedByClient is why a connection the client closed ended.
+var errClosedByClient = errors.New("signaling: connection closed by the client")
+
 type conn struct {
-	c      *Client
-	id     int
-	ws     *websocket.Conn
-	url    string // redacted
-	start  time.Time
-	ctx    context.Context // cancelled when the connection is done with
+	c     *Client
+	id    int
+	ws    *websocket.Conn
+	start time.Time
+	// ctx is cancelled when the connection is done with: reads and
+	// writes under it end, and the websocket library closes the
+	// connection, even in the middle of a close handshake.
+	ctx    context.Context
 	cancel context.CancelFunc
 
 	lastSent atomic.Int64 // unix nanoseconds
 	lastRecv atomic.Int64
 
-	dead       chan struct{} // closed when the reader has ended
-	goAway     chan struct{} // closed on the first GO_AWAY
-	goAwayOnce sync.Once
-	endOnce    sync.Once
-	endErr     error // why the connection ended; read after dead
+	dead    chan struct{} // closed when the reading has ended
+	endOnce sync.Once
+	endErr  error // why the connection ended; read after dead
+
+	// Guarded by c.mu.
+	over    bool        // the client's goroutine has read it to its end
+	timer   func() bool // stops the pending keepalive or renewal timer
+	handoff *handoff    // set once its replacement has started
 }
 
 // dial makes one connection attempt, bounded by ctx and the dial timeout.
 // If the service refused the URL for clock skew and the URL source's
 // ClockSkew learned the offset from it, skew is the EventClockSkew to
-// report: another attempt at once should succeed.
+// report: another attempt at once should succeed. Nobody reads the new
+// connection until the client's goroutine adopts it.
 func (c *Client) dial(ctx context.Context) (cn *conn, skew *Event, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	defer cancel()
@@ -52,9 +62,9 @@ func (c *Client) dial(ctx context.Context) (cn *conn, skew *Event, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("signaling: getting a signed URL: %w", err)
 	}
-	shown := sigv4.Redact(u)
 	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.opts.HTTPClient})
 	if err != nil {
+		shown := sigv4.Redact(u)
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			at := c.opts.Clock.Now()
 			he := handshakeError(resp, shown)
@@ -68,13 +78,14 @@ func (c *Client) dial(ctx context.Context) (cn *conn, skew *Event, err error) {
 	c.nconn++
 	id := c.nconn
 	c.mu.Unlock()
-	cn = &conn{c: c, id: id, ws: ws, url: shown, start: now, dead: make(chan struct{}), goAway: make(chan struct{})}
+	cn = &conn{c: c, id: id, ws: ws, start: now, dead: make(chan struct{})}
 	cn.ctx, cn.cancel = context.WithCancel(context.Background())
 	cn.lastSent.Store(now.UnixNano())
 	cn.lastRecv.Store(now.UnixNano())
-	c.log.Info("signaling: connected", "conn", id, "url", shown)
-	c.connWG.Add(1)
-	go cn.read()
+	// The redacted URL is made for the log only: a client keeps no copy.
+	if c.log.Enabled(ctx, slog.LevelInfo) {
+		c.log.Info("signaling: connected", "conn", id, "url", sigv4.Redact(u))
+	}
 	return cn, nil, nil
 }
 
@@ -127,30 +138,54 @@ func (cn *conn) kill(err error) {
 	cn.ws.CloseNow()
 }
 
+// stopTimer stops cn's keepalive and renewal timer. Call it with c.mu
+// held.
+func (cn *conn) stopTimer() {
+	if cn.timer != nil {
+		cn.timer()
+		cn.timer = nil
+	}
+}
+
 // shutdown closes the connection, with a close frame if graceful, and
-// releases it. The reader ends as a result.
+// waits until the client's goroutine has stopped reading it.
 func (cn *conn) shutdown(graceful bool) {
+	c := cn.c
+	c.mu.Lock()
+	cn.stopTimer()
+	c.detachLocked(cn)
+	c.mu.Unlock()
 	if graceful {
 		done := make(chan struct{})
 		go func() {
 			cn.ws.Close(websocket.StatusNormalClosure, "")
 			close(done)
 		}()
-		tick, stop := cn.c.opts.Clock.NewTimer(closeGrace)
+		tick, stop := c.opts.Clock.NewTimer(closeGrace)
 		select {
 		case <-done:
 		case <-tick:
 		}
 		stop()
-		cn.end(errors.New("signaling: connection closed by the client"))
+		cn.end(errClosedByClient)
 		cn.cancel()
 		<-done
 	}
-	cn.end(errors.New("signaling: connection closed by the client"))
-	cn.c.detach(cn)
+	cn.end(errClosedByClient)
 	cn.cancel()
 	cn.ws.CloseNow()
 	<-cn.dead
+}
+
+// release closes a connection that the client's goroutine never read,
+// without a close frame: nothing reads the service's reply, and nothing
+// but the library's own timeout would end the wait for it.
+func (cn *conn) release() {
+	cn.c.mu.Lock()
+	cn.over = true
+	cn.c.mu.Unlock()
+	close(cn.dead)
+	cn.shutdown(false)
 }
 
 // flush waits, at most maxFlush, until the service has read everything
@@ -179,26 +214,21 @@ func (cn *conn) write(frame []byte) error {
 	return nil
 }
 
-// deliver hands an event to the consumer, or gives up when the connection
-// is shut down.
-func (cn *conn) deliver(ev Event) bool {
-	ev.Conn = cn.id
-	select {
-	case cn.c.events <- ev:
-		return true
-	case <-cn.ctx.Done():
-		return false
-	}
-}
-
-// read runs for the connection's life, turning frames into events.
+// read runs on the client's goroutine for the connection's life, turning
+// frames into events.
 func (cn *conn) read() {
 	c := cn.c
 	defer func() {
-		c.detach(cn)
+		c.mu.Lock()
+		cn.over = true
+		cn.stopTimer()
+		c.detachLocked(cn)
+		if c.reading == cn {
+			c.reading = nil
+		}
+		c.mu.Unlock()
 		cn.cancel()
 		close(cn.dead)
-		c.connWG.Done()
 	}()
 	for {
 		typ, data, err := cn.ws.Read(cn.ctx)
@@ -222,25 +252,45 @@ func (cn *conn) read() {
 		}
 		c.log.Debug("signaling: received", "conn", cn.id, "type", ev.Type, "from", ev.From)
 		ev.At, ev.Conn = now, cn.id
-		if ev.Type == EventCandidate && c.held.hold(ev) {
-			continue
-		}
-		if !cn.deliver(ev) {
-			cn.end(errors.New("signaling: connection closed by the client"))
+		if !cn.handle(ev) {
+			cn.end(errClosedByClient)
 			return
 		}
-		switch ev.Type {
-		case EventOffer, EventAnswer:
-			for _, held := range c.held.release(ev.From) {
-				if !cn.deliver(held) {
-					cn.end(errors.New("signaling: connection closed by the client"))
-					return
-				}
+	}
+}
+
+// handle delivers ev, and the candidates it releases, and starts the
+// connection's replacement on GO_AWAY. It reports whether the client still
+// runs.
+func (cn *conn) handle(ev Event) bool {
+	c := cn.c
+	if ev.Type == EventCandidate && c.held.hold(ev) {
+		return true
+	}
+	if !c.emit(ev) {
+		return false
+	}
+	switch ev.Type {
+	case EventOffer, EventAnswer:
+		for _, held := range c.held.release(ev.From) {
+			held.Conn = cn.id
+			if !c.emit(held) {
+				return false
 			}
-		case EventGoAway:
-			cn.goAwayOnce.Do(func() { close(cn.goAway) })
+		}
+	case EventGoAway:
+		if c.opts.NoReconnect {
+			break // delivered, and the service's close awaited
+		}
+		if h := c.startReplace(cn, ErrGoAway); h != nil {
+			c.work.Add(1) // on the client's goroutine: before its Wait
+			go func() {
+				defer c.work.Done()
+				c.replace(cn, h)
+			}()
 		}
 	}
+	return true
 }
 
 // parseFrame turns a frame from the service into an event: an EventOther

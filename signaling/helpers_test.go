@@ -320,7 +320,8 @@ type fakeClock struct {
 
 type fakeTimer struct {
 	at time.Time
-	c  chan time.Time
+	c  chan time.Time // or
+	f  func()         // called in a goroutine of its own
 }
 
 func newFakeClock(start time.Time) *fakeClock {
@@ -351,6 +352,24 @@ func (f *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
 	}
 }
 
+func (f *fakeClock) AfterFunc(d time.Duration, fn func()) func() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if d <= 0 {
+		go fn()
+		return func() bool { return false }
+	}
+	t := &fakeTimer{at: f.now.Add(d), f: fn}
+	f.timers[t] = true
+	return func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		pending := f.timers[t]
+		delete(f.timers, t)
+		return pending
+	}
+}
+
 // Advance moves the clock on by d and fires the timers due.
 func (f *fakeClock) Advance(d time.Duration) {
 	f.mu.Lock()
@@ -358,7 +377,11 @@ func (f *fakeClock) Advance(d time.Duration) {
 	f.now = f.now.Add(d)
 	for t := range f.timers {
 		if !t.at.After(f.now) {
-			t.c <- f.now
+			if t.f != nil {
+				go t.f()
+			} else {
+				t.c <- f.now
+			}
 			delete(f.timers, t)
 		}
 	}
