@@ -488,8 +488,11 @@ func (c *Client) after(cn *conn) *conn {
 		return h.next
 	}
 	if c.stop.Err() != nil {
-		return nil
+		return nil // and whoever stopped the client closes cn
 	}
+	// Read failed, and the library may not have closed the connection:
+	// close it now, so that it holds nothing while the client reconnects.
+	cn.ws.CloseNow()
 	why := cn.cause()
 	if c.opts.NoReconnect {
 		c.log.Info("signaling: connection ended", "conn", cn.id, "err", why)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1103,6 +1104,7 @@ func TestOneGoroutinePerClient(t *testing.T) {
 				waitFor(t, when+": one goroutine", func() bool { return len(ourGoroutines()) == 1 })
 			}
 			one("connected")
+			var fds int
 			for i := range 6 {
 				if i%2 == 0 {
 					v.e.GoAway(emulator.Target{})
@@ -1123,7 +1125,24 @@ func TestOneGoroutinePerClient(t *testing.T) {
 					t.Fatalf("reconnected on connection %d; want %d", ev.Conn, i+2)
 				}
 				one(fmt.Sprintf("after reconnection %d", i+1))
+				// A connection left behind holds its socket (and its
+				// buffers): the count of open files must settle back.
+				if i == 1 {
+					fds = openFiles(t)
+				} else if i > 1 {
+					waitFor(t, fmt.Sprintf("after reconnection %d: %d open files", i+1, fds), func() bool { return openFiles(t) <= fds })
+				}
 			}
 		})
 	}
+}
+
+// openFiles returns how many files the process has open.
+func openFiles(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("counting open files: %v", err)
+	}
+	return len(fds)
 }

@@ -252,30 +252,30 @@ func (cn *conn) read() {
 		}
 		c.log.Debug("signaling: received", "conn", cn.id, "type", ev.Type, "from", ev.From)
 		ev.At, ev.Conn = now, cn.id
-		if !cn.handle(ev) {
-			cn.end(errClosedByClient)
-			return
-		}
+		// Once the client has stopped, events are dropped, and reading
+		// goes on until the connection is closed: a close handshake under
+		// way needs the reader, to get the service's reply or be cut
+		// short.
+		cn.handle(ev)
 	}
 }
 
 // handle delivers ev, and the candidates it releases, and starts the
-// connection's replacement on GO_AWAY. It reports whether the client still
-// runs.
-func (cn *conn) handle(ev Event) bool {
+// connection's replacement on GO_AWAY.
+func (cn *conn) handle(ev Event) {
 	c := cn.c
 	if ev.Type == EventCandidate && c.held.hold(ev) {
-		return true
+		return
 	}
 	if !c.emit(ev) {
-		return false
+		return
 	}
 	switch ev.Type {
 	case EventOffer, EventAnswer:
 		for _, held := range c.held.release(ev.From) {
 			held.Conn = cn.id
 			if !c.emit(held) {
-				return false
+				return
 			}
 		}
 	case EventGoAway:
@@ -290,7 +290,6 @@ func (cn *conn) handle(ev Event) bool {
 			}()
 		}
 	}
-	return true
 }
 
 // parseFrame turns a frame from the service into an event: an EventOther

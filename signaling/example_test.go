@@ -170,3 +170,55 @@ func ExampleClient_Events() {
 	// on connection 2 because signaling: the service sent GO_AWAY
 	// closed: signaling: client closed
 }
+
+// A master that takes its events through Options.OnEvent: the client
+// calls it on the goroutine that reads the connection, so the master holds
+// that one goroutine and no event buffer, as a gateway with a connection
+// per camera wants. The callback must not wait: it hands the offer over,
+// and the answer is sent from another goroutine.
+func ExampleOptions_onEvent() {
+	e, arn, masterEP, viewerEP := channel()
+	defer e.Close()
+	signer := &kvs.Presigner{Credentials: e.Credentials()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	offers := make(chan signaling.Event, 16)
+	opts := &signaling.Options{OnEvent: func(ev signaling.Event) {
+		switch ev.Type {
+		case signaling.EventOffer:
+			select {
+			case offers <- ev:
+			default:
+				log.Printf("busy: dropping the offer of %s", ev.From)
+			}
+		case signaling.EventDisconnected, signaling.EventReconnected:
+			log.Printf("%v: %v", ev.Type, ev.Err)
+		}
+	}}
+	master, err := signaling.Dial(ctx, signaling.Presigned(signer, masterEP, arn, kvs.Master, ""), opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer master.Close()
+
+	viewer, err := signaling.Dial(ctx, signaling.Presigned(signer, viewerEP, arn, kvs.Viewer, "viewer-1"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer viewer.Close()
+	if err := viewer.SendOffer(ctx, "", kvs.SessionDescription{SDP: "v=0\r\n"}); err != nil {
+		log.Fatal(err)
+	}
+
+	offer := <-offers
+	fmt.Printf("master received %v from %s\n", offer.Type, offer.From)
+	if err := master.SendAnswer(ctx, offer.From, kvs.SessionDescription{SDP: "v=0\r\n"}); err != nil {
+		log.Fatal(err)
+	}
+	ev := <-viewer.Events()
+	fmt.Printf("viewer received %v\n", ev.Type)
+	// Output:
+	// master received SDP_OFFER from viewer-1
+	// viewer received SDP_ANSWER
+}

@@ -48,7 +48,7 @@ func TestPrograms(t *testing.T) {
 		{"relay", []string{"-shapes", "1x2,2x1", "-messages", "200"}, "msgs/s"},
 		{"handshake", []string{"-handshakes", "20", "-workers", "2", "-runs", "1"}, "µs CPU/handshake"},
 		{"budget", []string{"-max-connections", "4", "-extra", "5"}, "refused 503"},
-		{"memory", []string{"-clients", "3", "-cycles", "1"}, "goroutines/client"},
+		{"memory", []string{"-clients", "3", "-cycles", "1"}, "callback/bare"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.prog, func(t *testing.T) {

@@ -35,7 +35,7 @@ const viewersPerChannel = 10
 
 // MemoryResult is one client process's memory with Clients clients.
 type MemoryResult struct {
-	Mode    string `json:"mode"` // "signaling" or "bare"
+	Mode    string `json:"mode"` // "bare", "events" or "callback"
 	Clients int    `json:"clients"`
 	// Per client, in bytes (goroutines: count), once connected and after
 	// the reconnect cycles: growth over the process before the clients.
@@ -229,19 +229,23 @@ func raiseFileLimit() error {
 
 func newHolder(mode string) (holder, error) {
 	switch mode {
-	case "signaling":
+	case "events":
 		return &signalingHolder{}, nil
+	case "callback":
+		return &signalingHolder{callback: true}, nil
 	case "bare":
 		return &bareHolder{}, nil
 	}
-	return nil, fmt.Errorf("load: memory mode %q: want signaling or bare", mode)
+	return nil, fmt.Errorf("load: memory mode %q: want bare, events or callback", mode)
 }
 
-// signalingHolder holds signaling.Clients, each with a goroutine that
-// drains its events as an application must.
+// signalingHolder holds signaling.Clients. Each client's events go to
+// Options.OnEvent if callback, else to a goroutine that drains Events, as
+// an application that uses the channel must have.
 type signalingHolder struct {
 	reconnectCounts
-	clients []*signaling.Client
+	callback bool
+	clients  []*signaling.Client
 }
 
 // reconnectCounts counts each client's reconnections; mu also guards the
@@ -269,20 +273,29 @@ func (h *signalingHolder) connect(ctx context.Context, e *Emulator, arns []strin
 	h.reconnects = make([]int, n)
 	for i := range n {
 		src := signaling.Presigned(p, base, arns[i/viewersPerChannel], kvs.Viewer, "c-"+strconv.Itoa(i))
-		c, err := signaling.Dial(ctx, src, &signaling.Options{MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second})
+		onEvent := func(ev signaling.Event) {
+			if ev.Type == signaling.EventReconnected {
+				h.mu.Lock()
+				h.reconnects[i]++
+				h.mu.Unlock()
+			}
+		}
+		opts := &signaling.Options{MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second}
+		if h.callback {
+			opts.OnEvent = onEvent
+		}
+		c, err := signaling.Dial(ctx, src, opts)
 		if err != nil {
 			return fmt.Errorf("load: signaling client %d: %w", i, err)
 		}
 		h.clients = append(h.clients, c)
-		go func() {
-			for ev := range c.Events() {
-				if ev.Type == signaling.EventReconnected {
-					h.mu.Lock()
-					h.reconnects[i]++
-					h.mu.Unlock()
+		if !h.callback {
+			go func() {
+				for ev := range c.Events() {
+					onEvent(ev)
 				}
-			}
-		}()
+			}()
+		}
 	}
 	return nil
 }
@@ -371,8 +384,8 @@ func memoryProgram(ctx context.Context, bin string, counts []int, cycles int, ou
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "clients\tkind\theap+stack B/client\tgoroutines/client\tRSS B/client\theap+stack after %d cycles\tgoroutines after\tRSS after\t\n", cycles)
 	for _, n := range counts {
-		var rs [2]MemoryResult
-		for i, mode := range []string{"bare", "signaling"} {
+		var rs [3]MemoryResult
+		for i, mode := range []string{"bare", "events", "callback"} {
 			r, err := RunMemory(ctx, e, mode, n, cycles)
 			if err != nil {
 				tw.Flush()
@@ -382,10 +395,12 @@ func memoryProgram(ctx context.Context, bin string, counts []int, cycles int, ou
 			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t\n", n, mode, r.HeapStack, r.Goroutines, r.RSS,
 				r.HeapStackAfter, r.GoroutinesAfter, r.RSSAfter)
 		}
-		if rs[0].HeapStack > 0 {
-			fmt.Fprintf(tw, "%d\tratio\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", n, rs[1].HeapStack/rs[0].HeapStack,
-				rs[1].Goroutines/rs[0].Goroutines, rs[1].RSS/rs[0].RSS, rs[1].HeapStackAfter/rs[0].HeapStackAfter,
-				rs[1].GoroutinesAfter/rs[0].GoroutinesAfter, rs[1].RSSAfter/rs[0].RSSAfter)
+		for _, r := range rs[1:] {
+			if b := rs[0]; b.HeapStack > 0 {
+				fmt.Fprintf(tw, "%d\t%s/bare\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", n, r.Mode, r.HeapStack/b.HeapStack,
+					r.Goroutines/b.Goroutines, r.RSS/b.RSS, r.HeapStackAfter/b.HeapStackAfter,
+					r.GoroutinesAfter/b.GoroutinesAfter, r.RSSAfter/b.RSSAfter)
+			}
 		}
 		if err := e.waitConnections(ctx, 0); err != nil {
 			return err
