@@ -268,7 +268,10 @@ func (h *reconnectCounts) reconnected(cycle int) bool {
 }
 
 func (h *signalingHolder) connect(ctx context.Context, e *Emulator, arns []string, n int) error {
-	p := &kvs.Presigner{Credentials: creds}
+	// One Presigner for every client, as a gateway has: with a Skew of its
+	// own, Presigned signs with it rather than with a copy per client, and
+	// the clients share its caches (a copy costs ~4 KB).
+	p := &kvs.Presigner{Credentials: creds, Skew: new(kvs.ClockSkew)}
 	base := e.wsBase() + "/signaling/viewer/load"
 	h.reconnects = make([]int, n)
 	for i := range n {
