@@ -1085,9 +1085,13 @@ func TestOneGoroutinePerClient(t *testing.T) {
 			cfg.GoAwayGrace = time.Minute // the client leaves first
 			v := newEnv(t, cfg)
 			reconnected := make(chan Event, 1)
+			var closed atomic.Bool
 			opts := &Options{MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
 			if callback {
 				opts.OnEvent = func(ev Event) {
+					if closed.Load() {
+						t.Errorf("OnEvent(%v) after Close returned", ev.Type)
+					}
 					if ev.Type == EventReconnected {
 						reconnected <- ev
 					}
@@ -1133,6 +1137,9 @@ func TestOneGoroutinePerClient(t *testing.T) {
 					waitFor(t, fmt.Sprintf("after reconnection %d: %d open files", i+1, fds), func() bool { return openFiles(t) <= fds })
 				}
 			}
+			v.e.GoAway(emulator.Target{}) // events under way while closing
+			c.Close()
+			closed.Store(true)
 		})
 	}
 }

@@ -86,7 +86,8 @@ func startEmulatorProcess(b *testing.B) (url, region string) {
 
 // BenchmarkClientMemory connects memoryClients viewers to one channel and
 // reports, per connected client, the heap in use, the stack in use and the
-// goroutines: of a Client (with its defaults), and of a bare
+// goroutines: of a Client (with its defaults, nobody reading Events; and
+// with OnEvent), and of a bare
 // coder/websocket connection read by one goroutine, the least a client
 // that answers pings and sees the close can hold.
 func BenchmarkClientMemory(b *testing.B) {
@@ -102,13 +103,22 @@ func BenchmarkClientMemory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	signer := &kvs.Presigner{Credentials: creds, Region: region}
+	// A Skew of its own: the sources sign with the one Presigner rather
+	// than with a copy each.
+	signer := &kvs.Presigner{Credentials: creds, Region: region, Skew: new(kvs.ClockSkew)}
 	kinds := []struct {
 		name    string
 		connect func(id string) (close func(), err error)
 	}{
 		{"signaling.Client", func(id string) (func(), error) {
 			c, err := Dial(ctx, Presigned(signer, ep, arn, kvs.Viewer, id), nil)
+			if err != nil {
+				return nil, err
+			}
+			return func() { c.Close() }, nil
+		}},
+		{"signaling.Client+OnEvent", func(id string) (func(), error) {
+			c, err := Dial(ctx, Presigned(signer, ep, arn, kvs.Viewer, id), &Options{OnEvent: func(Event) {}})
 			if err != nil {
 				return nil, err
 			}
