@@ -478,6 +478,7 @@ func (c *Client) after(cn *conn) *conn {
 	if h != nil {
 		<-h.done
 		if h.next == nil {
+			cn.ws.CloseNow() // in case it ended before the client did
 			return nil
 		}
 		for _, ev := range h.events {
@@ -487,12 +488,13 @@ func (c *Client) after(cn *conn) *conn {
 		c.emit(Event{Type: EventReconnected, Err: h.why, Conn: h.next.id})
 		return h.next
 	}
-	if c.stop.Err() != nil {
-		return nil // and whoever stopped the client closes cn
-	}
 	// Read failed, and the library may not have closed the connection:
-	// close it now, so that it holds nothing while the client reconnects.
+	// close it now, so that it holds nothing while the client reconnects
+	// (or after it has ended).
 	cn.ws.CloseNow()
+	if c.stop.Err() != nil {
+		return nil
+	}
 	why := cn.cause()
 	if c.opts.NoReconnect {
 		c.log.Info("signaling: connection ended", "conn", cn.id, "err", why)
