@@ -73,6 +73,7 @@ type Emulator struct {
 	quotas *quotaState
 
 	inflight  atomic.Int64   // signaling handshakes under way
+	sockets   atomic.Int64   // signaling sockets registered and not yet closed (countedConn)
 	budgetLog rate.Sometimes // paces the warning of a spent budget
 
 	srv     *http.Server
