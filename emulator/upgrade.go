@@ -192,11 +192,25 @@ func (e *Emulator) serveConn(c net.Conn, hl *handoffListener) {
 	if cn == nil {
 		if !w.hijacked {
 			w.finish()
-			lingerClose(c)
+			if r.ContentLength != 0 || len(r.TransferEncoding) > 0 || br.Buffered() > 0 {
+				lingerClose(c)
+			} else {
+				c.Close()
+			}
 		}
 		return
 	}
-	cn.run()
+	// The connection lives on in a fresh goroutine, whose stack stays at
+	// what reading needs: this one's has grown to verify the handshake,
+	// and would keep 4 KB more per idle connection.
+	if !e.track() {
+		cn.drop()
+		return
+	}
+	go func() {
+		defer e.untrack()
+		cn.run()
+	}()
 }
 
 // signalingPrefixes are the starts of a request line the fast path takes,
@@ -408,7 +422,9 @@ func (w *upgradeWriter) fail(err error) {
 // lingerClose closes c after its answer: it half-closes first and reads
 // what the client still sends, for a moment, until it closes too, so that
 // a client whose request was not read to the end (a body it announced,
-// pipelined requests) gets the answer rather than a reset.
+// pipelined requests, a head the emulator could not read) gets the answer
+// rather than a reset. A refused request read to its end is closed at
+// once.
 func lingerClose(c net.Conn) {
 	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 		c.SetReadDeadline(time.Now().Add(lingerTimeout))
