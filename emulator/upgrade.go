@@ -187,6 +187,7 @@ func (e *Emulator) serveConn(c net.Conn, hl *handoffListener) {
 		return
 	}
 	c.SetReadDeadline(time.Time{})
+	r.RemoteAddr = c.RemoteAddr().String()
 	cn := e.upgradeSignaling(w, r, role)
 	e.releaseRaw(c)
 	if cn == nil {
