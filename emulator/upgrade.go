@@ -304,7 +304,7 @@ func (e *headError) Error() string { return "emulator: " + e.reason }
 func readUpgradeHead(br *bufio.Reader, hr *headReader) (*http.Request, error) {
 	r, err := http.ReadRequest(br)
 	switch {
-	case hr.remain <= 0:
+	case err != nil && hr.remain <= 0:
 		return nil, &headError{http.StatusRequestHeaderFieldsTooLarge, "Request Header Fields Too Large"}
 	case err != nil:
 		return nil, &headError{http.StatusBadRequest, "Bad Request"}
