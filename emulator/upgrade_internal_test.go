@@ -70,6 +70,7 @@ func TestReadUpgradeHead(t *testing.T) {
 		{"HTTP/2", "GET /signaling/viewer/v HTTP/2.0\r\nHost: a\r\n\r\n", 505},
 		{"bad header", "GET /signaling/viewer/v HTTP/1.1\r\nHost: a\r\nNo colon\r\n\r\n", 400},
 		{"cut short", "GET /signaling/viewer/v HTTP/1.1\r\nHost: a\r\n", 400},
+		{"near the limit, more bytes behind", "GET /signaling/viewer/v HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("x", maxHeaderBytes+headBufSize-100) + "\r\n\r\n" + strings.Repeat("f", headBufSize), 0},
 		{"too large", "GET /signaling/viewer/v HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("x", maxHeaderBytes+headBufSize) + "\r\n\r\n", 431},
 	}
 	for _, tc := range cases {
