@@ -72,8 +72,9 @@ type Emulator struct {
 	stats  counters
 	quotas *quotaState
 
-	inflight atomic.Int64 // signaling handshakes under way
-	sockets  atomic.Int64 // signaling sockets registered and not yet closed (countedConn)
+	inflight  atomic.Int64   // signaling handshakes under way
+	sockets   atomic.Int64   // signaling sockets registered and not yet closed (countedConn)
+	budgetLog rate.Sometimes // paces the warning of a spent budget
 
 	// rawMu guards raw, the connections whose first request head the
 	// upgrade fast path is reading or answering (upgrade.go), which Close
@@ -81,7 +82,6 @@ type Emulator struct {
 	rawMu     sync.Mutex
 	raw       map[net.Conn]struct{}
 	rawClosed bool
-	budgetLog rate.Sometimes // paces the warning of a spent budget
 
 	srv     *http.Server
 	ln      net.Listener

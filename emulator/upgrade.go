@@ -1,9 +1,9 @@
 // The upgrade fast path: the emulator reads the head of each new
 // connection's first request itself. A signaling WebSocket upgrade is
-// checked, answered and run on that connection's goroutine, without
-// net/http's server (its connection state, background read and hijack were
-// a quarter of a handshake's CPU); anything else goes to the HTTP server
-// with the bytes already read replayed.
+// checked and answered on that connection's goroutine, without net/http's
+// server and its per-connection state, background read and hijack;
+// anything else goes to the HTTP server with the bytes already read
+// replayed.
 
 package emulator
 
