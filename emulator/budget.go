@@ -5,6 +5,7 @@
 package emulator
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"net"
@@ -33,14 +34,17 @@ func defaultMaxConnections(soft uint64) int {
 
 // admitConn reserves room for one more signaling connection, or reports
 // that the budget is spent. A reservation lasts until the handshake ends
-// (releaseConn); by then an accepted connection counts as live.
+// (releaseConn); by then an accepted connection's socket is counted until
+// it is closed (countedConn), whether or not the connection is still
+// registered: a replaced or dropped connection holds its descriptor until
+// its close handshake is over.
 func (e *Emulator) admitConn() bool {
 	if e.cfg.MaxConnections < 0 {
 		e.inflight.Add(1)
 		return true
 	}
 	n := e.inflight.Add(1)
-	if n+e.stats.masters.Load()+e.stats.viewers.Load() > int64(e.cfg.MaxConnections) {
+	if n+e.sockets.Load() > int64(e.cfg.MaxConnections) {
 		e.inflight.Add(-1)
 		return false
 	}
@@ -48,6 +52,43 @@ func (e *Emulator) admitConn() bool {
 }
 
 func (e *Emulator) releaseConn() { e.inflight.Add(-1) }
+
+// countedConn is a signaling connection's socket, counted in e.sockets
+// until it is closed.
+type countedConn struct {
+	net.Conn
+	e      *Emulator
+	closed atomic.Bool
+}
+
+// Close closes the socket and then gives its place in the budget back.
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	if c.closed.CompareAndSwap(false, true) {
+		c.e.sockets.Add(-1)
+	}
+	return err
+}
+
+// socketCounter hands coder/websocket the hijacked socket as a
+// countedConn, so that the budget counts it until coder/websocket closes
+// it. hijacked says whether it did: if not, the caller gives the place
+// back.
+type socketCounter struct {
+	http.ResponseWriter
+	e        *Emulator
+	hijacked bool
+}
+
+func (w *socketCounter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	// The controller follows Unwrap, for a server that wraps its writers.
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.hijacked = true
+	return &countedConn{Conn: c, e: w.e}, brw, nil
+}
 
 // refuseOverBudget answers a handshake beyond the budget: 503, which
 // clients retry with back-off, since the limit is the emulator's capacity

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	"github.com/coder/websocket"
 
 	"github.com/kvssign/kvssign/emulator"
 )
@@ -101,4 +102,33 @@ func TestHandshakeWithBodyRefused(t *testing.T) {
 		t.Errorf("handshake with a body: %q, %v; want 400 at once", status, err)
 	}
 	connectViewer(t, e, arn, "v1") // the only slot is free
+}
+
+// TestBudgetCountsReplacedSocket: a connection replaced by a newer one of
+// the same client id keeps its place in the budget until its socket is
+// closed, since until then it still holds a descriptor. The replaced peer
+// here does not answer the close frame, so its socket stays open until it
+// goes away.
+func TestBudgetCountsReplacedSocket(t *testing.T) {
+	cfg := fastConfig()
+	cfg.MaxConnections = 2
+	e := start(t, cfg)
+	arn := mustCreate(t, e, "replaced")
+	old := connectViewer(t, e, arn, "same")
+	connectViewer(t, e, arn, "same")
+	waitFor(t, "the old connection to be replaced", func() bool {
+		st := e.Stats().Connections
+		return st.Viewer == 1
+	})
+	if status, _, body := dialFail(t, signedURL(t, e, arn, "VIEWER", "other")); status != http.StatusServiceUnavailable {
+		t.Errorf("a third connection while the replaced socket is open: %d %v; want 503", status, body)
+	}
+	old.ws.CloseNow()
+	waitFor(t, "room once the replaced socket is closed", func() bool {
+		ws, _, err := websocket.Dial(ctxT(t), signedURL(t, e, arn, "VIEWER", "other"), nil)
+		if err == nil {
+			ws.CloseNow()
+		}
+		return err == nil
+	})
 }

@@ -199,7 +199,29 @@ func handshakeParams(res *sigv4.Result, role kvs.Role) (arn, clientID string, he
 	return arn, clientID, handshakeError{}, true
 }
 
+// serveSignaling serves a signaling handshake that came through the HTTP
+// server (the emulator mounted in another server, TLS, or a kept-alive
+// connection): the connection then lives on in a goroutine of its own, so
+// that the server's goroutine, request and response are released.
 func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role kvs.Role) {
+	c := e.upgradeSignaling(w, r, role)
+	if c == nil {
+		return
+	}
+	if !e.track() {
+		c.drop()
+		return
+	}
+	go func() {
+		defer e.untrack()
+		c.run()
+	}()
+}
+
+// upgradeSignaling checks a signaling handshake and answers it: a refusal,
+// or 101 and a WebSocket. It returns the connection, registered and ready
+// to run, or nil. w must let coder/websocket hijack the socket.
+func (e *Emulator) upgradeSignaling(w http.ResponseWriter, r *http.Request, role kvs.Role) *conn {
 	e.setCommonHeaders(w)
 	op := OpConnectAsMaster
 	if role == kvs.Viewer {
@@ -210,11 +232,11 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 		// An upgrade request has no body; one that announces a body could
 		// hold a slot of the budget while the verifier waits to hash it.
 		e.refuse(w, op, handshakeError{http.StatusBadRequest, "InvalidArgumentException", "A signaling handshake (WebSocket upgrade) has no body.", false})
-		return
+		return nil
 	}
 	if !e.admitConn() {
 		e.refuseOverBudget(w, op)
-		return
+		return nil
 	}
 	reserved := true
 	defer func() {
@@ -225,7 +247,7 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 	ch, clientID, he, ok := e.checkHandshake(r, role, op)
 	if !ok {
 		e.refuse(w, op, he)
-		return
+		return nil
 	}
 	now := e.now()
 	c := &conn{e: e, ch: ch, role: role, clientID: clientID, since: now}
@@ -234,23 +256,28 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 	// queue until the socket is ready) and limits apply to the next one.
 	if he, ok := c.register(now); !ok {
 		e.refuse(w, op, he)
-		return
+		return nil
 	}
-	// Registered, the connection counts as live: hand its reservation
-	// back before the client sees 101, so that a client that dials again
-	// at once is not counted twice.
+	// Registered, the connection's socket counts in the budget until it
+	// is closed: hand the reservation back before the client sees 101, so
+	// that a client that dials again at once is not counted twice.
+	e.sockets.Add(1)
 	e.releaseConn()
 	reserved = false
 	e.stats.handshakesAccepted.Add(1)
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	sc := &socketCounter{ResponseWriter: w, e: e}
+	ws, err := websocket.Accept(sc, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		// Accept has answered (e.g. 426 for a request that is no upgrade).
+		if !sc.hijacked {
+			e.sockets.Add(-1)
+		}
 		c.closing.Store(true)
 		c.unregister()
 		e.stats.fail(op)
 		e.stats.handshakesAccepted.Add(-1)
 		e.stats.handshakesRejected.Add(1)
-		return
+		return nil
 	}
 	ws.SetReadLimit(readLimit)
 	if !c.setSocket(ws) {
@@ -260,16 +287,13 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 		} else {
 			ws.Close(c.pendingCode, c.pendingReason)
 		}
-		return
+		return nil
 	}
 	if e.isClosed() {
 		c.close(statusGoingAway, "emulator shutting down")
-		return
+		return nil
 	}
 	e.log.Debug("signaling connected", "conn", c.id, "channel", ch.name, "role", string(role), "clientId", clientID)
-	// The connection lives on in a goroutine of its own, so that the HTTP
-	// server's goroutine, request and response are released: an idle
-	// connection then costs about a third less memory.
 	e.watchOnce.Do(func() {
 		if e.track() {
 			go func() {
@@ -278,16 +302,14 @@ func (e *Emulator) serveSignaling(w http.ResponseWriter, r *http.Request, role k
 			}()
 		}
 	})
-	if !e.track() {
-		c.drop()
-		return
-	}
-	go func() {
-		defer e.untrack()
-		c.startTimers()
-		c.drain()
-		c.readLoop()
-	}()
+	return c
+}
+
+// run serves an upgraded connection until it ends.
+func (c *conn) run() {
+	c.startTimers()
+	c.drain()
+	c.readLoop()
 }
 
 // checkHandshake applies KVS's checks to a signaling upgrade request in
