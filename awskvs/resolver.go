@@ -134,6 +134,7 @@ type Resolver struct {
 	arns      *cache[string, string]
 	endpoints *cache[endpointKey, endpoints]
 	ice       *cache[iceKey, []ICEServer]
+	storage   *cache[endpointKey, string] // WEBRTC endpoints
 	presigner *kvs.Presigner // made by init: it keeps templates and keys
 
 	// For tests: the backoff's sleep and random source.
@@ -174,6 +175,7 @@ func (r *Resolver) init() {
 		r.arns = newCache[string, string](nf)
 		r.endpoints = newCache[endpointKey, endpoints](nf)
 		r.ice = newCache[iceKey, []ICEServer](nf)
+		r.storage = newCache[endpointKey, string](nf)
 		r.presigner = &kvs.Presigner{Credentials: r.Credentials, Expires: r.Expires, Clock: r.Clock,
 			Skew: kvs.NewClockSkew(r.ClockOffset), Trace: r.Trace}
 	})
@@ -415,4 +417,5 @@ func (r *Resolver) forgetARN(arn string) {
 	r.arns.forgetValue(func(v string) bool { return v == arn })
 	r.endpoints.forget(func(k endpointKey) bool { return k.arn == arn })
 	r.ice.forget(func(k iceKey) bool { return k.arn == arn })
+	r.storage.forget(func(k endpointKey) bool { return k.arn == arn })
 }
