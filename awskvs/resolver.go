@@ -135,7 +135,7 @@ type Resolver struct {
 	endpoints *cache[endpointKey, endpoints]
 	ice       *cache[iceKey, []ICEServer]
 	storage   *cache[endpointKey, string] // WEBRTC endpoints
-	presigner *kvs.Presigner // made by init: it keeps templates and keys
+	presigner *kvs.Presigner              // made by init: it keeps templates and keys
 
 	// For tests: the backoff's sleep and random source.
 	sleep func(context.Context, time.Duration) error
