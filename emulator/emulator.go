@@ -102,6 +102,7 @@ type Emulator struct {
 	turns     []*turnServer // GetIceServerConfig's two servers; none until serving, or with DisableTURN
 	turnKey   []byte        // HMAC key of TURN passwords
 	iot       *iotState     // the IoT credentials endpoint (iot.go); nil without Config.IoT
+	storage   storageState  // the storage peer of WebRTC ingestion (storage_peer.go)
 	// reqTimeout bounds reading a request (its body: the headers have the
 	// server's own limit) and writing its answer, for all but the
 	// signaling WebSocket, so that a slow client cannot hold a connection.
@@ -321,6 +322,7 @@ func (e *Emulator) Close() error {
 		}
 	}
 	e.closeIoT()
+	e.closeStorage()
 	e.flushState()
 	return err
 }
