@@ -6,11 +6,13 @@ import (
 	"math"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/kvssign/kvssign/awskvs"
 	"github.com/kvssign/kvssign/emulator"
@@ -180,5 +182,40 @@ func TestIngestAudioOnlyRefused(t *testing.T) {
 	}
 	if recs := e.Recordings(); len(recs) != 0 {
 		t.Errorf("recordings of refused media: %+v", recs)
+	}
+}
+
+func TestIngestRejoins(t *testing.T) {
+	e, r := setup(t)
+	var mu sync.Mutex
+	var reasons []string
+	m, _ := startMaster(t, ingest.Config{Resolver: r, Channel: "cam",
+		Joiner: &awskvs.StorageJoiner{SessionLimit: 3 * time.Second, OnJoin: func(a awskvs.JoinAttempt) {
+			mu.Lock()
+			reasons = append(reasons, a.Reason)
+			mu.Unlock()
+		}}})
+	waitFor(t, "the storage connection", func() bool { return m.Stats().Connections == 1 })
+
+	if n := e.GoAway(emulator.Target{Channel: "cam", Role: "MASTER"}); n != 1 {
+		t.Fatalf("GO_AWAY told %d connections; want 1", n)
+	}
+	waitFor(t, "a new storage connection after GO_AWAY", func() bool {
+		s := m.Stats()
+		return s.SignalingReconnects == 1 && s.Connections == 2
+	})
+	// The 3-second session limit: the master joins again before it,
+	// 3s/60 = 50 ms early.
+	waitFor(t, "a new storage connection before the session limit", func() bool { return m.Stats().Connections == 3 })
+	if st := e.Stats().Storage; st.Joins < 3 || st.Refused != 0 {
+		t.Errorf("storage stats %+v; want 3 joins or more", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The old connection's end, which follows the reconnection, must not
+	// count as the loss of the new one.
+	want := []string{awskvs.JoinStart, awskvs.JoinReconnected, awskvs.JoinSessionLimit}
+	if diff := cmp.Diff(want, reasons[:min(len(reasons), 3)]); diff != "" {
+		t.Errorf("join reasons (-want +got):\n%s", diff)
 	}
 }

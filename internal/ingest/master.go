@@ -176,7 +176,7 @@ func (m *Master) Run(ctx context.Context) error {
 	}
 	defer c.Close()
 	m.cfg.Log("connected to signaling as MASTER")
-	defer m.closePeer()
+	defer m.closePeer(nil)
 
 	m.joiner.Join = func(ctx context.Context) error { return r.JoinStorageSession(ctx, ch) }
 	onJoin := m.joiner.OnJoin
@@ -213,7 +213,11 @@ func (m *Master) Run(ctx context.Context) error {
 				}
 				return fmt.Errorf("ingest: signaling ended: %w", c.Err())
 			}
-			m.joiner.Observe(ev)
+			if ev.Type == signaling.EventOffer {
+				m.closePeer(func() { m.joiner.Observe(ev) })
+			} else {
+				m.joiner.Observe(ev)
+			}
 			m.handle(ctx, c, ev)
 		}
 	}
@@ -277,9 +281,8 @@ func (m *Master) handle(ctx context.Context, c *signaling.Client, ev signaling.E
 	}
 }
 
-// answer replaces the storage peer connection with one for the offer.
+// answer makes the storage peer connection for the offer.
 func (m *Master) answer(ctx context.Context, c *signaling.Client, ev signaling.Event) error {
-	m.closePeer()
 	pc, err := m.api.NewPeerConnection(webrtc.Configuration{ICEServers: m.cfg.ICEServers})
 	if err != nil {
 		return err
@@ -306,7 +309,11 @@ func (m *Master) answer(ctx context.Context, c *signaling.Client, ev signaling.E
 		c.SendCandidate(ctx, from, kvs.ICECandidate{Candidate: ci.Candidate, SDPMid: ci.SDPMid, SDPMLineIndex: ci.SDPMLineIndex, UsernameFragment: ci.UsernameFragment})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if !m.current(pc) {
+		// Under the lock, so that the joiner hears of this connection's
+		// end before a newer offer (see closePeer), or not at all.
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.pc != pc {
 			return
 		}
 		m.cfg.Log("storage peer connection %s", s)
@@ -344,19 +351,20 @@ func (m *Master) answer(ctx context.Context, c *signaling.Client, ev signaling.E
 	return c.SendAnswer(ctx, from, kvs.SessionDescription{Type: "answer", SDP: ans.SDP})
 }
 
-func (m *Master) current(pc *webrtc.PeerConnection) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.pc == pc
-}
-
-func (m *Master) closePeer() {
+// closePeer closes the storage peer connection. then, if given, runs
+// under the lock once the connection is no longer current: the joiner
+// hears of a new offer only after the old connection can no longer
+// report its end.
+func (m *Master) closePeer(then func()) {
 	m.mu.Lock()
 	pc := m.pc
 	m.pc, m.peer = nil, ""
-	m.mu.Unlock()
 	m.live.Store(false)
 	m.keyed.Store(false)
+	if then != nil {
+		then()
+	}
+	m.mu.Unlock()
 	if pc != nil {
 		pc.Close()
 	}

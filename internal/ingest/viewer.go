@@ -82,7 +82,7 @@ func (v *Viewer) Run(ctx context.Context) error {
 		return fmt.Errorf("ingest: viewer: connecting to signaling: %w", err)
 	}
 	defer c.Close()
-	defer v.close()
+	defer v.close(nil)
 	v.cfg.Log("viewer %s connected to signaling", id)
 	// The joiner's rules serve a viewer as well: join again without an
 	// offer, after a reconnection or a loss.
@@ -110,7 +110,11 @@ func (v *Viewer) Run(ctx context.Context) error {
 				}
 				return fmt.Errorf("ingest: viewer: signaling ended: %w", c.Err())
 			}
-			j.Observe(ev)
+			if ev.Type == signaling.EventOffer {
+				v.close(func() { j.Observe(ev) })
+			} else {
+				j.Observe(ev)
+			}
 			switch ev.Type {
 			case signaling.EventOffer:
 				v.cfg.Log("viewer %s: SDP offer from the storage session", id)
@@ -131,7 +135,6 @@ func (v *Viewer) Run(ctx context.Context) error {
 }
 
 func (v *Viewer) answer(ctx context.Context, c *signaling.Client, j *awskvs.StorageJoiner, ev signaling.Event) error {
-	v.close()
 	pc, err := v.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return err
@@ -147,10 +150,10 @@ func (v *Viewer) answer(ctx context.Context, c *signaling.Client, j *awskvs.Stor
 		}
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		// Under the lock, as the master's: see Master.closePeer.
 		v.mu.Lock()
-		cur := v.pc == pc
-		v.mu.Unlock()
-		if !cur {
+		defer v.mu.Unlock()
+		if v.pc != pc {
 			return
 		}
 		v.cfg.Log("viewer %s: storage peer connection %s", v.cfg.ClientID, s)
@@ -190,10 +193,15 @@ func (v *Viewer) answer(ctx context.Context, c *signaling.Client, j *awskvs.Stor
 	return c.SendAnswer(ctx, from, kvs.SessionDescription{Type: "answer", SDP: ans.SDP})
 }
 
-func (v *Viewer) close() {
+// close closes the peer connection; then, if given, runs under the lock
+// once it is no longer current.
+func (v *Viewer) close(then func()) {
 	v.mu.Lock()
 	pc := v.pc
 	v.pc = nil
+	if then != nil {
+		then()
+	}
 	v.mu.Unlock()
 	if pc != nil {
 		pc.Close()
