@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -284,6 +285,18 @@ func readRecording(t *testing.T, path string) (video, audio int, last time.Durat
 	return video, audio, last, doc
 }
 
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d, %v", u, resp.StatusCode, err)
+	}
+}
+
 func storageConfig(t *testing.T) emulator.Config {
 	cfg := fastConfig()
 	cfg.RecordingDir = t.TempDir()
@@ -347,6 +360,16 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 		t.Errorf("Recordings()[0] = %+v; want %d frames, %dx%d constrained-baseline", rec, video, testmedia.Width, testmedia.Height)
 	}
 
+	var listed []emulator.Recording
+	getJSON(t, e.URL()+"/_emulator/recordings", &listed)
+	if len(listed) != 1 || listed[0].Name != rec.Name || listed[0].VideoFrames != video {
+		t.Errorf("GET /_emulator/recordings = %+v; want the one recording", listed)
+	}
+	var sessions []emulator.StorageSession
+	getJSON(t, e.URL()+"/_emulator/storage", &sessions)
+	if len(sessions) != 1 || sessions[0].Channel != "ingest" || sessions[0].Master == first {
+		t.Errorf("GET /_emulator/storage = %+v; want the ingest channel's session with the second master", sessions)
+	}
 	resp, err := http.Get(e.URL() + "/_emulator/recordings/" + rec.Name)
 	if err != nil {
 		t.Fatal(err)
@@ -490,5 +513,36 @@ func TestStorageSessionClose(t *testing.T) {
 	}
 	if _, err := os.Stat(recs[0].Path); err != nil {
 		t.Errorf("a recording in RecordingDir is gone after Close: %v", err)
+	}
+}
+
+// TestAWSCLIJoinStorageSession runs the aws CLI's kinesis-video-webrtc-storage
+// commands against the emulator's WEBRTC endpoint.
+func TestAWSCLIJoinStorageSession(t *testing.T) {
+	if _, err := exec.LookPath("aws"); err != nil {
+		t.Skip("the aws CLI is not on PATH (Debian: apt-get install awscli); skipping the CLI check")
+	}
+	e := start(t, storageConfig(t))
+	arn, ep := storageChannel(t, e, "cli-ingest")
+	connectMaster(t, e, arn)
+	connectViewer(t, e, arn, "cli-viewer")
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command("aws", append([]string{"--endpoint-url", ep, "--output", "json", "kinesis-video-webrtc-storage"}, args...)...)
+		cmd.Env = cliEnv(e)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("join-storage-session", "--channel-arn", arn); err != nil {
+		t.Fatalf("join-storage-session: %v\n%s", err, out)
+	}
+	if out, err := run("join-storage-session-as-viewer", "--channel-arn", arn, "--client-id", "cli-viewer"); err != nil {
+		t.Fatalf("join-storage-session-as-viewer: %v\n%s", err, out)
+	}
+	out, err := run("join-storage-session-as-viewer", "--channel-arn", arn, "--client-id", "not-connected")
+	if err == nil || !strings.Contains(out, "InvalidArgumentException") {
+		t.Errorf("join-storage-session-as-viewer for a viewer not connected: %v\n%s; want InvalidArgumentException", err, out)
+	}
+	if st := e.Stats().Storage; st.Joins != 1 || st.ViewerJoins != 1 {
+		t.Errorf("Stats().Storage = %+v; want 1 join and 1 viewer join", st)
 	}
 }
