@@ -441,7 +441,7 @@ func TestStorageSessionErrors(t *testing.T) {
 // master are dropped after the no-master timeout.
 func TestStorageViewerLimits(t *testing.T) {
 	cfg := storageConfig(t)
-	cfg.StorageNoMasterTimeout = 300 * time.Millisecond
+	cfg.StorageNoMasterTimeout = 2 * time.Second
 	e := start(t, cfg)
 	arn, ep := storageChannel(t, e, "viewers")
 	for _, id := range []string{"v1", "v2", "v3", "v4"} {
