@@ -258,15 +258,18 @@ func (e *Emulator) serveStorage(w http.ResponseWriter, r *http.Request) {
 	default:
 		op = ""
 	}
+	var err error
 	if op == "" || r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, webrtcPrefix+"w-") {
-		e.writeJSONError(w, errf(http.StatusNotFound, "UnknownOperationException",
-			"no operation at %s %s; the WEBRTC endpoint serves POST /joinStorageSession and /joinStorageSessionAsViewer", r.Method, clipValue(r.URL.Path)))
-		return
+		err = errf(http.StatusNotFound, "UnknownOperationException",
+			"no operation at %s %s; the WEBRTC endpoint serves POST /joinStorageSession and /joinStorageSessionAsViewer", r.Method, clipValue(r.URL.Path))
+	} else {
+		e.stats.call(op)
+		if err = e.joinStorage(r, op); err != nil {
+			e.stats.fail(op)
+			e.log.Debug("storage session error", "op", op, "err", err)
+		}
 	}
-	e.stats.call(op)
-	if err := e.joinStorage(r, op); err != nil {
-		e.stats.fail(op)
-		e.log.Debug("storage session error", "op", op, "err", err)
+	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) {
 			// This service's errors carry "message", as its model says.

@@ -165,7 +165,7 @@ func (l *peerLink) receive(m kvs.ServerMessage) {
 			return
 		}
 		if l.isMaster() {
-			if reason := l.checkMasterMedia(); reason != "" {
+			if reason := checkMasterMedia(sd.SDP); reason != "" {
 				l.end(reason, true)
 				return
 			}
@@ -201,10 +201,13 @@ func (l *peerLink) receive(m kvs.ServerMessage) {
 }
 
 // checkMasterMedia returns why the master's answer is refused, or "": it
-// must send both H.264 video and Opus audio.
-func (l *peerLink) checkMasterMedia() string {
+// must send both H.264 video and Opus audio (the offer has no other codec).
+func checkMasterMedia(answer string) string {
 	var video, audio bool
-	desc, err := l.pc.RemoteDescription().Unmarshal()
+	// A description of its own: pion's RemoteDescription caches its parse
+	// in place, which would race pion's own use.
+	sd := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}
+	desc, err := sd.Unmarshal()
 	if err != nil {
 		return "the answer's SDP does not parse: " + err.Error()
 	}
@@ -214,7 +217,11 @@ func (l *peerLink) checkMasterMedia() string {
 		}
 		_, sendonly := m.Attribute("sendonly")
 		_, sendrecv := m.Attribute("sendrecv")
-		if !sendonly && !sendrecv {
+		// A section sends a track only with its msid or SSRC: pion answers
+		// sendonly for a transceiver it has no track for.
+		_, msid := m.Attribute("msid")
+		_, ssrc := m.Attribute("ssrc")
+		if !(sendonly || sendrecv) || !(msid || ssrc) {
 			continue
 		}
 		switch m.MediaName.Media {
