@@ -14,6 +14,7 @@ import (
 	"github.com/kvssign/kvssign/emulator"
 	"github.com/kvssign/kvssign/emulator/emulatortest"
 	"github.com/kvssign/kvssign/kvs"
+	"github.com/kvssign/kvssign/signaling"
 )
 
 // errCode returns the service's error code in err, or "".
@@ -147,5 +148,52 @@ func TestStorageInvalidInput(t *testing.T) {
 				t.Errorf("err = %v; want ErrInvalidArgument mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestEmulatorJoinStorageSession(t *testing.T) {
+	e := emulatortest.New(t, emulator.Config{RecordingDir: t.TempDir()})
+	if _, err := e.CreateChannel("cam", 0); err != nil {
+		t.Fatal(err)
+	}
+	r := awskvs.NewResolver(emulatorConfig(t, e, awskvs.ConfigOptions{}))
+	ctx := context.Background()
+	if err := r.JoinStorageSession(ctx, "cam"); !errors.Is(err, awskvs.ErrInvalidArgument) {
+		t.Errorf("joining without storage: %v; want ErrInvalidArgument", err)
+	}
+	if _, err := r.CreateStream(ctx, "rec", awskvs.StreamOptions{DataRetention: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.UpdateMediaStorage(ctx, "cam", true, "rec"); err != nil {
+		t.Fatal(err)
+	}
+	err := r.JoinStorageSession(ctx, "cam")
+	if !errors.Is(err, awskvs.ErrInvalidArgument) || errCode(err) != "InvalidArgumentException" || !strings.Contains(err.Error(), `JoinStorageSession "arn:`) {
+		t.Errorf("joining without a master on signaling: %v; want ErrInvalidArgument naming the operation and channel", err)
+	}
+	c, err := signaling.Dial(ctx, func(ctx context.Context) (string, error) {
+		s, err := r.Presign(ctx, "cam", kvs.Master, "")
+		return s.URL, err
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := r.JoinStorageSession(ctx, "cam"); err != nil {
+		t.Fatalf("JoinStorageSession with a master connected: %v", err)
+	}
+	select {
+	case ev := <-c.Events():
+		if ev.Type != signaling.EventOffer || !strings.HasPrefix(ev.From, "storage-peer-") {
+			t.Errorf("first event %v from %q; want the storage peer's offer", ev.Type, ev.From)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no offer after JoinStorageSession")
+	}
+	if err := r.JoinStorageSessionAsViewer(ctx, "cam", "not-connected"); !errors.Is(err, awskvs.ErrInvalidArgument) {
+		t.Errorf("joining as a viewer not on signaling: %v; want ErrInvalidArgument", err)
+	}
+	if n := e.Stats().Storage.Joins; n != 1 {
+		t.Errorf("the emulator counted %d joins; want 1", n)
 	}
 }
