@@ -196,4 +196,26 @@ func TestEmulatorJoinStorageSession(t *testing.T) {
 	if n := e.Stats().Storage.Joins; n != 1 {
 		t.Errorf("the emulator counted %d joins; want 1", n)
 	}
+
+	// A join is not idempotent: throttling, which refused it before it
+	// did anything, is retried; a 5xx, which may have joined, is not.
+	r.MaxAttempts = 3
+	for _, tc := range []struct {
+		kind         string
+		wantErr      bool
+		wantAttempts int
+	}{
+		{emulator.FaultThrottle, false, 2},
+		{emulator.Fault5xx, true, 1},
+	} {
+		if err := e.SetFaults(emulator.Faults{Share: 1, Kind: tc.kind, Operations: []string{emulator.OpJoinStorageSession}, Count: 1}); err != nil {
+			t.Fatal(err)
+		}
+		before := e.Stats().Calls[emulator.OpJoinStorageSession]
+		err := r.JoinStorageSession(ctx, "cam")
+		attempts := e.Stats().Calls[emulator.OpJoinStorageSession] - before
+		if (err != nil) != tc.wantErr || attempts != int64(tc.wantAttempts) {
+			t.Errorf("JoinStorageSession with one %s fault: %v after %d attempts; want error %v after %d", tc.kind, err, attempts, tc.wantErr, tc.wantAttempts)
+		}
+	}
 }
