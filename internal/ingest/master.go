@@ -52,7 +52,7 @@ type Config struct {
 	// are buffered until their offer, the rest is default.
 	Signaling *signaling.Options
 	// Log, if set, receives a line for each step: joins, offers,
-	// connection states, reconnections.
+	// connection states, reconnections. Calls come one at a time.
 	Log func(format string, args ...any)
 }
 
@@ -105,9 +105,7 @@ func New(cfg Config) (*Master, error) {
 			return nil, err
 		}
 	}
-	if cfg.Log == nil {
-		cfg.Log = func(string, ...any) {}
-	}
+	cfg.Log = serialize(cfg.Log)
 	api, err := NewAPI(cfg.Loopback)
 	if err != nil {
 		return nil, err
@@ -367,6 +365,20 @@ func (m *Master) closePeer(then func()) {
 	m.mu.Unlock()
 	if pc != nil {
 		pc.Close()
+	}
+}
+
+// serialize returns a log function that calls log one call at a time:
+// pion reports connection states from goroutines of its own.
+func serialize(log func(string, ...any)) func(string, ...any) {
+	if log == nil {
+		return func(string, ...any) {}
+	}
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		log(format, args...)
 	}
 }
 

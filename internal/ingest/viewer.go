@@ -20,7 +20,7 @@ type ViewerConfig struct {
 	Channel  string
 	ClientID string
 	Loopback bool
-	// Log, if set, receives a line for each step.
+	// Log, if set, receives a line for each step, one call at a time.
 	Log func(format string, args ...any)
 }
 
@@ -52,9 +52,7 @@ func NewViewer(cfg ViewerConfig) (*Viewer, error) {
 	if err := kvs.ValidateClientID(cfg.ClientID); err != nil {
 		return nil, fmt.Errorf("ingest: viewer: %w", err)
 	}
-	if cfg.Log == nil {
-		cfg.Log = func(string, ...any) {}
-	}
+	cfg.Log = serialize(cfg.Log)
 	api, err := NewAPI(cfg.Loopback)
 	if err != nil {
 		return nil, err
