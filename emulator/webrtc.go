@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,11 @@ func loopbackOnly(s *webrtc.SettingEngine) {
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 }
 
+// storageAnswerTimeout is how long the storage peer waits for the answer
+// to its offer before it gives the link up, so that an offer nobody
+// answers does not hold a peer connection for the whole session.
+const storageAnswerTimeout = 30 * time.Second
+
 // peerLink is the storage peer's connection to the master or one viewer.
 type peerLink struct {
 	s        *storageSession
@@ -109,10 +115,22 @@ func (l *peerLink) run() {
 	if err != nil {
 		l.end(err.Error(), false)
 	}
-	select {
-	case <-l.ended:
-	case <-e.done:
-		l.end("emulator shutting down", false)
+	unanswered := time.NewTimer(storageAnswerTimeout)
+	defer unanswered.Stop()
+	for done := false; !done; {
+		select {
+		case <-l.ended:
+			done = true
+		case <-e.done:
+			l.end("emulator shutting down", false)
+		case <-unanswered.C:
+			l.mu.Lock()
+			answered := l.remoteSet
+			l.mu.Unlock()
+			if !answered {
+				l.end("no answer to the storage peer's offer within "+storageAnswerTimeout.String(), false)
+			}
+		}
 	}
 	if l.timer != nil {
 		l.timer.Stop()
@@ -380,12 +398,12 @@ var errRefusedMedia = errors.New("emulator: storage peer: media refused")
 // startRecording checks the SPS against KVS's rules and opens the
 // session's recording.
 func (l *peerLink) startRecording(sps, pps []byte, pts uint32) (*recorder, error) {
+	if len(sps) >= 4 && h264ProfileName(sps[1], sps[2]) == "" {
+		return nil, fmt.Errorf("%w: H.264 profile_idc %d (constraints %#02x) is not one of constrained-baseline, baseline, main, high, constrained-high, progressive-high", errRefusedMedia, sps[1], sps[2])
+	}
 	info, err := parseSPS(sps)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errRefusedMedia, err)
-	}
-	if info.profile == "" {
-		return nil, fmt.Errorf("%w: H.264 profile_idc %d (constraints %#02x) is not one of constrained-baseline, baseline, main, high, constrained-high, progressive-high", errRefusedMedia, info.profileIDC, info.constraints)
+		return nil, fmt.Errorf("%w: the keyframe's %s", errRefusedMedia, strings.TrimPrefix(err.Error(), "emulator: "))
 	}
 	if info.width > maxStorageDimension || info.height > maxStorageDimension {
 		return nil, fmt.Errorf("%w: the video is %dx%d, larger than %dx%d", errRefusedMedia, info.width, info.height, maxStorageDimension, maxStorageDimension)
