@@ -562,3 +562,25 @@ func (e *Emulator) adminRecording(w http.ResponseWriter, r *http.Request, name s
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	http.ServeContent(w, r, name, st.ModTime(), f)
 }
+
+// endStorage ends ch's storage session, master and viewers, for reason.
+func (e *Emulator) endStorage(ch *channel, reason string) {
+	st := &e.storage
+	if st.live.Load() == 0 {
+		return
+	}
+	st.mu.Lock()
+	var links []*peerLink
+	if s := st.sessions[ch]; s != nil {
+		if s.master != nil {
+			links = append(links, s.master)
+		}
+		for _, v := range s.viewers {
+			links = append(links, v)
+		}
+	}
+	st.mu.Unlock()
+	for _, l := range links {
+		l.end(reason, false)
+	}
+}

@@ -546,3 +546,38 @@ func TestAWSCLIJoinStorageSession(t *testing.T) {
 		t.Errorf("Stats().Storage = %+v; want 1 join and 1 viewer join", st)
 	}
 }
+
+// TestStorageSessionEndsWithTheChannel: disabling storage or deleting the
+// channel ends its session.
+func TestStorageSessionEndsWithTheChannel(t *testing.T) {
+	e := start(t, storageConfig(t))
+	c := sdkClient(e, exampleCreds())
+	for _, tc := range []struct {
+		name string
+		end  func(arn string) error
+	}{
+		{"disabled", func(arn string) error {
+			_, err := c.UpdateMediaStorageConfiguration(ctxT(t), &kinesisvideo.UpdateMediaStorageConfigurationInput{ChannelARN: aws.String(arn),
+				MediaStorageConfiguration: &kvtypes.MediaStorageConfiguration{Status: kvtypes.MediaStorageConfigurationStatusDisabled}})
+			return err
+		}},
+		{"deleted", func(arn string) error {
+			_, err := c.DeleteSignalingChannel(ctxT(t), &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(arn)})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			arn, ep := storageChannel(t, e, "ends-"+tc.name)
+			connectMaster(t, e, arn)
+			connectViewer(t, e, arn, "v")
+			joinMaster(t, ep, arn)
+			if status, code, body := callStorage(t, ep, "joinStorageSessionAsViewer", map[string]string{"channelArn": arn, "clientId": "v"}); status != http.StatusOK {
+				t.Fatalf("JoinStorageSessionAsViewer: %d %s %v", status, code, body)
+			}
+			if err := tc.end(arn); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the session to end", func() bool { return len(e.StorageSessions()) == 0 })
+		})
+	}
+}
