@@ -86,6 +86,7 @@ type peerLink struct {
 	pending   []webrtc.ICECandidateInit
 	rec       *recorder
 	videoSSRC uint32
+	closed    bool // set once run waits for the readers
 
 	ended   chan struct{}
 	endOnce sync.Once
@@ -136,6 +137,10 @@ func (l *peerLink) run() {
 		l.timer.Stop()
 	}
 	l.pc.Close()
+	// Readers may not start once the wait begins (see onTrack).
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
 	l.readers.Wait()
 	l.s.linkEnded(l)
 }
@@ -304,17 +309,15 @@ func (l *peerLink) newPeerConnection(api *webrtc.API) error {
 // dropped.
 func (l *peerLink) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	e := l.s.e
-	if !e.track() {
+	l.mu.Lock()
+	if l.closed || !e.track() {
+		l.mu.Unlock()
 		return
 	}
-	defer e.untrack()
 	l.readers.Add(1)
+	l.mu.Unlock()
+	defer e.untrack()
 	defer l.readers.Done()
-	select {
-	case <-l.ended:
-		return
-	default:
-	}
 	switch {
 	case !l.isMaster():
 		l.drain(tr)
