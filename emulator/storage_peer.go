@@ -86,6 +86,10 @@ type StorageSession struct {
 	Viewers []string `json:"viewers"`
 	// Recording is the path of the master's recording, once it started.
 	Recording string `json:"recording,omitempty"`
+	// MasterPackets counts the RTP packets the master sent, ViewerPackets
+	// those the viewers sent (their Opus, which the storage peer drops).
+	MasterPackets int64 `json:"masterPackets"`
+	ViewerPackets int64 `json:"viewerPackets"`
 }
 
 // storageSession is a channel's storage session: the master's link (the
@@ -128,15 +132,16 @@ func (e *Emulator) StorageSessions() []StorageSession {
 	for _, s := range st.sessions {
 		v := StorageSession{Channel: s.ch.name, Viewers: make([]string, 0, len(s.viewers))}
 		if m := s.master; m != nil {
-			v.Master, v.MasterSince = m.peerID, m.since
+			v.Master, v.MasterSince, v.MasterPackets = m.peerID, m.since, m.rtpIn.Load()
 			m.mu.Lock()
 			if m.rec != nil {
 				v.Recording = m.rec.info.Path
 			}
 			m.mu.Unlock()
 		}
-		for id := range s.viewers {
+		for id, l := range s.viewers {
 			v.Viewers = append(v.Viewers, id)
+			v.ViewerPackets += l.rtpIn.Load()
 		}
 		slices.Sort(v.Viewers)
 		out = append(out, v)

@@ -310,7 +310,7 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 	e := start(t, storageConfig(t))
 	arn, ep := storageChannel(t, e, "ingest")
 	m1 := newMediaPeer(t, connectMaster(t, e, arn), true, "video", "audio")
-	v := newMediaPeer(t, connectViewer(t, e, arn, "viewer-1"), false)
+	v := newMediaPeer(t, connectViewer(t, e, arn, "viewer-1"), false, "audio")
 	joinMaster(t, ep, arn)
 	first := m1.answer()
 	m1.waitConnected()
@@ -319,13 +319,22 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 	}
 	v.answer()
 	v.waitConnected()
+	// The viewer talks back (Opus) while the master streams.
+	talk, stopTalking := context.WithCancel(ctxT(t))
+	talked := make(chan struct{})
+	go func() {
+		defer close(talked)
+		v.stream(talk)
+	}()
 	m1.stream(ctxT(t))
+	stopTalking()
+	<-talked
 	if n := v.frames.Load(); n < 50 {
 		t.Errorf("the storage viewer received %d video frames of %d; want most", n, testmedia.FrameCount)
 	}
 	ss := e.StorageSessions()
-	if len(ss) != 1 || ss[0].Master != first || len(ss[0].Viewers) != 1 || ss[0].Recording == "" {
-		t.Fatalf("StorageSessions() = %+v; want one with master %s, one viewer and a recording", ss, first)
+	if len(ss) != 1 || ss[0].Master != first || len(ss[0].Viewers) != 1 || ss[0].Recording == "" || ss[0].MasterPackets == 0 || ss[0].ViewerPackets == 0 {
+		t.Fatalf("StorageSessions() = %+v; want one with master %s, one viewer, a recording, packets from both", ss, first)
 	}
 
 	// A newer master takes the session over: the first one's recording

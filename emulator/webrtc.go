@@ -127,6 +127,7 @@ func (l *peerLink) run() {
 			done = true
 		case <-e.done:
 			l.end("emulator shutting down", false)
+			done = true
 		case <-unanswered.C:
 			l.mu.Lock()
 			answered := l.remoteSet
