@@ -684,5 +684,6 @@ func (e *Emulator) deleteChannel(in deleteInput, who *issued) error {
 	ch.held = map[string][]heldMsg{}
 	ch.mu.Unlock()
 	forEachConn(conns, func(c *conn) bool { c.close(statusGoingAway, "channel deleted"); return true })
+	e.endStorage(ch, "the channel was deleted")
 	return nil
 }

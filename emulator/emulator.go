@@ -20,6 +20,7 @@
 //	GET  /signaling/master/m-XXXXXXXX?…    ConnectAsMaster (presigned WebSocket)
 //	GET  /signaling/viewer/v-XXXXXXXX?…    ConnectAsViewer
 //	POST /ice/r-XXXXXXXX/v1/get-ice-server-config
+//	POST /webrtc/w-XXXXXXXX/joinStorageSession…  the storage peer of WebRTC ingestion (storage_peer.go)
 //	     /_emulator/…                      admin: stats, faults, GO_AWAY, drop (no auth, loopback, same-origin only)
 //
 // With [Config.IoT], an emulated AWS IoT credentials provider listens on a

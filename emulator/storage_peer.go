@@ -86,6 +86,10 @@ type StorageSession struct {
 	Viewers []string `json:"viewers"`
 	// Recording is the path of the master's recording, once it started.
 	Recording string `json:"recording,omitempty"`
+	// MasterPackets counts the RTP packets the master sent, ViewerPackets
+	// those the viewers sent (their Opus, which the storage peer drops).
+	MasterPackets int64 `json:"masterPackets"`
+	ViewerPackets int64 `json:"viewerPackets"`
 }
 
 // storageSession is a channel's storage session: the master's link (the
@@ -128,15 +132,16 @@ func (e *Emulator) StorageSessions() []StorageSession {
 	for _, s := range st.sessions {
 		v := StorageSession{Channel: s.ch.name, Viewers: make([]string, 0, len(s.viewers))}
 		if m := s.master; m != nil {
-			v.Master, v.MasterSince = m.peerID, m.since
+			v.Master, v.MasterSince, v.MasterPackets = m.peerID, m.since, m.rtpIn.Load()
 			m.mu.Lock()
 			if m.rec != nil {
 				v.Recording = m.rec.info.Path
 			}
 			m.mu.Unlock()
 		}
-		for id := range s.viewers {
+		for id, l := range s.viewers {
 			v.Viewers = append(v.Viewers, id)
+			v.ViewerPackets += l.rtpIn.Load()
 		}
 		slices.Sort(v.Viewers)
 		out = append(out, v)
@@ -561,4 +566,26 @@ func (e *Emulator) adminRecording(w http.ResponseWriter, r *http.Request, name s
 	w.Header().Set("Content-Type", "video/x-matroska")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	http.ServeContent(w, r, name, st.ModTime(), f)
+}
+
+// endStorage ends ch's storage session, master and viewers, for reason.
+func (e *Emulator) endStorage(ch *channel, reason string) {
+	st := &e.storage
+	if st.live.Load() == 0 {
+		return
+	}
+	st.mu.Lock()
+	var links []*peerLink
+	if s := st.sessions[ch]; s != nil {
+		if s.master != nil {
+			links = append(links, s.master)
+		}
+		for _, v := range s.viewers {
+			links = append(links, v)
+		}
+	}
+	st.mu.Unlock()
+	for _, l := range links {
+		l.end(reason, false)
+	}
 }

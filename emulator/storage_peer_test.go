@@ -92,7 +92,7 @@ func loopbackAPI(t testing.TB) *webrtc.API {
 	}
 	var s webrtc.SettingEngine
 	s.SetIncludeLoopbackCandidate(true)
-	s.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	s.SetInterfaceFilter(func(name string) bool { return name == "lo" || name == "lo0" })
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(s))
@@ -310,7 +310,7 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 	e := start(t, storageConfig(t))
 	arn, ep := storageChannel(t, e, "ingest")
 	m1 := newMediaPeer(t, connectMaster(t, e, arn), true, "video", "audio")
-	v := newMediaPeer(t, connectViewer(t, e, arn, "viewer-1"), false)
+	v := newMediaPeer(t, connectViewer(t, e, arn, "viewer-1"), false, "audio")
 	joinMaster(t, ep, arn)
 	first := m1.answer()
 	m1.waitConnected()
@@ -319,13 +319,22 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 	}
 	v.answer()
 	v.waitConnected()
+	// The viewer talks back (Opus) while the master streams.
+	talk, stopTalking := context.WithCancel(ctxT(t))
+	talked := make(chan struct{})
+	go func() {
+		defer close(talked)
+		v.stream(talk)
+	}()
 	m1.stream(ctxT(t))
+	stopTalking()
+	<-talked
 	if n := v.frames.Load(); n < 50 {
 		t.Errorf("the storage viewer received %d video frames of %d; want most", n, testmedia.FrameCount)
 	}
 	ss := e.StorageSessions()
-	if len(ss) != 1 || ss[0].Master != first || len(ss[0].Viewers) != 1 || ss[0].Recording == "" {
-		t.Fatalf("StorageSessions() = %+v; want one with master %s, one viewer and a recording", ss, first)
+	if len(ss) != 1 || ss[0].Master != first || len(ss[0].Viewers) != 1 || ss[0].Recording == "" || ss[0].MasterPackets == 0 || ss[0].ViewerPackets == 0 {
+		t.Fatalf("StorageSessions() = %+v; want one with master %s, one viewer, a recording, packets from both", ss, first)
 	}
 
 	// A newer master takes the session over: the first one's recording
@@ -544,5 +553,40 @@ func TestAWSCLIJoinStorageSession(t *testing.T) {
 	}
 	if st := e.Stats().Storage; st.Joins != 1 || st.ViewerJoins != 1 {
 		t.Errorf("Stats().Storage = %+v; want 1 join and 1 viewer join", st)
+	}
+}
+
+// TestStorageSessionEndsWithTheChannel: disabling storage or deleting the
+// channel ends its session.
+func TestStorageSessionEndsWithTheChannel(t *testing.T) {
+	e := start(t, storageConfig(t))
+	c := sdkClient(e, exampleCreds())
+	for _, tc := range []struct {
+		name string
+		end  func(arn string) error
+	}{
+		{"disabled", func(arn string) error {
+			_, err := c.UpdateMediaStorageConfiguration(ctxT(t), &kinesisvideo.UpdateMediaStorageConfigurationInput{ChannelARN: aws.String(arn),
+				MediaStorageConfiguration: &kvtypes.MediaStorageConfiguration{Status: kvtypes.MediaStorageConfigurationStatusDisabled}})
+			return err
+		}},
+		{"deleted", func(arn string) error {
+			_, err := c.DeleteSignalingChannel(ctxT(t), &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(arn)})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			arn, ep := storageChannel(t, e, "ends-"+tc.name)
+			connectMaster(t, e, arn)
+			connectViewer(t, e, arn, "v")
+			joinMaster(t, ep, arn)
+			if status, code, body := callStorage(t, ep, "joinStorageSessionAsViewer", map[string]string{"channelArn": arn, "clientId": "v"}); status != http.StatusOK {
+				t.Fatalf("JoinStorageSessionAsViewer: %d %s %v", status, code, body)
+			}
+			if err := tc.end(arn); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the session to end", func() bool { return len(e.StorageSessions()) == 0 })
+		})
 	}
 }

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -58,14 +60,21 @@ func newStorageAPI() (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s)), nil
 }
 
-// loopbackOnly limits s to UDP on the loopback interface.
+// loopbackOnly limits s to UDP on the loopback interface (lo on Linux,
+// lo0 on macOS and the BSDs), and keeps pion's own logging quiet.
 func loopbackOnly(s *webrtc.SettingEngine) {
+	s.LoggerFactory = &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled}
 	s.SetIncludeLoopbackCandidate(true)
-	s.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	s.SetInterfaceFilter(func(name string) bool { return name == "lo" || name == "lo0" })
 	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 }
+
+// storageAnswerTimeout is how long the storage peer waits for the answer
+// to its offer before it gives the link up, so that an offer nobody
+// answers does not hold a peer connection for the whole session.
+const storageAnswerTimeout = 30 * time.Second
 
 // peerLink is the storage peer's connection to the master or one viewer.
 type peerLink struct {
@@ -80,6 +89,7 @@ type peerLink struct {
 	pending   []webrtc.ICECandidateInit
 	rec       *recorder
 	videoSSRC uint32
+	closed    bool // set once run waits for the readers
 
 	ended   chan struct{}
 	endOnce sync.Once
@@ -109,15 +119,32 @@ func (l *peerLink) run() {
 	if err != nil {
 		l.end(err.Error(), false)
 	}
-	select {
-	case <-l.ended:
-	case <-e.done:
-		l.end("emulator shutting down", false)
+	unanswered := time.NewTimer(storageAnswerTimeout)
+	defer unanswered.Stop()
+	for done := false; !done; {
+		select {
+		case <-l.ended:
+			done = true
+		case <-e.done:
+			l.end("emulator shutting down", false)
+			done = true
+		case <-unanswered.C:
+			l.mu.Lock()
+			answered := l.remoteSet
+			l.mu.Unlock()
+			if !answered {
+				l.end("no answer to the storage peer's offer within "+storageAnswerTimeout.String(), false)
+			}
+		}
 	}
 	if l.timer != nil {
 		l.timer.Stop()
 	}
 	l.pc.Close()
+	// Readers may not start once the wait begins (see onTrack).
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
 	l.readers.Wait()
 	l.s.linkEnded(l)
 }
@@ -286,17 +313,15 @@ func (l *peerLink) newPeerConnection(api *webrtc.API) error {
 // dropped.
 func (l *peerLink) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	e := l.s.e
-	if !e.track() {
+	l.mu.Lock()
+	if l.closed || !e.track() {
+		l.mu.Unlock()
 		return
 	}
-	defer e.untrack()
 	l.readers.Add(1)
+	l.mu.Unlock()
+	defer e.untrack()
 	defer l.readers.Done()
-	select {
-	case <-l.ended:
-		return
-	default:
-	}
 	switch {
 	case !l.isMaster():
 		l.drain(tr)
@@ -380,12 +405,12 @@ var errRefusedMedia = errors.New("emulator: storage peer: media refused")
 // startRecording checks the SPS against KVS's rules and opens the
 // session's recording.
 func (l *peerLink) startRecording(sps, pps []byte, pts uint32) (*recorder, error) {
+	if len(sps) >= 4 && h264ProfileName(sps[1], sps[2]) == "" {
+		return nil, fmt.Errorf("%w: H.264 profile_idc %d (constraints %#02x) is not one of constrained-baseline, baseline, main, high, constrained-high, progressive-high", errRefusedMedia, sps[1], sps[2])
+	}
 	info, err := parseSPS(sps)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errRefusedMedia, err)
-	}
-	if info.profile == "" {
-		return nil, fmt.Errorf("%w: H.264 profile_idc %d (constraints %#02x) is not one of constrained-baseline, baseline, main, high, constrained-high, progressive-high", errRefusedMedia, info.profileIDC, info.constraints)
+		return nil, fmt.Errorf("%w: the keyframe's %s", errRefusedMedia, strings.TrimPrefix(err.Error(), "emulator: "))
 	}
 	if info.width > maxStorageDimension || info.height > maxStorageDimension {
 		return nil, fmt.Errorf("%w: the video is %dx%d, larger than %dx%d", errRefusedMedia, info.width, info.height, maxStorageDimension, maxStorageDimension)

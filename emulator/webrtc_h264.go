@@ -59,8 +59,6 @@ func appendNAL(nals [][]byte, n []byte) [][]byte {
 type spsInfo struct {
 	profile       string // e.g. constrained-baseline; empty if not one KVS takes
 	profileIDC    byte
-	constraints   byte
-	level         byte
 	width, height int
 }
 
@@ -162,7 +160,7 @@ func parseSPS(nal []byte) (spsInfo, error) {
 	if len(nal) < 4 || nal[0]&0x1f != nalSPS {
 		return spsInfo{}, errors.New("emulator: h264 SPS: not a sequence parameter set NAL unit")
 	}
-	info := spsInfo{profileIDC: nal[1], constraints: nal[2], level: nal[3]}
+	info := spsInfo{profileIDC: nal[1]}
 	info.profile = h264ProfileName(nal[1], nal[2])
 	r := &bitReader{b: unescapeRBSP(nal[4:])}
 	if err := info.readSize(r); err != nil {

@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -126,4 +127,42 @@ func FuzzSplitAnnexB(f *testing.F) {
 		}
 		toAVCC(splitAnnexB(b))
 	})
+}
+
+// TestRecordVideoRefuses: the first keyframe's SPS decides whether the
+// master's video is taken: KVS's profiles, at most 1920×1920.
+func TestRecordVideoRefuses(t *testing.T) {
+	e, err := New(Config{RecordingDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		sps     []byte
+		refused string // "" if taken
+	}{
+		{"clip", clipSPS(t), ""},
+		{"1080p high", mustHex(t, "67640028acd940780227e5c044000003000400000300c83c60c658"), ""},
+		{"1440p", mustHex(t, "67640032acd9402800b5b011000003000100000300320f183196"), "2560x1440, larger than 1920x1920"},
+		{"high 10", []byte{0x67, 110, 0, 30, 0xf4, 0x20}, "profile_idc 110"},
+		{"broken SPS", []byte{0x67, 66, 0xc0, 30}, "h264 SPS"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &peerLink{s: &storageSession{e: e, ch: &channel{name: "refusals"}}, ended: make(chan struct{})}
+			au := append([]byte{0, 0, 0, 1}, tc.sps...)
+			au = append(au, 0, 0, 0, 1, 0x68, 0xce, 0x38, 0x80, 0, 0, 0, 1, 0x65, 0x88, 0x84)
+			ok := l.recordVideo(au, 0)
+			if tc.refused == "" {
+				if !ok || l.rec == nil {
+					t.Fatalf("recordVideo() = %v, recording %v; want the video taken", ok, l.rec)
+				}
+				l.rec.close()
+				return
+			}
+			if ok || !l.refused || !strings.Contains(l.reason, tc.refused) {
+				t.Errorf("recordVideo() = %v, refused %v (%q); want refused with %q", ok, l.refused, l.reason, tc.refused)
+			}
+		})
+	}
 }
