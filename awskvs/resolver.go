@@ -318,12 +318,14 @@ func (r *Resolver) channelARN(ctx context.Context, op, channel string) (string, 
 	})
 }
 
-func (r *Resolver) fetchEndpoints(ctx context.Context, arn string, role kvs.Role) (endpoints, time.Time, error) {
+// getEndpoints calls GetSignalingChannelEndpoint for the channel's
+// endpoints of protocols, for role.
+func (r *Resolver) getEndpoints(ctx context.Context, arn string, role kvs.Role, protocols ...types.ChannelProtocol) ([]types.ResourceEndpointListItem, error) {
 	a, _ := kvs.ParseChannelARN(arn)
 	in := &kinesisvideo.GetSignalingChannelEndpointInput{
 		ChannelARN: aws.String(arn),
 		SingleMasterChannelEndpointConfiguration: &types.SingleMasterChannelEndpointConfiguration{
-			Protocols: []types.ChannelProtocol{types.ChannelProtocolWss, types.ChannelProtocolHttps},
+			Protocols: protocols,
 			Role:      types.ChannelRole(role),
 		},
 	}
@@ -334,10 +336,18 @@ func (r *Resolver) fetchEndpoints(ctx context.Context, arn string, role kvs.Role
 		return err
 	})
 	if err != nil {
+		return nil, err
+	}
+	return out.ResourceEndpointList, nil
+}
+
+func (r *Resolver) fetchEndpoints(ctx context.Context, arn string, role kvs.Role) (endpoints, time.Time, error) {
+	list, err := r.getEndpoints(ctx, arn, role, types.ChannelProtocolWss, types.ChannelProtocolHttps)
+	if err != nil {
 		return endpoints{}, time.Time{}, err
 	}
 	var eps endpoints
-	for _, e := range out.ResourceEndpointList {
+	for _, e := range list {
 		switch e.Protocol {
 		case types.ChannelProtocolWss:
 			eps.wss = aws.ToString(e.ResourceEndpoint)

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 
 	"github.com/kvssign/kvssign/kvs"
@@ -55,25 +54,12 @@ func (r *Resolver) storageEndpoint(ctx context.Context, arn string, role kvs.Rol
 }
 
 func (r *Resolver) fetchStorageEndpoint(ctx context.Context, arn string, role kvs.Role) (string, time.Time, error) {
-	a, _ := kvs.ParseChannelARN(arn)
-	in := &kinesisvideo.GetSignalingChannelEndpointInput{
-		ChannelARN: aws.String(arn),
-		SingleMasterChannelEndpointConfiguration: &types.SingleMasterChannelEndpointConfiguration{
-			Protocols: []types.ChannelProtocol{types.ChannelProtocolWebrtc},
-			Role:      types.ChannelRole(role),
-		},
-	}
-	var out *kinesisvideo.GetSignalingChannelEndpointOutput
-	err := r.call(ctx, "GetSignalingChannelEndpoint", arn, idempotent, func(ctx context.Context) error {
-		var err error
-		out, err = r.API.GetSignalingChannelEndpoint(ctx, in, inRegion(a.Region))
-		return err
-	})
+	list, err := r.getEndpoints(ctx, arn, role, types.ChannelProtocolWebrtc)
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	ep := ""
-	for _, e := range out.ResourceEndpointList {
+	for _, e := range list {
 		if e.Protocol == types.ChannelProtocolWebrtc {
 			ep = aws.ToString(e.ResourceEndpoint)
 		}

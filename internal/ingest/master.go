@@ -189,36 +189,10 @@ func (m *Master) Run(ctx context.Context) error {
 			onJoin(a)
 		}
 	}
-	joined := make(chan error, 1)
-	go func() { joined <- m.joiner.Run(ctx) }()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	m.stream(ctx, &wg)
-
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-joined:
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		case ev, ok := <-c.Events():
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("ingest: signaling ended: %w", c.Err())
-			}
-			if ev.Type == signaling.EventOffer {
-				m.closePeer(func() { m.joiner.Observe(ev) })
-			} else {
-				m.joiner.Observe(ev)
-			}
-			m.handle(ctx, c, ev)
-		}
-	}
+	return loop(ctx, c, m.joiner, m.closePeer, func(ev signaling.Event) { m.handle(ctx, c, ev) })
 }
 
 // stream plays the samples into the tracks, which every storage peer

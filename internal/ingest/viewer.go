@@ -90,46 +90,23 @@ func (v *Viewer) Run(ctx context.Context) error {
 			v.cfg.Log("JoinStorageSessionAsViewer (%s, #%d): err=%v", a.Reason, a.N, a.Err)
 		},
 	}
-	joined := make(chan error, 1)
-	go func() { joined <- j.Run(ctx) }()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-joined:
-			if ctx.Err() != nil {
-				return nil
+	return loop(ctx, c, j, v.close, func(ev signaling.Event) {
+		switch ev.Type {
+		case signaling.EventOffer:
+			v.cfg.Log("viewer %s: SDP offer from the storage session", id)
+			if err := v.answer(ctx, c, j, ev); err != nil {
+				v.cfg.Log("viewer %s: answering: %v", id, err)
+				j.Lost()
 			}
-			return err
-		case ev, ok := <-c.Events():
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("ingest: viewer: signaling ended: %w", c.Err())
-			}
-			if ev.Type == signaling.EventOffer {
-				v.close(func() { j.Observe(ev) })
-			} else {
-				j.Observe(ev)
-			}
-			switch ev.Type {
-			case signaling.EventOffer:
-				v.cfg.Log("viewer %s: SDP offer from the storage session", id)
-				if err := v.answer(ctx, c, j, ev); err != nil {
-					v.cfg.Log("viewer %s: answering: %v", id, err)
-					j.Lost()
-				}
-			case signaling.EventCandidate:
-				v.mu.Lock()
-				pc := v.pc
-				v.mu.Unlock()
-				if pc != nil {
-					pc.AddICECandidate(iceInit(ev.Candidate))
-				}
+		case signaling.EventCandidate:
+			v.mu.Lock()
+			pc := v.pc
+			v.mu.Unlock()
+			if pc != nil {
+				pc.AddICECandidate(iceInit(ev.Candidate))
 			}
 		}
-	}
+	})
 }
 
 func (v *Viewer) answer(ctx context.Context, c *signaling.Client, j *awskvs.StorageJoiner, ev signaling.Event) error {
