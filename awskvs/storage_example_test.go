@@ -68,3 +68,35 @@ func ExampleResolver_JoinStorageSession() {
 	}
 	// Output: offer from the storage session: true
 }
+
+// A StorageJoiner runs beside the master's event loop: it hears of
+// offers and reconnections through Observe, of the storage peer
+// connection through Connected and Lost, and joins again when needed.
+func ExampleStorageJoiner() {
+	ctx := context.Background()
+	cfg, stop := startEmulator(ctx)
+	defer stop()
+	r := awskvs.NewResolver(cfg)
+	c, err := signaling.Dial(ctx, func(ctx context.Context) (string, error) {
+		s, err := r.Presign(ctx, "front-door", kvs.Master, "")
+		return s.URL, err
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	j := &awskvs.StorageJoiner{
+		Join: func(ctx context.Context) error { return r.JoinStorageSession(ctx, "front-door") },
+		OnJoin: func(a awskvs.JoinAttempt) {
+			if a.Err != nil {
+				log.Printf("join (%s): %v", a.Reason, a.Err)
+			}
+		},
+	}
+	go j.Run(ctx)
+	for ev := range c.Events() {
+		j.Observe(ev)
+		// On an offer: a pion peer connection with H.264 and Opus tracks
+		// answers it, and reports j.Connected() and j.Lost().
+	}
+}
