@@ -18,4 +18,9 @@
 //
 // GetIceServerConfig is sent as one SigV4-signed JSON POST to the channel's
 // HTTPS endpoint, signed with the sigv4 package.
+//
+// For WebRTC ingestion the Resolver also manages streams and channels'
+// media storage, finds the WEBRTC endpoint and joins storage sessions
+// (JoinStorageSession, likewise one signed POST); a [StorageJoiner] keeps
+// a master joined. See docs/ingestion.md.
 package awskvs

@@ -48,7 +48,7 @@ func (s ICEServer) GoString() string { return "awskvs.ICEServer" + s.String() }
 // iceConfigPath is GetIceServerConfig's path under the HTTPS endpoint.
 const iceConfigPath = "/v1/get-ice-server-config"
 
-// maxICEBody bounds a GetIceServerConfig answer.
+// maxICEBody bounds the answer to a request the Resolver sends itself.
 const maxICEBody = 1 << 20
 
 // ICEServers returns the channel's TURN servers and their credentials,
@@ -113,22 +113,49 @@ type iceResponse struct {
 }
 
 func (r *Resolver) fetchICE(ctx context.Context, arn, httpsEndpoint, clientID string) ([]ICEServer, time.Time, error) {
-	if r.Credentials == nil {
-		return nil, time.Time{}, errors.New("awskvs: resolver has no credentials provider")
-	}
 	a, _ := kvs.ParseChannelARN(arn)
 	body, _ := json.Marshal(iceRequest{ChannelARN: arn, ClientId: clientID, Service: "TURN"})
+	target := strings.TrimSuffix(httpsEndpoint, "/") + iceConfigPath
+	var out iceResponse
+	if err := r.signedPost(ctx, "GetIceServerConfig", arn, idempotent, target, a.Region, body, &out); err != nil {
+		return nil, time.Time{}, err
+	}
+	now := r.now()
+	var servers []ICEServer
+	expires := time.Time{}
+	for _, s := range out.IceServerList {
+		if len(s.Uris) == 0 {
+			continue
+		}
+		exp := now.Add(time.Duration(s.Ttl) * time.Second)
+		servers = append(servers, ICEServer{URLs: s.Uris, Username: s.Username, Credential: s.Password, Expires: exp})
+		if expires.IsZero() || exp.Before(expires) {
+			expires = exp
+		}
+	}
+	if len(servers) == 0 {
+		return nil, now, nil
+	}
+	return servers, expires.Add(-ICEMargin), nil
+}
+
+// signedPost sends body as a SigV4-signed JSON POST to target, with the
+// Resolver's deadlines, retries and typed errors, and decodes a 200
+// answer into out (nil: the answer is not read). The SDK modules of the
+// data-plane services are not used: one request each does not need them.
+func (r *Resolver) signedPost(ctx context.Context, op, resource string, kind callKind, target, region string, body []byte, out any) error {
+	if r.Credentials == nil {
+		return errors.New("awskvs: resolver has no credentials provider")
+	}
 	sum := sha256.Sum256(body)
 	hash := hex.EncodeToString(sum[:])
-	target := strings.TrimSuffix(httpsEndpoint, "/") + iceConfigPath
-	signer := sigv4.Signer{Service: kvs.Service, Region: a.Region, Trace: r.Trace,
+	signer := sigv4.Signer{Service: kvs.Service, Region: region, Trace: r.Trace,
 		Clock: func() time.Time { return r.now().Add(r.ClockOffset) }}
 	client := r.HTTPClient
 	if client == nil {
 		client = http.DefaultClient
 	}
-	var out iceResponse
-	err := r.call(ctx, "GetIceServerConfig", arn, idempotent, func(ctx context.Context) error {
+	return r.call(ctx, op, resource, kind, func(ctx context.Context) error {
 		creds, err := r.Credentials.Retrieve(ctx)
 		if err != nil {
 			return err
@@ -153,32 +180,14 @@ func (r *Resolver) fetchICE(ctx context.Context, arn, httpsEndpoint, clientID st
 		if resp.StatusCode != http.StatusOK {
 			return responseError(resp, data)
 		}
-		out = iceResponse{}
-		if err := json.Unmarshal(data, &out); err != nil {
+		if out == nil {
+			return nil
+		}
+		if err := json.Unmarshal(data, out); err != nil {
 			return &httpError{status: resp.StatusCode, api: &smithy.GenericAPIError{Code: "SerializationException", Message: "the answer is not the expected JSON: " + err.Error()}}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	now := r.now()
-	var servers []ICEServer
-	expires := time.Time{}
-	for _, s := range out.IceServerList {
-		if len(s.Uris) == 0 {
-			continue
-		}
-		exp := now.Add(time.Duration(s.Ttl) * time.Second)
-		servers = append(servers, ICEServer{URLs: s.Uris, Username: s.Username, Credential: s.Password, Expires: exp})
-		if expires.IsZero() || exp.Before(expires) {
-			expires = exp
-		}
-	}
-	if len(servers) == 0 {
-		return nil, now, nil
-	}
-	return servers, expires.Add(-ICEMargin), nil
 }
 
 // httpError is a non-2xx answer to a request the Resolver sent itself. It

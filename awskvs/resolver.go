@@ -134,7 +134,8 @@ type Resolver struct {
 	arns      *cache[string, string]
 	endpoints *cache[endpointKey, endpoints]
 	ice       *cache[iceKey, []ICEServer]
-	presigner *kvs.Presigner // made by init: it keeps templates and keys
+	storage   *cache[endpointKey, string] // WEBRTC endpoints
+	presigner *kvs.Presigner              // made by init: it keeps templates and keys
 
 	// For tests: the backoff's sleep and random source.
 	sleep func(context.Context, time.Duration) error
@@ -174,6 +175,7 @@ func (r *Resolver) init() {
 		r.arns = newCache[string, string](nf)
 		r.endpoints = newCache[endpointKey, endpoints](nf)
 		r.ice = newCache[iceKey, []ICEServer](nf)
+		r.storage = newCache[endpointKey, string](nf)
 		r.presigner = &kvs.Presigner{Credentials: r.Credentials, Expires: r.Expires, Clock: r.Clock,
 			Skew: kvs.NewClockSkew(r.ClockOffset), Trace: r.Trace}
 	})
@@ -316,12 +318,14 @@ func (r *Resolver) channelARN(ctx context.Context, op, channel string) (string, 
 	})
 }
 
-func (r *Resolver) fetchEndpoints(ctx context.Context, arn string, role kvs.Role) (endpoints, time.Time, error) {
+// getEndpoints calls GetSignalingChannelEndpoint for the channel's
+// endpoints of protocols, for role.
+func (r *Resolver) getEndpoints(ctx context.Context, arn string, role kvs.Role, protocols ...types.ChannelProtocol) ([]types.ResourceEndpointListItem, error) {
 	a, _ := kvs.ParseChannelARN(arn)
 	in := &kinesisvideo.GetSignalingChannelEndpointInput{
 		ChannelARN: aws.String(arn),
 		SingleMasterChannelEndpointConfiguration: &types.SingleMasterChannelEndpointConfiguration{
-			Protocols: []types.ChannelProtocol{types.ChannelProtocolWss, types.ChannelProtocolHttps},
+			Protocols: protocols,
 			Role:      types.ChannelRole(role),
 		},
 	}
@@ -332,10 +336,18 @@ func (r *Resolver) fetchEndpoints(ctx context.Context, arn string, role kvs.Role
 		return err
 	})
 	if err != nil {
+		return nil, err
+	}
+	return out.ResourceEndpointList, nil
+}
+
+func (r *Resolver) fetchEndpoints(ctx context.Context, arn string, role kvs.Role) (endpoints, time.Time, error) {
+	list, err := r.getEndpoints(ctx, arn, role, types.ChannelProtocolWss, types.ChannelProtocolHttps)
+	if err != nil {
 		return endpoints{}, time.Time{}, err
 	}
 	var eps endpoints
-	for _, e := range out.ResourceEndpointList {
+	for _, e := range list {
 		switch e.Protocol {
 		case types.ChannelProtocolWss:
 			eps.wss = aws.ToString(e.ResourceEndpoint)
@@ -415,4 +427,5 @@ func (r *Resolver) forgetARN(arn string) {
 	r.arns.forgetValue(func(v string) bool { return v == arn })
 	r.endpoints.forget(func(k endpointKey) bool { return k.arn == arn })
 	r.ice.forget(func(k iceKey) bool { return k.arn == arn })
+	r.storage.forget(func(k endpointKey) bool { return k.arn == arn })
 }

@@ -224,6 +224,9 @@ func adminError(w http.ResponseWriter, status int, format string, args ...any) {
 //	POST /_emulator/disconnect?channel=&role=&client=&code=&reason=
 //	POST /_emulator/channels {"name":…,"messageTtlSeconds":…}  create a channel without signing
 //	POST /_emulator/iot/revoke?certificate=ID|thing=NAME      revoke IoT device certificates
+//	GET  /_emulator/storage                   storage sessions (see StorageSession)
+//	GET  /_emulator/recordings                storage sessions' recordings (see Recording)
+//	GET  /_emulator/recordings/NAME           one recording's file (video/x-matroska)
 func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	e.setCommonHeaders(w)
 	if !isLoopback(r) {
@@ -294,6 +297,18 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case "iot/revoke":
 		if method(http.MethodPost) {
 			e.adminIoTRevoke(w, r)
+		}
+	case "storage":
+		if method(http.MethodGet) {
+			adminJSON(w, http.StatusOK, e.StorageSessions())
+		}
+	case "recordings":
+		if method(http.MethodGet) {
+			adminJSON(w, http.StatusOK, e.Recordings())
+		}
+	case "recordings/" + strings.TrimPrefix(path, "recordings/"):
+		if method(http.MethodGet) {
+			e.adminRecording(w, r, strings.TrimPrefix(path, "recordings/"))
 		}
 	default:
 		adminError(w, http.StatusNotFound, "no admin endpoint /_emulator/%s; see docs/emulator.md", path)

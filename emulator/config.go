@@ -143,6 +143,22 @@ type Config struct {
 	// alias's role, limited by Policy as an assumed role's are, in which
 	// Resource may name ${credentials-iot:ThingName}.
 	IoT *IoTConfig
+
+	// StorageSessionDuration is the longest a storage session (a master's
+	// JoinStorageSession) lasts before the storage peer ends it. If zero,
+	// 1 hour, as KVS.
+	StorageSessionDuration time.Duration
+	// StorageViewers is how many viewers a storage session takes with
+	// JoinStorageSessionAsViewer. If zero, 3, as KVS; if negative,
+	// unlimited.
+	StorageViewers int
+	// StorageNoMasterTimeout is how long storage viewers stay joined
+	// without a master. If zero, 3 minutes, as KVS.
+	StorageNoMasterTimeout time.Duration
+	// RecordingDir is where the storage peer writes each session's
+	// recording (a Matroska file of the master's H.264 and Opus). If
+	// empty, a temporary directory that Close removes.
+	RecordingDir string
 }
 
 const (
@@ -208,6 +224,9 @@ func (c Config) withDefaults() (Config, error) {
 			c.MaxConnections = defaultMaxConnections(soft)
 		}
 	}
+	if c.StorageViewers == 0 {
+		c.StorageViewers = 3
+	}
 	if c.MaxChannels <= 0 {
 		c.MaxChannels = 10000
 	}
@@ -249,6 +268,8 @@ func (c *Config) durationDefaults() error {
 		{&c.WriteTimeout, 5 * time.Second, "write timeout"},
 		{&c.ICETTL, 300 * time.Second, "ICE TTL"},
 		{&c.AlexaAnswerTimeout, 5 * time.Second, "Alexa answer timeout"},
+		{&c.StorageSessionDuration, time.Hour, "storage session duration"},
+		{&c.StorageNoMasterTimeout, 3 * time.Minute, "storage no-master timeout"},
 		{&c.STSMinDuration, 15 * time.Minute, "STS minimum duration"},
 		{&c.STSDefaultDuration, 0, "STS default duration"},
 		{&c.STSMaxDuration, 0, "STS maximum duration"},

@@ -50,6 +50,7 @@ var operations = []string{
 	OpUpdateSignalingChannel, OpTagResource, OpUntagResource, OpListTagsForResource, OpSendAlexaOfferToMaster,
 	OpCreateStream, OpDescribeStream, OpDeleteStream, OpListStreams,
 	OpUpdateMediaStorageConfiguration, OpDescribeMediaStorageConfiguration,
+	OpJoinStorageSession, OpJoinStorageSessionAsViewer,
 }
 
 var controlOps = map[string]string{
@@ -132,6 +133,10 @@ func jsonKind(k string) string {
 
 func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	e.setCommonHeaders(w)
+	if strings.HasPrefix(r.URL.Path, webrtcPrefix) {
+		e.serveStorage(w, r)
+		return
+	}
 	op, ok := controlOps[r.URL.Path]
 	if !ok || r.Method != http.MethodPost {
 		e.writeJSONError(w, errf(http.StatusNotFound, "UnknownOperationException", "no operation at %s %s", r.Method, clipValue(r.URL.Path)))
@@ -560,7 +565,6 @@ func (e *Emulator) channelEndpoint(r *http.Request, in endpointInput, who *issue
 		case p == "WSS":
 			ep = wsScheme + "://" + host + "/signaling/viewer/v-" + ch.endpointID
 		case p == "WEBRTC":
-			// Nothing serves this path yet: the storage peer is to come.
 			ep = scheme + "://" + host + "/webrtc/w-" + ch.endpointID
 		default:
 			ep = scheme + "://" + host + "/ice/r-" + ch.endpointID
@@ -680,5 +684,6 @@ func (e *Emulator) deleteChannel(in deleteInput, who *issued) error {
 	ch.held = map[string][]heldMsg{}
 	ch.mu.Unlock()
 	forEachConn(conns, func(c *conn) bool { c.close(statusGoingAway, "channel deleted"); return true })
+	e.endStorage(ch, "the channel was deleted")
 	return nil
 }

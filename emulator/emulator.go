@@ -20,6 +20,7 @@
 //	GET  /signaling/master/m-XXXXXXXX?…    ConnectAsMaster (presigned WebSocket)
 //	GET  /signaling/viewer/v-XXXXXXXX?…    ConnectAsViewer
 //	POST /ice/r-XXXXXXXX/v1/get-ice-server-config
+//	POST /webrtc/w-XXXXXXXX/joinStorageSession…  the storage peer of WebRTC ingestion (storage_peer.go)
 //	     /_emulator/…                      admin: stats, faults, GO_AWAY, drop (no auth, loopback, same-origin only)
 //
 // With [Config.IoT], an emulated AWS IoT credentials provider listens on a
@@ -110,6 +111,7 @@ type Emulator struct {
 	turns     []*turnServer // GetIceServerConfig's two servers; none until serving, or with DisableTURN
 	turnKey   []byte        // HMAC key of TURN passwords
 	iot       *iotState     // the IoT credentials endpoint (iot.go); nil without Config.IoT
+	storage   storageState  // the storage peer of WebRTC ingestion (storage_peer.go)
 	// reqTimeout bounds reading a request (its body: the headers have the
 	// server's own limit) and writing its answer, for all but the
 	// signaling WebSocket, so that a slow client cannot hold a connection.
@@ -346,6 +348,7 @@ func (e *Emulator) Close() error {
 		}
 	}
 	e.closeIoT()
+	e.closeStorage()
 	e.flushState()
 	return err
 }

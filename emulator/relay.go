@@ -74,6 +74,10 @@ func (c *conn) handle(data []byte) {
 
 // route delivers out to the recipient key of ch, or holds it.
 func (e *Emulator) route(ch *channel, key string, out kvs.ServerMessage, now time.Time) {
+	if e.storageTake(ch, key, out) {
+		e.stats.relayed.Add(1)
+		return
+	}
 	ch.mu.Lock()
 	if ch.deleted {
 		ch.mu.Unlock()

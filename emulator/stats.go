@@ -52,6 +52,8 @@ type Stats struct {
 	// MessagesExpired counts held messages dropped undelivered: past the
 	// channel's MessageTtlSeconds, or replaced by a newer offer or answer.
 	MessagesExpired int64 `json:"messagesExpired"`
+	// Storage counts the storage peer's sessions, viewers and refusals.
+	Storage StorageStats `json:"storage"`
 }
 
 // LiveConnections counts live signaling connections.
@@ -108,6 +110,7 @@ func (e *Emulator) Stats() Stats {
 		MessagesRejected:   c.rejected.Load(),
 		MessagesHeld:       c.held.Load(),
 		MessagesExpired:    c.expired.Load(),
+		Storage:            e.storageStats(),
 	}
 	for op, n := range c.calls {
 		s.Calls[op] = n.Load()

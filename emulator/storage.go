@@ -1,6 +1,6 @@
 // Channels' media storage configuration (UpdateMediaStorageConfiguration,
 // DescribeMediaStorageConfiguration): which stream a channel's WebRTC
-// ingestion would store into. The storage peer itself is not emulated.
+// ingestion stores into. The storage peer is in storage_peer.go.
 
 package emulator
 
@@ -113,6 +113,9 @@ func (e *Emulator) updateStorage(in updateStorageInput, who *issued) error {
 		return err
 	}
 	e.log.Info("channel media storage configured", "channel", ch.name, "status", want.Status, "stream", want.StreamARN)
+	if !want.enabled() {
+		e.endStorage(ch, "the channel's media storage was disabled")
+	}
 	return nil
 }
 

@@ -105,7 +105,7 @@ spki=$(openssl x509 -in "$cert" -pubkey -noout | openssl pkey -pubin -outform de
 say "running web/official/e2e (chromium $("$CHROMIUM" --version 2>/dev/null | awk '{print $2}'))"
 cd "$root/web/official"
 set +e
-KVSSIGN_EMULATOR_URL="https://$emu" KVSSIGN_SPKI="$spki" KVSSIGN_CHANNEL="$channel" \
+KVSSIGN_EMULATOR_URL="https://$emu" KVSSIGN_SPKI="$spki" KVSSIGN_CERT="$cert" KVSSIGN_CHANNEL="$channel" \
 	KVSSIGN_AKID="$akid" KVSSIGN_SECRET="$secret" KVSSIGN_ARTIFACTS="$art" CHROMIUM="$CHROMIUM" \
 	timeout 300 node --test --test-reporter=tap e2e/ 2>&1 | tee "$art/test.log"
 rc=${PIPESTATUS[0]}

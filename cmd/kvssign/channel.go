@@ -22,20 +22,20 @@ type channelCmdFlags struct {
 func newChannelCmd() *cobra.Command {
 	var f channelCmdFlags
 	c := &cobra.Command{
-		Use:   "channel create|describe|list|delete",
-		Short: "Create, describe, list and delete signaling channels",
+		Use:   "channel create|describe|list|delete|storage",
+		Short: "Create, describe, list and delete signaling channels, and set their media storage",
 		Long: `Manage signaling channels through the Kinesis Video Streams control plane (or
 the emulator given with --endpoint-url). A channel is named by its name or
 its ARN.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return usagef("channel: give a subcommand: create, describe, list or delete")
+			return usagef("channel: give a subcommand: create, describe, list, delete or storage")
 		},
 	}
 	pf := c.PersistentFlags()
 	f.aws.register(pf, true, false)
 	f.outputFlags.register(pf, true)
-	c.AddCommand(newChannelCreateCmd(&f), newChannelDescribeCmd(&f), newChannelListCmd(&f), newChannelDeleteCmd(&f))
+	c.AddCommand(newChannelCreateCmd(&f), newChannelDescribeCmd(&f), newChannelListCmd(&f), newChannelDeleteCmd(&f), newChannelStorageCmd(&f))
 	registerCompletions(c)
 	return c
 }
@@ -86,13 +86,9 @@ func newChannelCreateCmd(f *channelCmdFlags) *cobra.Command {
 				if ttl != 0 && (ttl < awskvs.MinMessageTTL || ttl > awskvs.MaxMessageTTL || ttl%time.Second != 0) {
 					return usagef("--message-ttl %v: must be whole seconds from %v to %v", ttl, awskvs.MinMessageTTL, awskvs.MaxMessageTTL)
 				}
-				tm := map[string]string{}
-				for _, t := range tags {
-					k, v, ok := strings.Cut(t, "=")
-					if !ok || k == "" {
-						return usagef("--tag %q: must be KEY=VALUE", t)
-					}
-					tm[k] = v
+				tm, err := parseTags(tags)
+				if err != nil {
+					return err
 				}
 				r, region, err := f.resolver(c.Context(), c.ErrOrStderr(), name)
 				if err != nil {

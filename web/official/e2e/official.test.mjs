@@ -12,6 +12,7 @@
 //
 //   KVSSIGN_EMULATOR_URL  the emulator (https://127.0.0.1:PORT, --tls)
 //   KVSSIGN_SPKI          base64 SHA-256 of the emulator certificate's key
+//   KVSSIGN_CERT          the emulator's certificate (PEM), for the admin API
 //   KVSSIGN_CHANNEL       a channel that exists
 //   KVSSIGN_AKID, KVSSIGN_SECRET  credentials the emulator accepts
 //   KVSSIGN_ARTIFACTS     where the pages' logs go
@@ -20,6 +21,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -65,6 +67,7 @@ before(async () => {
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--allow-loopback-in-peer-connection',
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
       '--disable-features=WebRtcHideLocalIpsWithMdns',
       `--ignore-certificate-errors-spki-list=${spki}`,
     ],
@@ -130,3 +133,31 @@ for (const relayOnly of [false, true]) {
     assert.match(v.log, /2 ICE servers: turn:127\.0\.0\.1:\d+\?transport=udp/);
   });
 }
+
+// adminJSON reads the emulator's admin API, trusting its certificate.
+async function adminJSON(p) {
+  const ca = await readFile(env('KVSSIGN_CERT'));
+  return new Promise((resolve, reject) => {
+    httpsGet(`${emulatorURL}${p}`, { ca }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => { try { resolve(JSON.parse(body)); } catch (e) { reject(e); } });
+    }).on('error', reject);
+  });
+}
+
+test('the sample page\'s ingestion mode streams H.264 and Opus into the storage session, which records them', async () => {
+  const page = await openPage('ingest');
+  const channel = `${channelName}-ingest`;
+  const run = page.evaluate((cfg) => window.runIngest(cfg), { ...peerConfig('MASTER'), channelName: channel, seconds: 4 });
+  const timeout = new Promise((_, no) => setTimeout(() => no(new Error(`no storage connection within ${T} ms`)), T));
+  const got = await Promise.race([run, timeout]);
+  assert.match(got.log, /JoinStorageSession/);
+  assert.match(got.log, /offer from storage-peer-/);
+  assert.match(got.log, /sent: .*video packets=[1-9]/);
+  await page.close(); // the session ends when its peer connection does
+  const recs = (await adminJSON('/_emulator/recordings')).filter((r) => r.channel === channel);
+  assert.equal(recs.length, 1, `one recording of ${channel}: ${JSON.stringify(recs)}`);
+  assert.ok(recs[0].videoFrames > 25 && recs[0].audioFrames > 50, `a second of video and audio at least: ${JSON.stringify(recs[0])}`);
+  console.log(`  recording ${recs[0].name}: ${recs[0].size} bytes, ${recs[0].videoFrames} video frames ${recs[0].width}x${recs[0].height} ${recs[0].profile}, ${recs[0].audioFrames} audio frames`);
+});

@@ -10,6 +10,7 @@
 import { KinesisVideoClient, DescribeSignalingChannelCommand, GetSignalingChannelEndpointCommand } from '@aws-sdk/client-kinesis-video';
 import { KinesisVideoSignalingClient, GetIceServerConfigCommand } from '@aws-sdk/client-kinesis-video-signaling';
 import { SignalingClient, Role } from 'amazon-kinesis-video-streams-webrtc';
+import { runIngest } from './ingest.js';
 
 const logEl = document.getElementById('log');
 function log(msg) {
@@ -111,3 +112,6 @@ window.runPeer = async function runPeer(cfg) {
 // masterReady lets the test wait until the master is connected before it
 // starts the viewer, as the sample page's user would.
 window.masterConnected = () => /master connected/.test(logEl.textContent);
+
+// runIngest is the sample page's ingestion mode (ingest.js).
+window.runIngest = (cfg) => runIngest(cfg, log);
