@@ -17,6 +17,9 @@ func TestMain(m *testing.M) {
 	if IsMemoryChild() {
 		os.Exit(MemoryChild())
 	}
+	if IsMinimalChild() {
+		os.Exit(MinimalChild())
+	}
 	os.Exit(m.Run())
 }
 
@@ -49,6 +52,7 @@ func TestPrograms(t *testing.T) {
 		{"handshake", []string{"-handshakes", "20", "-workers", "2", "-runs", "1"}, "µs CPU/handshake"},
 		{"budget", []string{"-max-connections", "4", "-extra", "5"}, "refused 503"},
 		{"memory", []string{"-clients", "3", "-cycles", "1"}, "goroutines/client"},
+		{"serve", []string{"-conns", "2", "-requests", "50", "-runs", "1"}, "of minimal"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.prog, func(t *testing.T) {

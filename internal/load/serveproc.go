@@ -1,0 +1,106 @@
+package load
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// process is a server the serve and storm programs run: kvssign serve, the
+// minimal handler, redis-server. Its standard error goes to a file, as a
+// production server's log would, so that writing it costs the load
+// program nothing.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	log  *os.File
+}
+
+// startProcess starts cmd and waits until a line of its standard output
+// starts with prefix; it returns the rest of that line (an address).
+func startProcess(ctx context.Context, name string, cmd *exec.Cmd, logPath, prefix string) (*process, string, error) {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("load: %s log: %w", name, err)
+	}
+	cmd.Stderr = f
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	p := &process{name: name, cmd: cmd, done: make(chan struct{}), log: f}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return nil, "", fmt.Errorf("load: starting %s: %w", name, err)
+	}
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				select {
+				case addrc <- strings.TrimSpace(a):
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, out)
+	}()
+	go func() {
+		cmd.Wait()
+		close(p.done)
+	}()
+	select {
+	case a := <-addrc:
+		return p, a, nil
+	case <-p.done:
+		err = fmt.Errorf("load: %s exited before listening: %s", name, p.logTail())
+	case <-time.After(30 * time.Second):
+		err = fmt.Errorf("load: %s did not start listening: %s", name, p.logTail())
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	p.stop()
+	return nil, "", err
+}
+
+// logTail returns the end of the process's standard error.
+func (p *process) logTail() string {
+	b, _ := os.ReadFile(p.log.Name())
+	if len(b) > 2048 {
+		b = b[len(b)-2048:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// stop interrupts the process and waits for it.
+func (p *process) stop() {
+	p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+	p.log.Close()
+}
+
+// kill ends the process at once, as a crash would.
+func (p *process) kill() {
+	p.cmd.Process.Kill()
+	<-p.done
+	p.log.Close()
+}
+
+// cpu returns the CPU time the process has used so far.
+func (p *process) cpu() (time.Duration, error) {
+	u, s, err := processCPU(p.cmd.Process.Pid)
+	return u + s, err
+}
