@@ -333,8 +333,8 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 	h["X-Request-Id"] = []string{reqID}
 	// Everything below, a JWT key fetch and AWS calls included, has
 	// requestTimeout.
-	ctx, cancel := context.WithTimeout(r.Context(), s.requestTimeout)
-	defer cancel()
+	ctx := newLazyTimeout(r.Context(), time.Now().Add(s.requestTimeout))
+	defer ctx.stop()
 
 	tok, aerr := bearer(r.Header.Get("Authorization"))
 	var p *principal
@@ -759,3 +759,52 @@ func (p scopedFirst) Retrieve(ctx context.Context) (sigv4.Credentials, error) {
 	}
 	return p.base.Retrieve(ctx)
 }
+
+// lazyTimeout is a request's deadline, as context.WithDeadline gives,
+// whose timer is armed only when something waits on it or asks whether it
+// has passed. A request answered from the cache, with a static token,
+// never does, and saves the timer and its allocations.
+type lazyTimeout struct {
+	parent   context.Context
+	deadline time.Time
+	once     sync.Once
+	ctx      context.Context // set by once
+	cancel   context.CancelFunc
+}
+
+func newLazyTimeout(parent context.Context, deadline time.Time) *lazyTimeout {
+	return &lazyTimeout{parent: parent, deadline: deadline}
+}
+
+func (c *lazyTimeout) arm() context.Context {
+	c.once.Do(func() { c.ctx, c.cancel = context.WithDeadline(c.parent, c.deadline) })
+	return c.ctx
+}
+
+func (c *lazyTimeout) Deadline() (time.Time, bool) {
+	if d, ok := c.parent.Deadline(); ok && d.Before(c.deadline) {
+		return d, true
+	}
+	return c.deadline, true
+}
+
+func (c *lazyTimeout) Done() <-chan struct{} { return c.arm().Done() }
+func (c *lazyTimeout) Err() error            { return c.arm().Err() }
+func (c *lazyTimeout) Value(key any) any     { return c.parent.Value(key) }
+
+// stop ends the context, as the cancel function of context.WithDeadline
+// does: later callers see it done, with context.Canceled.
+func (c *lazyTimeout) stop() {
+	c.once.Do(func() { c.ctx = stoppedContext })
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+// stoppedContext is the state of a lazyTimeout stopped before it was
+// armed.
+var stoppedContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()

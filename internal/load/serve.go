@@ -131,10 +131,21 @@ func serveRuns(ctx context.Context, targets []serveTarget, token string, size in
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	minimal := median(rates[len(targets)-1])
+	// Each run's rate against the minimal handler's in the same round,
+	// so that both saw about the same machine.
+	last := len(targets) - 1
 	fmt.Fprintf(out, "\nanswer body: %d bytes; medians over %d runs:\n", size, cfg.Runs)
 	for i, t := range targets {
-		fmt.Fprintf(out, "  %-13s %7.0f req/s  %5.1f µs CPU/req  %.2f of minimal\n", t.name, median(rates[i]), median(cpus[i]), median(rates[i])/minimal)
+		ratios := make([]float64, len(rates[i]))
+		for j := range ratios {
+			ratios[j] = rates[i][j] / rates[last][j]
+		}
+		rss, err := t.p.peakRSS()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  %-13s %7.0f req/s  %5.1f µs CPU/req  %.2f of minimal (%.2f–%.2f)  peak RSS %.0f MiB\n", t.name,
+			median(rates[i]), median(cpus[i]), median(ratios), slices.Min(ratios), slices.Max(ratios), rss)
 	}
 	return nil
 }

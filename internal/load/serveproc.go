@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -103,4 +104,23 @@ func (p *process) kill() {
 func (p *process) cpu() (time.Duration, error) {
 	u, s, err := processCPU(p.cmd.Process.Pid)
 	return u + s, err
+}
+
+// peakRSS returns the most resident memory the process has had, in MiB,
+// from VmHWM in /proc/PID/status.
+func (p *process) peakRSS() (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	if err != nil {
+		return 0, fmt.Errorf("load: reading %s's memory: %w", p.name, err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				break
+			}
+			return float64(kb) / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("load: no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
 }
