@@ -57,20 +57,11 @@ func Main(ctx context.Context, bin, prog string, args []string, out io.Writer) e
 		}
 		return memoryProgram(ctx, bin, ns, *cycles, out)
 	case "serve":
-		var cfg ServeConfig
-		fs.IntVar(&cfg.Conns, "conns", 8, "keep-alive connections")
-		fs.IntVar(&cfg.Requests, "requests", 100000, "requests per run and target")
-		fs.IntVar(&cfg.Runs, "runs", 3, "runs (each target once per run, interleaved)")
-		fs.StringVar(&cfg.Before, "before", "", "a second kvssign binary to measure too, for a before and after")
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if cfg.Conns < 1 || cfg.Requests < cfg.Conns || cfg.Runs < 1 {
-			return fmt.Errorf("load: serve: -conns and -runs must be positive and -requests at least -conns")
-		}
-		return serveProgram(ctx, bin, cfg, out)
+		return serveMain(ctx, bin, fs, args, out)
+	case "storm":
+		return stormMain(ctx, bin, fs, args, out)
 	}
-	return fmt.Errorf("load: unknown program %q: want relay, handshake, budget, memory or serve", prog)
+	return fmt.Errorf("load: unknown program %q: want relay, handshake, budget, memory, serve or storm", prog)
 }
 
 // relayShapes parses -shapes.

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -34,6 +35,22 @@ type ServeConfig struct {
 	// Before, if set, is a second kvssign binary whose serve runs as a
 	// third target, for a before-and-after in one run.
 	Before string
+}
+
+// serveMain parses the serve program's flags and runs it.
+func serveMain(ctx context.Context, bin string, fs *flag.FlagSet, args []string, out io.Writer) error {
+	var cfg ServeConfig
+	fs.IntVar(&cfg.Conns, "conns", 8, "keep-alive connections")
+	fs.IntVar(&cfg.Requests, "requests", 100000, "requests per run and target")
+	fs.IntVar(&cfg.Runs, "runs", 3, "runs (each target once per run, interleaved)")
+	fs.StringVar(&cfg.Before, "before", "", "a second kvssign binary to measure too, for a before and after")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.Conns < 1 || cfg.Requests < cfg.Conns || cfg.Runs < 1 {
+		return fmt.Errorf("load: serve: -conns and -runs must be positive and -requests at least -conns")
+	}
+	return serveProgram(ctx, bin, cfg, out)
 }
 
 // serveBody is the request every target answers: a viewer of the one
@@ -200,7 +217,7 @@ func startServe(ctx context.Context, bin, conf, logPath string, extra []string) 
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+accessKeyID, "AWS_SECRET_ACCESS_KEY="+secretAccessKey,
 		"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
 		"AWS_EC2_METADATA_DISABLED=true")
-	return startProcess(ctx, "kvssign serve", cmd, logPath, "kvssign serve: listening on http://")
+	return startProcess(ctx, "kvssign serve", cmd, logPath, prefixed("kvssign serve: listening on http://"))
 }
 
 // minimalEnv names the token hash and body size for a process started to
@@ -215,7 +232,7 @@ func startMinimal(ctx context.Context, logPath, token string, size int) (*proces
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), minimalEnv+"="+vend.HashToken(token)+":"+strconv.Itoa(size))
-	return startProcess(ctx, "the minimal handler", cmd, logPath, "minimal listening on ")
+	return startProcess(ctx, "the minimal handler", cmd, logPath, prefixed("minimal listening on "))
 }
 
 // IsMinimalChild reports whether this process was started to be the serve

@@ -23,9 +23,10 @@ type process struct {
 	log  *os.File
 }
 
-// startProcess starts cmd and waits until a line of its standard output
-// starts with prefix; it returns the rest of that line (an address).
-func startProcess(ctx context.Context, name string, cmd *exec.Cmd, logPath, prefix string) (*process, string, error) {
+// startProcess starts cmd and waits until ready accepts a line of its
+// standard output; it returns what ready took from that line (an
+// address).
+func startProcess(ctx context.Context, name string, cmd *exec.Cmd, logPath string, ready func(line string) (string, bool)) (*process, string, error) {
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, "", fmt.Errorf("load: %s log: %w", name, err)
@@ -45,7 +46,7 @@ func startProcess(ctx context.Context, name string, cmd *exec.Cmd, logPath, pref
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			if a, ok := ready(sc.Text()); ok {
 				select {
 				case addrc <- strings.TrimSpace(a):
 				default:
@@ -70,6 +71,12 @@ func startProcess(ctx context.Context, name string, cmd *exec.Cmd, logPath, pref
 	}
 	p.stop()
 	return nil, "", err
+}
+
+// prefixed is a ready function for startProcess: the line starts with
+// prefix and the address follows it.
+func prefixed(prefix string) func(string) (string, bool) {
+	return func(line string) (string, bool) { return strings.CutPrefix(line, prefix) }
 }
 
 // logTail returns the end of the process's standard error.
