@@ -654,7 +654,9 @@ func (s *Server) trusted(ip netip.Addr) bool {
 }
 
 func (s *Server) requestID() string {
-	return s.reqBase + strconv.FormatUint(s.reqSeq.Add(1), 10)
+	var buf [32]byte
+	b := strconv.AppendUint(append(buf[:0], s.reqBase...), s.reqSeq.Add(1), 10)
+	return string(b)
 }
 
 // jsonBuffer is a pooled buffer and an encoder writing to it, which

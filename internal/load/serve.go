@@ -33,8 +33,11 @@ type ServeConfig struct {
 	Requests int
 	Runs     int
 	// Before, if set, is a second kvssign binary whose serve runs as a
-	// third target, for a before-and-after in one run.
+	// target too, for a before-and-after in one run.
 	Before string
+	// RedisServer, if set, is the redis-server binary: a copy of serve
+	// on a Redis it runs on loopback is measured too.
+	RedisServer string
 }
 
 // serveMain parses the serve program's flags and runs it.
@@ -44,6 +47,7 @@ func serveMain(ctx context.Context, bin string, fs *flag.FlagSet, args []string,
 	fs.IntVar(&cfg.Requests, "requests", 100000, "requests per run and target")
 	fs.IntVar(&cfg.Runs, "runs", 3, "runs (each target once per run, interleaved)")
 	fs.StringVar(&cfg.Before, "before", "", "a second kvssign binary to measure too, for a before and after")
+	fs.StringVar(&cfg.RedisServer, "redis-server", "", "redis-server binary: also measure a copy of serve on a Redis")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,21 +93,35 @@ func serveProgram(ctx context.Context, bin string, cfg ServeConfig, out io.Write
 			t.p.stop()
 		}
 	}()
-	bins := [][2]string{{"serve", bin}}
+	type serveProc struct{ name, bin, conf string }
+	procs := []serveProc{{"serve", bin, conf}}
 	if cfg.Before != "" {
-		bins = append(bins, [2]string{"serve before", cfg.Before})
+		procs = append(procs, serveProc{"serve before", cfg.Before, conf})
 	}
-	var size int
-	for i, b := range bins {
-		p, addr, err := startServe(ctx, b[1], conf, filepath.Join(dir, fmt.Sprintf("serve%d.log", i)), nil)
+	if cfg.RedisServer != "" {
+		rp, raddr, err := startRedis(ctx, cfg.RedisServer, dir)
 		if err != nil {
 			return err
 		}
-		targets = append(targets, serveTarget{b[0], p, addr})
+		defer rp.stop()
+		rconf, err := writeServeConfig(dir, "serve-redis.json", e.URL, token, []string{"bench"},
+			map[string]any{"redis": map[string]any{"url": "redis://" + raddr}})
+		if err != nil {
+			return err
+		}
+		procs = append(procs, serveProc{"serve+redis", bin, rconf})
+	}
+	var size int
+	for i, sp := range procs {
+		p, addr, err := startServe(ctx, sp.bin, sp.conf, filepath.Join(dir, fmt.Sprintf("serve%d.log", i)), nil)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, serveTarget{sp.name, p, addr})
 		// The first answer fills the cache; the rest warm the process.
 		w, err := httpLoad{Addr: addr, Request: postRequest(addr, "/v1/connections", token, serveBody), Conns: 1, Requests: 200}.run(ctx)
 		if err != nil {
-			return fmt.Errorf("load: warming %s: %w", b[0], err)
+			return fmt.Errorf("load: warming %s: %w", sp.name, err)
 		}
 		size = w.BodyBytes
 	}
