@@ -27,6 +27,9 @@ type limiter[K comparable] struct {
 	full   time.Duration
 	seed   maphash.Seed
 	shards [limiterShards]limiterShard[K]
+	// shared, if set, counts the key across copies of the server; when it
+	// cannot (done is false), the local bucket decides.
+	shared func(key K) (ok bool, wait time.Duration, done bool)
 }
 
 type limiterShard[K comparable] struct {
@@ -65,6 +68,11 @@ func newLimiter[K comparable](r Rate, defPerSecond float64, defBurst int) *limit
 func (l *limiter[K]) allow(key K, now time.Time) (bool, time.Duration) {
 	if l.unlimited {
 		return true, 0
+	}
+	if l.shared != nil {
+		if ok, wait, done := l.shared(key); done {
+			return ok, wait
+		}
 	}
 	s := &l.shards[maphash.Comparable(l.seed, key)%limiterShards]
 	s.mu.Lock()
