@@ -240,13 +240,19 @@ func TestFleetLimits(t *testing.T) {
 	}
 }
 
-// TestFleetBudget: with the budget of DescribeSignalingChannel spent,
-// requests for new channels get 503 with a jittered Retry-After, requests
-// served from the cache get 200, and the emulator throttles nothing.
+// TestFleetBudget: with the budget of DescribeSignalingChannel spent (the
+// fleet's with Redis, the one copy's without), requests for new channels
+// get 503 with a jittered Retry-After, requests served from the cache get
+// 200, and the emulator throttles nothing.
 func TestFleetBudget(t *testing.T) {
+	t.Run("two copies with redis", func(t *testing.T) { testBudget(t, 2, startRedis(t)) })
+	t.Run("one copy without redis", func(t *testing.T) { testBudget(t, 1, nil) })
+}
+
+func testBudget(t *testing.T, copies int, rs *redisServer) {
 	cfg := baseConfig()
 	cfg.Budget.PerSecond = map[string]float64{"DescribeSignalingChannel": 0.2}
-	f := startFleet(t, 2, cfg, startRedis(t))
+	f := startFleet(t, copies, cfg, rs)
 	for i := 2; i <= 5; i++ {
 		if _, err := f.emu.CreateChannel(fmt.Sprintf("cam-%d", i), 0); err != nil {
 			t.Fatal(err)
@@ -257,7 +263,7 @@ func TestFleetBudget(t *testing.T) {
 	}
 	retryAfter := map[string]bool{}
 	for i := 2; i <= 5; i++ {
-		c := f.copies[i%2]
+		c := f.copies[i%copies]
 		got := c.ts.post(t, tokCamera, fmt.Sprintf(`{"channel":"cam-%d","role":"MASTER"}`, i))
 		if got.status != 503 || got.err.Code != "unavailable" {
 			t.Fatalf("cam-%d with the budget spent: %d %s; want 503", i, got.status, got.body)
