@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -36,13 +37,7 @@ func startRedis(t testing.TB, extra ...string) *redisServer {
 	if err != nil {
 		t.Skip("redis-server is not installed (apt-get install -y redis-server); the fleet tests need a real one")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	r := &redisServer{t: t, bin: bin, port: port, args: extra}
+	r := &redisServer{t: t, bin: bin, port: freePort(t), args: extra}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -70,7 +65,7 @@ func (r *redisServer) start() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := c.Ping(ctx).Err()
 		cancel()
-		if err == nil {
+		if err == nil || strings.Contains(err.Error(), "NOAUTH") {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -105,4 +100,15 @@ func (r *redisServer) do(args ...any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return c.Do(ctx, args...).Err()
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
