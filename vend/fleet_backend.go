@@ -25,11 +25,21 @@ const memoFor = 5 * time.Second
 // pollEvery is how often a copy waiting for another's lookup reads Redis.
 const pollEvery = 20 * time.Millisecond
 
+// refreshGrace is how long past its expiry an answer is still served while
+// one copy, in the background, resolves it again: no request waits for
+// the ICE servers' refresh. The expiry of ICE servers is already 30 s
+// before their credentials' end (awskvs.ICEMargin), so an answer served in
+// the grace has at least 20 s of validity left.
+const refreshGrace = 10 * time.Second
+
 // NewFleetBackend returns a [Backend] that shares the answers of inner
 // (usually [NewResolverBackend]) among the copies of the fleet f: an
 // answer is kept in Redis until its [Target.Expires], and for a channel
 // none has, one copy asks inner while the others wait up to
-// [Redis.LeaseWait] for its answer (then ask inner themselves). When AWS
+// [Redis.LeaseWait] for its answer (then ask inner themselves). An answer
+// asked for just after it expires is served once more while one copy
+// resolves it again in the background, so that requests do not wait for
+// the ICE servers' refresh. When AWS
 // fails, an expired answer is served stale for cache.StaleFor, at most the
 // 30 s ICE servers stay valid past their refresh time. A channel found
 // missing is remembered for cache.NotFoundFor. Forget reaches every copy.
@@ -45,6 +55,7 @@ func NewFleetBackend(f *Fleet, inner Backend, cache Cache, clock func() time.Tim
 		notFoundFor: orDuration(cache.NotFoundFor, awskvs.DefaultNotFoundTTL),
 		memo:        map[string]memoEntry{},
 		flights:     map[string]*fleetFlight{},
+		refreshing:  map[string]bool{},
 	}
 	f.subscribe(b.forgetLocal, b.clearMemo)
 	return b
@@ -56,9 +67,10 @@ type fleetBackend struct {
 	now                   func() time.Time
 	staleFor, notFoundFor time.Duration
 
-	mu      sync.RWMutex
-	memo    map[string]memoEntry
-	flights map[string]*fleetFlight
+	mu         sync.RWMutex
+	memo       map[string]memoEntry
+	flights    map[string]*fleetFlight
+	refreshing map[string]bool
 }
 
 // sharedEntry is an answer as kept in Redis.
@@ -111,6 +123,9 @@ func (b *fleetBackend) Connection(ctx context.Context, channel string, role kvs.
 	m, ok := b.memo[k]
 	b.mu.RUnlock()
 	if ok && now.Before(m.until) {
+		if !now.Before(m.e.expires()) {
+			b.refreshAsync(ctx, k, channel, role, create)
+		}
 		return sharedAnswer(m.e)
 	}
 	// One lookup per key in this copy; the others wait for it.
@@ -144,17 +159,14 @@ func (b *fleetBackend) lookup(ctx context.Context, k, channel string, role kvs.R
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return b.inner.Connection(ctx, channel, role, create)
 	}
-	if old != nil && b.now().Before(old.expires()) {
+	if old != nil && b.now().Before(old.expires().Add(refreshGrace)) {
 		b.remember(k, old)
+		if !b.now().Before(old.expires()) {
+			b.refreshAsync(ctx, k, channel, role, create)
+		}
 		return sharedAnswer(old)
 	}
-	lease := b.f.prefix + "lease:" + strings.TrimPrefix(k, b.f.prefix+"conn:")
-	var won bool
-	err = b.f.do(ctx, func(ctx context.Context) error {
-		var err error
-		won, err = b.f.rdb.SetNX(ctx, lease, b.f.id, 2*b.f.leaseWait).Result()
-		return err
-	})
+	release, won, err := b.lease(ctx, k)
 	if err != nil {
 		return b.inner.Connection(ctx, channel, role, create)
 	}
@@ -165,10 +177,61 @@ func (b *fleetBackend) lookup(ctx context.Context, k, channel string, role kvs.R
 		// The copy holding the lease is slow or gone: ask ourselves.
 		return b.resolve(ctx, k, channel, role, create, old)
 	}
-	defer b.f.do(ctx, func(ctx context.Context) error {
-		return releaseLease.Run(ctx, b.f.rdb, []string{lease}, b.f.id).Err()
-	})
+	defer release()
 	return b.resolve(ctx, k, channel, role, create, old)
+}
+
+// lease takes k's lease, which lets one copy of the fleet resolve k.
+// release gives it back if this copy still holds it.
+func (b *fleetBackend) lease(ctx context.Context, k string) (release func(), won bool, err error) {
+	key := b.f.prefix + "lease:" + strings.TrimPrefix(k, b.f.prefix+"conn:")
+	err = b.f.do(ctx, func(ctx context.Context) error {
+		var err error
+		won, err = b.f.rdb.SetNX(ctx, key, b.f.id, 2*b.f.leaseWait).Result()
+		return err
+	})
+	release = func() {
+		b.f.do(ctx, func(ctx context.Context) error {
+			return releaseLease.Run(ctx, b.f.rdb, []string{key}, b.f.id).Err()
+		})
+	}
+	return release, won, err
+}
+
+// refreshAsync resolves k again in the background, once in this copy and,
+// by the key's lease, once in the fleet; another copy's fresh answer, once
+// in Redis, is taken instead.
+func (b *fleetBackend) refreshAsync(ctx context.Context, k, channel string, role kvs.Role, create bool) {
+	b.mu.Lock()
+	if b.refreshing[k] {
+		b.mu.Unlock()
+		return
+	}
+	b.refreshing[k] = true
+	b.mu.Unlock()
+	go func() {
+		defer func() {
+			b.mu.Lock()
+			delete(b.refreshing, k)
+			b.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		old, err := b.get(ctx, k)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return
+		}
+		if old != nil && b.now().Before(old.expires()) {
+			b.remember(k, old)
+			return
+		}
+		release, won, err := b.lease(ctx, k)
+		if err != nil || !won {
+			return
+		}
+		defer release()
+		b.resolve(ctx, k, channel, role, create, old)
+	}()
 }
 
 // releaseLease deletes a lease only if this copy still holds it.
@@ -190,7 +253,7 @@ func (b *fleetBackend) await(ctx context.Context, k string) (*sharedEntry, bool)
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, false
 		}
-		if e != nil && b.now().Before(e.expires()) {
+		if e != nil && b.now().Before(e.expires().Add(refreshGrace)) {
 			b.remember(k, e)
 			return e, true
 		}
@@ -216,7 +279,7 @@ func (b *fleetBackend) resolve(ctx context.Context, k, channel string, role kvs.
 			exp = b.now().Add(time.Minute)
 		}
 		e := &sharedEntry{ARN: t.ChannelARN, Region: t.Region, Endpoint: t.Endpoint, ICE: t.ICEServers, Expires: exp.UnixMilli()}
-		b.put(ctx, k, e, exp.Add(b.staleFor).Sub(b.now()))
+		b.put(ctx, k, e, exp.Add(max(b.staleFor, refreshGrace)).Sub(b.now()))
 		return t, nil
 	case errors.Is(err, ErrChannelNotFound):
 		e := &sharedEntry{NotFound: true, Expires: b.now().Add(b.notFoundFor).UnixMilli()}
@@ -258,10 +321,11 @@ func (b *fleetBackend) put(ctx context.Context, k string, e *sharedEntry, keep t
 	b.remember(k, e)
 }
 
-// remember keeps e in this copy for memoFor, or until it expires.
+// remember keeps e in this copy for memoFor, or until it expires and its
+// grace is over.
 func (b *fleetBackend) remember(k string, e *sharedEntry) {
 	until := b.now().Add(memoFor)
-	if exp := e.expires(); exp.Before(until) {
+	if exp := e.expires().Add(refreshGrace); exp.Before(until) {
 		until = exp
 	}
 	b.mu.Lock()

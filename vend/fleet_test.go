@@ -5,12 +5,16 @@ package vend
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,6 +34,10 @@ type fleetE2E struct {
 	*e2e
 	redis  *redisServer
 	copies []*fleetCopy
+	// wrap, if set, wraps each new copy's HTTP client to AWS.
+	wrap func(aws.HTTPClient) aws.HTTPClient
+	// cacheTTL, if set, is the ARN and endpoint TTL of new copies.
+	cacheTTL time.Duration
 }
 
 // startFleet starts an emulator with channel cam-1 and n copies of the
@@ -55,6 +63,9 @@ func (f *fleetE2E) startCopy(t *testing.T, cfg Config, n int) *fleetCopy {
 	logs := &syncBuffer{}
 	awsCfg := emulatorAWS(t, f.emu, reg)
 	c := &fleetCopy{logs: logs}
+	if f.wrap != nil {
+		awsCfg.HTTPClient = f.wrap(awsCfg.HTTPClient)
+	}
 	if f.redis != nil {
 		var err error
 		c.fleet, err = NewFleet(Redis{URL: f.redis.URL(), Copies: n, Timeout: Duration(200 * time.Millisecond)},
@@ -69,6 +80,9 @@ func (f *fleetE2E) startCopy(t *testing.T, cfg Config, n int) *fleetCopy {
 		t.Fatal(err)
 	}
 	r := newTestResolver(awsCfg, f.clock.Now, false)
+	if f.cacheTTL != 0 {
+		r.CacheTTL = f.cacheTTL
+	}
 	var backend Backend = NewResolverBackend(r, newTestResolver(awsCfg, f.clock.Now, true))
 	if c.fleet != nil {
 		backend = NewFleetBackend(c.fleet, backend, cfg.Cache, f.clock.Now)
@@ -427,4 +441,70 @@ func metricSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// slowICE delays GetIceServerConfig calls by delay while on is set.
+type slowICE struct {
+	next  aws.HTTPClient
+	on    *atomic.Bool
+	delay time.Duration
+}
+
+func (c slowICE) Do(r *http.Request) (*http.Response, error) {
+	if c.on.Load() && upstreamOperation(r) == "GetIceServerConfig" {
+		time.Sleep(c.delay)
+	}
+	return c.next.Do(r)
+}
+
+// TestFleetICERefresh: an answer asked for just after its ICE servers
+// expire is served at once, with credentials still valid, while one copy
+// of the fleet fetches new ones in the background; then every copy serves
+// the new ones.
+func TestFleetICERefresh(t *testing.T) {
+	f := startFleet(t, 0, baseConfig(), startRedis(t))
+	var slow atomic.Bool
+	const delay = time.Second
+	f.wrap = func(next aws.HTTPClient) aws.HTTPClient { return slowICE{next: next, on: &slow, delay: delay} }
+	f.cacheTTL = 10 * time.Hour // the ICE servers expire first
+	for range 2 {
+		f.copies = append(f.copies, f.startCopy(t, baseConfig(), 2))
+	}
+	first := f.copies[0].ts.post(t, tokAlice, viewerCam1)
+	if first.status != 200 {
+		t.Fatalf("warm-up: %d %s", first.status, first.body)
+	}
+	oldICE, _ := json.Marshal(first.conn.ICEServers)
+	iceCalls := func() int64 { return f.emu.Stats().Calls[emulator.OpGetIceServerConfig] }
+	before := iceCalls()
+
+	// Just past the refresh time (the ICE TTL less the 30 s margin).
+	f.clock.Advance(e2eICETTL - 30*time.Second + time.Second)
+	slow.Store(true)
+	for _, c := range f.copies {
+		start := time.Now()
+		got := c.ts.post(t, tokAlice, viewerCam1)
+		if took := time.Since(start); got.status != 200 || took >= delay/2 {
+			t.Fatalf("in the refresh grace: %d after %v; want 200 at once, not after the %v ICE call", got.status, took, delay)
+		}
+		if ice, _ := json.Marshal(got.conn.ICEServers); string(ice) != string(oldICE) {
+			t.Errorf("in the refresh grace: ICE servers changed before the refresh ended")
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, c := range f.copies {
+		for {
+			got := c.ts.post(t, tokAlice, viewerCam1)
+			if ice, _ := json.Marshal(got.conn.ICEServers); got.status == 200 && string(ice) != string(oldICE) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the ICE servers were not refreshed in the background")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if d := iceCalls() - before; d != 1 {
+		t.Errorf("the refresh made %d GetIceServerConfig calls over 2 copies; want 1", d)
+	}
 }
