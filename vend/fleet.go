@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,8 +33,8 @@ type FleetOptions struct {
 	Registry prometheus.Registerer
 	// Getenv reads the password's environment variable. If nil, os.Getenv.
 	Getenv func(string) string
-	// ProbeEvery is how often an unreachable Redis is tried again. If
-	// zero, 500ms.
+	// ProbeEvery is how often Redis is pinged, to learn that it is out of
+	// reach or back. If zero, 500ms.
 	ProbeEvery time.Duration
 }
 
@@ -55,9 +56,9 @@ type Fleet struct {
 
 	up       atomic.Bool
 	mu       sync.Mutex
-	probing  bool
 	onForget []func(channel string)
 	onBack   []func()
+	limited  map[string]func(lines string)
 
 	upGauge   prometheus.Gauge
 	fallbacks prometheus.Counter
@@ -115,13 +116,15 @@ func NewFleet(cfg Redis, opts FleetOptions) (*Fleet, error) {
 	err = f.rdb.Ping(ctx).Err()
 	cancel()
 	if err != nil {
+		f.up.Store(true) // so that down logs the outage
 		f.down(err)
 	} else {
 		f.up.Store(true)
 		f.upGauge.Set(1)
 	}
-	f.wg.Add(1)
+	f.wg.Add(2)
 	go f.listen()
+	go f.watch()
 	return f, nil
 }
 
@@ -196,10 +199,15 @@ func (f *Fleet) readiness() string {
 // do runs fn on Redis with the timeout, unless Redis is known to be out of
 // reach. An error other than a missing key puts the copy in fallback.
 func (f *Fleet) do(ctx context.Context, fn func(ctx context.Context) error) error {
+	return f.doFor(ctx, f.timeout, fn)
+}
+
+// doFor is do with a timeout of d.
+func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.Context) error) error {
 	if !f.up.Load() {
 		return errRedisDown
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 	defer cancel()
 	err := fn(ctx)
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -210,24 +218,23 @@ func (f *Fleet) do(ctx context.Context, fn func(ctx context.Context) error) erro
 
 var errRedisDown = errors.New("vend: redis is out of reach")
 
-// down puts the copy in fallback, logs it once, and probes Redis until it
-// answers.
+// down puts the copy in fallback and logs it, once per outage; watch
+// brings it back.
 func (f *Fleet) down(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.up.Store(false)
 	f.upGauge.Set(0)
-	if f.probing {
+	if !f.up.Swap(false) {
 		return
 	}
-	f.probing = true
 	f.fallbacks.Inc()
 	f.log.Warn("vend: redis out of reach; this copy uses its own cache, limits and budget share until it is back", "err", err.Error())
-	f.wg.Add(1)
-	go f.probeUntilUp()
 }
 
-func (f *Fleet) probeUntilUp() {
+// watch pings Redis every probe interval: a copy that serves from its
+// memory learns of an outage even when no request needs Redis, and one in
+// fallback learns that Redis is back.
+func (f *Fleet) watch() {
 	defer f.wg.Done()
 	t := time.NewTicker(f.probe)
 	defer t.Stop()
@@ -237,24 +244,27 @@ func (f *Fleet) probeUntilUp() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), f.timeout*4)
+		ctx, cancel := context.WithTimeout(context.Background(), max(f.timeout, 100*time.Millisecond))
 		err := f.rdb.Ping(ctx).Err()
 		cancel()
-		if err != nil {
-			continue
+		switch {
+		case err != nil:
+			f.down(err)
+		case !f.up.Load():
+			f.mu.Lock()
+			backs := f.onBack
+			f.mu.Unlock()
+			// What was cached locally meanwhile may have missed
+			// invalidations.
+			for _, fn := range backs {
+				fn()
+			}
+			f.mu.Lock()
+			f.up.Store(true)
+			f.upGauge.Set(1)
+			f.mu.Unlock()
+			f.log.Info("vend: redis is back; the copies share cache, limits and budget again")
 		}
-		f.mu.Lock()
-		f.probing = false
-		backs := f.onBack
-		f.mu.Unlock()
-		// What was cached locally meanwhile may have missed invalidations.
-		for _, fn := range backs {
-			fn()
-		}
-		f.up.Store(true)
-		f.upGauge.Set(1)
-		f.log.Info("vend: redis is back; the copies share cache, limits and budget again")
-		return
 	}
 }
 
@@ -262,11 +272,26 @@ func (f *Fleet) probeUntilUp() {
 // forget what they cached about a signaling channel.
 func (f *Fleet) forgetChannel() string { return f.prefix + "forget" }
 
-// listen receives invalidations from the other copies; go-redis
-// resubscribes by itself after a lost connection.
+// limitedChannel is the pub/sub channel on which copies announce the
+// rate-limit keys the fleet has run dry.
+func (f *Fleet) limitedChannel() string { return f.prefix + "limited" }
+
+// onLimited registers what to do with the keys of limiter name that
+// another copy announces run dry.
+func (f *Fleet) onLimited(name string, fn func(lines string)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.limited == nil {
+		f.limited = map[string]func(string){}
+	}
+	f.limited[name] = fn
+}
+
+// listen receives invalidations and rate-limit news from the other
+// copies; go-redis resubscribes by itself after a lost connection.
 func (f *Fleet) listen() {
 	defer f.wg.Done()
-	ps := f.rdb.Subscribe(context.Background(), f.forgetChannel())
+	ps := f.rdb.Subscribe(context.Background(), f.forgetChannel(), f.limitedChannel())
 	defer ps.Close()
 	ch := ps.Channel()
 	for {
@@ -276,6 +301,16 @@ func (f *Fleet) listen() {
 		case m, ok := <-ch:
 			if !ok {
 				return
+			}
+			if m.Channel == f.limitedChannel() {
+				name, lines, _ := strings.Cut(m.Payload, "\n")
+				f.mu.Lock()
+				fn := f.limited[name]
+				f.mu.Unlock()
+				if fn != nil {
+					fn(lines)
+				}
+				continue
 			}
 			f.mu.Lock()
 			fns := f.onForget
@@ -317,15 +352,4 @@ func (f *Fleet) allow(ctx context.Context, key string, perSecond float64, burst 
 		return false, 0, false
 	}
 	return res.Allowed > 0, max(res.RetryAfter, 0), true
-}
-
-// shareLimiter makes l count its keys across the fleet, under name.
-func shareLimiter[K comparable](f *Fleet, l *limiter[K], name string, str func(K) string) {
-	if l.unlimited {
-		return
-	}
-	per, burst := float64(l.every), l.burst
-	l.shared = func(key K) (bool, time.Duration, bool) {
-		return f.allow(context.Background(), "limit:"+name+":"+str(key), per, burst)
-	}
 }

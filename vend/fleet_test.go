@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"strings"
 	"sync"
@@ -235,22 +236,69 @@ func TestFleetInvalidation(t *testing.T) {
 	}
 }
 
-// TestFleetLimits: a caller's limit is counted across the copies.
+// TestFleetLimits: a caller's limit is counted across the copies: what
+// one copy allowed, the others learn within a sync, and refuse.
 func TestFleetLimits(t *testing.T) {
 	cfg := baseConfig()
-	cfg.Limits.PerPrincipal = Rate{PerSecond: 1, Burst: 2}
+	cfg.Limits.PerPrincipal = Rate{PerSecond: 0.01, Burst: 3}
 	f := startFleet(t, 2, cfg, startRedis(t))
-	got := f.statuses(t, 2, tokAlice, viewerCam1)
-	if fmt.Sprint(got) != "[200 200 429 429]" {
-		t.Errorf("alternating copies: %v; want [200 200 429 429] (one limit for the fleet)", got)
+	a, b := f.copies[0], f.copies[1]
+	var got []int
+	for range 4 {
+		got = append(got, a.ts.post(t, tokAlice, viewerCam1).status)
 	}
-	a := f.copies[1].ts.post(t, tokAlice, viewerCam1)
-	if ra := a.header.Get("Retry-After"); a.status != 429 || ra == "" {
-		t.Errorf("429 %d without Retry-After %q", a.status, ra)
+	if fmt.Sprint(got) != "[200 200 200 429]" {
+		t.Fatalf("copy A: %v; want [200 200 200 429]", got)
+	}
+	waitDry(t, b.ts.prLimit, "token:alice")
+	r := b.ts.post(t, tokAlice, viewerCam1)
+	if r.status != 429 || r.header.Get("Retry-After") == "" {
+		t.Errorf("copy B after copy A spent alice's burst: %d, Retry-After %q; want 429 with one", r.status, r.header.Get("Retry-After"))
 	}
 	// Another caller has a limit of its own.
-	if got := f.copies[1].ts.post(t, tokCamera, masterCam1); got.status != 200 {
+	if got := b.ts.post(t, tokCamera, masterCam1); got.status != 200 {
 		t.Errorf("another caller: %d", got.status)
+	}
+}
+
+// TestFleetLimitsFirstContact: copies that allow a caller at the same time
+// each spend their own burst once (the bound of the error), and the fleet's
+// debt then refuses the caller on every copy.
+func TestFleetLimitsFirstContact(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Limits.PerPrincipal = Rate{PerSecond: 0.01, Burst: 3}
+	f := startFleet(t, 2, cfg, startRedis(t))
+	for _, c := range f.copies {
+		for range 2 {
+			if s := c.ts.post(t, tokAlice, viewerCam1).status; s != 200 {
+				t.Fatalf("within each copy's burst: %d", s)
+			}
+		}
+	}
+	for _, c := range f.copies {
+		waitDry(t, c.ts.prLimit, "token:alice")
+		if s := c.ts.post(t, tokAlice, viewerCam1).status; s != 429 {
+			t.Errorf("after 4 requests over 2 copies with a fleet burst of 3: %d; want 429", s)
+		}
+	}
+}
+
+// waitDry waits until key's bucket in l has less than one token.
+func waitDry[K comparable](t *testing.T, l *limiter[K], key K) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		s := &l.shards[maphash.Comparable(l.seed, key)%limiterShards]
+		s.mu.Lock()
+		b := s.m[key]
+		s.mu.Unlock()
+		if b != nil && b.lim.Tokens() < 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the fleet's count of %v never reached this copy", key)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -326,7 +374,24 @@ func TestFleetRedisOutage(t *testing.T) {
 		t.Fatalf("warm-up: %v", got)
 	}
 	rs.stop()
-	for i := range 20 {
+	// Requests before the copies notice, and after.
+	for range 5 {
+		for _, c := range f.copies {
+			if got := c.ts.post(t, tokAlice, viewerCam1); got.status != 200 {
+				t.Fatalf("with Redis just killed: %d %s", got.status, got.body)
+			}
+		}
+	}
+	for i, c := range f.copies {
+		deadline := time.Now().Add(5 * time.Second)
+		for c.fleet.Up() {
+			if time.Now().After(deadline) {
+				t.Fatalf("copy %d does not notice that Redis is gone", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for i := range 15 {
 		for _, c := range f.copies {
 			if got := c.ts.post(t, tokAlice, viewerCam1); got.status != 200 {
 				t.Fatalf("request %d with Redis down: %d %s", i, got.status, got.body)
@@ -365,17 +430,15 @@ func TestFleetRedisOutage(t *testing.T) {
 	if got := f.statuses(t, 2, tokAlice, viewerCam1); fmt.Sprint(got) != "[200 200 200 200]" {
 		t.Fatalf("after recovery: %v", got)
 	}
-	// Shared again: a caller's burst of 30 is the fleet's, not each
-	// copy's.
-	got := f.statuses(t, 16, tokBackend, masterCam1)
-	ok := 0
-	for _, s := range got {
-		if s == 200 {
-			ok++
+	// Shared again: what copy A allowed, copy B counts.
+	for range 30 {
+		if s := f.copies[0].ts.post(t, tokBackend, masterCam1).status; s != 200 {
+			t.Fatalf("after recovery, within the burst on copy A: %d", s)
 		}
 	}
-	if ok != 30 {
-		t.Errorf("after recovery, one caller with a burst of 30 on both copies got %d × 200 (%v); want 30", ok, got)
+	waitDry(t, f.copies[1].ts.prLimit, "token:backend")
+	if s := f.copies[1].ts.post(t, tokBackend, masterCam1).status; s != 429 {
+		t.Errorf("after recovery, copy B once copy A spent the burst: %d; want 429", s)
 	}
 }
 

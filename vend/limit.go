@@ -27,9 +27,9 @@ type limiter[K comparable] struct {
 	full   time.Duration
 	seed   maphash.Seed
 	shards [limiterShards]limiterShard[K]
-	// shared, if set, counts the key across copies of the server; when it
-	// cannot (done is false), the local bucket decides.
-	shared func(key K) (ok bool, wait time.Duration, done bool)
+	// record, if set, is told of each request allowed, so that the copies
+	// of a fleet can count it (see fleet_limit.go).
+	record func(key K)
 }
 
 type limiterShard[K comparable] struct {
@@ -69,11 +69,6 @@ func (l *limiter[K]) allow(key K, now time.Time) (bool, time.Duration) {
 	if l.unlimited {
 		return true, 0
 	}
-	if l.shared != nil {
-		if ok, wait, done := l.shared(key); done {
-			return ok, wait
-		}
-	}
 	s := &l.shards[maphash.Comparable(l.seed, key)%limiterShards]
 	s.mu.Lock()
 	b := s.m[key]
@@ -87,6 +82,9 @@ func (l *limiter[K]) allow(key K, now time.Time) (bool, time.Duration) {
 	b.last = now
 	s.mu.Unlock()
 	if b.lim.AllowN(now, 1) {
+		if l.record != nil {
+			l.record(key)
+		}
 		return true, 0
 	}
 	missing := 1 - b.lim.TokensAt(now)

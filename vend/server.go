@@ -157,9 +157,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.refreshes = newLimiter[string](Rate{}, 1/refreshEvery.Seconds(), 1)
 	if f := opts.Fleet; f != nil {
 		s.fleet = f
-		shareLimiter(f, s.ipLimit, "ip", netip.Addr.String)
-		shareLimiter(f, s.prLimit, "principal", func(p string) string { return p })
-		shareLimiter(f, s.refreshes, "refresh", func(c string) string { return c })
+		shareLimiter(f, s.ipLimit, "ip", netip.Addr.String, parseAddr, s.clock)
+		shareLimiter(f, s.prLimit, "principal", sameString, sameKey, s.clock)
+		shareLimiter(f, s.refreshes, "refresh", sameString, sameKey, s.clock)
 	}
 	s.cors = newCORS(cfg.CORS)
 	s.arns = newARNScope(cfg)
