@@ -156,6 +156,7 @@ func TestBudgetRates(t *testing.T) {
 		{"margin", AWSBudget{Margin: 0.5}, "GetSignalingChannelEndpoint", rate{150, true}, rate{2.5, true}},
 		{"override", AWSBudget{PerSecond: map[string]float64{"GetIceServerConfig": 7}, DescribePerChannel: 1}, "GetIceServerConfig", rate{7, true}, rate{1, true}},
 		{"unlimited", AWSBudget{PerSecond: map[string]float64{"DescribeSignalingChannel": -1}, DescribePerChannel: -1}, "DescribeSignalingChannel", rate{-1, false}, rate{-1, false}},
+		{"no account quota", AWSBudget{}, "GetIceServerConfig", rate{0, false}, rate{4, true}},
 		{"not a KVS call", AWSBudget{}, "STS", rate{0, false}, rate{4, true}},
 	}
 	for _, c := range cases {

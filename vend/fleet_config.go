@@ -58,14 +58,14 @@ type AWSBudget struct {
 }
 
 // kvsQuotas are KVS's control-plane quotas per account, in calls per
-// second. GetIceServerConfig has no published quota; its figure is a
-// conservative one of ours.
+// second. GetIceServerConfig has no account quota (-1: not budgeted unless
+// configured); a channel's calls are few anyway, one per ICE TTL.
 var kvsQuotas = map[string]float64{
 	"DescribeSignalingChannel":    300,
 	"GetSignalingChannelEndpoint": 300,
 	"CreateSignalingChannel":      50,
 	"ListSignalingChannels":       50,
-	"GetIceServerConfig":          100,
+	"GetIceServerConfig":          -1,
 }
 
 // kvsDescribePerChannel is KVS's DescribeSignalingChannel quota per
@@ -130,7 +130,7 @@ func (b AWSBudget) rate(op string) (float64, bool) {
 		return v, v > 0
 	}
 	q, ok := kvsQuotas[op]
-	if !ok {
+	if !ok || q < 0 {
 		return 0, false
 	}
 	return q * b.margin(), true
