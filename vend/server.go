@@ -52,6 +52,10 @@ type Options struct {
 	// Getenv reads the HS256 secret's environment variable. If nil,
 	// os.Getenv.
 	Getenv func(string) string
+	// Fleet, if set, counts the per-address and per-caller limits across
+	// the copies of the server that share its Redis, and /readyz reports
+	// on it. Give the same Fleet to [NewFleetBackend] to share the cache.
+	Fleet *Fleet
 }
 
 // A Server is the vending service's HTTP handler. Create it with [New]; it
@@ -75,6 +79,7 @@ type Server struct {
 	m         *metrics
 	metricsH  http.Handler
 	static    http.Handler
+	fleet     *Fleet
 
 	maxBody        int64
 	requestTimeout time.Duration
@@ -150,6 +155,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.ipLimit = newLimiter[netip.Addr](cfg.Limits.PerIP, 10, 20)
 	s.prLimit = newLimiter[string](cfg.Limits.PerPrincipal, 5, 10)
 	s.refreshes = newLimiter[string](Rate{}, 1/refreshEvery.Seconds(), 1)
+	if f := opts.Fleet; f != nil {
+		s.fleet = f
+		shareLimiter(f, s.ipLimit, "ip", netip.Addr.String, parseAddr, s.clock)
+		shareLimiter(f, s.prLimit, "principal", sameString, sameKey, s.clock)
+		shareLimiter(f, s.refreshes, "refresh", sameString, sameKey, s.clock)
+	}
 	s.cors = newCORS(cfg.CORS)
 	s.arns = newARNScope(cfg)
 	s.proxies, _ = parsePrefixes(cfg.TrustedProxies)
@@ -294,6 +305,10 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, ok bool) int
 	w.Header()["Cache-Control"] = hdrNoStore
 	if !ok {
 		return writeError(w, http.StatusServiceUnavailable, "draining", "the server is shutting down", "")
+	}
+	if s.fleet != nil {
+		// A copy without Redis still serves; the note is for operators.
+		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "redis": s.fleet.readiness()})
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

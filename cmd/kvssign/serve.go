@@ -37,8 +37,8 @@ import (
 var serveWeb fs.FS
 
 type serveFlags struct {
-	config, addr, region, profile, endpointURL, logLevel string
-	lambda, web                                          bool
+	config, addr, region, profile, endpointURL, logLevel, redisURL string
+	lambda, web                                                    bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -53,8 +53,10 @@ are authenticated (static tokens, JWTs), authorised per channel and role, and
 rate-limited; channel lookups are cached. See docs/vend.md.
 
 Flags override the configuration file, and KVSSIGN_CONFIG, KVSSIGN_ADDR,
-KVSSIGN_REGION, KVSSIGN_PROFILE, KVSSIGN_ENDPOINT_URL and KVSSIGN_LOG_LEVEL
-override it too (flags win). AWS credentials come from the standard chain.
+KVSSIGN_REGION, KVSSIGN_PROFILE, KVSSIGN_ENDPOINT_URL, KVSSIGN_LOG_LEVEL and
+KVSSIGN_REDIS_URL override it too (flags win). With --redis-url, copies of the
+server share one cache, one set of rate limits and one AWS call budget (see
+docs/deploy.md). AWS credentials come from the standard chain.
 Logs are JSON lines on stderr; the listening address is printed on stdout
 when the server is ready. SIGINT or SIGTERM drains requests in flight.
 
@@ -73,6 +75,7 @@ API Gateway proxy events (REST or HTTP APIs) instead of listening.`,
 	fl.StringVar(&f.profile, "profile", "", "shared config profile for AWS credentials [KVSSIGN_PROFILE]")
 	fl.StringVar(&f.endpointURL, "endpoint-url", "", "send AWS calls here, e.g. http://127.0.0.1:4567 for the emulator [KVSSIGN_ENDPOINT_URL]")
 	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info) [KVSSIGN_LOG_LEVEL]")
+	fl.StringVar(&f.redisURL, "redis-url", "", "share the cache, rate limits and AWS call budget with other copies through this Redis (redis:// or rediss://; see docs/deploy.md) [KVSSIGN_REDIS_URL]")
 	fl.BoolVar(&f.lambda, "lambda", false, "answer API Gateway events as an AWS Lambda function instead of listening")
 	fl.BoolVar(&f.web, "web", false, "also serve the browser demo page at /")
 	c.AddCommand(newHashTokenCmd())
@@ -98,6 +101,12 @@ func loadServeConfig(cmd *cobra.Command, f *serveFlags) (vend.Config, error) {
 	cfg.Profile = pick(cmd, "profile", f.profile, "KVSSIGN_PROFILE", cfg.Profile)
 	cfg.EndpointURL = pick(cmd, "endpoint-url", f.endpointURL, "KVSSIGN_ENDPOINT_URL", cfg.EndpointURL)
 	cfg.LogLevel = pick(cmd, "log-level", f.logLevel, "KVSSIGN_LOG_LEVEL", cfg.LogLevel)
+	if u := pick(cmd, "redis-url", f.redisURL, "KVSSIGN_REDIS_URL", ""); u != "" {
+		if cfg.Redis == nil {
+			cfg.Redis = &vend.Redis{}
+		}
+		cfg.Redis.URL = u
+	}
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
 	}
@@ -163,6 +172,16 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if awsCfg.HTTPClient, err = vend.CountUpstream(reg, awsCfg.HTTPClient); err != nil {
 		return err
 	}
+	var fleet *vend.Fleet
+	if cfg.Redis != nil {
+		if fleet, err = vend.NewFleet(*cfg.Redis, vend.FleetOptions{Logger: log, Registry: reg}); err != nil {
+			return usageError{err}
+		}
+		defer fleet.Close()
+	}
+	if awsCfg.HTTPClient, err = vend.BudgetUpstream(reg, vend.NewBudget(cfg.Budget, fleet), awsCfg.HTTPClient); err != nil {
+		return err
+	}
 	if awsCfg.Region == "" {
 		return usagef("no region: set region in the config, --region, KVSSIGN_REGION or AWS_REGION")
 	}
@@ -195,8 +214,13 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("no AWS credentials to sign with: %w", err)
 	}
+	backend := vend.NewResolverBackend(resolver, creating)
+	if fleet != nil {
+		backend = vend.NewFleetBackend(fleet, backend, cfg.Cache, nil)
+	}
 	opts := vend.Options{
-		Backend:     vend.NewResolverBackend(resolver, creating),
+		Backend:     backend,
+		Fleet:       fleet,
 		Credentials: resolver.Credentials,
 		Logger:      log,
 		Registry:    reg,
