@@ -29,6 +29,8 @@ type StormConfig struct {
 	// RedisServer, if set, is the redis-server binary: the copies then
 	// share a Redis it runs on loopback.
 	RedisServer string
+	// RedisTimeout, if set, is the copies' redis.timeout (a duration).
+	RedisTimeout string
 	// ConnectWorkers bounds the WebSocket connections being opened at
 	// once.
 	ConnectWorkers int
@@ -44,6 +46,7 @@ func stormMain(ctx context.Context, bin string, fs *flag.FlagSet, args []string,
 	fs.IntVar(&cfg.Devices, "devices", 10000, "devices asking at once")
 	copies := fs.String("copies", "1,4", "copies of kvssign serve, comma-separated: one storm each")
 	fs.StringVar(&cfg.RedisServer, "redis-server", "", "redis-server binary: run each storm again with the copies sharing a Redis")
+	fs.StringVar(&cfg.RedisTimeout, "redis-timeout", "", "the copies' redis.timeout, e.g. 500ms (default: kvssign serve's)")
 	fs.IntVar(&cfg.ConnectWorkers, "connect-workers", 64, "WebSocket connections opened at once")
 	fs.DurationVar(&cfg.Limit, "limit", 3*time.Minute, "how long a storm may last")
 	if err := fs.Parse(args); err != nil {
@@ -93,7 +96,11 @@ func startStormFleet(ctx context.Context, bin string, cfg StormConfig) (f *storm
 		if f.redis, addr, err = startRedis(ctx, cfg.RedisServer, f.dir); err != nil {
 			return nil, err
 		}
-		extra["redis"] = map[string]any{"url": "redis://" + addr, "copies": cfg.Copies}
+		r := map[string]any{"url": "redis://" + addr, "copies": cfg.Copies}
+		if cfg.RedisTimeout != "" {
+			r["timeout"] = cfg.RedisTimeout
+		}
+		extra["redis"] = r
 	}
 	f.tokens = make([]string, cfg.Devices)
 	tokens := make([]any, cfg.Devices)
