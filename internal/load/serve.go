@@ -172,15 +172,17 @@ func serveRuns(ctx context.Context, targets []serveTarget, token string, size in
 	fmt.Fprintf(out, "\nanswer body: %d bytes; medians over %d runs:\n", size, cfg.Runs)
 	for i, t := range targets {
 		ratios := make([]float64, len(rates[i]))
+		toServe := make([]float64, len(rates[i]))
 		for j := range ratios {
 			ratios[j] = rates[i][j] / rates[last][j]
+			toServe[j] = rates[i][j] / rates[0][j]
 		}
 		rss, err := t.p.peakRSS()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "  %-13s %7.0f req/s  %5.1f µs CPU/req  %.2f of minimal (%.2f–%.2f)  peak RSS %.0f MiB\n", t.name,
-			median(rates[i]), median(cpus[i]), median(ratios), slices.Min(ratios), slices.Max(ratios), rss)
+		fmt.Fprintf(out, "  %-13s %7.0f req/s  %5.1f µs CPU/req  %.2f of minimal (%.2f–%.2f)  %.2f of serve  peak RSS %.0f MiB\n", t.name,
+			median(rates[i]), median(cpus[i]), median(ratios), slices.Min(ratios), slices.Max(ratios), median(toServe), rss)
 	}
 	return nil
 }
