@@ -28,8 +28,11 @@ type StormResult struct {
 	ToConnect []time.Duration // from the start, per device connected, sorted
 	Refused   map[int]int     // answers other than 200, by status
 	Transport int             // requests that failed below HTTP
-	Calls     map[string]int64
-	Throttled int64
+	// DialFailed counts the URLs that did not connect, by the
+	// handshake's status (0: no answer).
+	DialFailed map[int]int
+	Calls      map[string]int64
+	Throttled  int64
 	// SteadyCalls are the AWS calls made while every device asked once
 	// more, after the storm.
 	SteadyCalls int64
@@ -72,7 +75,7 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 	d := &devices{f: f, cfg: cfg, client: &http.Client{
 		Transport: &http.Transport{DisableKeepAlives: true, MaxIdleConnsPerHost: -1},
 		Timeout:   30 * time.Second,
-	}, refused: map[int]int{}}
+	}, refused: map[int]int{}, dialFailed: map[int]int{}}
 	sctx, cancel := context.WithTimeout(ctx, cfg.Limit)
 	defer cancel()
 	d.storm(sctx)
@@ -93,7 +96,7 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 	res.ToURL, res.ToConnect = d.toURL, d.toConnect
 	slices.Sort(res.ToURL)
 	slices.Sort(res.ToConnect)
-	res.Refused, res.Transport = d.refused, int(d.transport.Load())
+	res.Refused, res.Transport, res.DialFailed = d.refused, int(d.transport.Load()), d.dialFailed
 	res.Steady = d.steady(ctx)
 	calls2, _, err := emulatorCounts(ctx, f.e)
 	if err != nil {
@@ -113,11 +116,12 @@ type devices struct {
 	cfg    StormConfig
 	client *http.Client
 
-	mu        sync.Mutex
-	toURL     []time.Duration
-	toConnect []time.Duration
-	refused   map[int]int
-	transport atomic.Int64
+	mu         sync.Mutex
+	toURL      []time.Duration
+	toConnect  []time.Duration
+	refused    map[int]int
+	dialFailed map[int]int
+	transport  atomic.Int64
 }
 
 // storm lets every device ask at once, then connect with its URL, a
@@ -143,6 +147,9 @@ func (d *devices) storm(ctx context.Context) {
 			defer func() { <-slots }()
 			ws, err := dialWS(ctx, u)
 			if err != nil {
+				d.mu.Lock()
+				d.dialFailed[statusOf(err)]++
+				d.mu.Unlock()
 				return
 			}
 			ws.Close(websocket.StatusNormalClosure, "")
@@ -260,7 +267,7 @@ type stormTable struct {
 
 func newStormTable(out io.Writer) *stormTable {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "copies\tredis\tdevices\tgot URL\tconnected\tURL p50 s\tURL p99 s\tURL max s\tconnected max s\trefused\tAWS calls\tthrottled\tsteady calls/req\t")
+	fmt.Fprintln(tw, "copies\tredis\tdevices\tgot URL\tconnected\tURL p50 s\tURL p99 s\tURL max s\tconnected max s\trefused, failed\tAWS calls\tthrottled\tsteady calls/req\t")
 	return &stormTable{tw: tw}
 }
 
@@ -286,6 +293,9 @@ func (w *stormTable) row(cfg StormConfig, r StormResult) {
 	}
 	if len(refused) == 0 {
 		refused = []string{"0"}
+	}
+	for _, s := range slices.Sorted(maps.Keys(r.DialFailed)) {
+		refused = append(refused, fmt.Sprintf("%d×dial%d", r.DialFailed[s], s))
 	}
 	var ops []string
 	for _, op := range slices.Sorted(maps.Keys(r.Calls)) {
