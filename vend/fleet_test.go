@@ -571,3 +571,29 @@ func TestFleetICERefresh(t *testing.T) {
 		t.Errorf("the refresh made %d GetIceServerConfig calls over 2 copies; want 1", d)
 	}
 }
+
+// TestBudgetFallbackShare: while Redis is out of reach, each copy spends
+// 1/copies of the budget, so that the fleet stays under the quota.
+func TestBudgetFallbackShare(t *testing.T) {
+	f, err := NewFleet(Redis{URL: "redis://127.0.0.1:1", Copies: 4}, FleetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := NewBudget(AWSBudget{PerSecond: map[string]float64{"CreateSignalingChannel": 8}}, f)
+	ctx := context.Background()
+	var got []bool
+	for range 3 {
+		ok, _ := b.Take(ctx, "CreateSignalingChannel", "")
+		got = append(got, ok)
+	}
+	if fmt.Sprint(got) != "[true true false]" {
+		t.Errorf("8/s over 4 copies, Redis down: %v; want a burst of 2 then none", got)
+	}
+	if ok, wait := b.Take(ctx, "CreateSignalingChannel", ""); ok || wait <= 0 || wait > 500*time.Millisecond {
+		t.Errorf("over the share: ok %v, wait %v; want refused for up to 0.5 s", ok, wait)
+	}
+	if ok, _ := b.Take(ctx, "GetIceServerConfig", "c"); !ok {
+		t.Error("GetIceServerConfig is budgeted by default")
+	}
+}
