@@ -169,8 +169,19 @@ func redisOptions(cfg Redis, getenv func(string) string) (*redis.Options, error)
 	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = t, t, t
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
+	ro.DialerRetries = 1
+	quietRedis.Do(func() { redis.SetLogger(discardRedisLog{}) })
 	return ro, nil
 }
+
+// quietRedis silences go-redis's own log, which writes plain text to
+// stderr (where kvssign serve writes JSON lines): the fleet logs Redis's
+// outages and returns itself, once each.
+var quietRedis sync.Once
+
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...any) {}
 
 // Close stops listening for invalidations and closes the connections.
 func (f *Fleet) Close() error {

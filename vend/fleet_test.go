@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,8 @@ type fleetE2E struct {
 	wrap func(aws.HTTPClient) aws.HTTPClient
 	// cacheTTL, if set, is the ARN and endpoint TTL of new copies.
 	cacheTTL time.Duration
+	// redisTimeout, if set, is the Redis timeout of new copies.
+	redisTimeout time.Duration
 }
 
 // startFleet starts an emulator with channel cam-1 and n copies of the
@@ -69,7 +72,13 @@ func (f *fleetE2E) startCopy(t *testing.T, cfg Config, n int) *fleetCopy {
 	}
 	if f.redis != nil {
 		var err error
-		c.fleet, err = NewFleet(Redis{URL: f.redis.URL(), Copies: n, Timeout: Duration(200 * time.Millisecond)},
+		timeout := f.redisTimeout
+		if timeout == 0 {
+			// Generous, for a busy machine: a timeout puts a copy on its
+			// own, which only the outage tests want.
+			timeout = 2 * time.Second
+		}
+		c.fleet, err = NewFleet(Redis{URL: f.redis.URL(), Copies: n, Timeout: Duration(timeout)},
 			FleetOptions{Logger: testLogger(logs), Registry: reg, ProbeEvery: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
@@ -446,12 +455,17 @@ func TestFleetRedisOutage(t *testing.T) {
 // costs a request at most its timeout; one flushed is filled again.
 func TestFleetRedisSlowOrFlushed(t *testing.T) {
 	rs := startRedis(t)
-	f := startFleet(t, 2, baseConfig(), rs)
+	f := startFleet(t, 0, baseConfig(), rs)
+	f.redisTimeout = 200 * time.Millisecond
+	for range 2 {
+		f.copies = append(f.copies, f.startCopy(t, baseConfig(), 2))
+	}
 	if got := f.statuses(t, 1, tokAlice, viewerCam1); fmt.Sprint(got) != "[200 200]" {
 		t.Fatalf("warm-up: %v", got)
 	}
-	// Paused: Redis takes connections but answers nothing for 1 s.
-	if err := rs.do("CLIENT", "PAUSE", "1000", "ALL"); err != nil {
+	// Paused: Redis takes connections but answers nothing for 4 s.
+	const pause = 4 * time.Second
+	if err := rs.do("CLIENT", "PAUSE", strconv.Itoa(int(pause/time.Millisecond)), "ALL"); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(memoFor) // past the copies' own memory of Redis
@@ -461,10 +475,10 @@ func TestFleetRedisSlowOrFlushed(t *testing.T) {
 			t.Fatalf("with Redis paused: %d %s", got.status, got.body)
 		}
 	}
-	if d := time.Since(start); d > 900*time.Millisecond {
-		t.Errorf("two requests with Redis paused took %v; want each within about the 200ms timeout", d)
+	if d := time.Since(start); d >= pause/2 {
+		t.Errorf("two requests with Redis paused took %v; want each bounded by the 200ms timeout, not the %v pause", d, pause)
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(pause - time.Since(start) + 100*time.Millisecond)
 	for _, c := range f.copies {
 		deadline := time.Now().Add(5 * time.Second)
 		for !c.fleet.Up() && time.Now().Before(deadline) {
