@@ -304,7 +304,9 @@ func (f *Fleet) listen() {
 	defer f.wg.Done()
 	ps := f.rdb.Subscribe(context.Background(), f.forgetChannel(), f.limitedChannel())
 	defer ps.Close()
-	ch := ps.Channel()
+	// The subscription's health check notices a Redis that restarted
+	// and subscribes again, within the probe interval.
+	ch := ps.Channel(redis.WithChannelHealthCheckInterval(max(f.probe, 100*time.Millisecond)))
 	for {
 		select {
 		case <-f.stop:
