@@ -163,7 +163,8 @@ func describedChannel(r *http.Request) (string, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return "", nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	// The SDK's own request, of a few hundred bytes: read it whole.
+	body, err := io.ReadAll(r.Body)
 	r.Body.Close()
 	if err != nil {
 		return "", fmt.Errorf("vend: reading the DescribeSignalingChannel request: %w", err)

@@ -113,17 +113,22 @@ func NewFleet(cfg Redis, opts FleetOptions) (*Fleet, error) {
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	err = f.rdb.Ping(ctx).Err()
-	cancel()
-	if err != nil {
-		f.up.Store(true) // so that down logs the outage
+	defer cancel()
+	f.up.Store(true) // so that down logs an outage
+	if err := f.rdb.Ping(ctx).Err(); err != nil {
 		f.down(err)
 	} else {
-		f.up.Store(true)
 		f.upGauge.Set(1)
 	}
+	ps := f.rdb.Subscribe(context.Background(), f.forgetChannel(), f.limitedChannel())
+	if f.Up() {
+		// Subscribed before the copy serves, so that it misses nothing
+		// the others announce from then on; otherwise go-redis keeps
+		// trying in the background.
+		ps.Receive(ctx)
+	}
 	f.wg.Add(2)
-	go f.listen()
+	go f.listen(ps)
 	go f.watch()
 	return f, nil
 }
@@ -169,8 +174,19 @@ func redisOptions(cfg Redis, getenv func(string) string) (*redis.Options, error)
 	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = t, t, t
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
+	ro.DialerRetries = 1
+	quietRedis.Do(func() { redis.SetLogger(discardRedisLog{}) })
 	return ro, nil
 }
+
+// quietRedis silences go-redis's own log, which writes plain text to
+// stderr (where kvssign serve writes JSON lines): the fleet logs Redis's
+// outages and returns itself, once each.
+var quietRedis sync.Once
+
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...any) {}
 
 // Close stops listening for invalidations and closes the connections.
 func (f *Fleet) Close() error {
@@ -289,11 +305,12 @@ func (f *Fleet) onLimited(name string, fn func(lines string)) {
 
 // listen receives invalidations and rate-limit news from the other
 // copies; go-redis resubscribes by itself after a lost connection.
-func (f *Fleet) listen() {
+func (f *Fleet) listen(ps *redis.PubSub) {
 	defer f.wg.Done()
-	ps := f.rdb.Subscribe(context.Background(), f.forgetChannel(), f.limitedChannel())
 	defer ps.Close()
-	ch := ps.Channel()
+	// The subscription's health check notices a Redis that restarted
+	// and subscribes again, within the probe interval.
+	ch := ps.Channel(redis.WithChannelHealthCheckInterval(max(f.probe, 100*time.Millisecond)))
 	for {
 		select {
 		case <-f.stop:

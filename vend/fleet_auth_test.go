@@ -85,6 +85,7 @@ func TestFleetTLSAndAuth(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			logs := &syncBuffer{}
+			c.cfg.Timeout = Duration(2 * time.Second) // for a busy machine
 			f, err := NewFleet(c.cfg, FleetOptions{Logger: testLogger(logs), Getenv: getenv})
 			if err != nil {
 				t.Fatal(err)

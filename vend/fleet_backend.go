@@ -85,6 +85,15 @@ type sharedEntry struct {
 
 func (e *sharedEntry) expires() time.Time { return time.UnixMilli(e.Expires) }
 
+// graceUntil is when e stops being served: its expiry, and for an answer
+// (not a channel found missing) the refresh grace after it.
+func (e *sharedEntry) graceUntil() time.Time {
+	if e.NotFound {
+		return e.expires()
+	}
+	return e.expires().Add(refreshGrace)
+}
+
 func (e *sharedEntry) target() Target {
 	return Target{ChannelARN: e.ARN, Region: e.Region, Endpoint: e.Endpoint, ICEServers: e.ICE, FromCache: true, Expires: e.expires()}
 }
@@ -159,7 +168,7 @@ func (b *fleetBackend) lookup(ctx context.Context, k, channel string, role kvs.R
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return b.inner.Connection(ctx, channel, role, create)
 	}
-	if old != nil && b.now().Before(old.expires().Add(refreshGrace)) {
+	if old != nil && b.now().Before(old.graceUntil()) {
 		b.remember(k, old)
 		if !b.now().Before(old.expires()) {
 			b.refreshAsync(ctx, k, channel, role, create)
@@ -253,7 +262,7 @@ func (b *fleetBackend) await(ctx context.Context, k string) (*sharedEntry, bool)
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, false
 		}
-		if e != nil && b.now().Before(e.expires().Add(refreshGrace)) {
+		if e != nil && b.now().Before(e.graceUntil()) {
 			b.remember(k, e)
 			return e, true
 		}
@@ -325,8 +334,8 @@ func (b *fleetBackend) put(ctx context.Context, k string, e *sharedEntry, keep t
 // grace is over.
 func (b *fleetBackend) remember(k string, e *sharedEntry) {
 	until := b.now().Add(memoFor)
-	if exp := e.expires().Add(refreshGrace); exp.Before(until) {
-		until = exp
+	if g := e.graceUntil(); g.Before(until) {
+		until = g
 	}
 	b.mu.Lock()
 	if len(b.memo) >= 8192 {

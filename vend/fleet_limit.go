@@ -12,6 +12,7 @@ package vend
 import (
 	"context"
 	"hash/maphash"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -156,18 +157,36 @@ func (fl *fleetLimit[K]) sync() {
 // apply takes the keys another copy found run dry.
 func (fl *fleetLimit[K]) apply(lines string) {
 	now := fl.clock()
+	for _, d := range parseDry(lines) {
+		if k, ok := fl.parse(d.key); ok {
+			fl.l.consumeTo(k, d.tokens, now)
+		}
+	}
+}
+
+// dryKey is a rate-limit key the fleet has run dry, and its tokens.
+type dryKey struct {
+	key    string
+	tokens float64
+}
+
+// parseDry reads an announcement of dry keys: a line per key, the key and
+// its tokens separated by a tab. Malformed lines are skipped, and a debt
+// is never read as more than a million tokens either way.
+func parseDry(lines string) []dryKey {
+	var out []dryKey
 	for line := range strings.Lines(lines) {
 		ks, ts, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "\t")
-		if !ok {
+		if !ok || ks == "" {
 			continue
 		}
-		k, ok := fl.parse(ks)
 		tokens, err := strconv.ParseFloat(ts, 64)
-		if !ok || err != nil {
+		if err != nil || math.IsNaN(tokens) || math.Abs(tokens) > 1e6 {
 			continue
 		}
-		fl.l.consumeTo(k, tokens, now)
+		out = append(out, dryKey{ks, tokens})
 	}
+	return out
 }
 
 // consumeTo lowers key's bucket to tokens (a negative count is a debt)

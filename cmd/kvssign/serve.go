@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/prometheus/client_golang/prometheus"
@@ -172,15 +173,12 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if awsCfg.HTTPClient, err = vend.CountUpstream(reg, awsCfg.HTTPClient); err != nil {
 		return err
 	}
-	var fleet *vend.Fleet
-	if cfg.Redis != nil {
-		if fleet, err = vend.NewFleet(*cfg.Redis, vend.FleetOptions{Logger: log, Registry: reg}); err != nil {
-			return usageError{err}
-		}
-		defer fleet.Close()
-	}
-	if awsCfg.HTTPClient, err = vend.BudgetUpstream(reg, vend.NewBudget(cfg.Budget, fleet), awsCfg.HTTPClient); err != nil {
+	fleet, err := shareFleet(cfg, log, reg, &awsCfg)
+	if err != nil {
 		return err
+	}
+	if fleet != nil {
+		defer fleet.Close()
 	}
 	if awsCfg.Region == "" {
 		return usagef("no region: set region in the config, --region, KVSSIGN_REGION or AWS_REGION")
@@ -189,34 +187,13 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		// The region the SDK chose bounds the ARNs callers may give.
 		cfg.Region = awsCfg.Region
 	}
-	newResolver := func(create bool) *awskvs.Resolver {
-		r := awskvs.NewResolver(awsCfg)
-		r.IncludeICEServers = true
-		r.CreateIfMissing = create
-		r.CacheTTL = cfg.Cache.TTL.D()
-		r.MaxStale = cfg.Cache.StaleFor.D()
-		r.NotFoundTTL = cfg.Cache.NotFoundFor.D()
-		r.Logger = log
-		return r
-	}
-	resolver := newResolver(false)
-	var creating *awskvs.Resolver
-	for _, r := range cfg.Rules {
-		if r.CreateChannel {
-			creating = newResolver(true)
-			break
-		}
-	}
+	backend, resolver := newBackend(cfg, awsCfg, log, fleet)
 	// Fail now, not on the first request, when there are no credentials.
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	_, err = resolver.Credentials.Retrieve(cctx)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("no AWS credentials to sign with: %w", err)
-	}
-	backend := vend.NewResolverBackend(resolver, creating)
-	if fleet != nil {
-		backend = vend.NewFleetBackend(fleet, backend, cfg.Cache, nil)
 	}
 	opts := vend.Options{
 		Backend:     backend,
@@ -247,6 +224,57 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		debug.SetGCPercent(400)
 	}
 	return listenAndServe(ctx, cmd.OutOrStdout(), cfg, srv, log)
+}
+
+// newBackend returns the server's backend, over a resolver (and one that
+// creates channels when a rule allows it), shared through fleet if set,
+// and the resolver.
+func newBackend(cfg vend.Config, awsCfg aws.Config, log *slog.Logger, fleet *vend.Fleet) (vend.Backend, *awskvs.Resolver) {
+	newResolver := func(create bool) *awskvs.Resolver {
+		r := awskvs.NewResolver(awsCfg)
+		r.IncludeICEServers = true
+		r.CreateIfMissing = create
+		r.CacheTTL = cfg.Cache.TTL.D()
+		r.MaxStale = cfg.Cache.StaleFor.D()
+		r.NotFoundTTL = cfg.Cache.NotFoundFor.D()
+		r.Logger = log
+		return r
+	}
+	resolver := newResolver(false)
+	var creating *awskvs.Resolver
+	for _, r := range cfg.Rules {
+		if r.CreateChannel {
+			creating = newResolver(true)
+			break
+		}
+	}
+	backend := vend.NewResolverBackend(resolver, creating)
+	if fleet != nil {
+		backend = vend.NewFleetBackend(fleet, backend, cfg.Cache, nil)
+	}
+	return backend, resolver
+}
+
+// shareFleet connects to the configured Redis, if any, and makes every
+// KVS call through awsCfg draw from the AWS call budget (the fleet's, or
+// this copy's without Redis).
+func shareFleet(cfg vend.Config, log *slog.Logger, reg *prometheus.Registry, awsCfg *aws.Config) (*vend.Fleet, error) {
+	var fleet *vend.Fleet
+	if cfg.Redis != nil {
+		var err error
+		if fleet, err = vend.NewFleet(*cfg.Redis, vend.FleetOptions{Logger: log, Registry: reg}); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	client, err := vend.BudgetUpstream(reg, vend.NewBudget(cfg.Budget, fleet), awsCfg.HTTPClient)
+	if err != nil {
+		if fleet != nil {
+			fleet.Close()
+		}
+		return nil, err
+	}
+	awsCfg.HTTPClient = client
+	return fleet, nil
 }
 
 // listenAndServe serves until ctx is done, then drains: /readyz turns 503
