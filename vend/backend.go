@@ -50,7 +50,7 @@ type Target struct {
 	Stale bool
 	// Expires, if set, is when the soonest-expiring part of the answer
 	// (usually the ICE servers' credentials) should be resolved again. A
-	// shared cache ([NewFleetBackend]) keeps the answer until then.
+	// shared cache ([Fleet.Backend]) keeps the answer until then.
 	Expires time.Time
 }
 

@@ -19,19 +19,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// A Budget rations AWS calls. [NewBudget] makes one; [BudgetUpstream]
-// applies it to an HTTP client.
-type Budget interface {
+// A budget rations AWS calls.
+type budget interface {
 	// Take spends one call of operation op on channel (a name or an ARN,
 	// empty when the call names none). When the budget is spent it
 	// returns false and how long until it is not.
 	Take(ctx context.Context, op, channel string) (ok bool, wait time.Duration)
 }
 
-// NewBudget returns the budget of cfg. With a fleet, the copies share it
+// newBudget returns the budget of cfg. With a fleet, the copies share it
 // in Redis; while Redis is out of reach, each copy spends its own
-// 1/[Redis.Copies] of it. Without a fleet, it is this copy's.
-func NewBudget(cfg AWSBudget, f *Fleet) Budget {
+// 1/copies of it. Without a fleet, it is this copy's.
+func newBudget(cfg awsBudget, f *Fleet) budget {
 	copies := 1
 	if f != nil {
 		copies = f.copies
@@ -83,7 +82,7 @@ func (b *localBudget) Take(_ context.Context, op, channel string) (bool, time.Du
 // while Redis is out of reach.
 type fleetBudget struct {
 	f     *Fleet
-	cfg   AWSBudget
+	cfg   awsBudget
 	local *localBudget
 }
 
@@ -114,12 +113,18 @@ func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.
 }
 
 // BudgetUpstream wraps next so that every KVS control-plane call draws
-// from b first; a call over budget is not sent and fails with an error
-// that the server answers with 503 and a jittered Retry-After (a cached
-// answer, even a stale one, is served instead when there is one). Calls
-// refused are counted in reg as kvssign_vend_budget_refused_total. Put it
-// outside [CountUpstream], so that refused calls are not counted as made.
-func BudgetUpstream(reg prometheus.Registerer, b Budget, next aws.HTTPClient) (aws.HTTPClient, error) {
+// from the AWS call budget of cfg first: the fleet's in Redis when f is
+// not nil (while Redis is out of reach, 1/copies of it), else this copy's.
+// A call over budget is not sent and fails with an error that the server
+// answers with 503 and a jittered Retry-After (a cached answer, even a
+// stale one, is served instead when there is one). Calls refused are
+// counted in reg as kvssign_vend_budget_refused_total. Put it outside
+// [CountUpstream], so that refused calls are not counted as made.
+func BudgetUpstream(reg prometheus.Registerer, cfg Config, f *Fleet, next aws.HTTPClient) (aws.HTTPClient, error) {
+	return budgetUpstream(reg, newBudget(cfg.Budget, f), next)
+}
+
+func budgetUpstream(reg prometheus.Registerer, b budget, next aws.HTTPClient) (aws.HTTPClient, error) {
 	if next == nil {
 		next = http.DefaultClient
 	}
@@ -134,7 +139,7 @@ func BudgetUpstream(reg prometheus.Registerer, b Budget, next aws.HTTPClient) (a
 
 type budgetClient struct {
 	next    aws.HTTPClient
-	b       Budget
+	b       budget
 	refused *prometheus.CounterVec
 }
 

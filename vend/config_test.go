@@ -146,18 +146,18 @@ func TestBudgetRates(t *testing.T) {
 	}
 	cases := []struct {
 		name     string
-		b        AWSBudget
+		b        awsBudget
 		op       string
 		want     rate
 		wantChan rate
 	}{
-		{"defaults", AWSBudget{}, "DescribeSignalingChannel", rate{240, true}, rate{4, true}},
-		{"create", AWSBudget{}, "CreateSignalingChannel", rate{40, true}, rate{4, true}},
-		{"margin", AWSBudget{Margin: 0.5}, "GetSignalingChannelEndpoint", rate{150, true}, rate{2.5, true}},
-		{"override", AWSBudget{PerSecond: map[string]float64{"GetIceServerConfig": 7}, DescribePerChannel: 1}, "GetIceServerConfig", rate{7, true}, rate{1, true}},
-		{"unlimited", AWSBudget{PerSecond: map[string]float64{"DescribeSignalingChannel": -1}, DescribePerChannel: -1}, "DescribeSignalingChannel", rate{-1, false}, rate{-1, false}},
-		{"no account quota", AWSBudget{}, "GetIceServerConfig", rate{0, false}, rate{4, true}},
-		{"not a KVS call", AWSBudget{}, "STS", rate{0, false}, rate{4, true}},
+		{"defaults", awsBudget{}, "DescribeSignalingChannel", rate{240, true}, rate{4, true}},
+		{"create", awsBudget{}, "CreateSignalingChannel", rate{40, true}, rate{4, true}},
+		{"margin", awsBudget{Margin: 0.5}, "GetSignalingChannelEndpoint", rate{150, true}, rate{2.5, true}},
+		{"override", awsBudget{PerSecond: map[string]float64{"GetIceServerConfig": 7}, DescribePerChannel: 1}, "GetIceServerConfig", rate{7, true}, rate{1, true}},
+		{"unlimited", awsBudget{PerSecond: map[string]float64{"DescribeSignalingChannel": -1}, DescribePerChannel: -1}, "DescribeSignalingChannel", rate{-1, false}, rate{-1, false}},
+		{"no account quota", awsBudget{}, "GetIceServerConfig", rate{0, false}, rate{4, true}},
+		{"not a KVS call", awsBudget{}, "STS", rate{0, false}, rate{4, true}},
 	}
 	for _, c := range cases {
 		r, ok := c.b.rate(c.op)

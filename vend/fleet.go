@@ -24,22 +24,23 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// FleetOptions are what [NewFleet] needs besides the [Redis] settings.
-type FleetOptions struct {
-	// Logger receives one line when Redis goes out of reach and one when
+// fleetOptions are what newFleet needs besides the Redis settings.
+type fleetOptions struct {
+	// logger receives one line when Redis goes out of reach and one when
 	// it is back. If nil, nothing is logged.
-	Logger *slog.Logger
-	// Registry receives the fleet's metrics. If nil, they are not exported.
-	Registry prometheus.Registerer
-	// Getenv reads the password's environment variable. If nil, os.Getenv.
-	Getenv func(string) string
-	// ProbeEvery is how often Redis is pinged, to learn that it is out of
+	logger *slog.Logger
+	// registry receives the fleet's metrics. If nil, they are not exported.
+	registry prometheus.Registerer
+	// getenv reads the password's environment variable. If nil, os.Getenv.
+	getenv func(string) string
+	// probeEvery is how often Redis is pinged, to learn that it is out of
 	// reach or back. If zero, 500ms.
-	ProbeEvery time.Duration
+	probeEvery time.Duration
 }
 
 // A Fleet is this copy's link to the Redis the copies of the server share.
-// Give it to [Options.Fleet], [NewFleetBackend] and [NewBudget]. Redis
+// Give it to [Options.Fleet] (limits), [Fleet.Backend] (the cache) and
+// [BudgetUpstream] (the AWS call budget). Redis
 // being slow or out of reach never fails a request: the copy uses its own
 // cache, limits and share of the budget until Redis answers again. Create
 // it with [NewFleet]; it is safe for concurrent use.
@@ -67,11 +68,20 @@ type Fleet struct {
 	wg   sync.WaitGroup
 }
 
-// NewFleet connects to the Redis of cfg. A Redis that cannot be reached
-// yet is not an error: the fleet starts in fallback and keeps trying. Call
-// Close when done.
-func NewFleet(cfg Redis, opts FleetOptions) (*Fleet, error) {
-	ro, err := redisOptions(cfg, opts.Getenv)
+// NewFleet connects to the Redis of cfg.Redis, which must be set. A Redis
+// that cannot be reached yet is not an error: the fleet starts in fallback
+// and keeps trying. log, if not nil, gets a line when Redis goes out of
+// reach and one when it is back; reg, if not nil, the fleet's metrics.
+// Call Close when done.
+func NewFleet(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Fleet, error) {
+	if cfg.Redis.URL == "" {
+		return nil, errors.New("vend: redis.url is not set")
+	}
+	return newFleet(cfg.Redis, fleetOptions{logger: log, registry: reg})
+}
+
+func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
+	ro, err := redisOptions(cfg, opts.getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -83,9 +93,9 @@ func NewFleet(cfg Redis, opts FleetOptions) (*Fleet, error) {
 		timeout:   orDuration(cfg.Timeout, defaultRedisTimeout),
 		leaseWait: orDuration(cfg.LeaseWait, defaultLeaseWait),
 		copies:    max(cfg.Copies, 1),
-		probe:     opts.ProbeEvery,
+		probe:     opts.probeEvery,
 		id:        hex.EncodeToString(b[:]),
-		log:       opts.Logger,
+		log:       opts.logger,
 		stop:      make(chan struct{}),
 		upGauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kvssign_vend_redis_up", Help: "1 while the shared Redis answers, 0 while this copy uses its own cache, limits and budget.",
@@ -104,9 +114,9 @@ func NewFleet(cfg Redis, opts FleetOptions) (*Fleet, error) {
 		f.log = slog.New(slog.DiscardHandler)
 	}
 	f.rate = redis_rate.NewLimiter(f.rdb)
-	if opts.Registry != nil {
+	if opts.registry != nil {
 		for _, c := range []prometheus.Collector{f.upGauge, f.fallbacks} {
-			if err := opts.Registry.Register(c); err != nil {
+			if err := opts.registry.Register(c); err != nil {
 				f.rdb.Close()
 				return nil, fmt.Errorf("vend: fleet metrics: %w", err)
 			}
@@ -136,7 +146,7 @@ func NewFleet(cfg Redis, opts FleetOptions) (*Fleet, error) {
 // redisOptions turns the settings into go-redis options with bounded
 // timeouts and no retries: a slow Redis must cost a request at most one
 // timeout before the copy stops asking it.
-func redisOptions(cfg Redis, getenv func(string) string) (*redis.Options, error) {
+func redisOptions(cfg redisConfig, getenv func(string) string) (*redis.Options, error) {
 	ro, err := redis.ParseURL(cfg.URL)
 	if err != nil {
 		// go-redis's message may quote the URL, and with it a password.

@@ -73,20 +73,20 @@ func TestFleetTLSAndAuth(t *testing.T) {
 
 	cases := []struct {
 		name   string
-		cfg    Redis
+		cfg    redisConfig
 		wantUp bool
 	}{
-		{"tls and auth", Redis{URL: tlsURL, CAFile: cert, PasswordEnv: "REDIS_PW"}, true},
-		{"plain with auth", Redis{URL: rs.URL(), PasswordEnv: "REDIS_PW"}, true},
-		{"wrong password", Redis{URL: rs.URL(), PasswordEnv: "REDIS_BAD"}, false},
-		{"no password", Redis{URL: rs.URL()}, false},
-		{"unknown CA", Redis{URL: tlsURL, PasswordEnv: "REDIS_PW"}, false},
+		{"tls and auth", redisConfig{URL: tlsURL, CAFile: cert, PasswordEnv: "REDIS_PW"}, true},
+		{"plain with auth", redisConfig{URL: rs.URL(), PasswordEnv: "REDIS_PW"}, true},
+		{"wrong password", redisConfig{URL: rs.URL(), PasswordEnv: "REDIS_BAD"}, false},
+		{"no password", redisConfig{URL: rs.URL()}, false},
+		{"unknown CA", redisConfig{URL: tlsURL, PasswordEnv: "REDIS_PW"}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			logs := &syncBuffer{}
 			c.cfg.Timeout = Duration(2 * time.Second) // for a busy machine
-			f, err := NewFleet(c.cfg, FleetOptions{Logger: testLogger(logs), Getenv: getenv})
+			f, err := newFleet(c.cfg, fleetOptions{logger: testLogger(logs), getenv: getenv})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,16 +108,16 @@ func TestFleetTLSAndAuth(t *testing.T) {
 func TestFleetConfigErrors(t *testing.T) {
 	cases := []struct {
 		name string
-		cfg  Redis
+		cfg  redisConfig
 		want string
 	}{
-		{"empty password variable", Redis{URL: "redis://127.0.0.1:1", PasswordEnv: "NOPE"}, "redis.passwordEnv: the environment variable NOPE is empty"},
-		{"ca without tls", Redis{URL: "redis://127.0.0.1:1", CAFile: "ca.pem"}, "redis.caFile: set only with a rediss:// URL"},
-		{"missing ca", Redis{URL: "rediss://127.0.0.1:1", CAFile: filepath.Join(t.TempDir(), "nope.pem")}, "redis.caFile"},
-		{"bad url", Redis{URL: "redis://user:hunter2-secret@127.0.0.1:1/notadb"}, "redis.url"},
+		{"empty password variable", redisConfig{URL: "redis://127.0.0.1:1", PasswordEnv: "NOPE"}, "redis.passwordEnv: the environment variable NOPE is empty"},
+		{"ca without tls", redisConfig{URL: "redis://127.0.0.1:1", CAFile: "ca.pem"}, "redis.caFile: set only with a rediss:// URL"},
+		{"missing ca", redisConfig{URL: "rediss://127.0.0.1:1", CAFile: filepath.Join(t.TempDir(), "nope.pem")}, "redis.caFile"},
+		{"bad url", redisConfig{URL: "redis://user:hunter2-secret@127.0.0.1:1/notadb"}, "redis.url"},
 	}
 	for _, c := range cases {
-		f, err := NewFleet(c.cfg, FleetOptions{Getenv: func(string) string { return "" }})
+		f, err := newFleet(c.cfg, fleetOptions{getenv: func(string) string { return "" }})
 		if err == nil {
 			f.Close()
 		}

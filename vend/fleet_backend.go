@@ -32,20 +32,23 @@ const pollEvery = 20 * time.Millisecond
 // the grace has at least 20 s of validity left.
 const refreshGrace = 10 * time.Second
 
-// NewFleetBackend returns a [Backend] that shares the answers of inner
-// (usually [NewResolverBackend]) among the copies of the fleet f: an
-// answer is kept in Redis until its [Target.Expires], and for a channel
-// none has, one copy asks inner while the others wait up to
-// [Redis.LeaseWait] for its answer (then ask inner themselves). An answer
-// asked for just after it expires is served once more while one copy
-// resolves it again in the background, so that requests do not wait for
-// the ICE servers' refresh. When AWS
+// Backend returns a [Backend] that shares the answers of inner (usually
+// [NewResolverBackend]) among the copies of the fleet: an answer is kept in
+// Redis until its [Target.Expires], and for a channel none has, one copy
+// asks inner while the others wait up to redis.leaseWait for its answer
+// (then ask inner themselves). An answer asked for just after it expires
+// is served once more while one copy resolves it again in the background,
+// so that requests do not wait for the ICE servers' refresh. When AWS
 // fails, an expired answer is served stale for cache.StaleFor, at most the
 // 30 s ICE servers stay valid past their refresh time. A channel found
 // missing is remembered for cache.NotFoundFor. Forget reaches every copy.
-// While Redis is out of reach, inner answers alone. clock, if nil, is
-// time.Now.
-func NewFleetBackend(f *Fleet, inner Backend, cache Cache, clock func() time.Time) Backend {
+// While Redis is out of reach, inner answers alone.
+func (f *Fleet) Backend(inner Backend, cache Cache) Backend {
+	return newFleetBackend(f, inner, cache, nil)
+}
+
+// newFleetBackend is [Fleet.Backend] with a clock; nil is time.Now.
+func newFleetBackend(f *Fleet, inner Backend, cache Cache, clock func() time.Time) *fleetBackend {
 	if clock == nil {
 		clock = time.Now
 	}

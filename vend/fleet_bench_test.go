@@ -70,12 +70,12 @@ func benchFleet(b *testing.B, withRedis, parallel bool) {
 	var rs *redisServer
 	if withRedis {
 		rs = startRedis(b)
-		f, err := NewFleet(Redis{URL: rs.URL(), Timeout: Duration(time.Second)}, FleetOptions{})
+		f, err := newFleet(redisConfig{URL: rs.URL(), Timeout: Duration(time.Second)}, fleetOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { f.Close() })
-		backend = NewFleetBackend(f, backend, Cache{}, nil)
+		backend = f.Backend(backend, Cache{})
 		opts.Fleet = f
 	}
 	opts.Backend = backend
@@ -101,12 +101,12 @@ func benchFleet(b *testing.B, withRedis, parallel bool) {
 // itself (a GET and a JSON decode).
 func BenchmarkFleetCacheRead(b *testing.B) {
 	rs := startRedis(b)
-	f, err := NewFleet(Redis{URL: rs.URL(), Timeout: Duration(time.Second)}, FleetOptions{})
+	f, err := newFleet(redisConfig{URL: rs.URL(), Timeout: Duration(time.Second)}, fleetOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { f.Close() })
-	fb := NewFleetBackend(f, newFakeBackend("cam-1"), Cache{}, nil).(*fleetBackend)
+	fb := newFleetBackend(f, newFakeBackend("cam-1"), Cache{}, nil)
 	ctx := context.Background()
 	if _, err := fb.Connection(ctx, "cam-1", kvs.Viewer, false); err != nil {
 		b.Fatal(err)

@@ -12,10 +12,10 @@ import (
 	"time"
 )
 
-// Redis configures the Redis that copies of the server share.
-type Redis struct {
-	// URL is redis://[user@]host:port[/db], or rediss:// for TLS.
-	// Required. A password may be given in the URL, but PasswordEnv keeps
+// redisConfig configures the Redis that copies of the server share.
+type redisConfig struct {
+	// URL is redis://[user@]host:port[/db], or rediss:// for TLS. If
+	// empty, no Redis: each copy keeps its own cache and limits. A password may be given in the URL, but PasswordEnv keeps
 	// it out of the file; the URL is never logged either way.
 	URL string `json:"url"`
 	// PasswordEnv names the environment variable that holds the AUTH
@@ -40,10 +40,10 @@ type Redis struct {
 	Copies int `json:"copies,omitempty"`
 }
 
-// AWSBudget caps the AWS calls per second that the server (the fleet, with
+// awsBudget caps the AWS calls per second that the server (the fleet, with
 // Redis) makes. A call over the budget is not made: the request is
 // answered from the cache if it can be, else with 503 and Retry-After.
-type AWSBudget struct {
+type awsBudget struct {
 	// PerSecond overrides the rate of an operation:
 	// DescribeSignalingChannel, GetSignalingChannelEndpoint,
 	// CreateSignalingChannel, ListSignalingChannels or GetIceServerConfig.
@@ -81,7 +81,7 @@ const (
 )
 
 func (c *Config) validateFleet(fail failFunc) error {
-	if r := c.Redis; r != nil {
+	if r := c.Redis; r != (redisConfig{}) {
 		u, err := url.Parse(r.URL)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			// Not the URL itself: it may hold a password.
@@ -125,7 +125,7 @@ func (c *Config) validateFleet(fail failFunc) error {
 
 // rate returns the budget of op per second, and false when it is
 // unlimited.
-func (b AWSBudget) rate(op string) (float64, bool) {
+func (b awsBudget) rate(op string) (float64, bool) {
 	if v, ok := b.PerSecond[op]; ok {
 		return v, v > 0
 	}
@@ -138,14 +138,14 @@ func (b AWSBudget) rate(op string) (float64, bool) {
 
 // perChannel returns the DescribeSignalingChannel budget per channel, and
 // false when it is unlimited.
-func (b AWSBudget) perChannel() (float64, bool) {
+func (b awsBudget) perChannel() (float64, bool) {
 	if v := b.DescribePerChannel; v != 0 {
 		return v, v > 0
 	}
 	return kvsDescribePerChannel * b.margin(), true
 }
 
-func (b AWSBudget) margin() float64 {
+func (b awsBudget) margin() float64 {
 	if b.Margin == 0 {
 		return defaultMargin
 	}

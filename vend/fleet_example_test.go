@@ -8,28 +8,27 @@ import (
 	"github.com/kvssign/kvssign/vend"
 )
 
-// ExampleNewFleet wires a copy of the server to the Redis its fleet shares:
-// the cache (NewFleetBackend), the rate limits (Options.Fleet) and the AWS
-// call budget (NewBudget and BudgetUpstream, on the AWS HTTP client). Here
-// no Redis listens, so the copy starts on its own and keeps trying.
+// ExampleNewFleet wires a copy of the server to the Redis its fleet
+// shares: the cache (Fleet.Backend), the rate limits (Options.Fleet) and,
+// on the AWS HTTP client, the AWS call budget (BudgetUpstream). Here no
+// Redis listens, so the copy starts on its own and keeps trying.
 func ExampleNewFleet() {
-	fleet, err := vend.NewFleet(vend.Redis{URL: "redis://127.0.0.1:1", Copies: 4}, vend.FleetOptions{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer fleet.Close()
-	budget := vend.NewBudget(vend.AWSBudget{}, fleet)
-	_ = budget // vend.BudgetUpstream(registry, budget, awsConfig.HTTPClient)
-
 	cfg, err := vend.ParseConfig([]byte(`{
 	  "auth": {"tokens": [{"name": "cam", "sha256": "` + vend.HashToken("kvst_example-camera-token") + `"}]},
-	  "rules": [{"principals": ["token:cam"], "channels": ["*"], "roles": ["MASTER"]}]
+	  "rules": [{"principals": ["token:cam"], "channels": ["*"], "roles": ["MASTER"]}],
+	  "redis": {"url": "redis://127.0.0.1:1", "copies": 4}
 	}`))
 	if err != nil {
 		log.Fatal(err)
 	}
+	fleet, err := vend.NewFleet(cfg, nil, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer fleet.Close()
+	// In kvssign serve: awsCfg.HTTPClient, err = vend.BudgetUpstream(registry, cfg, fleet, awsCfg.HTTPClient)
 	srv, err := vend.New(cfg, vend.Options{
-		Backend:     vend.NewFleetBackend(fleet, staticBackend{}, cfg.Cache, nil),
+		Backend:     fleet.Backend(staticBackend{}, cfg.Cache),
 		Credentials: sigv4.Credentials{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"},
 		Fleet:       fleet,
 	})

@@ -78,15 +78,15 @@ func (f *fleetE2E) startCopy(t *testing.T, cfg Config, n int) *fleetCopy {
 			// own, which only the outage tests want.
 			timeout = 2 * time.Second
 		}
-		c.fleet, err = NewFleet(Redis{URL: f.redis.URL(), Copies: n, Timeout: Duration(timeout)},
-			FleetOptions{Logger: testLogger(logs), Registry: reg, ProbeEvery: 50 * time.Millisecond})
+		c.fleet, err = newFleet(redisConfig{URL: f.redis.URL(), Copies: n, Timeout: Duration(timeout)},
+			fleetOptions{logger: testLogger(logs), registry: reg, probeEvery: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.fleet.Close() })
 	}
 	var err error
-	if awsCfg.HTTPClient, err = BudgetUpstream(reg, NewBudget(cfg.Budget, c.fleet), awsCfg.HTTPClient); err != nil {
+	if awsCfg.HTTPClient, err = BudgetUpstream(reg, cfg, c.fleet, awsCfg.HTTPClient); err != nil {
 		t.Fatal(err)
 	}
 	r := newTestResolver(awsCfg, f.clock.Now, false)
@@ -95,7 +95,7 @@ func (f *fleetE2E) startCopy(t *testing.T, cfg Config, n int) *fleetCopy {
 	}
 	var backend Backend = NewResolverBackend(r, newTestResolver(awsCfg, f.clock.Now, true))
 	if c.fleet != nil {
-		backend = NewFleetBackend(c.fleet, backend, cfg.Cache, f.clock.Now)
+		backend = newFleetBackend(c.fleet, backend, cfg.Cache, f.clock.Now)
 	}
 	c.ts = startServer(t, cfg, Options{Backend: backend, Credentials: r.Credentials, Clock: f.clock.Now, Registry: reg, Fleet: c.fleet, Logger: testLogger(logs)})
 	return c
@@ -594,12 +594,12 @@ func TestFleetICERefresh(t *testing.T) {
 // TestBudgetFallbackShare: while Redis is out of reach, each copy spends
 // 1/copies of the budget, so that the fleet stays under the quota.
 func TestBudgetFallbackShare(t *testing.T) {
-	f, err := NewFleet(Redis{URL: "redis://127.0.0.1:1", Copies: 4}, FleetOptions{})
+	f, err := newFleet(redisConfig{URL: "redis://127.0.0.1:1", Copies: 4}, fleetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	b := NewBudget(AWSBudget{PerSecond: map[string]float64{"CreateSignalingChannel": 8}}, f)
+	b := newBudget(awsBudget{PerSecond: map[string]float64{"CreateSignalingChannel": 8}}, f)
 	ctx := context.Background()
 	var got []bool
 	for range 3 {

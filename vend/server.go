@@ -54,7 +54,7 @@ type Options struct {
 	Getenv func(string) string
 	// Fleet, if set, counts the per-address and per-caller limits across
 	// the copies of the server that share its Redis, and /readyz reports
-	// on it. Give the same Fleet to [NewFleetBackend] to share the cache.
+	// on it. Its [Fleet.Backend] shares the cache.
 	Fleet *Fleet
 }
 

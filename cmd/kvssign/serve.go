@@ -102,12 +102,7 @@ func loadServeConfig(cmd *cobra.Command, f *serveFlags) (vend.Config, error) {
 	cfg.Profile = pick(cmd, "profile", f.profile, "KVSSIGN_PROFILE", cfg.Profile)
 	cfg.EndpointURL = pick(cmd, "endpoint-url", f.endpointURL, "KVSSIGN_ENDPOINT_URL", cfg.EndpointURL)
 	cfg.LogLevel = pick(cmd, "log-level", f.logLevel, "KVSSIGN_LOG_LEVEL", cfg.LogLevel)
-	if u := pick(cmd, "redis-url", f.redisURL, "KVSSIGN_REDIS_URL", ""); u != "" {
-		if cfg.Redis == nil {
-			cfg.Redis = &vend.Redis{}
-		}
-		cfg.Redis.URL = u
-	}
+	cfg.Redis.URL = pick(cmd, "redis-url", f.redisURL, "KVSSIGN_REDIS_URL", cfg.Redis.URL)
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
 	}
@@ -250,7 +245,7 @@ func newBackend(cfg vend.Config, awsCfg aws.Config, log *slog.Logger, fleet *ven
 	}
 	backend := vend.NewResolverBackend(resolver, creating)
 	if fleet != nil {
-		backend = vend.NewFleetBackend(fleet, backend, cfg.Cache, nil)
+		backend = fleet.Backend(backend, cfg.Cache)
 	}
 	return backend, resolver
 }
@@ -260,13 +255,13 @@ func newBackend(cfg vend.Config, awsCfg aws.Config, log *slog.Logger, fleet *ven
 // this copy's without Redis).
 func shareFleet(cfg vend.Config, log *slog.Logger, reg *prometheus.Registry, awsCfg *aws.Config) (*vend.Fleet, error) {
 	var fleet *vend.Fleet
-	if cfg.Redis != nil {
+	if cfg.Redis.URL != "" {
 		var err error
-		if fleet, err = vend.NewFleet(*cfg.Redis, vend.FleetOptions{Logger: log, Registry: reg}); err != nil {
+		if fleet, err = vend.NewFleet(cfg, log, reg); err != nil {
 			return nil, usageError{err}
 		}
 	}
-	client, err := vend.BudgetUpstream(reg, vend.NewBudget(cfg.Budget, fleet), awsCfg.HTTPClient)
+	client, err := vend.BudgetUpstream(reg, cfg, fleet, awsCfg.HTTPClient)
 	if err != nil {
 		if fleet != nil {
 			fleet.Close()
