@@ -30,6 +30,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/internal/batchlog"
 	"github.com/kvssign/kvssign/vend"
 )
 
@@ -142,7 +143,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		// A listener writes its lines in batches, off the request path; a
 		// Lambda function is frozen between events, so it writes each at
 		// once.
-		lw := vend.NewLogWriter(logOut)
+		lw := batchlog.NewWriter(logOut)
 		defer lw.Close()
 		logOut = lw
 	}

@@ -1,7 +1,7 @@
-// The audit log's writer: one write system call per batch of lines instead
-// of one per request.
-
-package vend
+// Package batchlog writes log lines in batches: one write system call per
+// batch of lines instead of one per line, off the caller's path. kvssign
+// serve writes its audit log through it.
+package batchlog
 
 import (
 	"io"
@@ -9,22 +9,23 @@ import (
 	"time"
 )
 
-// logPending is how many bytes of lines a LogWriter holds before Write
+// logPending is how many bytes of lines a Writer holds before Write
 // waits for the destination to catch up.
 const logPending = 256 << 10
 
-// logGather is how long a LogWriter lets lines gather after the first of
+// logGather is how long a Writer lets lines gather after the first of
 // a batch: under load, tens of lines then share one write; when idle, a
 // line waits no longer than this.
 const logGather = 2 * time.Millisecond
 
-// A LogWriter passes what is written to it on to another writer from a
+// A Writer passes what is written to it on to another writer from a
 // goroutine of its own, in batches: the lines written within 2ms of the
 // first go out in one write. When the destination falls behind by more
-// than 256 KiB, Write waits, as a direct write would. Create one with [NewLogWriter] and Close it before exiting; it is
-// safe for concurrent use. Each Write is passed on whole, so a
-// [slog.Handler] writing one line per call keeps its lines intact.
-type LogWriter struct {
+// than 256 KiB, Write waits, as a direct write would. Create one with
+// [NewWriter] and Close it before exiting; it is safe for concurrent use.
+// Each Write is passed on whole, so a log/slog handler, which writes a
+// line per call, keeps its lines intact.
+type Writer struct {
 	w    io.Writer
 	mu   sync.Mutex
 	room sync.Cond // signalled when the batch is taken
@@ -36,9 +37,9 @@ type LogWriter struct {
 	done   chan struct{}
 }
 
-// NewLogWriter returns a LogWriter writing to w.
-func NewLogWriter(w io.Writer) *LogWriter {
-	l := &LogWriter{w: w, wake: make(chan struct{}, 1), done: make(chan struct{})}
+// NewWriter returns a Writer writing to w.
+func NewWriter(w io.Writer) *Writer {
+	l := &Writer{w: w, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	l.room.L = &l.mu
 	go l.loop()
 	return l
@@ -46,7 +47,7 @@ func NewLogWriter(w io.Writer) *LogWriter {
 
 // Write queues p. It returns the destination's first error, if it has
 // failed; the line is then written directly.
-func (l *LogWriter) Write(p []byte) (int, error) {
+func (l *Writer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	for len(l.buf) > 0 && len(l.buf)+len(p) > logPending && !l.closed {
 		l.room.Wait()
@@ -73,7 +74,7 @@ func (l *LogWriter) Write(p []byte) (int, error) {
 
 // loop writes each batch, swapping two buffers so that lines keep
 // arriving while one is written.
-func (l *LogWriter) loop() {
+func (l *Writer) loop() {
 	defer close(l.done)
 	var spare []byte
 	for {
@@ -108,7 +109,7 @@ func (l *LogWriter) loop() {
 // Close writes the lines still queued and stops the goroutine; later
 // writes go straight to the destination. It returns the destination's
 // first error.
-func (l *LogWriter) Close() error {
+func (l *Writer) Close() error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()

@@ -1,4 +1,4 @@
-package vend
+package batchlog
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-// lockedWriter is a bytes.Buffer safe to read while a LogWriter writes.
+// lockedWriter is a bytes.Buffer safe to read while a Writer writes.
 type lockedWriter struct {
 	mu     sync.Mutex
 	b      bytes.Buffer
@@ -29,9 +29,9 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func TestLogWriterKeepsEveryLineWhole(t *testing.T) {
+func TestWriterKeepsEveryLineWhole(t *testing.T) {
 	dst := &lockedWriter{}
-	lw := NewLogWriter(dst)
+	lw := NewWriter(dst)
 	const writers, lines = 8, 2000
 	var wg sync.WaitGroup
 	for g := range writers {
@@ -74,10 +74,10 @@ func TestLogWriterKeepsEveryLineWhole(t *testing.T) {
 	}
 }
 
-func TestLogWriterReportsTheDestinationsError(t *testing.T) {
+func TestWriterReportsTheDestinationsError(t *testing.T) {
 	boom := errors.New("disk full")
 	dst := &lockedWriter{err: boom}
-	lw := NewLogWriter(dst)
+	lw := NewWriter(dst)
 	fmt.Fprintln(lw, "lost")
 	if err := lw.Close(); !errors.Is(err, boom) {
 		t.Errorf("Close = %v; want %v", err, boom)
@@ -87,8 +87,8 @@ func TestLogWriterReportsTheDestinationsError(t *testing.T) {
 	}
 }
 
-func ExampleNewLogWriter() {
-	lw := NewLogWriter(os.Stdout)
+func ExampleNewWriter() {
+	lw := NewWriter(os.Stdout)
 	log := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {
