@@ -48,6 +48,10 @@ type Target struct {
 	// Stale reports that the answer came from an expired cache entry
 	// because AWS failed.
 	Stale bool
+	// Expires, if set, is when the soonest-expiring part of the answer
+	// (usually the ICE servers' credentials) should be resolved again. A
+	// shared cache ([Fleet.Backend]) keeps the answer until then.
+	Expires time.Time
 }
 
 // ICEServer is one entry of RTCPeerConnection's iceServers, as JSON.

@@ -74,6 +74,15 @@ type Config struct {
 	Cache Cache `json:"cache,omitzero"`
 	// Shutdown tunes the graceful shutdown of kvssign serve.
 	Shutdown Shutdown `json:"shutdown,omitzero"`
+	// Redis, if its URL is set, makes the copies of the server that name
+	// the same Redis share one cache, one set of rate limits and one AWS
+	// call budget (see [NewFleet] and docs/deploy.md for its fields). If
+	// zero, each copy keeps its own.
+	Redis redisConfig `json:"redis,omitzero"`
+	// Budget caps the AWS calls per second, per operation (see
+	// [BudgetUpstream] and docs/deploy.md for its fields). If zero, KVS's
+	// quotas less a safety margin.
+	Budget awsBudget `json:"budget,omitzero"`
 }
 
 // TLSConfig names the certificate and key files for HTTPS.
@@ -389,7 +398,7 @@ func (c *Config) Validate() error {
 	if c.Shutdown.Delay < 0 || c.Shutdown.Timeout < 0 {
 		return fail("shutdown", "durations must not be negative")
 	}
-	return nil
+	return c.validateFleet(fail)
 }
 
 type failFunc func(field, format string, args ...any) error

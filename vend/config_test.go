@@ -98,11 +98,23 @@ func TestConfigErrors(t *testing.T) {
 		{"role duration", wrap(auth, rule, `"scopedCredentials":{"roleArn":"arn:aws:iam::123456789012:role/r","duration":"5m"}`), "scopedCredentials.duration"},
 		{"tls half", wrap(auth, rule, `"tls":{"certFile":"c.pem"}`), "tls"},
 		{"two values", wrap(auth, rule, "") + "{}", "more than one"},
+		{"redis scheme", wrap(auth, rule, `"redis":{"url":"http://127.0.0.1:6379"}`), "redis.url: must be a redis:// or rediss:// URL"},
+		{"redis no host", wrap(auth, rule, `"redis":{"url":"redis://"}`), "redis.url"},
+		{"redis url hidden", wrap(auth, rule, `"redis":{"url":"ftp://user:hunter2-secret@x"}`), "redis.url"},
+		{"redis password env", wrap(auth, rule, `"redis":{"url":"redis://x:6379","passwordEnv":"A B"}`), "redis.passwordEnv"},
+		{"redis timeout", wrap(auth, rule, `"redis":{"url":"redis://x:6379","timeout":"-1s"}`), "redis: durations must not be negative"},
+		{"redis copies", wrap(auth, rule, `"redis":{"url":"redis://x:6379","copies":-2}`), "redis.copies"},
+		{"budget op", wrap(auth, rule, `"budget":{"perSecond":{"Describe":10}}`), `budget.perSecond: "Describe" must be one of CreateSignalingChannel, DescribeSignalingChannel`},
+		{"budget zero", wrap(auth, rule, `"budget":{"perSecond":{"GetIceServerConfig":0}}`), "budget.perSecond.GetIceServerConfig"},
+		{"budget margin", wrap(auth, rule, `"budget":{"margin":1.5}`), "budget.margin"},
 	}
 	for _, c := range cases {
 		_, err := ParseConfig([]byte(c.json))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: ParseConfig = %v; want an error saying %q", c.name, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows the Redis password: %v", c.name, err)
 		}
 	}
 	if _, err := ParseConfig([]byte(wrap(auth, rule, ""))); err != nil {
@@ -122,5 +134,36 @@ func TestNewErrors(t *testing.T) {
 	_, err := New(cfg, Options{Backend: newFakeBackend(), Credentials: testCreds, Getenv: func(string) string { return "short" }})
 	if err == nil || !strings.Contains(err.Error(), "at least 32 bytes") {
 		t.Errorf("New with a short HS256 secret = %v", err)
+	}
+}
+
+// TestBudgetRates: the budget's defaults are KVS's quotas less the margin,
+// overrides win, and a negative rate is unlimited.
+func TestBudgetRates(t *testing.T) {
+	type rate struct {
+		perSecond float64
+		limited   bool
+	}
+	cases := []struct {
+		name     string
+		b        awsBudget
+		op       string
+		want     rate
+		wantChan rate
+	}{
+		{"defaults", awsBudget{}, "DescribeSignalingChannel", rate{240, true}, rate{4, true}},
+		{"create", awsBudget{}, "CreateSignalingChannel", rate{40, true}, rate{4, true}},
+		{"margin", awsBudget{Margin: 0.5}, "GetSignalingChannelEndpoint", rate{150, true}, rate{2.5, true}},
+		{"override", awsBudget{PerSecond: map[string]float64{"GetIceServerConfig": 7}, DescribePerChannel: 1}, "GetIceServerConfig", rate{7, true}, rate{1, true}},
+		{"unlimited", awsBudget{PerSecond: map[string]float64{"DescribeSignalingChannel": -1}, DescribePerChannel: -1}, "DescribeSignalingChannel", rate{-1, false}, rate{-1, false}},
+		{"no account quota", awsBudget{}, "GetIceServerConfig", rate{0, false}, rate{4, true}},
+		{"not a KVS call", awsBudget{}, "STS", rate{0, false}, rate{4, true}},
+	}
+	for _, c := range cases {
+		r, ok := c.b.rate(c.op)
+		pc, pcOK := c.b.perChannel()
+		if diff := cmp.Diff([]rate{c.want, c.wantChan}, []rate{{r, ok}, {pc, pcOK}}, cmp.AllowUnexported(rate{})); diff != "" {
+			t.Errorf("%s: (-want +got)\n%s", c.name, diff)
+		}
 	}
 }

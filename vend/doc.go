@@ -17,14 +17,11 @@
 //	GET  /metrics          Prometheus metrics
 //
 // Errors are JSON, {"error":{"code":"…","message":"…"}}, with a status that
-// says what went wrong: 400 bad input (the message names the field and the
-// rule), 401 no or bad credentials, 403 not allowed, 404 no such channel,
-// 413 body too large, 429 over a rate limit (with Retry-After), 503 AWS
-// unavailable and nothing cached (with Retry-After). Internals never appear
-// in a response, and no signed URL, signature, credential or bearer token
-// appears in a log line.
+// says what went wrong (bad input names the field and the rule; 429 and 503
+// come with Retry-After). Internals never appear in a response, and no
+// signed URL, signature, credential or bearer token in a log line.
 //
-// The server is stateless: run as many copies as needed behind a load
-// balancer, or as an AWS Lambda function behind API Gateway with
-// [Server.HandleLambda]. docs/vend.md describes the configuration.
+// Run copies behind a load balancer, alone or sharing a cache, rate limits
+// and an AWS call budget through Redis ([Fleet]), or as a Lambda function
+// ([Server.HandleLambda]); docs/vend.md and docs/deploy.md describe them.
 package vend

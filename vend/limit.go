@@ -27,6 +27,9 @@ type limiter[K comparable] struct {
 	full   time.Duration
 	seed   maphash.Seed
 	shards [limiterShards]limiterShard[K]
+	// record, if set, is told of each request allowed, so that the copies
+	// of a fleet can count it (see fleet_limit.go).
+	record func(key K)
 }
 
 type limiterShard[K comparable] struct {
@@ -79,6 +82,9 @@ func (l *limiter[K]) allow(key K, now time.Time) (bool, time.Duration) {
 	b.last = now
 	s.mu.Unlock()
 	if b.lim.AllowN(now, 1) {
+		if l.record != nil {
+			l.record(key)
+		}
 		return true, 0
 	}
 	missing := 1 - b.lim.TokensAt(now)

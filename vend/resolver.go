@@ -87,7 +87,19 @@ func (b *resolverBackend) Connection(ctx context.Context, channel string, role k
 		ICEServers: m.ice,
 		FromCache:  c.FromCache,
 		Stale:      c.Stale,
+		Expires:    soonest(c.ARNExpires, c.EndpointsExpire, c.ICEServersExpire),
 	}, nil
+}
+
+// soonest returns the earliest of the times that are set.
+func soonest(ts ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range ts {
+		if !t.IsZero() && (out.IsZero() || t.Before(out)) {
+			out = t
+		}
+	}
+	return out
 }
 
 func (b *resolverBackend) Forget(channel string) {

@@ -52,6 +52,10 @@ type Options struct {
 	// Getenv reads the HS256 secret's environment variable. If nil,
 	// os.Getenv.
 	Getenv func(string) string
+	// Fleet, if set, counts the per-address and per-caller limits across
+	// the copies of the server that share its Redis, and /readyz reports
+	// on it. Its [Fleet.Backend] shares the cache.
+	Fleet *Fleet
 }
 
 // A Server is the vending service's HTTP handler. Create it with [New]; it
@@ -75,6 +79,7 @@ type Server struct {
 	m         *metrics
 	metricsH  http.Handler
 	static    http.Handler
+	fleet     *Fleet
 
 	maxBody        int64
 	requestTimeout time.Duration
@@ -150,6 +155,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.ipLimit = newLimiter[netip.Addr](cfg.Limits.PerIP, 10, 20)
 	s.prLimit = newLimiter[string](cfg.Limits.PerPrincipal, 5, 10)
 	s.refreshes = newLimiter[string](Rate{}, 1/refreshEvery.Seconds(), 1)
+	if f := opts.Fleet; f != nil {
+		s.fleet = f
+		shareLimiter(f, s.ipLimit, "ip", netip.Addr.String, parseAddr, s.clock)
+		shareLimiter(f, s.prLimit, "principal", sameString, sameKey, s.clock)
+		shareLimiter(f, s.refreshes, "refresh", sameString, sameKey, s.clock)
+	}
 	s.cors = newCORS(cfg.CORS)
 	s.arns = newARNScope(cfg)
 	s.proxies, _ = parsePrefixes(cfg.TrustedProxies)
@@ -295,6 +306,10 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, ok bool) int
 	if !ok {
 		return writeError(w, http.StatusServiceUnavailable, "draining", "the server is shutting down", "")
 	}
+	if s.fleet != nil {
+		// A copy without Redis still serves; the note is for operators.
+		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "redis": s.fleet.readiness()})
+	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
@@ -333,8 +348,8 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 	h["X-Request-Id"] = []string{reqID}
 	// Everything below, a JWT key fetch and AWS calls included, has
 	// requestTimeout.
-	ctx, cancel := context.WithTimeout(r.Context(), s.requestTimeout)
-	defer cancel()
+	ctx := newLazyTimeout(r.Context(), time.Now().Add(s.requestTimeout))
+	defer ctx.stop()
 
 	tok, aerr := bearer(r.Header.Get("Authorization"))
 	var p *principal
@@ -654,7 +669,9 @@ func (s *Server) trusted(ip netip.Addr) bool {
 }
 
 func (s *Server) requestID() string {
-	return s.reqBase + strconv.FormatUint(s.reqSeq.Add(1), 10)
+	var buf [32]byte
+	b := strconv.AppendUint(append(buf[:0], s.reqBase...), s.reqSeq.Add(1), 10)
+	return string(b)
 }
 
 // jsonBuffer is a pooled buffer and an encoder writing to it, which
@@ -759,3 +776,52 @@ func (p scopedFirst) Retrieve(ctx context.Context) (sigv4.Credentials, error) {
 	}
 	return p.base.Retrieve(ctx)
 }
+
+// lazyTimeout is a request's deadline, as context.WithDeadline gives,
+// whose timer is armed only when something waits on it or asks whether it
+// has passed. A request answered from the cache, with a static token,
+// never does, and saves the timer and its allocations.
+type lazyTimeout struct {
+	parent   context.Context
+	deadline time.Time
+	once     sync.Once
+	ctx      context.Context // set by once
+	cancel   context.CancelFunc
+}
+
+func newLazyTimeout(parent context.Context, deadline time.Time) *lazyTimeout {
+	return &lazyTimeout{parent: parent, deadline: deadline}
+}
+
+func (c *lazyTimeout) arm() context.Context {
+	c.once.Do(func() { c.ctx, c.cancel = context.WithDeadline(c.parent, c.deadline) })
+	return c.ctx
+}
+
+func (c *lazyTimeout) Deadline() (time.Time, bool) {
+	if d, ok := c.parent.Deadline(); ok && d.Before(c.deadline) {
+		return d, true
+	}
+	return c.deadline, true
+}
+
+func (c *lazyTimeout) Done() <-chan struct{} { return c.arm().Done() }
+func (c *lazyTimeout) Err() error            { return c.arm().Err() }
+func (c *lazyTimeout) Value(key any) any     { return c.parent.Value(key) }
+
+// stop ends the context, as the cancel function of context.WithDeadline
+// does: later callers see it done, with context.Canceled.
+func (c *lazyTimeout) stop() {
+	c.once.Do(func() { c.ctx = stoppedContext })
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+// stoppedContext is the state of a lazyTimeout stopped before it was
+// armed.
+var stoppedContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()

@@ -17,10 +17,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +30,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/internal/batchlog"
 	"github.com/kvssign/kvssign/vend"
 )
 
@@ -36,8 +39,8 @@ import (
 var serveWeb fs.FS
 
 type serveFlags struct {
-	config, addr, region, profile, endpointURL, logLevel string
-	lambda, web                                          bool
+	config, addr, region, profile, endpointURL, logLevel, redisURL string
+	lambda, web                                                    bool
 }
 
 func newServeCmd() *cobra.Command {
@@ -52,8 +55,10 @@ are authenticated (static tokens, JWTs), authorised per channel and role, and
 rate-limited; channel lookups are cached. See docs/vend.md.
 
 Flags override the configuration file, and KVSSIGN_CONFIG, KVSSIGN_ADDR,
-KVSSIGN_REGION, KVSSIGN_PROFILE, KVSSIGN_ENDPOINT_URL and KVSSIGN_LOG_LEVEL
-override it too (flags win). AWS credentials come from the standard chain.
+KVSSIGN_REGION, KVSSIGN_PROFILE, KVSSIGN_ENDPOINT_URL, KVSSIGN_LOG_LEVEL and
+KVSSIGN_REDIS_URL override it too (flags win). With --redis-url, copies of the
+server share one cache, one set of rate limits and one AWS call budget (see
+docs/deploy.md). AWS credentials come from the standard chain.
 Logs are JSON lines on stderr; the listening address is printed on stdout
 when the server is ready. SIGINT or SIGTERM drains requests in flight.
 
@@ -72,6 +77,7 @@ API Gateway proxy events (REST or HTTP APIs) instead of listening.`,
 	fl.StringVar(&f.profile, "profile", "", "shared config profile for AWS credentials [KVSSIGN_PROFILE]")
 	fl.StringVar(&f.endpointURL, "endpoint-url", "", "send AWS calls here, e.g. http://127.0.0.1:4567 for the emulator [KVSSIGN_ENDPOINT_URL]")
 	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info) [KVSSIGN_LOG_LEVEL]")
+	fl.StringVar(&f.redisURL, "redis-url", "", "share the cache, rate limits and AWS call budget with other copies through this Redis (redis:// or rediss://; see docs/deploy.md) [KVSSIGN_REDIS_URL]")
 	fl.BoolVar(&f.lambda, "lambda", false, "answer API Gateway events as an AWS Lambda function instead of listening")
 	fl.BoolVar(&f.web, "web", false, "also serve the browser demo page at /")
 	c.AddCommand(newHashTokenCmd())
@@ -97,6 +103,7 @@ func loadServeConfig(cmd *cobra.Command, f *serveFlags) (vend.Config, error) {
 	cfg.Profile = pick(cmd, "profile", f.profile, "KVSSIGN_PROFILE", cfg.Profile)
 	cfg.EndpointURL = pick(cmd, "endpoint-url", f.endpointURL, "KVSSIGN_ENDPOINT_URL", cfg.EndpointURL)
 	cfg.LogLevel = pick(cmd, "log-level", f.logLevel, "KVSSIGN_LOG_LEVEL", cfg.LogLevel)
+	cfg.Redis.URL = pick(cmd, "redis-url", f.redisURL, "KVSSIGN_REDIS_URL", cfg.Redis.URL)
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:8080"
 	}
@@ -131,7 +138,16 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return usagef("--log-level %q: must be debug, info, warn or error", cfg.LogLevel)
 	}
-	log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+	logOut := cmd.ErrOrStderr()
+	if !f.lambda && os.Getenv("AWS_LAMBDA_RUNTIME_API") == "" {
+		// A listener writes its lines in batches, off the request path; a
+		// Lambda function is frozen between events, so it writes each at
+		// once.
+		lw := batchlog.NewWriter(logOut)
+		defer lw.Close()
+		logOut = lw
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 	var static http.FileSystem
 	if f.web {
 		if serveWeb == nil {
@@ -153,6 +169,13 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 	if awsCfg.HTTPClient, err = vend.CountUpstream(reg, awsCfg.HTTPClient); err != nil {
 		return err
 	}
+	fleet, err := shareFleet(cfg, log, reg, &awsCfg)
+	if err != nil {
+		return err
+	}
+	if fleet != nil {
+		defer fleet.Close()
+	}
 	if awsCfg.Region == "" {
 		return usagef("no region: set region in the config, --region, KVSSIGN_REGION or AWS_REGION")
 	}
@@ -160,24 +183,7 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		// The region the SDK chose bounds the ARNs callers may give.
 		cfg.Region = awsCfg.Region
 	}
-	newResolver := func(create bool) *awskvs.Resolver {
-		r := awskvs.NewResolver(awsCfg)
-		r.IncludeICEServers = true
-		r.CreateIfMissing = create
-		r.CacheTTL = cfg.Cache.TTL.D()
-		r.MaxStale = cfg.Cache.StaleFor.D()
-		r.NotFoundTTL = cfg.Cache.NotFoundFor.D()
-		r.Logger = log
-		return r
-	}
-	resolver := newResolver(false)
-	var creating *awskvs.Resolver
-	for _, r := range cfg.Rules {
-		if r.CreateChannel {
-			creating = newResolver(true)
-			break
-		}
-	}
+	backend, resolver := newBackend(cfg, awsCfg, log, fleet)
 	// Fail now, not on the first request, when there are no credentials.
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	_, err = resolver.Credentials.Retrieve(cctx)
@@ -186,7 +192,8 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		return fmt.Errorf("no AWS credentials to sign with: %w", err)
 	}
 	opts := vend.Options{
-		Backend:     vend.NewResolverBackend(resolver, creating),
+		Backend:     backend,
+		Fleet:       fleet,
 		Credentials: resolver.Credentials,
 		Logger:      log,
 		Registry:    reg,
@@ -205,7 +212,65 @@ func runServe(cmd *cobra.Command, f *serveFlags) error {
 		lambda.StartWithOptions(srv.HandleLambda, lambda.WithContext(ctx))
 		return nil
 	}
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// The live heap is a few MiB, so at the default of 100 the
+		// collector runs every few thousand requests and takes a tenth
+		// of the CPU at full load; 400 trades a few more MiB of heap for
+		// most of that. GOGC in the environment overrides.
+		debug.SetGCPercent(400)
+	}
 	return listenAndServe(ctx, cmd.OutOrStdout(), cfg, srv, log)
+}
+
+// newBackend returns the server's backend, over a resolver (and one that
+// creates channels when a rule allows it), shared through fleet if set,
+// and the resolver.
+func newBackend(cfg vend.Config, awsCfg aws.Config, log *slog.Logger, fleet *vend.Fleet) (vend.Backend, *awskvs.Resolver) {
+	newResolver := func(create bool) *awskvs.Resolver {
+		r := awskvs.NewResolver(awsCfg)
+		r.IncludeICEServers = true
+		r.CreateIfMissing = create
+		r.CacheTTL = cfg.Cache.TTL.D()
+		r.MaxStale = cfg.Cache.StaleFor.D()
+		r.NotFoundTTL = cfg.Cache.NotFoundFor.D()
+		r.Logger = log
+		return r
+	}
+	resolver := newResolver(false)
+	var creating *awskvs.Resolver
+	for _, r := range cfg.Rules {
+		if r.CreateChannel {
+			creating = newResolver(true)
+			break
+		}
+	}
+	backend := vend.NewResolverBackend(resolver, creating)
+	if fleet != nil {
+		backend = fleet.Backend(backend, cfg.Cache)
+	}
+	return backend, resolver
+}
+
+// shareFleet connects to the configured Redis, if any, and makes every
+// KVS call through awsCfg draw from the AWS call budget (the fleet's, or
+// this copy's without Redis).
+func shareFleet(cfg vend.Config, log *slog.Logger, reg *prometheus.Registry, awsCfg *aws.Config) (*vend.Fleet, error) {
+	var fleet *vend.Fleet
+	if cfg.Redis.URL != "" {
+		var err error
+		if fleet, err = vend.NewFleet(cfg, log, reg); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	client, err := vend.BudgetUpstream(reg, cfg, fleet, awsCfg.HTTPClient)
+	if err != nil {
+		if fleet != nil {
+			fleet.Close()
+		}
+		return nil, err
+	}
+	awsCfg.HTTPClient = client
+	return fleet, nil
 }
 
 // listenAndServe serves until ctx is done, then drains: /readyz turns 503

@@ -17,6 +17,9 @@ func TestMain(m *testing.M) {
 	if IsMemoryChild() {
 		os.Exit(MemoryChild())
 	}
+	if IsMinimalChild() {
+		os.Exit(MinimalChild())
+	}
 	os.Exit(m.Run())
 }
 
@@ -49,6 +52,8 @@ func TestPrograms(t *testing.T) {
 		{"handshake", []string{"-handshakes", "20", "-workers", "2", "-runs", "1"}, "µs CPU/handshake"},
 		{"budget", []string{"-max-connections", "4", "-extra", "5"}, "refused 503"},
 		{"memory", []string{"-clients", "3", "-cycles", "1"}, "callback/bare"},
+		{"serve", []string{"-conns", "2", "-requests", "50", "-runs", "1"}, "of minimal"},
+		{"storm", []string{"-channels", "3", "-devices", "12", "-copies", "1,2", "-connect-workers", "4"}, "steady calls/req"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.prog, func(t *testing.T) {
@@ -75,6 +80,9 @@ func TestMainRejectsBadFlags(t *testing.T) {
 		{"relay", []string{"-shapes", "3"}, "-shapes"},
 		{"relay", []string{"-shapes", "0x1"}, "-shapes"},
 		{"memory", []string{"-clients", "10,x"}, "-clients"},
+		{"serve", []string{"-conns", "4", "-requests", "2"}, "-requests"},
+		{"storm", []string{"-channels", "10", "-devices", "5"}, "-devices"},
+		{"storm", []string{"-copies", "0"}, "-copies"},
 	}
 	for _, tc := range tests {
 		var out bytes.Buffer

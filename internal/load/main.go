@@ -56,8 +56,12 @@ func Main(ctx context.Context, bin, prog string, args []string, out io.Writer) e
 			return err
 		}
 		return memoryProgram(ctx, bin, ns, *cycles, out)
+	case "serve":
+		return serveMain(ctx, bin, fs, args, out)
+	case "storm":
+		return stormMain(ctx, bin, fs, args, out)
 	}
-	return fmt.Errorf("load: unknown program %q: want relay, handshake, budget or memory", prog)
+	return fmt.Errorf("load: unknown program %q: want relay, handshake, budget, memory, serve or storm", prog)
 }
 
 // relayShapes parses -shapes.

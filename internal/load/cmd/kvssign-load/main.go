@@ -7,6 +7,7 @@
 //	go run ./internal/load/cmd/kvssign-load -kvssign /tmp/kvssign handshake
 //	go run ./internal/load/cmd/kvssign-load -kvssign /tmp/kvssign budget
 //	go run ./internal/load/cmd/kvssign-load -kvssign /tmp/kvssign memory
+//	go run ./internal/load/cmd/kvssign-load -kvssign /tmp/kvssign serve
 package main
 
 import (
@@ -27,10 +28,13 @@ func run(args []string) int {
 	if load.IsMemoryChild() {
 		return load.MemoryChild()
 	}
+	if load.IsMinimalChild() {
+		return load.MinimalChild()
+	}
 	fs := flag.NewFlagSet("kvssign-load", flag.ContinueOnError)
 	bin := fs.String("kvssign", "kvssign", "the kvssign binary that runs the emulator")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: kvssign-load [-kvssign BIN] relay|handshake|budget|memory [flags]")
+		fmt.Fprintln(fs.Output(), "usage: kvssign-load [-kvssign BIN] relay|handshake|budget|memory|serve [flags]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

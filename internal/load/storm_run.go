@@ -1,0 +1,322 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// StormResult is what one storm measured.
+type StormResult struct {
+	Devices   int
+	GotURL    int             // devices that got a URL within the limit
+	Connected int             // of those, devices whose URL connected
+	ToURL     []time.Duration // from the start, per device that got one, sorted
+	ToConnect []time.Duration // from the start, per device connected, sorted
+	Refused   map[int]int     // answers other than 200, by status
+	Transport int             // requests that failed below HTTP
+	// DialFailed counts the URLs that did not connect, by the
+	// handshake's status (0: no answer).
+	DialFailed map[int]int
+	Calls      map[string]int64
+	Throttled  int64
+	// SteadyCalls are the AWS calls made while every device asked once
+	// more, after the storm.
+	SteadyCalls int64
+	Steady      int
+}
+
+// calls is the number of AWS calls in the storm.
+func (r StormResult) calls() int64 {
+	var n int64
+	for _, c := range r.Calls {
+		n += c
+	}
+	return n
+}
+
+// emulatorCounts reads the emulator's calls by operation and its
+// throttles.
+func emulatorCounts(ctx context.Context, e *Emulator) (map[string]int64, int64, error) {
+	var s struct {
+		Calls     map[string]int64 `json:"calls"`
+		Throttled int64            `json:"throttled"`
+	}
+	err := e.admin(ctx, http.MethodGet, "stats", nil, &s)
+	return s.Calls, s.Throttled, err
+}
+
+// runStorm starts a fleet, lets every device ask at once, and then asks
+// once more from every device to count the calls at steady state.
+func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, error) {
+	res := StormResult{Devices: cfg.Devices, Refused: map[int]int{}}
+	f, err := startStormFleet(ctx, bin, cfg)
+	if err != nil {
+		return res, err
+	}
+	defer f.stop()
+	calls0, thr0, err := emulatorCounts(ctx, f.e)
+	if err != nil {
+		return res, err
+	}
+	d := &devices{f: f, cfg: cfg, client: &http.Client{
+		Transport: &http.Transport{DisableKeepAlives: true, MaxIdleConnsPerHost: -1},
+		Timeout:   30 * time.Second,
+	}, refused: map[int]int{}, dialFailed: map[int]int{}}
+	sctx, cancel := context.WithTimeout(ctx, cfg.Limit)
+	defer cancel()
+	d.storm(sctx)
+	calls1, thr1, err := emulatorCounts(ctx, f.e)
+	if err != nil {
+		return res, err
+	}
+	res.Calls = map[string]int64{}
+	for op, n := range calls1 {
+		// The WebSocket connections count as calls too; only the
+		// control plane's are AWS calls of the copies.
+		if n-calls0[op] > 0 && !strings.HasPrefix(op, "Connect") {
+			res.Calls[op] = n - calls0[op]
+		}
+	}
+	res.Throttled = thr1 - thr0
+	res.GotURL, res.Connected = len(d.toURL), len(d.toConnect)
+	res.ToURL, res.ToConnect = d.toURL, d.toConnect
+	slices.Sort(res.ToURL)
+	slices.Sort(res.ToConnect)
+	res.Refused, res.Transport, res.DialFailed = d.refused, int(d.transport.Load()), d.dialFailed
+	res.Steady = d.steady(ctx)
+	calls2, _, err := emulatorCounts(ctx, f.e)
+	if err != nil {
+		return res, err
+	}
+	for op, n := range calls2 {
+		if !strings.HasPrefix(op, "Connect") {
+			res.SteadyCalls += n - calls1[op]
+		}
+	}
+	return res, nil
+}
+
+// devices are the simulated devices of one storm.
+type devices struct {
+	f      *stormFleet
+	cfg    StormConfig
+	client *http.Client
+
+	mu         sync.Mutex
+	toURL      []time.Duration
+	toConnect  []time.Duration
+	refused    map[int]int
+	dialFailed map[int]int
+	transport  atomic.Int64
+}
+
+// storm lets every device ask at once, then connect with its URL, a
+// bounded number at a time.
+func (d *devices) storm(ctx context.Context) {
+	start := make(chan struct{})
+	slots := make(chan struct{}, max(d.cfg.ConnectWorkers, 1))
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range d.cfg.Devices {
+		wg.Go(func() {
+			<-start
+			u, ok := d.ask(ctx, i, true)
+			if !ok {
+				return
+			}
+			d.record(&d.toURL, time.Since(t0))
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-slots }()
+			ws, err := dialWS(ctx, u)
+			if err != nil {
+				d.mu.Lock()
+				d.dialFailed[statusOf(err)]++
+				d.mu.Unlock()
+				return
+			}
+			ws.Close(websocket.StatusNormalClosure, "")
+			d.record(&d.toConnect, time.Since(t0))
+		})
+	}
+	t0 = time.Now()
+	close(start)
+	wg.Wait()
+}
+
+func (d *devices) record(into *[]time.Duration, t time.Duration) {
+	d.mu.Lock()
+	*into = append(*into, t)
+	d.mu.Unlock()
+}
+
+// steady has every device ask once more, 64 at a time, and returns how
+// many got a URL.
+func (d *devices) steady(ctx context.Context) int {
+	var ok atomic.Int64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < d.cfg.Devices; i = int(next.Add(1)) - 1 {
+				if _, got := d.ask(ctx, i, false); got {
+					ok.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return int(ok.Load())
+}
+
+// ask asks a copy picked at random, as a load balancer would, for device
+// i's URL; with retry, it follows Retry-After (plus up to a second of its
+// own jitter, as the header counts whole seconds) until it gets one or
+// ctx ends.
+func (d *devices) ask(ctx context.Context, i int, retry bool) (string, bool) {
+	role := "VIEWER"
+	if i < d.cfg.Channels {
+		role = "MASTER"
+	}
+	body := `{"channel":"` + stormChannel(i%d.cfg.Channels) + `","role":"` + role + `"}`
+	xff := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+	for {
+		c := d.f.copies[rand.IntN(len(d.f.copies))]
+		u, status, wait, err := d.post(ctx, c.addr, d.f.tokens[i], xff, body)
+		switch {
+		case err == nil && status == http.StatusOK:
+			return u, true
+		case err != nil:
+			if ctx.Err() != nil {
+				return "", false
+			}
+			d.transport.Add(1)
+			wait = time.Second
+		default:
+			d.mu.Lock()
+			d.refused[status]++
+			d.mu.Unlock()
+		}
+		if !retry || wait == 0 {
+			return "", false
+		}
+		select {
+		case <-time.After(wait + rand.N(time.Second)):
+		case <-ctx.Done():
+			return "", false
+		}
+	}
+}
+
+// post sends one request and returns the URL, or the status and the
+// Retry-After it asked for.
+func (d *devices) post(ctx context.Context, addr, token, xff, body string) (string, int, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/connections", strings.NewReader(body))
+	if err != nil {
+		return "", 0, 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", xff)
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return "", 0, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return "", 0, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var wait time.Duration
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			wait = time.Duration(s) * time.Second
+		}
+		return "", resp.StatusCode, wait, nil
+	}
+	var out struct {
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || out.URL == "" {
+		return "", 0, 0, fmt.Errorf("load: an answer without a URL: %.200s", b)
+	}
+	return out.URL, resp.StatusCode, 0, nil
+}
+
+// stormTable prints a row per storm.
+type stormTable struct {
+	tw *tabwriter.Writer
+}
+
+func newStormTable(out io.Writer) *stormTable {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "copies\tredis\tdevices\tgot URL\tconnected\tURL p50 s\tURL p99 s\tURL max s\tconnected max s\trefused, failed\tAWS calls\tthrottled\tsteady calls/req\t")
+	return &stormTable{tw: tw}
+}
+
+func (w *stormTable) row(cfg StormConfig, r StormResult) {
+	last := func(ds []time.Duration) float64 {
+		if len(ds) == 0 {
+			return 0
+		}
+		return ds[len(ds)-1].Seconds()
+	}
+	q := func(ds []time.Duration, f float64) float64 {
+		if len(ds) == 0 {
+			return 0
+		}
+		return ds[min(int(f*float64(len(ds))), len(ds)-1)].Seconds()
+	}
+	var refused []string
+	for _, s := range slices.Sorted(maps.Keys(r.Refused)) {
+		refused = append(refused, fmt.Sprintf("%d×%d", r.Refused[s], s))
+	}
+	if r.Transport > 0 {
+		refused = append(refused, fmt.Sprintf("%d×conn", r.Transport))
+	}
+	if len(refused) == 0 {
+		refused = []string{"0"}
+	}
+	for _, s := range slices.Sorted(maps.Keys(r.DialFailed)) {
+		refused = append(refused, fmt.Sprintf("%d×dial%d", r.DialFailed[s], s))
+	}
+	var ops []string
+	for _, op := range slices.Sorted(maps.Keys(r.Calls)) {
+		ops = append(ops, fmt.Sprintf("%s=%d", abbrevOp(op), r.Calls[op]))
+	}
+	fmt.Fprintf(w.tw, "%d\t%t\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%d (%s)\t%d\t%.4f\t\n", cfg.Copies, cfg.RedisServer != "", r.Devices,
+		r.GotURL, r.Connected, q(r.ToURL, 0.5), q(r.ToURL, 0.99), last(r.ToURL), last(r.ToConnect), strings.Join(refused, " "),
+		r.calls(), strings.Join(ops, " "), r.Throttled, float64(r.SteadyCalls)/float64(max(r.Steady, 1)))
+}
+
+func (w *stormTable) flush() error { return w.tw.Flush() }
+
+// abbrevOp shortens an AWS operation's name for the table.
+func abbrevOp(op string) string {
+	switch op {
+	case "DescribeSignalingChannel":
+		return "Describe"
+	case "GetSignalingChannelEndpoint":
+		return "Endpoint"
+	case "GetIceServerConfig":
+		return "ICE"
+	}
+	return op
+}

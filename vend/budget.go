@@ -1,0 +1,213 @@
+// The AWS call budget: every call to the KVS control plane draws from a
+// rate per operation (and per channel for DescribeSignalingChannel), kept
+// by this copy alone or by the fleet in Redis, so that the calls stay
+// under KVS's quotas however many copies run.
+
+package vend
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// A budget rations AWS calls.
+type budget interface {
+	// Take spends one call of operation op on channel (a name or an ARN,
+	// empty when the call names none). When the budget is spent it
+	// returns false and how long until it is not.
+	Take(ctx context.Context, op, channel string) (ok bool, wait time.Duration)
+}
+
+// newBudget returns the budget of cfg. With a fleet, the copies share it
+// in Redis; while Redis is out of reach, each copy spends its own
+// 1/copies of it. Without a fleet, it is this copy's.
+func newBudget(cfg awsBudget, f *Fleet) budget {
+	copies := 1
+	if f != nil {
+		copies = f.copies
+	}
+	local := &localBudget{ops: map[string]*limiter[string]{}}
+	share := 1 / float64(copies)
+	for op := range kvsQuotas {
+		r, ok := cfg.rate(op)
+		local.ops[op] = newLimiter[string](budgetRate(r*share, ok), 0, 0)
+	}
+	r, ok := cfg.perChannel()
+	local.describe = newLimiter[string](budgetRate(r*share, ok), 0, 0)
+	if f == nil {
+		return local
+	}
+	return &fleetBudget{f: f, cfg: cfg, local: local}
+}
+
+// budgetRate is a rate with a burst of one second's calls (as KVS allows),
+// or unlimited.
+func budgetRate(perSecond float64, limited bool) Rate {
+	if !limited {
+		return Rate{PerSecond: -1}
+	}
+	return Rate{PerSecond: perSecond, Burst: max(1, int(perSecond))}
+}
+
+// localBudget is one copy's budget: a token bucket per operation, and per
+// channel for DescribeSignalingChannel.
+type localBudget struct {
+	ops      map[string]*limiter[string]
+	describe *limiter[string]
+}
+
+func (b *localBudget) Take(_ context.Context, op, channel string) (bool, time.Duration) {
+	now := time.Now()
+	if op == "DescribeSignalingChannel" && channel != "" {
+		if ok, wait := b.describe.allow(channel, now); !ok {
+			return false, wait
+		}
+	}
+	if l := b.ops[op]; l != nil {
+		return l.allow(op, now)
+	}
+	return true, 0
+}
+
+// fleetBudget is the budget the copies share in Redis, and the local one
+// while Redis is out of reach.
+type fleetBudget struct {
+	f     *Fleet
+	cfg   awsBudget
+	local *localBudget
+}
+
+func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.Duration) {
+	if !b.f.Up() {
+		return b.local.Take(ctx, op, channel)
+	}
+	if op == "DescribeSignalingChannel" && channel != "" {
+		if r, limited := b.cfg.perChannel(); limited {
+			ok, wait, asked := b.f.allow(ctx, "budget:describe:"+channel, r, max(1, int(r)))
+			if !asked {
+				return b.local.Take(ctx, op, channel)
+			}
+			if !ok {
+				return false, wait
+			}
+		}
+	}
+	r, limited := b.cfg.rate(op)
+	if !limited {
+		return true, 0
+	}
+	ok, wait, asked := b.f.allow(ctx, "budget:"+op, r, max(1, int(r)))
+	if !asked {
+		return b.local.Take(ctx, op, channel)
+	}
+	return ok, wait
+}
+
+// BudgetUpstream wraps next so that every KVS control-plane call draws
+// from the AWS call budget of cfg first: the fleet's in Redis when f is
+// not nil (while Redis is out of reach, 1/copies of it), else this copy's.
+// A call over budget is not sent and fails with an error that the server
+// answers with 503 and a jittered Retry-After (a cached answer, even a
+// stale one, is served instead when there is one). Calls refused are
+// counted in reg as kvssign_vend_budget_refused_total. Put it outside
+// [CountUpstream], so that refused calls are not counted as made.
+func BudgetUpstream(reg prometheus.Registerer, cfg Config, f *Fleet, next aws.HTTPClient) (aws.HTTPClient, error) {
+	return budgetUpstream(reg, newBudget(cfg.Budget, f), next)
+}
+
+func budgetUpstream(reg prometheus.Registerer, b budget, next aws.HTTPClient) (aws.HTTPClient, error) {
+	if next == nil {
+		next = http.DefaultClient
+	}
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kvssign_vend_budget_refused_total", Help: "AWS calls not made because the AWS call budget was spent, by operation.",
+	}, []string{"operation"})
+	if err := reg.Register(refused); err != nil {
+		return nil, err
+	}
+	return &budgetClient{next: next, b: b, refused: refused}, nil
+}
+
+type budgetClient struct {
+	next    aws.HTTPClient
+	b       budget
+	refused *prometheus.CounterVec
+}
+
+func (c *budgetClient) Do(r *http.Request) (*http.Response, error) {
+	op := upstreamOperation(r)
+	if _, ok := kvsQuotas[op]; !ok {
+		return c.next.Do(r)
+	}
+	channel := ""
+	if op == "DescribeSignalingChannel" {
+		var err error
+		if channel, err = describedChannel(r); err != nil {
+			return nil, err
+		}
+	}
+	if ok, wait := c.b.Take(r.Context(), op, channel); !ok {
+		c.refused.WithLabelValues(op).Inc()
+		return nil, newBudgetError(op, wait)
+	}
+	return c.next.Do(r)
+}
+
+// describedChannel reads the channel a DescribeSignalingChannel request
+// names, and puts the body back for sending.
+func describedChannel(r *http.Request) (string, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return "", nil
+	}
+	// The SDK's own request, of a few hundred bytes: read it whole.
+	body, err := io.ReadAll(r.Body)
+	r.Body.Close()
+	if err != nil {
+		return "", fmt.Errorf("vend: reading the DescribeSignalingChannel request: %w", err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var in struct{ ChannelName, ChannelARN string }
+	if json.Unmarshal(body, &in) != nil {
+		return "", nil
+	}
+	if in.ChannelARN != "" {
+		return in.ChannelARN, nil
+	}
+	return in.ChannelName, nil
+}
+
+// budgetError is a call the budget did not allow. It is a net.Error, so
+// that the resolver treats it as no answer: it serves what it has cached,
+// even stale, and otherwise the server answers 503.
+type budgetError struct {
+	op   string
+	wait time.Duration // with jitter, so that refused clients spread out
+}
+
+func newBudgetError(op string, wait time.Duration) *budgetError {
+	// Up to a second more, at random: clients told the same Retry-After
+	// would otherwise come back together and spend the budget at once.
+	return &budgetError{op: op, wait: wait + time.Duration(rand.Int64N(int64(time.Second)))}
+}
+
+func (e *budgetError) Error() string {
+	return fmt.Sprintf("vend: the budget of %s calls is spent; retry in %v", e.op, e.wait.Round(time.Millisecond))
+}
+
+// Timeout is false: the call was refused at once.
+func (e *budgetError) Timeout() bool { return false }
+
+// Temporary is true: the budget refills.
+func (e *budgetError) Temporary() bool { return true }
+
+// RetryAfter is when to retry, with jitter.
+func (e *budgetError) RetryAfter() time.Duration { return e.wait }

@@ -1,0 +1,382 @@
+// A fleet: copies of the server that share a cache, rate limits and an
+// AWS call budget through Redis, and fall back to their own while Redis is
+// out of reach.
+
+package vend
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// fleetOptions are what newFleet needs besides the Redis settings.
+type fleetOptions struct {
+	// logger receives one line when Redis goes out of reach and one when
+	// it is back. If nil, nothing is logged.
+	logger *slog.Logger
+	// registry receives the fleet's metrics. If nil, they are not exported.
+	registry prometheus.Registerer
+	// getenv reads the password's environment variable. If nil, os.Getenv.
+	getenv func(string) string
+	// probeEvery is how often Redis is pinged, to learn that it is out of
+	// reach or back. If zero, 500ms.
+	probeEvery time.Duration
+}
+
+// A Fleet is this copy's link to the Redis the copies of the server share.
+// Give it to [Options.Fleet] (limits), [Fleet.Backend] (the cache) and
+// [BudgetUpstream] (the AWS call budget). Redis
+// being slow or out of reach never fails a request: the copy uses its own
+// cache, limits and share of the budget until Redis answers again. Create
+// it with [NewFleet]; it is safe for concurrent use.
+type Fleet struct {
+	rdb       *redis.Client
+	rate      *redis_rate.Limiter
+	prefix    string
+	timeout   time.Duration
+	leaseWait time.Duration
+	copies    int
+	probe     time.Duration
+	id        string // this copy, as a lease's owner
+	log       *slog.Logger
+
+	up       atomic.Bool
+	mu       sync.Mutex
+	onForget []func(channel string)
+	onBack   []func()
+	limited  map[string]func(lines string)
+
+	upGauge   prometheus.Gauge
+	fallbacks prometheus.Counter
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// NewFleet connects to the Redis of cfg.Redis, which must be set. A Redis
+// that cannot be reached yet is not an error: the fleet starts in fallback
+// and keeps trying. log, if not nil, gets a line when Redis goes out of
+// reach and one when it is back; reg, if not nil, the fleet's metrics.
+// Call Close when done.
+func NewFleet(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Fleet, error) {
+	if cfg.Redis.URL == "" {
+		return nil, errors.New("vend: redis.url is not set")
+	}
+	return newFleet(cfg.Redis, fleetOptions{logger: log, registry: reg})
+}
+
+func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
+	ro, err := redisOptions(cfg, opts.getenv)
+	if err != nil {
+		return nil, err
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	f := &Fleet{
+		rdb:       redis.NewClient(ro),
+		prefix:    cfg.KeyPrefix,
+		timeout:   orDuration(cfg.Timeout, defaultRedisTimeout),
+		leaseWait: orDuration(cfg.LeaseWait, defaultLeaseWait),
+		copies:    max(cfg.Copies, 1),
+		probe:     opts.probeEvery,
+		id:        hex.EncodeToString(b[:]),
+		log:       opts.logger,
+		stop:      make(chan struct{}),
+		upGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kvssign_vend_redis_up", Help: "1 while the shared Redis answers, 0 while this copy uses its own cache, limits and budget.",
+		}),
+		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvssign_vend_redis_fallbacks_total", Help: "Times this copy lost the shared Redis and fell back to its own cache, limits and budget.",
+		}),
+	}
+	if f.prefix == "" {
+		f.prefix = defaultKeyPrefix
+	}
+	if f.probe <= 0 {
+		f.probe = 500 * time.Millisecond
+	}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	f.rate = redis_rate.NewLimiter(f.rdb)
+	if opts.registry != nil {
+		for _, c := range []prometheus.Collector{f.upGauge, f.fallbacks} {
+			if err := opts.registry.Register(c); err != nil {
+				f.rdb.Close()
+				return nil, fmt.Errorf("vend: fleet metrics: %w", err)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	f.up.Store(true) // so that down logs an outage
+	if err := f.rdb.Ping(ctx).Err(); err != nil {
+		f.down(err)
+	} else {
+		f.upGauge.Set(1)
+	}
+	ps := f.rdb.Subscribe(context.Background(), f.forgetChannel(), f.limitedChannel())
+	if f.Up() {
+		// Subscribed before the copy serves, so that it misses nothing
+		// the others announce from then on; otherwise go-redis keeps
+		// trying in the background.
+		ps.Receive(ctx)
+	}
+	f.wg.Add(2)
+	go f.listen(ps)
+	go f.watch()
+	return f, nil
+}
+
+// redisOptions turns the settings into go-redis options with bounded
+// timeouts and no retries: a slow Redis must cost a request at most one
+// timeout before the copy stops asking it.
+func redisOptions(cfg redisConfig, getenv func(string) string) (*redis.Options, error) {
+	ro, err := redis.ParseURL(cfg.URL)
+	if err != nil {
+		// go-redis's message may quote the URL, and with it a password.
+		return nil, errors.New("vend: redis.url: not a valid redis:// or rediss:// URL")
+	}
+	if cfg.PasswordEnv != "" {
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		pw := getenv(cfg.PasswordEnv)
+		if pw == "" {
+			return nil, fmt.Errorf("vend: redis.passwordEnv: the environment variable %s is empty", cfg.PasswordEnv)
+		}
+		ro.Password = pw
+	}
+	if cfg.CAFile != "" {
+		if ro.TLSConfig == nil {
+			return nil, errors.New("vend: redis.caFile: set only with a rediss:// URL")
+		}
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("vend: redis.caFile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("vend: redis.caFile: %s holds no PEM certificate", cfg.CAFile)
+		}
+		ro.TLSConfig.RootCAs = pool
+	}
+	if ro.TLSConfig != nil {
+		ro.TLSConfig.MinVersion = tls.VersionTLS12
+	}
+	t := orDuration(cfg.Timeout, defaultRedisTimeout)
+	ro.DialTimeout = max(4*t, 200*time.Millisecond)
+	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = t, t, t
+	ro.ContextTimeoutEnabled = true
+	ro.MaxRetries = -1
+	ro.DialerRetries = 1
+	quietRedis.Do(func() { redis.SetLogger(discardRedisLog{}) })
+	return ro, nil
+}
+
+// quietRedis silences go-redis's own log, which writes plain text to
+// stderr (where kvssign serve writes JSON lines): the fleet logs Redis's
+// outages and returns itself, once each.
+var quietRedis sync.Once
+
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...any) {}
+
+// Close stops listening for invalidations and closes the connections.
+func (f *Fleet) Close() error {
+	select {
+	case <-f.stop:
+		return nil
+	default:
+	}
+	close(f.stop)
+	err := f.rdb.Close()
+	f.wg.Wait()
+	return err
+}
+
+// Up reports whether Redis is in use (true) or the copy is on its own.
+func (f *Fleet) Up() bool { return f.up.Load() }
+
+// readiness is the note /readyz adds about Redis.
+func (f *Fleet) readiness() string {
+	if f.Up() {
+		return "ok"
+	}
+	return "unreachable: using this copy's own cache, limits and budget share"
+}
+
+// do runs fn on Redis with the timeout, unless Redis is known to be out of
+// reach. An error other than a missing key puts the copy in fallback.
+func (f *Fleet) do(ctx context.Context, fn func(ctx context.Context) error) error {
+	return f.doFor(ctx, f.timeout, fn)
+}
+
+// doFor is do with a timeout of d.
+func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.Context) error) error {
+	if !f.up.Load() {
+		return errRedisDown
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
+	defer cancel()
+	err := fn(ctx)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		f.down(err)
+	}
+	return err
+}
+
+var errRedisDown = errors.New("vend: redis is out of reach")
+
+// down puts the copy in fallback and logs it, once per outage; watch
+// brings it back.
+func (f *Fleet) down(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.upGauge.Set(0)
+	if !f.up.Swap(false) {
+		return
+	}
+	f.fallbacks.Inc()
+	f.log.Warn("vend: redis out of reach; this copy uses its own cache, limits and budget share until it is back", "err", err.Error())
+}
+
+// watch pings Redis every probe interval: a copy that serves from its
+// memory learns of an outage even when no request needs Redis, and one in
+// fallback learns that Redis is back.
+func (f *Fleet) watch() {
+	defer f.wg.Done()
+	t := time.NewTicker(f.probe)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), max(f.timeout, 100*time.Millisecond))
+		err := f.rdb.Ping(ctx).Err()
+		cancel()
+		switch {
+		case err != nil:
+			f.down(err)
+		case !f.up.Load():
+			f.mu.Lock()
+			backs := f.onBack
+			f.mu.Unlock()
+			// What was cached locally meanwhile may have missed
+			// invalidations.
+			for _, fn := range backs {
+				fn()
+			}
+			f.mu.Lock()
+			f.up.Store(true)
+			f.upGauge.Set(1)
+			f.mu.Unlock()
+			f.log.Info("vend: redis is back; the copies share cache, limits and budget again")
+		}
+	}
+}
+
+// forgetChannel is the pub/sub channel on which copies tell each other to
+// forget what they cached about a signaling channel.
+func (f *Fleet) forgetChannel() string { return f.prefix + "forget" }
+
+// limitedChannel is the pub/sub channel on which copies announce the
+// rate-limit keys the fleet has run dry.
+func (f *Fleet) limitedChannel() string { return f.prefix + "limited" }
+
+// onLimited registers what to do with the keys of limiter name that
+// another copy announces run dry.
+func (f *Fleet) onLimited(name string, fn func(lines string)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.limited == nil {
+		f.limited = map[string]func(string){}
+	}
+	f.limited[name] = fn
+}
+
+// listen receives invalidations and rate-limit news from the other
+// copies; go-redis resubscribes by itself after a lost connection.
+func (f *Fleet) listen(ps *redis.PubSub) {
+	defer f.wg.Done()
+	defer ps.Close()
+	// The subscription's health check notices a Redis that restarted
+	// and subscribes again, within the probe interval.
+	ch := ps.Channel(redis.WithChannelHealthCheckInterval(max(f.probe, 100*time.Millisecond)))
+	for {
+		select {
+		case <-f.stop:
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			if m.Channel == f.limitedChannel() {
+				name, lines, _ := strings.Cut(m.Payload, "\n")
+				f.mu.Lock()
+				fn := f.limited[name]
+				f.mu.Unlock()
+				if fn != nil {
+					fn(lines)
+				}
+				continue
+			}
+			f.mu.Lock()
+			fns := f.onForget
+			f.mu.Unlock()
+			for _, fn := range fns {
+				fn(m.Payload)
+			}
+		}
+	}
+}
+
+// publishForget tells every copy, this one included, to forget channel.
+func (f *Fleet) publishForget(ctx context.Context, channel string) error {
+	return f.do(ctx, func(ctx context.Context) error {
+		return f.rdb.Publish(ctx, f.forgetChannel(), channel).Err()
+	})
+}
+
+// subscribe registers what to do when a copy forgets a channel, and when
+// Redis is back after an outage.
+func (f *Fleet) subscribe(forget func(channel string), back func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.onForget = append(f.onForget, forget)
+	f.onBack = append(f.onBack, back)
+}
+
+// allow takes one from the GCRA bucket of key (rate per second, burst)
+// shared by the copies. ok is false when Redis could not be asked.
+func (f *Fleet) allow(ctx context.Context, key string, perSecond float64, burst int) (allowed bool, wait time.Duration, ok bool) {
+	lim := redis_rate.Limit{Rate: 1, Burst: max(burst, 1), Period: time.Duration(float64(time.Second) / perSecond)}
+	var res *redis_rate.Result
+	err := f.do(ctx, func(ctx context.Context) error {
+		var err error
+		res, err = f.rate.Allow(ctx, f.prefix+key, lim)
+		return err
+	})
+	if err != nil {
+		return false, 0, false
+	}
+	return res.Allowed > 0, max(res.RetryAfter, 0), true
+}

@@ -1,0 +1,43 @@
+package vend
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// FuzzParseDry: an announcement from another copy (or anyone who can
+// publish on the Redis) never panics, and only yields keys with a finite,
+// bounded number of tokens.
+func FuzzParseDry(f *testing.F) {
+	for _, s := range []string{"token:alice\t-2.5\n", "10.0.0.1\t0\n::1\t0.5", "\t1\n", "k\tNaN\nk\t1e308\n", "no tab\n", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, d := range parseDry(s) {
+			if d.key == "" || strings.ContainsAny(d.key, "\t\n") || d.tokens != d.tokens || d.tokens > 1e6 || d.tokens < -1e6 {
+				t.Errorf("parseDry(%q) yielded %+v", s, d)
+			}
+		}
+	})
+}
+
+// FuzzDescribedChannel: whatever the body of a DescribeSignalingChannel
+// request, reading its channel neither panics nor changes the body sent.
+func FuzzDescribedChannel(f *testing.F) {
+	for _, s := range []string{`{"ChannelName":"cam-1"}`, `{"ChannelARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/c/1"}`, `{`, ``, `[]`, `{"ChannelName":5}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, _ := http.NewRequest("POST", "http://127.0.0.1/describeSignalingChannel", bytes.NewReader(body))
+		if _, err := describedChannel(r); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(r.Body)
+		if !bytes.Equal(got, body) {
+			t.Errorf("the body changed: %q → %q", body, got)
+		}
+	})
+}
