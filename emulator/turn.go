@@ -28,11 +28,13 @@ const turnRealm = "kinesisvideo"
 // listens on UDP, TCP (the same port number when free) and, given a
 // certificate, TLS, as KVS's servers do.
 type turnServer struct {
-	srv  *turn.Server
-	udp  *net.UDPAddr
-	tcp  *net.TCPAddr
-	tls  *net.TCPAddr  // nil without a certificate
-	read chan struct{} // closed when the server's UDP read loop has ended
+	srv *turn.Server
+	udp *net.UDPAddr
+	tcp *net.TCPAddr
+	tls *net.TCPAddr // nil without a certificate
+	// ended holds one channel per read or accept loop of the server,
+	// closed when that loop has stopped.
+	ended []chan struct{}
 }
 
 // trackedConn tells when the TURN server's read loop, which ends on the
@@ -53,27 +55,33 @@ func (c *trackedConn) ReadFrom(p []byte) (int, net.Addr, error) {
 
 // trackedListener closes the connections it accepted when it is closed:
 // the TURN server closes its listeners but not their connections, whose
-// goroutines would otherwise outlive the emulator.
+// goroutines would otherwise outlive the emulator. Like trackedConn, it
+// tells when the server's accept loop, which ends on the first error, has
+// stopped.
 type trackedListener struct {
 	net.Listener
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
+	once   sync.Once
+	done   chan struct{}
 }
 
 func newTrackedListener(ln net.Listener) *trackedListener {
-	return &trackedListener{Listener: ln, conns: make(map[net.Conn]struct{})}
+	return &trackedListener{Listener: ln, conns: make(map[net.Conn]struct{}), done: make(chan struct{})}
 }
 
 func (l *trackedListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
+		l.once.Do(func() { close(l.done) })
 		return nil, err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		c.Close()
+		l.once.Do(func() { close(l.done) })
 		return nil, net.ErrClosed
 	}
 	l.conns[c] = struct{}{}
@@ -134,7 +142,9 @@ func (e *Emulator) startTURN(cert *tls.Certificate) (ts *turnServer, err error) 
 	// Relay to loopback peers only: the emulator is no open relay.
 	loopbackOnly := func(_ net.Addr, peer net.IP) bool { return peer.IsLoopback() }
 	ts = &turnServer{udp: udp, tcp: tcpLn.Addr().(*net.TCPAddr)}
-	listeners := []turn.ListenerConfig{{Listener: newTrackedListener(tcpLn), RelayAddressGenerator: relay, PermissionHandler: loopbackOnly}}
+	tcpTracked := newTrackedListener(tcpLn)
+	ts.ended = append(ts.ended, tcpTracked.done)
+	listeners := []turn.ListenerConfig{{Listener: tcpTracked, RelayAddressGenerator: relay, PermissionHandler: loopbackOnly}}
 	if cert != nil {
 		tlsLn, err := net.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
@@ -144,11 +154,13 @@ func (e *Emulator) startTURN(cert *tls.Certificate) (ts *turnServer, err error) 
 		ts.tls = tlsLn.Addr().(*net.TCPAddr)
 		// TLS over the tracked listener, so that its raw connections are
 		// closed with it and the server still sees *tls.Conn.
-		wrapped := tls.NewListener(newTrackedListener(tlsLn), &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
+		tlsTracked := newTrackedListener(tlsLn)
+		ts.ended = append(ts.ended, tlsTracked.done)
+		wrapped := tls.NewListener(tlsTracked, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
 		listeners = append(listeners, turn.ListenerConfig{Listener: wrapped, RelayAddressGenerator: relay, PermissionHandler: loopbackOnly})
 	}
 	tc := &trackedConn{PacketConn: pc, done: make(chan struct{})}
-	ts.read = tc.done
+	ts.ended = append(ts.ended, tc.done)
 	ts.srv, err = turn.NewServer(turn.ServerConfig{
 		Realm:             turnRealm,
 		AuthHandler:       e.turnAuth,
@@ -174,13 +186,17 @@ func (t *turnServer) uris(host string) []string {
 	return append(out, "turn:"+at(t.tcp.Port)+"?transport=tcp")
 }
 
-// close stops the TURN server and waits (briefly) for its read loop to
-// end; the server then closes every allocation.
+// close stops the TURN server and waits (briefly) for its read and accept
+// loops to end; the server then closes every allocation.
 func (t *turnServer) close() error {
 	err := t.srv.Close()
-	select {
-	case <-t.read:
-	case <-time.After(time.Second):
+	deadline := time.After(time.Second)
+	for _, done := range t.ended {
+		select {
+		case <-done:
+		case <-deadline:
+			return err
+		}
 	}
 	return err
 }
