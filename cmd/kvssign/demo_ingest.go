@@ -92,7 +92,8 @@ func runIngestDemo(ctx context.Context, w io.Writer, d ingestDemo) (res ingestRe
 	<-mdone
 	<-vdone
 	s, vs := m.Stats(), v.Stats()
-	tl.Printf("master", "stopped: sent %d video frames (%v) while connected", s.SentFrames, s.SentDuration.Round(time.Millisecond))
+	tl.Printf("master", "stopped: sent %d video frames, %d of them (%v) from the first keyframe the storage peer received",
+		s.VideoSamples, s.SentFrames, s.SentDuration.Round(time.Millisecond))
 	tl.Printf("viewer", "stopped: received %d video frames, %d audio packets from the storage session", vs.VideoFrames, vs.AudioPackets)
 	// Closing the emulator ends the storage session, which completes the
 	// recording file.
