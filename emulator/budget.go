@@ -81,7 +81,6 @@ type socketCounter struct {
 }
 
 func (w *socketCounter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	// The controller follows Unwrap, for a server that wraps its writers.
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -89,6 +88,9 @@ func (w *socketCounter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	return &countedConn{Conn: c, e: w.e}, brw, nil
 }
+
+// Unwrap lets http.ResponseController reach the server's own writer.
+func (w *socketCounter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // refuseOverBudget answers a handshake beyond the budget: 503, which
 // clients retry with back-off, since the limit is the emulator's capacity

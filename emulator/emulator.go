@@ -77,13 +77,6 @@ type Emulator struct {
 	sockets   atomic.Int64   // signaling sockets registered and not yet closed (countedConn)
 	budgetLog rate.Sometimes // paces the warning of a spent budget
 
-	// rawMu guards raw, the connections whose first request head the
-	// upgrade fast path is reading or answering (upgrade.go), which Close
-	// closes, and rawClosed, set by Close.
-	rawMu     sync.Mutex
-	raw       map[net.Conn]struct{}
-	rawClosed bool
-
 	srv     *http.Server
 	ln      net.Listener
 	base    string // scheme://host:port once listening
@@ -140,7 +133,6 @@ func New(cfg Config) (*Emulator, error) {
 		byARN:    make(map[string]*channel),
 		streams:  newStreamSet(),
 		conns:    make(map[*conn]struct{}),
-		raw:      make(map[net.Conn]struct{}),
 		done:     make(chan struct{}),
 		turnKey:  newTURNKey(),
 
@@ -233,39 +225,25 @@ func (e *Emulator) Serve(ln net.Listener) error {
 	}
 	ln = e.watchAccept(ln)
 	scheme := "http"
-	var hl *handoffListener
 	if e.tlsCert != nil {
 		scheme = "https"
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*e.tlsCert}, MinVersion: tls.VersionTLS12})
-	} else {
-		// Signaling upgrades take the fast path (upgrade.go); the HTTP
-		// server gets the rest.
-		hl = newHandoffListener(ln)
 	}
 	e.ln = ln
 	e.base = scheme + "://" + advertised(scheme, ln.Addr(), e.cfg.Hostname)
 	e.srv = &http.Server{
 		Handler:           e,
-		ReadHeaderTimeout: headTimeout,
+		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    maxHeaderBytes,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
 	}
 	e.wg.Add(2)
 	go e.sweep()
-	if hl == nil {
-		go func() {
-			defer e.wg.Done()
-			e.srv.Serve(ln)
-		}()
-	} else {
-		e.wg.Add(1)
-		go e.acceptLoop(ln, hl)
-		go func() {
-			defer e.wg.Done()
-			e.srv.Serve(hl)
-		}()
-	}
+	go func() {
+		defer e.wg.Done()
+		e.srv.Serve(ln)
+	}()
 	e.log.Info("emulator listening", "url", e.base, "region", e.cfg.Region, "account", e.cfg.Account, "accessKeyId", e.cfg.Credentials.AccessKeyID)
 	return nil
 }
@@ -328,8 +306,6 @@ func (e *Emulator) Close() error {
 			srv.Close()
 		}
 	}
-	// Handshakes not yet registered end here; registered ones close below.
-	e.closeRaw()
 	forEachConn(e.liveConns(), func(c *conn) bool { c.close(statusGoingAway, "emulator shutting down"); return true })
 	// Polled rather than waited for: connections may still start
 	// goroutines, which must not race a WaitGroup's Wait.
@@ -458,12 +434,13 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.SetReadDeadline(time.Now().Add(e.reqTimeout))
 		rc.SetWriteDeadline(time.Now().Add(e.reqTimeout))
 	}
-	role, signaling := signalingRole(p)
 	switch {
 	case strings.HasPrefix(p, "/_emulator/"):
 		e.serveAdmin(w, r)
-	case signaling:
-		e.serveSignaling(w, r, role)
+	case strings.HasPrefix(p, "/signaling/master/") || p == "/signaling/master":
+		e.serveSignaling(w, r, kvs.Master)
+	case strings.HasPrefix(p, "/signaling/viewer/") || p == "/signaling/viewer":
+		e.serveSignaling(w, r, kvs.Viewer)
 	case e.serveCORS(w, r):
 	case isAlexaPath(p):
 		e.serveAlexa(w, r)
@@ -474,17 +451,6 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		e.serveControl(w, r)
 	}
-}
-
-// signalingRole returns the role whose signaling endpoint path p is.
-func signalingRole(p string) (kvs.Role, bool) {
-	switch {
-	case strings.HasPrefix(p, "/signaling/master/") || p == "/signaling/master":
-		return kvs.Master, true
-	case strings.HasPrefix(p, "/signaling/viewer/") || p == "/signaling/viewer":
-		return kvs.Viewer, true
-	}
-	return "", false
 }
 
 // sweep drops expired held messages every few seconds.
