@@ -214,10 +214,11 @@ func (j *StorageJoiner) Run(ctx context.Context) error {
 		n++
 		start := time.Now()
 		err := j.Join(ctx)
-		j.report(ctx, JoinAttempt{Reason: reason, N: n, Err: err, Took: time.Since(start)})
 		if ctx.Err() != nil {
+			// An attempt cut short by the caller is no attempt to report.
 			return ctx.Err()
 		}
+		j.report(ctx, JoinAttempt{Reason: reason, N: n, Err: err, Took: time.Since(start)})
 		if err != nil {
 			failures++
 			if failures >= maxFailures || errors.Is(err, ErrAccessDenied) || errors.Is(err, ErrNotFound) {

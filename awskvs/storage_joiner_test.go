@@ -206,3 +206,28 @@ func TestStorageJoinerNeedsJoin(t *testing.T) {
 		t.Error("Run without Join succeeded")
 	}
 }
+
+// TestStorageJoinerCancelledJoinUnreported: a join cut short by Run's
+// context is not reported to OnJoin: the caller has stopped listening.
+func TestStorageJoinerCancelledJoinUnreported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := &awskvs.StorageJoiner{}
+		ctx, cancel := context.WithCancel(context.Background())
+		j.Join = func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		var reported []awskvs.JoinAttempt
+		j.OnJoin = func(a awskvs.JoinAttempt) { reported = append(reported, a) }
+		done := make(chan error, 1)
+		go func() { done <- j.Run(ctx) }()
+		synctest.Wait()
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v; want context.Canceled", err)
+		}
+		if len(reported) != 0 {
+			t.Errorf("OnJoin saw %+v; want nothing", reported)
+		}
+	})
+}
