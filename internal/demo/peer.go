@@ -10,14 +10,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/kvssign/kvssign/internal/loopback"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/signaling"
 )
@@ -26,11 +25,7 @@ import (
 // candidates on the loopback interface only (IPv4, UDP), without mDNS.
 func LoopbackAPI() *webrtc.API {
 	var s webrtc.SettingEngine
-	s.SetIncludeLoopbackCandidate(true)
-	s.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	loopback.Restrict(&s)
 	return webrtc.NewAPI(webrtc.WithSettingEngine(s))
 }
 
