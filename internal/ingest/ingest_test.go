@@ -194,13 +194,16 @@ func TestIngestRejoins(t *testing.T) {
 	e, r := setup(t)
 	var mu sync.Mutex
 	var reasons []string
-	m, _ := startMaster(t, ingest.Config{Resolver: r, Channel: "cam",
-		Joiner: &awskvs.StorageJoiner{SessionLimit: 3 * time.Second, OnJoin: func(a awskvs.JoinAttempt) {
-			mu.Lock()
-			reasons = append(reasons, a.Reason)
-			mu.Unlock()
-		}}})
+	settings := &awskvs.StorageJoiner{SessionLimit: 3 * time.Second, OnJoin: func(a awskvs.JoinAttempt) {
+		mu.Lock()
+		reasons = append(reasons, a.Reason)
+		mu.Unlock()
+	}}
+	m, _ := startMaster(t, ingest.Config{Resolver: r, Channel: "cam", Joiner: settings})
 	waitFor(t, "the storage connection", func() bool { return m.Stats().Connections == 1 })
+	if settings.Join != nil {
+		t.Error("Run set the configured Joiner's Join; want it left as given")
+	}
 
 	if n := e.GoAway(emulator.Target{Channel: "cam", Role: "MASTER"}); n != 1 {
 		t.Fatalf("GO_AWAY told %d connections; want 1", n)

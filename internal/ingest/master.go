@@ -9,17 +9,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/kvssign/kvssign/awskvs"
+	"github.com/kvssign/kvssign/internal/loopback"
 	"github.com/kvssign/kvssign/internal/testmedia"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/signaling"
@@ -45,8 +44,9 @@ type Config struct {
 	// from Resolver.ICEServers.
 	ICEServers []webrtc.ICEServer
 	// Joiner, if set, holds the StorageJoiner's settings (timeouts, the
-	// session limit); Run sets its Join and wraps its OnJoin. If nil,
-	// the defaults.
+	// session limit, backoff, OnJoin, Logger); each Run joins with a
+	// joiner of its own made from them, and leaves Joiner unchanged. If
+	// nil, the defaults. Its Join is not used.
 	Joiner *awskvs.StorageJoiner
 	// Signaling are the signaling client's options; if nil, candidates
 	// are buffered until their offer, the rest is default.
@@ -111,10 +111,6 @@ func New(cfg Config) (*Master, error) {
 		return nil, err
 	}
 	m := &Master{cfg: cfg, api: api}
-	m.joiner = cfg.Joiner
-	if m.joiner == nil {
-		m.joiner = &awskvs.StorageJoiner{}
-	}
 	if m.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264}, "video", "ingest-master"); err != nil {
 		return nil, err
 	}
@@ -125,8 +121,8 @@ func New(cfg Config) (*Master, error) {
 }
 
 // NewAPI returns a pion API with the default codecs and interceptors,
-// limited to UDP over loopback when loopback is set.
-func NewAPI(loopback bool) (*webrtc.API, error) {
+// limited to UDP over loopback when onLoopback is set.
+func NewAPI(onLoopback bool) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -136,12 +132,8 @@ func NewAPI(loopback bool) (*webrtc.API, error) {
 		return nil, err
 	}
 	var s webrtc.SettingEngine
-	if loopback {
-		s.SetIncludeLoopbackCandidate(true)
-		s.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-		s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-		s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if onLoopback {
+		loopback.Restrict(&s)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s)), nil
 }
@@ -176,8 +168,16 @@ func (m *Master) Run(ctx context.Context) error {
 	m.cfg.Log("connected to signaling as MASTER")
 	defer m.closePeer(nil)
 
-	m.joiner.Join = func(ctx context.Context) error { return r.JoinStorageSession(ctx, ch) }
-	onJoin := m.joiner.OnJoin
+	// A joiner of its own per run, with the configured settings: the
+	// caller's Joiner is not changed, and a second run reports each join
+	// once.
+	m.joiner = &awskvs.StorageJoiner{Join: func(ctx context.Context) error { return r.JoinStorageSession(ctx, ch) }}
+	var onJoin func(awskvs.JoinAttempt)
+	if c := m.cfg.Joiner; c != nil {
+		m.joiner.OfferTimeout, m.joiner.ConnectTimeout, m.joiner.SessionLimit = c.OfferTimeout, c.ConnectTimeout, c.SessionLimit
+		m.joiner.MinBackoff, m.joiner.MaxBackoff, m.joiner.MaxFailures = c.MinBackoff, c.MaxBackoff, c.MaxFailures
+		m.joiner.Logger, onJoin = c.Logger, c.OnJoin
+	}
 	m.joiner.OnJoin = func(a awskvs.JoinAttempt) {
 		m.joins.Add(1)
 		if a.Err != nil {
