@@ -332,9 +332,6 @@ func (c *Client) Close() error {
 	return prior
 }
 
-// fail ends the client with err.
-func (c *Client) fail(err error) { c.finish(err) }
-
 // finish ends the client with err, unless it has ended already, and closes
 // the connection its goroutine reads, so that the goroutine ends. It
 // returns the error that had ended the client before, if any.
@@ -498,7 +495,7 @@ func (c *Client) after(cn *conn) *conn {
 	why := cn.cause()
 	if c.opts.NoReconnect {
 		c.log.Info("signaling: connection ended", "conn", cn.id, "err", why)
-		c.fail(why)
+		c.finish(why)
 		return nil
 	}
 	c.log.Info("signaling: connection lost; reconnecting", "conn", cn.id, "err", why)
@@ -508,7 +505,7 @@ func (c *Client) after(cn *conn) *conn {
 		if c.stop.Err() == nil {
 			// Info, not Warn: the caller gets the error from Err.
 			c.log.Info("signaling: giving up", "err", err)
-			c.fail(err)
+			c.finish(err)
 		}
 		return nil
 	}
@@ -619,7 +616,7 @@ func (c *Client) replace(cn *conn, h *handoff) {
 		close(h.done)
 		if c.stop.Err() == nil {
 			c.log.Info("signaling: giving up", "err", err)
-			c.fail(err)
+			c.finish(err)
 		}
 		return
 	}
