@@ -3,6 +3,7 @@ package vend
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -28,6 +29,11 @@ func TestLazyTimeout(t *testing.T) {
 			cancel()
 			return ctx
 		}, later, false, context.Canceled, later},
+		{"deadline passed, live cancellable parent", func(t *testing.T) context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			return ctx
+		}, past, false, context.DeadlineExceeded, past},
 		{"parent deadline first", func(t *testing.T) context.Context {
 			ctx, cancel := context.WithDeadline(context.Background(), past)
 			t.Cleanup(cancel)
@@ -56,6 +62,12 @@ func TestLazyTimeout(t *testing.T) {
 			if err := c.Err(); !errors.Is(err, tc.wantErr) {
 				t.Errorf("Err = %v; want %v", err, tc.wantErr)
 			}
+			if err := context.Cause(c); !errors.Is(err, tc.wantErr) {
+				t.Errorf("context.Cause = %v; want %v", err, tc.wantErr)
+			}
+			if got := c.Value(ctxKey{}); got != "v" {
+				t.Errorf("Value once done = %v; want the parent's", got)
+			}
 		})
 	}
 }
@@ -71,5 +83,30 @@ func TestLazyTimeoutStopAfterArming(t *testing.T) {
 	<-child.Done()
 	if err := c.Err(); !errors.Is(err, context.Canceled) {
 		t.Errorf("Err after stop = %v; want context.Canceled", err)
+	}
+}
+
+// TestLazyTimeoutDerivedNeedNoGoroutine: a context derived from an armed
+// lazyTimeout finds its cancellation, as one derived from WithDeadline's
+// does, instead of a goroutine watching it.
+func TestLazyTimeoutDerivedNeedNoGoroutine(t *testing.T) {
+	parent, cancelParent := context.WithCancel(context.Background())
+	defer cancelParent()
+	c := newLazyTimeout(parent, time.Now().Add(time.Hour))
+	defer c.stop()
+	if err := c.Err(); err != nil {
+		t.Fatalf("Err before the deadline = %v", err)
+	}
+	before := runtime.NumGoroutine()
+	var cancels []context.CancelFunc
+	for range 100 {
+		_, cancel := context.WithCancel(c)
+		cancels = append(cancels, cancel)
+	}
+	if grew := runtime.NumGoroutine() - before; grew >= 100 {
+		t.Errorf("100 derived contexts started %d goroutines; want none", grew)
+	}
+	for _, cancel := range cancels {
+		cancel()
 	}
 }

@@ -787,6 +787,7 @@ type lazyTimeout struct {
 	once     sync.Once
 	ctx      context.Context // set by once
 	cancel   context.CancelFunc
+	armed    atomic.Bool // ctx is the deadline's context (not stoppedContext)
 }
 
 func newLazyTimeout(parent context.Context, deadline time.Time) *lazyTimeout {
@@ -794,7 +795,10 @@ func newLazyTimeout(parent context.Context, deadline time.Time) *lazyTimeout {
 }
 
 func (c *lazyTimeout) arm() context.Context {
-	c.once.Do(func() { c.ctx, c.cancel = context.WithDeadline(c.parent, c.deadline) })
+	c.once.Do(func() {
+		c.ctx, c.cancel = context.WithDeadline(c.parent, c.deadline)
+		c.armed.Store(true)
+	})
 	return c.ctx
 }
 
@@ -807,7 +811,16 @@ func (c *lazyTimeout) Deadline() (time.Time, bool) {
 
 func (c *lazyTimeout) Done() <-chan struct{} { return c.arm().Done() }
 func (c *lazyTimeout) Err() error            { return c.arm().Err() }
-func (c *lazyTimeout) Value(key any) any     { return c.parent.Value(key) }
+
+// Value answers from the armed context once there is one, so that a
+// context derived from c finds c's own cancellation instead of needing a
+// goroutine to watch c; before, from the parent, without arming.
+func (c *lazyTimeout) Value(key any) any {
+	if c.armed.Load() {
+		return c.ctx.Value(key)
+	}
+	return c.parent.Value(key)
+}
 
 // stop ends the context, as the cancel function of context.WithDeadline
 // does: later callers see it done, with context.Canceled.
