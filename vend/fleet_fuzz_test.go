@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -12,12 +13,15 @@ import (
 // publish on the Redis) never panics, and only yields keys with a finite,
 // bounded number of tokens.
 func FuzzParseDry(f *testing.F) {
-	for _, s := range []string{"token:alice\t-2.5\n", "10.0.0.1\t0\n::1\t0.5", "\t1\n", "k\tNaN\nk\t1e308\n", "no tab\n", ""} {
+	for _, s := range []string{`"token:alice"` + "\t-2.5\n", `"10.0.0.1"` + "\t0\n" + `"::1"` + "\t0.5", `""` + "\t1\n", `"k"` + "\tNaN\n" + `"k"` + "\t1e308\n", "no tab\n", "token:bob\t1\n", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, d := range parseDry(s) {
-			if d.key == "" || strings.ContainsAny(d.key, "\t\n") || d.tokens != d.tokens || d.tokens > 1e6 || d.tokens < -1e6 {
+			if back := parseDry(formatDry(d.key, "0")); len(back) != 1 || back[0].key != d.key {
+				t.Errorf("formatDry(%q) reads back as %+v", d.key, back)
+			}
+			if d.key == "" || d.tokens != d.tokens || d.tokens > 1e6 || d.tokens < -1e6 {
 				t.Errorf("parseDry(%q) yielded %+v", s, d)
 			}
 		}
@@ -40,4 +44,25 @@ func FuzzDescribedChannel(f *testing.F) {
 			t.Errorf("the body changed: %q → %q", body, got)
 		}
 	})
+}
+
+// TestDryKeysCarryAnyName: a caller whose name holds a tab or a newline
+// (a JWT's subject can) is announced as itself, and its name cannot add
+// another caller's line.
+func TestDryKeysCarryAnyName(t *testing.T) {
+	names := []string{"token:alice", "jwt:evil\n\"token:bob\"\t-1000000", "jwt:tab\there", `jwt:"quoted"`, "ip:::1"}
+	var msg strings.Builder
+	for _, n := range names {
+		msg.WriteString(formatDry(n, "-2"))
+	}
+	var got []string
+	for _, d := range parseDry(msg.String()) {
+		if d.tokens != -2 {
+			t.Errorf("%q: %v tokens; want -2", d.key, d.tokens)
+		}
+		got = append(got, d.key)
+	}
+	if !slices.Equal(got, names) {
+		t.Errorf("parseDry read %q; want %q", got, names)
+	}
 }

@@ -144,7 +144,7 @@ func (fl *fleetLimit[K]) sync() {
 		}
 		fl.l.consumeTo(keys[i], tokens, now)
 		if tokens < 1 {
-			dry.WriteString(fl.str(keys[i]) + "\t" + s + "\n")
+			dry.WriteString(formatDry(fl.str(keys[i]), s))
 		}
 	}
 	if dry.Len() > 0 {
@@ -170,14 +170,25 @@ type dryKey struct {
 	tokens float64
 }
 
-// parseDry reads an announcement of dry keys: a line per key, the key and
-// its tokens separated by a tab. Malformed lines are skipped, and a debt
-// is never read as more than a million tokens either way.
+// formatDry is a line of an announcement of dry keys: the key, quoted so
+// that no character of a caller's name can start another line, a tab and
+// its tokens.
+func formatDry(key, tokens string) string {
+	return strconv.Quote(key) + "\t" + tokens + "\n"
+}
+
+// parseDry reads an announcement of dry keys, lines of formatDry.
+// Malformed lines are skipped, and a debt is never read as more than a
+// million tokens either way.
 func parseDry(lines string) []dryKey {
 	var out []dryKey
 	for line := range strings.Lines(lines) {
-		ks, ts, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "\t")
-		if !ok || ks == "" {
+		qs, ts, ok := strings.Cut(strings.TrimSuffix(line, "\n"), "\t")
+		if !ok {
+			continue
+		}
+		ks, err := strconv.Unquote(qs)
+		if err != nil || ks == "" {
 			continue
 		}
 		tokens, err := strconv.ParseFloat(ts, 64)
