@@ -7,6 +7,7 @@ package emulator
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -193,7 +194,7 @@ func (st *storageState) newRecording(channel string, sps, pps []byte, info spsIn
 		st.dir = dir
 	}
 	st.seq++
-	name := fmt.Sprintf("%s-%s-%d.mkv", channel, now.UTC().Format("20060102T150405Z"), st.seq)
+	name := recordingName(channel, now, st.seq)
 	r, err := newRecorder(filepath.Join(st.dir, name), channel, sps, pps, info, pts, now)
 	if err != nil {
 		return nil, err
@@ -201,6 +202,21 @@ func (st *storageState) newRecording(channel string, sps, pps []byte, info spsIn
 	r.info.Name = name
 	st.recs = append(st.recs, r)
 	return r, nil
+}
+
+// maxNameChannel is how much of a channel's name a recording's file name
+// keeps: a channel name may have 256 characters, a file name 255 bytes.
+const maxNameChannel = 128
+
+// recordingName returns the file name of a channel's recording number seq,
+// started at now. A name too long to keep whole is cut and followed by a
+// hash of all of it, so that channels sharing a long prefix keep apart.
+func recordingName(channel string, now time.Time, seq int) string {
+	if len(channel) > maxNameChannel {
+		sum := sha256.Sum256([]byte(channel))
+		channel = channel[:maxNameChannel] + "-" + hex.EncodeToString(sum[:8])
+	}
+	return fmt.Sprintf("%s-%s-%d.mkv", channel, now.UTC().Format("20060102T150405Z"), seq)
 }
 
 // closeStorage removes the recordings' directory if the emulator made it.

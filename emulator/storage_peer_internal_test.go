@@ -1,0 +1,65 @@
+package emulator
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kvssign/kvssign/internal/testmedia"
+)
+
+// clipParams returns the test clip's parameter sets, as the storage peer
+// finds them on the first keyframe.
+func clipParams(tb testing.TB) (sps, pps []byte, info spsInfo) {
+	tb.Helper()
+	video, err := testmedia.H264()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, n := range splitAnnexB(video[0].Data) {
+		switch n[0] & 0x1f {
+		case nalSPS:
+			sps = n
+		case nalPPS:
+			pps = n
+		}
+	}
+	if info, err = parseSPS(sps); err != nil {
+		tb.Fatal(err)
+	}
+	return sps, pps, info
+}
+
+// TestRecordingNames: every valid channel name makes a file name within
+// NAME_MAX (255 bytes); long names are shortened and told apart by a hash,
+// the recording keeps the full name.
+func TestRecordingNames(t *testing.T) {
+	sps, pps, info := clipParams(t)
+	long := strings.Repeat("a", 256)
+	longer := strings.Repeat("a", 255) + "b"
+	at := time.Date(2026, 12, 3, 4, 5, 6, 0, time.UTC)
+	st := &storageState{}
+	dir := t.TempDir()
+	names := map[string]string{}
+	for _, ch := range []string{"front-door", long, longer, strings.Repeat("x.-_", 64)} {
+		r, err := st.newRecording(ch, sps, pps, info, 0, dir, at)
+		if err != nil {
+			t.Fatalf("newRecording for a %d-character channel name: %v", len(ch), err)
+		}
+		rec, err := r.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Channel != ch || len(rec.Name) > 255 || filepath.Base(rec.Path) != rec.Name {
+			t.Errorf("recording of a %d-character channel: name %q (%d bytes), channel %d characters; want the full channel and a name of at most 255 bytes", len(ch), rec.Name, len(rec.Name), len(rec.Channel))
+		}
+		if prev, ok := names[rec.Name]; ok {
+			t.Errorf("channels %q and %q share the recording name %q", prev, ch, rec.Name)
+		}
+		names[rec.Name] = ch
+	}
+	if _, ok := names["front-door-20261203T040506Z-1.mkv"]; !ok {
+		t.Errorf("recording names %v; want front-door-20261203T040506Z-1.mkv for a short name", names)
+	}
+}
