@@ -406,6 +406,9 @@ func (e *Emulator) joinMaster(ch *channel) error {
 		err = l.newPeerConnection(api)
 	}
 	if err != nil {
+		if s != nil {
+			st.dropIfEmptyLocked(s)
+		}
 		st.mu.Unlock()
 		if l.pc != nil {
 			l.pc.Close()
@@ -462,6 +465,7 @@ func (e *Emulator) joinViewer(ch *channel, clientID string) error {
 		l.peerID = newPeerID()
 	}
 	if err := l.newPeerConnection(api); err != nil {
+		st.dropIfEmptyLocked(s)
 		st.mu.Unlock()
 		if l.pc != nil {
 			l.pc.Close()
@@ -551,13 +555,22 @@ func (s *storageSession) linkEnded(l *peerLink) {
 	} else if !l.isMaster() && s.viewers[l.clientID] == l {
 		delete(s.viewers, l.clientID)
 	}
-	if s.master == nil && len(s.viewers) == 0 && st.sessions[s.ch] == s {
-		if s.orphaned != nil {
-			s.orphaned.Stop()
-		}
-		delete(st.sessions, s.ch)
-		st.live.Add(-1)
+	st.dropIfEmptyLocked(s)
+}
+
+// dropIfEmptyLocked removes s, if it has neither master nor viewers, so
+// that it is no longer listed and, with no session left, the relay skips
+// the storage peer's lock again. The caller holds st.mu.
+func (st *storageState) dropIfEmptyLocked(s *storageSession) {
+	if s.master != nil || len(s.viewers) > 0 || st.sessions[s.ch] != s {
+		return
 	}
+	if s.orphaned != nil {
+		s.orphaned.Stop()
+		s.orphaned = nil
+	}
+	delete(st.sessions, s.ch)
+	st.live.Add(-1)
 }
 
 // adminRecording serves GET /_emulator/recordings/NAME: the file of a

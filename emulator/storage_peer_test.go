@@ -590,3 +590,27 @@ func TestStorageSessionEndsWithTheChannel(t *testing.T) {
 		})
 	}
 }
+
+// TestStorageJoinErrorLeavesNoSession: a join whose peer connection cannot
+// be made leaves no empty session behind, listed or counted.
+func TestStorageJoinErrorLeavesNoSession(t *testing.T) {
+	e := start(t, storageConfig(t))
+	arn, ep := storageChannel(t, e, "broken")
+	connectMaster(t, e, arn)
+	connectViewer(t, e, arn, "v")
+	emulator.BreakStoragePeer(e)
+	for _, tc := range []struct {
+		op string
+		in map[string]string
+	}{
+		{"joinStorageSession", map[string]string{"channelArn": arn}},
+		{"joinStorageSessionAsViewer", map[string]string{"channelArn": arn, "clientId": "v"}},
+	} {
+		if status, code, body := callStorage(t, ep, tc.op, tc.in); status != http.StatusInternalServerError {
+			t.Errorf("%s with no peer connection to be made: %d %s %v; want 500", tc.op, status, code, body)
+		}
+		if ss, live := e.StorageSessions(), emulator.LiveStorageSessions(e); len(ss) != 0 || live != 0 {
+			t.Errorf("after a failed %s: StorageSessions() = %+v, %d live; want none", tc.op, ss, live)
+		}
+	}
+}
