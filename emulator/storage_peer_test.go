@@ -614,3 +614,30 @@ func TestStorageJoinErrorLeavesNoSession(t *testing.T) {
 		}
 	}
 }
+
+// TestStorageReplacedMasterSendsNoOffer: a master link replaced by a newer
+// join before its offer went out does not send it, so the master answers
+// only the current storage peer.
+func TestStorageReplacedMasterSendsNoOffer(t *testing.T) {
+	e := start(t, storageConfig(t))
+	arn, _ := storageChannel(t, e, "replaced")
+	sig := connectMaster(t, e, arn)
+	replaced, current, err := emulator.OfferFromReplacedMaster(e, arn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := sig.tryRecv(10 * time.Second)
+		if err != nil {
+			t.Fatalf("no offer from the current storage peer %s: %v", current, err)
+		}
+		if m.MessageType != kvs.ActionSDPOffer {
+			continue
+		}
+		if m.SenderClientID != current {
+			t.Fatalf("the master got an offer from %s; want only the current storage peer %s's (replaced: %s)", m.SenderClientID, current, replaced)
+		}
+		break
+	}
+	waitFor(t, "the session to end", func() bool { return len(e.StorageSessions()) == 0 && emulator.LiveStorageSessions(e) == 0 })
+}
