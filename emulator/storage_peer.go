@@ -43,8 +43,9 @@ type storageState struct {
 	mu       sync.Mutex
 	sessions map[*channel]*storageSession
 	recs     []*recorder
-	dir      string // where recordings go, once one was made
-	tempDir  bool   // dir is the emulator's own, removed on Close
+	paths    map[string]string // the recordings' paths by name
+	dir      string            // where recordings go, once one was made
+	tempDir  bool              // dir is the emulator's own, removed on Close
 	api      *webrtc.API
 	seq      int
 
@@ -169,12 +170,11 @@ func (e *Emulator) Recordings() []Recording {
 // recordingPath returns the path of the recording named name, if there is
 // one.
 func (e *Emulator) recordingPath(name string) (string, bool) {
-	for _, r := range e.Recordings() {
-		if r.Name == name {
-			return r.Path, true
-		}
-	}
-	return "", false
+	st := &e.storage
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	path, ok := st.paths[name]
+	return path, ok
 }
 
 // newRecording opens a recording file for channel.
@@ -201,6 +201,10 @@ func (st *storageState) newRecording(channel string, sps, pps []byte, info spsIn
 	}
 	r.info.Name = name
 	st.recs = append(st.recs, r)
+	if st.paths == nil {
+		st.paths = map[string]string{}
+	}
+	st.paths[name] = r.info.Path
 	return r, nil
 }
 

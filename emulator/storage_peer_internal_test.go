@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,5 +63,93 @@ func TestRecordingNames(t *testing.T) {
 	}
 	if _, ok := names["front-door-20261203T040506Z-1.mkv"]; !ok {
 		t.Errorf("recording names %v; want front-door-20261203T040506Z-1.mkv for a short name", names)
+	}
+}
+
+// TestRecordingLookup: a recording is found by name without waiting on
+// the other recorders, and a recording's size comes from what its
+// recorder wrote, not from the file system.
+func TestRecordingLookup(t *testing.T) {
+	sps, pps, info := clipParams(t)
+	e := &Emulator{}
+	dir := t.TempDir()
+	var recs []*recorder
+	for _, ch := range []string{"busy", "wanted"} {
+		r, err := e.storage.newRecording(ch, sps, pps, info, 0, dir, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.close() })
+		recs = append(recs, r)
+	}
+	// A recorder held by a slow write must not hold up a download of
+	// another recording.
+	recs[0].mu.Lock()
+	found := make(chan bool)
+	go func() {
+		_, ok := e.recordingPath(recs[1].info.Name)
+		found <- ok
+	}()
+	select {
+	case ok := <-found:
+		if !ok {
+			t.Errorf("recordingPath(%q) found nothing", recs[1].info.Name)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("recordingPath waited on another recording's recorder")
+	}
+	recs[0].mu.Unlock()
+	if _, ok := e.recordingPath("nope.mkv"); ok {
+		t.Error("recordingPath found a recording that does not exist")
+	}
+
+	// The header is written: its size is known with the file out of the
+	// file system's sight.
+	if err := os.Remove(recs[1].info.Path); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Recordings(); len(got) != 2 || got[1].Size == 0 {
+		t.Errorf("Recordings() = %+v; want the second one's header counted in its size", got)
+	}
+}
+
+// BenchmarkRecordingLookup measures finding one of 200 recordings under
+// way by name, as GET /_emulator/recordings/NAME does.
+func BenchmarkRecordingLookup(b *testing.B) {
+	sps, pps, info := clipParams(b)
+	e := &Emulator{}
+	dir := b.TempDir()
+	var last string
+	for i := range 200 {
+		r, err := e.storage.newRecording(fmt.Sprintf("channel-%d", i), sps, pps, info, 0, dir, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { r.close() })
+		last = r.info.Name
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := e.recordingPath(last); !ok {
+			b.Fatal("not found")
+		}
+	}
+}
+
+// BenchmarkRecordings measures listing 200 recordings under way.
+func BenchmarkRecordings(b *testing.B) {
+	sps, pps, info := clipParams(b)
+	e := &Emulator{}
+	dir := b.TempDir()
+	for i := range 200 {
+		r, err := e.storage.newRecording(fmt.Sprintf("channel-%d", i), sps, pps, info, 0, dir, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { r.close() })
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Recordings()
 	}
 }
