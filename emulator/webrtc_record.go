@@ -78,8 +78,9 @@ func (s *sizedFile) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// WriteAt patches what was written (Cues, Duration); as an io.WriterAt
-// the file spares the muxer seeking back and forth.
+// WriteAt patches what was written: the muxer takes Cues only from an
+// io.WriterAt (or io.WriteSeeker), and fills in the Cues and the Duration
+// through it at the end.
 func (s *sizedFile) WriteAt(p []byte, off int64) (int, error) {
 	n, err := s.f.WriteAt(p, off)
 	for end := off + int64(n); ; {
