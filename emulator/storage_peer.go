@@ -7,6 +7,7 @@ package emulator
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -42,8 +43,9 @@ type storageState struct {
 	mu       sync.Mutex
 	sessions map[*channel]*storageSession
 	recs     []*recorder
-	dir      string // where recordings go, once one was made
-	tempDir  bool   // dir is the emulator's own, removed on Close
+	paths    map[string]string // the recordings' paths by name
+	dir      string            // where recordings go, once one was made
+	tempDir  bool              // dir is the emulator's own, removed on Close
 	api      *webrtc.API
 	seq      int
 
@@ -168,12 +170,11 @@ func (e *Emulator) Recordings() []Recording {
 // recordingPath returns the path of the recording named name, if there is
 // one.
 func (e *Emulator) recordingPath(name string) (string, bool) {
-	for _, r := range e.Recordings() {
-		if r.Name == name {
-			return r.Path, true
-		}
-	}
-	return "", false
+	st := &e.storage
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	path, ok := st.paths[name]
+	return path, ok
 }
 
 // newRecording opens a recording file for channel.
@@ -193,14 +194,33 @@ func (st *storageState) newRecording(channel string, sps, pps []byte, info spsIn
 		st.dir = dir
 	}
 	st.seq++
-	name := fmt.Sprintf("%s-%s-%d.mkv", channel, now.UTC().Format("20060102T150405Z"), st.seq)
+	name := recordingName(channel, now, st.seq)
 	r, err := newRecorder(filepath.Join(st.dir, name), channel, sps, pps, info, pts, now)
 	if err != nil {
 		return nil, err
 	}
 	r.info.Name = name
 	st.recs = append(st.recs, r)
+	if st.paths == nil {
+		st.paths = map[string]string{}
+	}
+	st.paths[name] = r.info.Path
 	return r, nil
+}
+
+// maxNameChannel is how much of a channel's name a recording's file name
+// keeps: a channel name may have 256 characters, a file name 255 bytes.
+const maxNameChannel = 128
+
+// recordingName returns the file name of a channel's recording number seq,
+// started at now. A name too long to keep whole is cut and followed by a
+// hash of all of it, so that channels sharing a long prefix keep apart.
+func recordingName(channel string, now time.Time, seq int) string {
+	if len(channel) > maxNameChannel {
+		sum := sha256.Sum256([]byte(channel))
+		channel = channel[:maxNameChannel] + "-" + hex.EncodeToString(sum[:8])
+	}
+	return fmt.Sprintf("%s-%s-%d.mkv", channel, now.UTC().Format("20060102T150405Z"), seq)
 }
 
 // closeStorage removes the recordings' directory if the emulator made it.
@@ -390,6 +410,9 @@ func (e *Emulator) joinMaster(ch *channel) error {
 		err = l.newPeerConnection(api)
 	}
 	if err != nil {
+		if s != nil {
+			st.dropIfEmptyLocked(s)
+		}
 		st.mu.Unlock()
 		if l.pc != nil {
 			l.pc.Close()
@@ -446,6 +469,7 @@ func (e *Emulator) joinViewer(ch *channel, clientID string) error {
 		l.peerID = newPeerID()
 	}
 	if err := l.newPeerConnection(api); err != nil {
+		st.dropIfEmptyLocked(s)
 		st.mu.Unlock()
 		if l.pc != nil {
 			l.pc.Close()
@@ -535,13 +559,22 @@ func (s *storageSession) linkEnded(l *peerLink) {
 	} else if !l.isMaster() && s.viewers[l.clientID] == l {
 		delete(s.viewers, l.clientID)
 	}
-	if s.master == nil && len(s.viewers) == 0 && st.sessions[s.ch] == s {
-		if s.orphaned != nil {
-			s.orphaned.Stop()
-		}
-		delete(st.sessions, s.ch)
-		st.live.Add(-1)
+	st.dropIfEmptyLocked(s)
+}
+
+// dropIfEmptyLocked removes s, if it has neither master nor viewers, so
+// that it is no longer listed and, with no session left, the relay skips
+// the storage peer's lock again. The caller holds st.mu.
+func (st *storageState) dropIfEmptyLocked(s *storageSession) {
+	if s.master != nil || len(s.viewers) > 0 || st.sessions[s.ch] != s {
+		return
 	}
+	if s.orphaned != nil {
+		s.orphaned.Stop()
+		s.orphaned = nil
+	}
+	delete(st.sessions, s.ch)
+	st.live.Add(-1)
 }
 
 // adminRecording serves GET /_emulator/recordings/NAME: the file of a

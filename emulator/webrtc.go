@@ -171,9 +171,31 @@ func (l *peerLink) offer() error {
 	if err != nil {
 		return err
 	}
+	if !l.current() {
+		// A newer join replaced the link while it gathered: the master or
+		// viewer must only see the offer of the link that takes its answer.
+		return nil
+	}
 	e, ch := l.s.e, l.s.ch
 	e.route(ch, l.clientID, kvs.ServerMessage{MessageType: kvs.ActionSDPOffer, MessagePayload: payload, SenderClientID: l.peerID}, e.now())
 	return nil
+}
+
+// current reports whether l is still its session's link for its master or
+// viewer and has not ended.
+func (l *peerLink) current() bool {
+	st := &l.s.e.storage
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	select {
+	case <-l.ended:
+		return false
+	default:
+	}
+	if l.isMaster() {
+		return l.s.master == l
+	}
+	return l.s.viewers[l.clientID] == l
 }
 
 // receive handles a signaling message addressed to the storage peer on

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/at-wat/ebml-go/mkvcore"
@@ -24,7 +25,7 @@ type Recording struct {
 	// Path is where the file is.
 	Path    string `json:"path"`
 	Channel string `json:"channel"`
-	// Size is the file's size in bytes.
+	// Size is the file's size in bytes, as far as it was written.
 	Size int64 `json:"size"`
 	// Duration is the span of the recorded frames' timestamps.
 	Duration time.Duration `json:"durationNs"`
@@ -60,7 +61,38 @@ type recorder struct {
 	last   time.Duration // the latest timestamp written
 	failed error
 	closed bool
+	file   *sizedFile
 }
+
+// sizedFile is a recording's file, counting its size as the muxer writes
+// it (from a goroutine of its own), so that listing recordings asks the
+// file system nothing.
+type sizedFile struct {
+	f    *os.File
+	size atomic.Int64
+}
+
+func (s *sizedFile) Write(p []byte) (int, error) {
+	n, err := s.f.Write(p)
+	s.size.Add(int64(n))
+	return n, err
+}
+
+// WriteAt patches what was written: the muxer takes Cues only from an
+// io.WriterAt (or io.WriteSeeker), and fills in the Cues and the Duration
+// through it at the end.
+func (s *sizedFile) WriteAt(p []byte, off int64) (int, error) {
+	n, err := s.f.WriteAt(p, off)
+	for end := off + int64(n); ; {
+		cur := s.size.Load()
+		if end <= cur || s.size.CompareAndSwap(cur, end) {
+			break
+		}
+	}
+	return n, err
+}
+
+func (s *sizedFile) Close() error { return s.f.Close() }
 
 // newRecorder creates path and writes the header of a recording whose
 // video starts with the keyframe carrying sps and pps.
@@ -83,7 +115,8 @@ func newRecorder(path, channel string, sps, pps []byte, info spsInfo, pts uint32
 	}
 	header := *webm.DefaultEBMLHeader
 	header.DocType = "matroska"
-	ws, err := webm.NewSimpleBlockWriter(f, tracks,
+	sf := &sizedFile{f: f}
+	ws, err := webm.NewSimpleBlockWriter(sf, tracks,
 		mkvcore.WithEBMLHeader(&header),
 		mkvcore.WithSegmentInfo(&webm.Info{TimecodeScale: uint64(time.Millisecond), MuxingApp: "kvssign emulator", WritingApp: "kvssign emulator"}),
 		mkvcore.WithSeekHead(true),
@@ -96,7 +129,7 @@ func newRecorder(path, channel string, sps, pps []byte, info spsInfo, pts uint32
 		os.Remove(path)
 		return nil, fmt.Errorf("emulator: recording: %w", err)
 	}
-	r := &recorder{video: ws[0], audio: ws[1], start: now, vFirst: pts}
+	r := &recorder{video: ws[0], audio: ws[1], start: now, vFirst: pts, file: sf}
 	r.info = Recording{Path: path, Channel: channel, Width: info.width, Height: info.height, Profile: info.profile, Started: now}
 	return r, nil
 }
@@ -167,9 +200,7 @@ func (r *recorder) close() (Recording, error) {
 		r.failed = fmt.Errorf("emulator: recording: %w", err)
 	}
 	r.info.Duration = r.last
-	if st, err := os.Stat(r.info.Path); err == nil {
-		r.info.Size = st.Size()
-	}
+	r.info.Size = r.file.size.Load()
 	r.info.Done = true
 	return r.info, r.failed
 }
@@ -180,10 +211,6 @@ func (r *recorder) snapshot() Recording {
 	defer r.mu.Unlock()
 	info := r.info
 	info.Duration = r.last
-	if !info.Done {
-		if st, err := os.Stat(info.Path); err == nil {
-			info.Size = st.Size()
-		}
-	}
+	info.Size = r.file.size.Load()
 	return info
 }
