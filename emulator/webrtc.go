@@ -7,13 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
@@ -22,6 +20,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 
+	"github.com/kvssign/kvssign/internal/loopback"
 	"github.com/kvssign/kvssign/kvs"
 )
 
@@ -60,15 +59,11 @@ func newStorageAPI() (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s)), nil
 }
 
-// loopbackOnly limits s to UDP on the loopback interface (lo on Linux,
-// lo0 on macOS and the BSDs), and keeps pion's own logging quiet.
+// loopbackOnly limits s to the loopback interface and keeps pion's own
+// logging quiet.
 func loopbackOnly(s *webrtc.SettingEngine) {
 	s.LoggerFactory = &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLevel: logging.LogLevelDisabled}
-	s.SetIncludeLoopbackCandidate(true)
-	s.SetInterfaceFilter(func(name string) bool { return name == "lo" || name == "lo0" })
-	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	loopback.Restrict(s)
 }
 
 // storageAnswerTimeout is how long the storage peer waits for the answer
