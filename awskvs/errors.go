@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -121,6 +122,10 @@ type failure struct {
 	status    int
 	transient bool // worth retrying: throttling, 5xx, no answer, an attempt's timeout
 	skew      bool // refused for the signing time: the SDK corrects its clock on the next attempt
+	// later: the error says when to try again (a RetryAfter method, as a
+	// caller's own call budget gives), so it is not retried now; it stays
+	// transient, so cached answers are served over it.
+	later bool
 }
 
 // classify reads an error from the SDK, from GetIceServerConfig, or from
@@ -156,6 +161,8 @@ func classify(err error) failure {
 			f.message = noAnswerMessage(err)
 		}
 	}
+	var ra interface{ RetryAfter() time.Duration }
+	f.later = errors.As(err, &ra)
 	return f
 }
 

@@ -202,6 +202,32 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// laterError is a failure that says when to try again, as vend's AWS
+// call budget refuses a call: a net.Error with a RetryAfter.
+type laterError struct{}
+
+func (laterError) Error() string             { return "budget spent" }
+func (laterError) Timeout() bool             { return false }
+func (laterError) Temporary() bool           { return true }
+func (laterError) RetryAfter() time.Duration { return 2 * time.Second }
+
+// TestNoRetryOfErrorsThatSayWhen: a failure that names its own retry time
+// is returned at once, not retried with back-off, and still counts as
+// transient, so that a cached answer is served over it.
+func TestNoRetryOfErrorsThatSayWhen(t *testing.T) {
+	api := newFakeAPI("cam")
+	api.failNext("Describe", laterError{}, laterError{}, laterError{}, laterError{})
+	r, sleeps := newTestResolver(api, newFakeClock())
+	_, err := r.Resolve(context.Background(), "cam", kvs.Master)
+	if got := api.count("Describe"); got != 1 || len(sleeps.all()) != 0 {
+		t.Errorf("%d Describe calls, %d pauses; want 1 call and none", got, len(sleeps.all()))
+	}
+	var le laterError
+	if !errors.As(err, &le) || !transient(err) {
+		t.Errorf("Resolve: %v; want the laterError, transient", err)
+	}
+}
+
 func TestBackoffBounds(t *testing.T) {
 	for n := 1; n <= 40; n++ {
 		for _, x := range []float64{0, 0.5, 0.999} {

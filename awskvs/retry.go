@@ -86,7 +86,7 @@ func (r *Resolver) call(ctx context.Context, op, resource string, kind callKind,
 		// A call refused for its signing time is tried once more: the SDK
 		// learns its clock's skew from the answer's Date header and signs
 		// the next attempt with it corrected.
-		retry := n < attempts && (f.transient && (kind == idempotent || f.kind == ErrThrottled) || f.skew && n == 1)
+		retry := n < attempts && !f.later && (f.transient && (kind == idempotent || f.kind == ErrThrottled) || f.skew && n == 1)
 		r.debug(ctx, "call failed", "op", op, "resource", resource, "attempt", n, "status", f.status, "code", f.code, "retry", retry)
 		if !retry {
 			return &Error{Op: op, Resource: resource, Kind: f.kind, Code: f.code, Message: f.message,
