@@ -13,6 +13,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -49,13 +51,24 @@ func newBudget(cfg awsBudget, f *Fleet) budget {
 	return &fleetBudget{f: f, cfg: cfg, local: local}
 }
 
-// budgetRate is a rate with a burst of one second's calls (as KVS allows),
-// or unlimited.
+// budgetBurst is how many seconds of calls the budget lets out at once.
+// KVS's own buckets hold a second of calls, but a call takes its token
+// when it leaves the copy and counts at KVS when it arrives: on busy
+// cores or a slow network the arrivals bunch. Measured with the storm
+// (BENCHMARKS.md), a burst of a full second let 3–4 % of the calls
+// through as throttles; a tenth of a second leaves nine tenths of KVS's
+// bucket for that bunching.
+const budgetBurst = 0.1
+
+// burstOf is the burst of a budget of perSecond calls.
+func burstOf(perSecond float64) int { return max(1, int(perSecond*budgetBurst)) }
+
+// budgetRate is a rate with the budget's burst, or unlimited.
 func budgetRate(perSecond float64, limited bool) Rate {
 	if !limited {
 		return Rate{PerSecond: -1}
 	}
-	return Rate{PerSecond: perSecond, Burst: max(1, int(perSecond))}
+	return Rate{PerSecond: perSecond, Burst: burstOf(perSecond)}
 }
 
 // localBudget is one copy's budget: a token bucket per operation, and per
@@ -92,7 +105,7 @@ func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.
 	}
 	if op == "DescribeSignalingChannel" && channel != "" {
 		if r, limited := b.cfg.perChannel(); limited {
-			ok, wait, asked := b.f.allow(ctx, "budget:describe:"+channel, r, max(1, int(r)))
+			ok, wait, asked := b.f.allow(ctx, "budget:describe:"+channel, r, burstOf(r))
 			if !asked {
 				return b.local.Take(ctx, op, channel)
 			}
@@ -105,7 +118,7 @@ func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.
 	if !limited {
 		return true, 0
 	}
-	ok, wait, asked := b.f.allow(ctx, "budget:"+op, r, max(1, int(r)))
+	ok, wait, asked := b.f.allow(ctx, "budget:"+op, r, burstOf(r))
 	if !asked {
 		return b.local.Take(ctx, op, channel)
 	}
@@ -134,14 +147,25 @@ func budgetUpstream(reg prometheus.Registerer, b budget, next aws.HTTPClient) (a
 	if err := reg.Register(refused); err != nil {
 		return nil, err
 	}
-	return &budgetClient{next: next, b: b, refused: refused}, nil
+	return &budgetClient{next: next, b: b, refused: refused, now: time.Now, paused: map[string]time.Time{}}, nil
 }
 
 type budgetClient struct {
 	next    aws.HTTPClient
 	b       budget
 	refused *prometheus.CounterVec
+	now     func() time.Time
+
+	mu sync.Mutex
+	// paused holds, per operation, until when no call is sent because
+	// KVS throttled one: the resolver retries a throttled call within
+	// a second, and sent, each retry would be throttled too.
+	paused map[string]time.Time
 }
+
+// throttlePause is how long an operation's calls are refused after KVS
+// throttled one: its quotas are per second.
+const throttlePause = time.Second
 
 func (c *budgetClient) Do(r *http.Request) (*http.Response, error) {
 	op := upstreamOperation(r)
@@ -155,11 +179,44 @@ func (c *budgetClient) Do(r *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+	if wait := c.pausedFor(op); wait > 0 {
+		c.refused.WithLabelValues(op).Inc()
+		return nil, newBudgetError(op, wait)
+	}
 	if ok, wait := c.b.Take(r.Context(), op, channel); !ok {
 		c.refused.WithLabelValues(op).Inc()
 		return nil, newBudgetError(op, wait)
 	}
-	return c.next.Do(r)
+	resp, err := c.next.Do(r)
+	if err == nil && throttled(resp) {
+		c.mu.Lock()
+		c.paused[op] = c.now().Add(throttlePause)
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+// pausedFor returns how long op's calls stay refused after a throttle.
+func (c *budgetClient) pausedFor(op string) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.paused[op]
+	if !ok {
+		return 0
+	}
+	wait := until.Sub(c.now())
+	if wait <= 0 {
+		delete(c.paused, op)
+	}
+	return wait
+}
+
+// throttled reports whether KVS refused a call for its rate: a 429, or
+// a ClientLimitExceededException (400), which the control plane and
+// GetIceServerConfig answer over a quota.
+func throttled(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusTooManyRequests ||
+		resp.StatusCode == http.StatusBadRequest && strings.HasPrefix(resp.Header.Get("X-Amzn-Errortype"), "ClientLimitExceededException")
 }
 
 // describedChannel reads the channel a DescribeSignalingChannel request
