@@ -44,7 +44,7 @@ func newBudget(cfg awsBudget, f *Fleet) budget {
 		local.ops[op] = newLimiter[string](budgetRate(r*share, ok), 0, 0)
 	}
 	r, ok := cfg.perChannel()
-	local.describe = newLimiter[string](budgetRate(r*share, ok), 0, 0)
+	local.describe = newLimiter[string](channelRate(r*share, ok), 0, 0)
 	if f == nil {
 		return local
 	}
@@ -69,6 +69,16 @@ func budgetRate(perSecond float64, limited bool) Rate {
 		return Rate{PerSecond: -1}
 	}
 	return Rate{PerSecond: perSecond, Burst: burstOf(perSecond)}
+}
+
+// channelRate is the rate of a channel's DescribeSignalingChannel budget,
+// with a burst of one second's calls: a handful per channel, which
+// bunched still fit KVS's bucket of 5.
+func channelRate(perSecond float64, limited bool) Rate {
+	if !limited {
+		return Rate{PerSecond: -1}
+	}
+	return Rate{PerSecond: perSecond, Burst: max(1, int(perSecond))}
 }
 
 // localBudget is one copy's budget: a token bucket per operation, and per
@@ -105,7 +115,7 @@ func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.
 	}
 	if op == "DescribeSignalingChannel" && channel != "" {
 		if r, limited := b.cfg.perChannel(); limited {
-			ok, wait, asked := b.f.allow(ctx, "budget:describe:"+channel, r, burstOf(r))
+			ok, wait, asked := b.f.allow(ctx, "budget:describe:"+channel, r, max(1, int(r)))
 			if !asked {
 				return b.local.Take(ctx, op, channel)
 			}

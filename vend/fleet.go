@@ -36,6 +36,8 @@ type fleetOptions struct {
 	// probeEvery is how often Redis is pinged, to learn that it is out of
 	// reach or back. If zero, 500ms.
 	probeEvery time.Duration
+	// clock times the failures of a streak. If nil, time.Now.
+	clock func() time.Time
 }
 
 // A Fleet is this copy's link to the Redis the copies of the server share.
@@ -55,10 +57,17 @@ type Fleet struct {
 	id        string // this copy, as a lease's owner
 	log       *slog.Logger
 
-	up       atomic.Bool
+	up  atomic.Bool
+	now func() time.Time
+	// fails counts the commands that failed in a row, and failedSince
+	// holds when the first of them failed (Unix nanoseconds).
+	fails       atomic.Int64
+	failedSince atomic.Int64
+
 	mu       sync.Mutex
 	onForget []func(channel string)
 	onBack   []func()
+	onUp     []func()
 	limited  map[string]func(lines string)
 
 	upGauge   prometheus.Gauge
@@ -96,6 +105,7 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 		probe:     opts.probeEvery,
 		id:        hex.EncodeToString(b[:]),
 		log:       opts.logger,
+		now:       opts.clock,
 		stop:      make(chan struct{}),
 		upGauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kvssign_vend_redis_up", Help: "1 while the shared Redis answers, 0 while this copy uses its own cache, limits and budget.",
@@ -112,6 +122,9 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
+	}
+	if f.now == nil {
+		f.now = time.Now
 	}
 	f.rate = redis_rate.NewLimiter(f.rdb)
 	if opts.registry != nil {
@@ -223,7 +236,8 @@ func (f *Fleet) readiness() string {
 }
 
 // do runs fn on Redis with the timeout, unless Redis is known to be out of
-// reach. An error other than a missing key puts the copy in fallback.
+// reach. An error other than a missing key makes the caller fall back for
+// this request; see failed for when it puts the whole copy in fallback.
 func (f *Fleet) do(ctx context.Context, fn func(ctx context.Context) error) error {
 	return f.doFor(ctx, f.timeout, fn)
 }
@@ -236,10 +250,37 @@ func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 	defer cancel()
 	err := fn(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) {
-		f.down(err)
+	switch {
+	case err == nil || errors.Is(err, redis.Nil):
+		f.fails.Store(0)
+	default:
+		f.failed(err)
 	}
 	return err
+}
+
+// Failure detection. On a busy host one command can miss its timeout
+// while Redis is fine; taking the copy off the fleet for it cost the
+// storm (BENCHMARKS.md) many round trips between fleet and local mode,
+// and with them AWS calls made twice. So a failed command only makes its
+// own request fall back; the copy leaves the fleet after downAfter
+// failures in a row spanning downSpan, or when the heartbeat fails.
+const (
+	downAfter = 3
+	downSpan  = time.Second
+)
+
+// failed counts a failed command, and puts the copy in fallback when the
+// streak is long enough.
+func (f *Fleet) failed(err error) {
+	now := f.now().UnixNano()
+	if f.fails.Add(1) == 1 {
+		f.failedSince.Store(now)
+		return
+	}
+	if f.fails.Load() >= downAfter && now-f.failedSince.Load() >= int64(downSpan) {
+		f.down(err)
+	}
 }
 
 var errRedisDown = errors.New("vend: redis is out of reach")
@@ -250,6 +291,7 @@ func (f *Fleet) down(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.upGauge.Set(0)
+	f.fails.Store(0)
 	if !f.up.Swap(false) {
 		return
 	}
@@ -270,7 +312,10 @@ func (f *Fleet) watch() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), max(f.timeout, 100*time.Millisecond))
+		// The heartbeat may wait longer than a request's command: it is
+		// off the request path, and a failed one takes the copy off the
+		// fleet.
+		ctx, cancel := context.WithTimeout(context.Background(), max(4*f.timeout, f.probe))
 		err := f.rdb.Ping(ctx).Err()
 		cancel()
 		switch {
@@ -288,8 +333,12 @@ func (f *Fleet) watch() {
 			f.mu.Lock()
 			f.up.Store(true)
 			f.upGauge.Set(1)
+			ups := f.onUp
 			f.mu.Unlock()
 			f.log.Info("vend: redis is back; the copies share cache, limits and budget again")
+			for _, fn := range ups {
+				fn()
+			}
 		}
 	}
 }
@@ -356,13 +405,15 @@ func (f *Fleet) publishForget(ctx context.Context, channel string) error {
 	})
 }
 
-// subscribe registers what to do when a copy forgets a channel, and when
-// Redis is back after an outage.
-func (f *Fleet) subscribe(forget func(channel string), back func()) {
+// subscribe registers what to do when a copy forgets a channel, when
+// Redis is back after an outage (before the copy uses it again), and once
+// it uses it again.
+func (f *Fleet) subscribe(forget func(channel string), back, up func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.onForget = append(f.onForget, forget)
 	f.onBack = append(f.onBack, back)
+	f.onUp = append(f.onUp, up)
 }
 
 // allow takes one from the GCRA bucket of key (rate per second, burst)

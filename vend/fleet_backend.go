@@ -59,8 +59,9 @@ func newFleetBackend(f *Fleet, inner Backend, cache Cache, clock func() time.Tim
 		memo:        map[string]memoEntry{},
 		flights:     map[string]*fleetFlight{},
 		refreshing:  map[string]bool{},
+		pending:     map[string]*sharedEntry{},
 	}
-	f.subscribe(b.forgetLocal, b.clearMemo)
+	f.subscribe(b.forgetLocal, b.clearMemo, b.writePending)
 	return b
 }
 
@@ -74,7 +75,14 @@ type fleetBackend struct {
 	memo       map[string]memoEntry
 	flights    map[string]*fleetFlight
 	refreshing map[string]bool
+	// pending holds what this copy resolved while Redis was out of
+	// reach, to write once it is back: otherwise the other copies
+	// resolve it again.
+	pending map[string]*sharedEntry
 }
+
+// maxWriteBack bounds pending; past it, answers are not written back.
+const maxWriteBack = 8192
 
 // sharedEntry is an answer as kept in Redis.
 type sharedEntry struct {
@@ -123,12 +131,12 @@ func sharedAnswer(e *sharedEntry) (Target, error) {
 }
 
 func (b *fleetBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error) {
-	if !b.f.Up() {
-		return b.inner.Connection(ctx, channel, role, create)
-	}
 	k := b.f.prefix + "conn:" + channel + "|" + string(role)
 	if create {
 		k += "|create"
+	}
+	if !b.f.Up() {
+		return b.fallback(ctx, k, channel, role, create)
 	}
 	now := b.now()
 	b.mu.RLock()
@@ -169,7 +177,7 @@ func (b *fleetBackend) Connection(ctx context.Context, channel string, role kvs.
 func (b *fleetBackend) lookup(ctx context.Context, k, channel string, role kvs.Role, create bool) (Target, error) {
 	old, err := b.get(ctx, k)
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return b.inner.Connection(ctx, channel, role, create)
+		return b.fallback(ctx, k, channel, role, create)
 	}
 	if old != nil && b.now().Before(old.graceUntil()) {
 		b.remember(k, old)
@@ -180,7 +188,7 @@ func (b *fleetBackend) lookup(ctx context.Context, k, channel string, role kvs.R
 	}
 	release, won, err := b.lease(ctx, k)
 	if err != nil {
-		return b.inner.Connection(ctx, channel, role, create)
+		return b.fallback(ctx, k, channel, role, create)
 	}
 	if !won {
 		if e, ok := b.await(ctx, k); ok {
@@ -191,6 +199,71 @@ func (b *fleetBackend) lookup(ctx context.Context, k, channel string, role kvs.R
 	}
 	defer release()
 	return b.resolve(ctx, k, channel, role, create, old)
+}
+
+// fallback answers with inner alone, Redis being out of reach for this
+// request or for the copy, and shares a fresh answer when it can: at once
+// (best effort) if Redis is in use, else once it is back.
+func (b *fleetBackend) fallback(ctx context.Context, k, channel string, role kvs.Role, create bool) (Target, error) {
+	t, err := b.inner.Connection(ctx, channel, role, create)
+	if err != nil || t.Stale {
+		return t, err
+	}
+	e, keep := b.entryOf(t)
+	if b.f.Up() {
+		go b.putNX(context.WithoutCancel(ctx), k, e, keep)
+		return t, nil
+	}
+	b.mu.Lock()
+	if len(b.pending) < maxWriteBack {
+		b.pending[k] = e
+	}
+	b.mu.Unlock()
+	return t, nil
+}
+
+// entryOf is the shared entry of a fresh answer, and how long Redis keeps
+// it.
+func (b *fleetBackend) entryOf(t Target) (*sharedEntry, time.Duration) {
+	exp := t.Expires
+	if exp.IsZero() {
+		exp = b.now().Add(time.Minute)
+	}
+	e := &sharedEntry{ARN: t.ChannelARN, Region: t.Region, Endpoint: t.Endpoint, ICE: t.ICEServers, Expires: exp.UnixMilli()}
+	return e, exp.Add(max(b.staleFor, refreshGrace)).Sub(b.now())
+}
+
+// writePending writes, in the background, what this copy resolved while
+// Redis was out of reach.
+func (b *fleetBackend) writePending() {
+	b.mu.Lock()
+	pending := b.pending
+	b.pending = map[string]*sharedEntry{}
+	b.mu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	go func() {
+		ctx := context.Background()
+		for k, e := range pending {
+			keep := e.expires().Add(max(b.staleFor, refreshGrace)).Sub(b.now())
+			if b.putNX(ctx, k, e, keep) != nil && !b.f.Up() {
+				return
+			}
+		}
+	}()
+}
+
+// putNX writes e unless Redis has an answer for k already: another
+// copy's, as fresh as this one.
+func (b *fleetBackend) putNX(ctx context.Context, k string, e *sharedEntry, keep time.Duration) error {
+	if keep <= 0 {
+		return nil
+	}
+	raw, _ := json.Marshal(e)
+	return b.f.do(ctx, func(ctx context.Context) error {
+		return b.f.rdb.SetNX(ctx, k, raw, keep).Err()
+	})
 }
 
 // lease takes k's lease, which lets one copy of the fleet resolve k.
@@ -286,12 +359,8 @@ func (b *fleetBackend) resolve(ctx context.Context, k, channel string, role kvs.
 	}
 	switch {
 	case err == nil && !t.Stale:
-		exp := t.Expires
-		if exp.IsZero() {
-			exp = b.now().Add(time.Minute)
-		}
-		e := &sharedEntry{ARN: t.ChannelARN, Region: t.Region, Endpoint: t.Endpoint, ICE: t.ICEServers, Expires: exp.UnixMilli()}
-		b.put(ctx, k, e, exp.Add(max(b.staleFor, refreshGrace)).Sub(b.now()))
+		e, keep := b.entryOf(t)
+		b.put(ctx, k, e, keep)
 		return t, nil
 	case errors.Is(err, ErrChannelNotFound):
 		e := &sharedEntry{NotFound: true, Expires: b.now().Add(b.notFoundFor).UnixMilli()}
@@ -398,6 +467,11 @@ func (b *fleetBackend) forgetLocal(channel string) {
 	for k, m := range b.memo {
 		if strings.HasPrefix(k, prefix) || m.e.ARN == channel {
 			delete(b.memo, k)
+		}
+	}
+	for k, e := range b.pending {
+		if strings.HasPrefix(k, prefix) || e.ARN == channel {
+			delete(b.pending, k)
 		}
 	}
 	b.mu.Unlock()

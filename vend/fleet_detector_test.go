@@ -1,0 +1,138 @@
+package vend
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kvssign/kvssign/kvs"
+)
+
+// TestFleetSlowCommand: against a real redis-server that CLIENT PAUSE
+// makes slow, a command past its timeout fails only its own request; the
+// copy leaves the fleet after three failures in a row that span a second
+// (on an injected clock), logged once.
+func TestFleetSlowCommand(t *testing.T) {
+	rs := startRedis(t)
+	clk := newFakeClock(time.Unix(1_800_000_000, 0))
+	logs := &syncBuffer{}
+	reg := prometheus.NewRegistry()
+	// No heartbeat during the test: only the commands' failures count.
+	f, err := newFleet(redisConfig{URL: rs.URL(), Timeout: Duration(100 * time.Millisecond)},
+		fleetOptions{logger: testLogger(logs), registry: reg, probeEvery: time.Hour, clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx := context.Background()
+	get := func() error {
+		return f.do(ctx, func(ctx context.Context) error { return f.rdb.Get(ctx, "k").Err() })
+	}
+	// Each slow step pauses Redis a little longer than the timeout, and
+	// waits for the pause to end.
+	pause := func() {
+		t.Helper()
+		if err := rs.do("CLIENT", "PAUSE", "150", "ALL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		name    string
+		pause   bool
+		advance time.Duration
+		wantErr bool
+		wantUp  bool
+	}{
+		{"one slow command", true, 0, true, true},
+		{"a second at once", true, 0, true, true},
+		{"a third at once: the streak spans no time", true, 0, true, true},
+		{"an answer ends the streak", false, 0, false, true},
+		{"a new streak", true, 0, true, true},
+		{"half a second later", true, 500 * time.Millisecond, true, true},
+		{"a second after the first", true, 500 * time.Millisecond, true, false},
+		{"down: no command sent", false, 0, true, false},
+	}
+	for _, s := range steps {
+		if s.pause {
+			pause()
+		}
+		clk.Advance(s.advance)
+		err := get()
+		time.Sleep(80 * time.Millisecond)
+		if (err != nil && !errors.Is(err, redis.Nil)) != s.wantErr {
+			t.Errorf("%s: err %v; want an error: %v", s.name, err, s.wantErr)
+		}
+		if f.Up() != s.wantUp {
+			t.Errorf("%s: Up() = %v; want %v", s.name, f.Up(), s.wantUp)
+		}
+	}
+	if n := strings.Count(logs.String(), "redis out of reach"); n != 1 {
+		t.Errorf("logged the outage %d times; want once", n)
+	}
+	if v := metricSum(t, reg, "kvssign_vend_redis_fallbacks_total"); v != 1 {
+		t.Errorf("kvssign_vend_redis_fallbacks_total = %v; want 1", v)
+	}
+}
+
+// TestFleetWriteBack: what a copy resolves on its own while Redis is out
+// of reach is written to Redis once it is back, so that another copy
+// serves it without asking AWS.
+func TestFleetWriteBack(t *testing.T) {
+	rs := startRedis(t)
+	newCopy := func() (*fleetBackend, *fakeBackend, *Fleet) {
+		f, err := newFleet(redisConfig{URL: rs.URL(), Timeout: Duration(time.Second)}, fleetOptions{probeEvery: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		inner := newFakeBackend("cam-1")
+		return newFleetBackend(f, inner, Cache{}, nil), inner, f
+	}
+	a, _, fa := newCopy()
+	rs.stop()
+	waitUp(t, fa, false)
+	ctx := context.Background()
+	if _, err := a.Connection(ctx, "cam-1", kvs.Viewer, false); err != nil {
+		t.Fatal(err)
+	}
+	rs.start()
+	waitUp(t, fa, true)
+	c := rs.client()
+	defer c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, _ := c.Exists(ctx, "kvssign:conn:cam-1|VIEWER").Result()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the answer resolved while Redis was out of reach was not written back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b, innerB, _ := newCopy()
+	got, err := b.Connection(ctx, "cam-1", kvs.Viewer, false)
+	if err != nil || got.ChannelARN != testARN("cam-1") {
+		t.Fatalf("copy B: %+v %v", got, err)
+	}
+	if innerB.calls != 0 {
+		t.Errorf("copy B resolved cam-1 itself %d times; want 0", innerB.calls)
+	}
+}
+
+// waitUp waits until f.Up() is up.
+func waitUp(t *testing.T, f *Fleet, up bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.Up() != up {
+		if time.Now().After(deadline) {
+			t.Fatalf("Up() stays %v", !up)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
