@@ -19,6 +19,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kvssign/kvssign/awskvs"
 )
 
 // A budget rations AWS calls.
@@ -140,14 +142,20 @@ func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.
 // not nil (while Redis is out of reach, 1/copies of it), else this copy's.
 // A call over budget is not sent and fails with an error that the server
 // answers with 503 and a jittered Retry-After (a cached answer, even a
-// stale one, is served instead when there is one). Calls refused are
-// counted in reg as kvssign_vend_budget_refused_total. Put it outside
-// [CountUpstream], so that refused calls are not counted as made.
+// stale one, is served instead when there is one). With a fleet, the
+// copies also share the answers of the read calls, so that each is made
+// once fleet-wide. Calls refused are counted in reg as
+// kvssign_vend_budget_refused_total. Put it outside [CountUpstream], so
+// that refused and shared calls are not counted as made.
 func BudgetUpstream(reg prometheus.Registerer, cfg Config, f *Fleet, next aws.HTTPClient) (aws.HTTPClient, error) {
-	return budgetUpstream(reg, newBudget(cfg.Budget, f), next)
+	c, err := budgetUpstream(reg, newBudget(cfg.Budget, f), next)
+	if err == nil && f != nil {
+		c.shared = &sharedCalls{f: f, keep: orDuration(cfg.Cache.TTL, awskvs.DefaultCacheTTL)}
+	}
+	return c, err
 }
 
-func budgetUpstream(reg prometheus.Registerer, b budget, next aws.HTTPClient) (aws.HTTPClient, error) {
+func budgetUpstream(reg prometheus.Registerer, b budget, next aws.HTTPClient) (*budgetClient, error) {
 	if next == nil {
 		next = http.DefaultClient
 	}
@@ -165,6 +173,7 @@ type budgetClient struct {
 	b       budget
 	refused *prometheus.CounterVec
 	now     func() time.Time
+	shared  *sharedCalls // nil without a fleet
 
 	mu sync.Mutex
 	// paused holds, per operation, until when no call is sent because
@@ -182,13 +191,28 @@ func (c *budgetClient) Do(r *http.Request) (*http.Response, error) {
 	if _, ok := kvsQuotas[op]; !ok {
 		return c.next.Do(r)
 	}
+	if op != "DescribeSignalingChannel" && (c.shared == nil || !sharedOps[op]) {
+		return c.send(r, op, "")
+	}
+	body, in, err := readCall(r, op)
+	if err != nil {
+		return nil, err
+	}
 	channel := ""
 	if op == "DescribeSignalingChannel" {
-		var err error
-		if channel, err = describedChannel(r); err != nil {
-			return nil, err
-		}
+		channel = in.resource()
 	}
+	if c.shared == nil || !sharedOps[op] {
+		return c.send(r, op, channel)
+	}
+	return c.shared.do(r, op, body, in, func(r *http.Request) (*http.Response, error) {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return c.send(r, op, channel)
+	})
+}
+
+// send makes the call if the budget allows it.
+func (c *budgetClient) send(r *http.Request, op, channel string) (*http.Response, error) {
 	if wait := c.pausedFor(op); wait > 0 {
 		c.refused.WithLabelValues(op).Inc()
 		return nil, newBudgetError(op, wait)
@@ -229,27 +253,22 @@ func throttled(resp *http.Response) bool {
 		resp.StatusCode == http.StatusBadRequest && strings.HasPrefix(resp.Header.Get("X-Amzn-Errortype"), "ClientLimitExceededException")
 }
 
-// describedChannel reads the channel a DescribeSignalingChannel request
-// names, and puts the body back for sending.
-func describedChannel(r *http.Request) (string, error) {
+// readCall reads the body of a call, puts it back for sending, and
+// returns the channel it names.
+func readCall(r *http.Request, op string) ([]byte, callTarget, error) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return "", nil
+		return nil, callTarget{}, nil
 	}
 	// The SDK's own request, of a few hundred bytes: read it whole.
 	body, err := io.ReadAll(r.Body)
 	r.Body.Close()
 	if err != nil {
-		return "", fmt.Errorf("vend: reading the DescribeSignalingChannel request: %w", err)
+		return nil, callTarget{}, fmt.Errorf("vend: reading the %s request: %w", op, err)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	var in struct{ ChannelName, ChannelARN string }
-	if json.Unmarshal(body, &in) != nil {
-		return "", nil
-	}
-	if in.ChannelARN != "" {
-		return in.ChannelARN, nil
-	}
-	return in.ChannelName, nil
+	var in callTarget
+	json.Unmarshal(body, &in) // not JSON: names no channel
+	return body, in, nil
 }
 
 // budgetError is a call the budget did not allow. It is a net.Error, so

@@ -36,7 +36,8 @@ type fleetOptions struct {
 	// probeEvery is how often Redis is pinged, to learn that it is out of
 	// reach or back. If zero, 500ms.
 	probeEvery time.Duration
-	// clock times the failures of a streak. If nil, time.Now.
+	// clock times the failures of a streak and the age of shared
+	// answers. If nil, time.Now.
 	clock func() time.Time
 }
 

@@ -355,6 +355,7 @@ func (b *fleetBackend) resolve(ctx context.Context, k, channel string, role kvs.
 		(errors.Is(err, ErrChannelNotFound) || err == nil && t.ChannelARN != old.ARN) {
 		// Other copies still map the name to the old ARN in their own
 		// resolvers; they must not serve it when Redis is out of reach.
+		forgetCalls(ctx, b.f, old.ARN)
 		b.f.publishForget(ctx, old.ARN)
 	}
 	switch {
@@ -438,6 +439,7 @@ func (b *fleetBackend) Forget(channel string) {
 		}
 	}
 	b.f.do(ctx, func(ctx context.Context) error { return b.f.rdb.Del(ctx, keys...).Err() })
+	forgetCalls(ctx, b.f, names...)
 	for _, n := range names {
 		b.forgetLocal(n)
 		b.f.publishForget(ctx, n)

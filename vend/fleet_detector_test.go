@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kvssign/kvssign/emulator"
 	"github.com/kvssign/kvssign/kvs"
 )
 
@@ -134,5 +138,49 @@ func waitUp(t *testing.T, f *Fleet, up bool) {
 			t.Fatalf("Up() stays %v", !up)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestFleetSharedResources: masters of one channel asking two copies and
+// viewers asking two others, all at once, make one call per resource
+// fleet-wide: one
+// DescribeSignalingChannel and one GetIceServerConfig for the channel,
+// one GetSignalingChannelEndpoint per role.
+func TestFleetSharedResources(t *testing.T) {
+	const copies, perCopy = 4, 6
+	f := startFleet(t, copies, baseConfig(), startRedis(t))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	start := make(chan struct{})
+	for n, cp := range f.copies {
+		for range perCopy {
+			wg.Go(func() {
+				<-start
+				var got answer
+				if n < copies/2 {
+					got = cp.ts.post(t, tokCamera, masterCam1)
+				} else {
+					got = cp.ts.post(t, tokAlice, viewerCam1)
+				}
+				mu.Lock()
+				codes[got.status]++
+				mu.Unlock()
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	if codes[200] != copies*perCopy {
+		t.Fatalf("statuses %v; want %d × 200", codes, copies*perCopy)
+	}
+	s := f.emu.Stats()
+	got := map[string]int64{}
+	for _, op := range []string{emulator.OpDescribeSignalingChannel, emulator.OpGetSignalingChannelEndpoint, emulator.OpGetIceServerConfig} {
+		got[op] = s.Calls[op]
+	}
+	want := map[string]int64{emulator.OpDescribeSignalingChannel: 1, emulator.OpGetSignalingChannelEndpoint: 2, emulator.OpGetIceServerConfig: 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("AWS calls (-want +got):\n%s", diff)
 	}
 }

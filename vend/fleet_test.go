@@ -79,7 +79,7 @@ func (f *fleetE2E) startCopy(t *testing.T, cfg Config, n int) *fleetCopy {
 			timeout = 2 * time.Second
 		}
 		c.fleet, err = newFleet(redisConfig{URL: f.redis.URL(), Copies: n, Timeout: Duration(timeout)},
-			fleetOptions{logger: testLogger(logs), registry: reg, probeEvery: 50 * time.Millisecond})
+			fleetOptions{logger: testLogger(logs), registry: reg, probeEvery: 50 * time.Millisecond, clock: f.clock.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
