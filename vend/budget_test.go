@@ -1,8 +1,15 @@
 package vend
 
 import (
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kvssign/kvssign/emulator"
 )
@@ -44,4 +51,52 @@ func TestBudgetBurst(t *testing.T) {
 			t.Errorf("burstOf(%v) = %d; want %d", tc.perSecond, got, tc.want)
 		}
 	}
+}
+
+// clientFunc is an aws.HTTPClient in a function.
+type clientFunc func(*http.Request) (*http.Response, error)
+
+func (f clientFunc) Do(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestBudgetInFlight: however slowly KVS answers, a copy has at most one
+// second of an operation's budget under way, so that calls held up on
+// their way cannot arrive at KVS together past its quota.
+func TestBudgetInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rate, callers = 100, 150
+		release := make(chan struct{})
+		var inFlight, peak atomic.Int64
+		next := clientFunc(func(r *http.Request) (*http.Response, error) {
+			n := inFlight.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			<-release
+			inFlight.Add(-1)
+			return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+		})
+		cfg := Config{Budget: awsBudget{PerSecond: map[string]float64{"CreateSignalingChannel": rate}}}
+		c, err := BudgetUpstream(prometheus.NewRegistry(), cfg, nil, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Go(func() {
+				for {
+					r, _ := http.NewRequest("POST", "http://127.0.0.1/createSignalingChannel", strings.NewReader("{}"))
+					if _, err := c.Do(r); err == nil {
+						return
+					}
+					time.Sleep(10 * time.Millisecond) // as the resolver's backoff would
+				}
+			})
+		}
+		time.Sleep(5 * time.Second) // KVS answers nothing for 5 s
+		synctest.Wait()
+		if got := peak.Load(); got != rate {
+			t.Errorf("%d calls under way at most; want %d, one second of the budget", got, rate)
+		}
+		close(release)
+		wg.Wait()
+	})
 }

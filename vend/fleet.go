@@ -49,6 +49,7 @@ type fleetOptions struct {
 // it with [NewFleet]; it is safe for concurrent use.
 type Fleet struct {
 	rdb       *redis.Client
+	beat      *redis.Client // the heartbeat's own connection
 	rate      *redis_rate.Limiter
 	prefix    string
 	timeout   time.Duration
@@ -69,7 +70,10 @@ type Fleet struct {
 	onForget []func(channel string)
 	onBack   []func()
 	onUp     []func()
-	limited  map[string]func(lines string)
+	// waiters are closed when a copy announces that it is done with the
+	// lease of their key (see release).
+	waiters map[string]chan struct{}
+	limited map[string]func(lines string)
 
 	upGauge   prometheus.Gauge
 	fallbacks prometheus.Counter
@@ -97,8 +101,14 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 	}
 	var b [8]byte
 	rand.Read(b[:])
+	// The heartbeat measures Redis, not this copy's pool, which a storm
+	// of requests can drain: measured, its pings then timed out waiting
+	// for a connection and took the copies off the fleet.
+	bo := *ro
+	bo.PoolSize, bo.MinIdleConns, bo.MaxIdleConns = 1, 0, 1
 	f := &Fleet{
 		rdb:       redis.NewClient(ro),
+		beat:      redis.NewClient(&bo),
 		prefix:    cfg.KeyPrefix,
 		timeout:   orDuration(cfg.Timeout, defaultRedisTimeout),
 		leaseWait: orDuration(cfg.LeaseWait, defaultLeaseWait),
@@ -132,6 +142,7 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 		for _, c := range []prometheus.Collector{f.upGauge, f.fallbacks} {
 			if err := opts.registry.Register(c); err != nil {
 				f.rdb.Close()
+				f.beat.Close()
 				return nil, fmt.Errorf("vend: fleet metrics: %w", err)
 			}
 		}
@@ -140,11 +151,11 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 	defer cancel()
 	f.up.Store(true) // so that down logs an outage
 	if err := f.rdb.Ping(ctx).Err(); err != nil {
-		f.down(err)
+		f.down(err, "first ping")
 	} else {
 		f.upGauge.Set(1)
 	}
-	ps := f.rdb.Subscribe(context.Background(), f.forgetChannel(), f.limitedChannel())
+	ps := f.rdb.Subscribe(context.Background(), f.forgetChannel(), f.limitedChannel(), f.releasedChannel())
 	if f.Up() {
 		// Subscribed before the copy serves, so that it misses nothing
 		// the others announce from then on; otherwise go-redis keeps
@@ -196,6 +207,11 @@ func redisOptions(cfg redisConfig, getenv func(string) string) (*redis.Options, 
 	t := orDuration(cfg.Timeout, defaultRedisTimeout)
 	ro.DialTimeout = max(4*t, 200*time.Millisecond)
 	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = t, t, t
+	if ro.PoolSize == 0 {
+		// go-redis's default, 10 per CPU, ran dry in the storm on 2
+		// CPUs; connections are opened only as needed.
+		ro.PoolSize = 64
+	}
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1
@@ -221,6 +237,7 @@ func (f *Fleet) Close() error {
 	}
 	close(f.stop)
 	err := f.rdb.Close()
+	f.beat.Close()
 	f.wg.Wait()
 	return err
 }
@@ -272,15 +289,19 @@ const (
 )
 
 // failed counts a failed command, and puts the copy in fallback when the
-// streak is long enough.
+// streak is long enough. A command that found no free connection in this
+// copy's pool says nothing of Redis: it is not counted.
 func (f *Fleet) failed(err error) {
+	if errors.Is(err, redis.ErrPoolTimeout) {
+		return
+	}
 	now := f.now().UnixNano()
 	if f.fails.Add(1) == 1 {
 		f.failedSince.Store(now)
 		return
 	}
 	if f.fails.Load() >= downAfter && now-f.failedSince.Load() >= int64(downSpan) {
-		f.down(err)
+		f.down(err, "commands failing for a second")
 	}
 }
 
@@ -288,7 +309,7 @@ var errRedisDown = errors.New("vend: redis is out of reach")
 
 // down puts the copy in fallback and logs it, once per outage; watch
 // brings it back.
-func (f *Fleet) down(err error) {
+func (f *Fleet) down(err error, why string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.upGauge.Set(0)
@@ -297,7 +318,7 @@ func (f *Fleet) down(err error) {
 		return
 	}
 	f.fallbacks.Inc()
-	f.log.Warn("vend: redis out of reach; this copy uses its own cache, limits and budget share until it is back", "err", err.Error())
+	f.log.Warn("vend: redis out of reach; this copy uses its own cache, limits and budget share until it is back", "err", err.Error(), "after", why)
 }
 
 // watch pings Redis every probe interval: a copy that serves from its
@@ -317,11 +338,11 @@ func (f *Fleet) watch() {
 		// off the request path, and a failed one takes the copy off the
 		// fleet.
 		ctx, cancel := context.WithTimeout(context.Background(), max(4*f.timeout, f.probe))
-		err := f.rdb.Ping(ctx).Err()
+		err := f.beat.Ping(ctx).Err()
 		cancel()
 		switch {
 		case err != nil:
-			f.down(err)
+			f.down(err, "heartbeat")
 		case !f.up.Load():
 			f.mu.Lock()
 			backs := f.onBack
@@ -352,6 +373,59 @@ func (f *Fleet) forgetChannel() string { return f.prefix + "forget" }
 // rate-limit keys the fleet has run dry.
 func (f *Fleet) limitedChannel() string { return f.prefix + "limited" }
 
+// releasedChannel is the pub/sub channel on which a copy announces the
+// keys whose lease it gave back, its answer written (or not, when AWS
+// failed), so that the copies waiting for it read Redis at once.
+func (f *Fleet) releasedChannel() string { return f.prefix + "released" }
+
+// maxWaiters bounds the keys waited for; past it, every waiter is woken
+// (and reads Redis once more) rather than kept.
+const maxWaiters = 16384
+
+// released returns a channel closed when a copy gives back key's lease.
+func (f *Fleet) released(key string) <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.waiters == nil {
+		f.waiters = map[string]chan struct{}{}
+	}
+	ch, ok := f.waiters[key]
+	if !ok {
+		if len(f.waiters) >= maxWaiters {
+			for _, c := range f.waiters {
+				close(c)
+			}
+			clear(f.waiters)
+		}
+		ch = make(chan struct{})
+		f.waiters[key] = ch
+	}
+	return ch
+}
+
+// wake wakes the waiters of key.
+func (f *Fleet) wake(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ch, ok := f.waiters[key]; ok {
+		close(ch)
+		delete(f.waiters, key)
+	}
+}
+
+// release gives back lease if this copy still holds it, and tells the
+// copies waiting for key.
+func (f *Fleet) release(ctx context.Context, lease, key string) {
+	f.do(ctx, func(ctx context.Context) error {
+		return releaseLease.Run(ctx, f.rdb, []string{lease}, f.id, f.releasedChannel(), key).Err()
+	})
+}
+
+// releaseLease deletes a lease only if this copy still holds it, and
+// announces its key.
+var releaseLease = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then redis.call("del", KEYS[1]) end
+redis.call("publish", ARGV[2], ARGV[3]) return 1`)
+
 // onLimited registers what to do with the keys of limiter name that
 // another copy announces run dry.
 func (f *Fleet) onLimited(name string, fn func(lines string)) {
@@ -378,6 +452,10 @@ func (f *Fleet) listen(ps *redis.PubSub) {
 		case m, ok := <-ch:
 			if !ok {
 				return
+			}
+			if m.Channel == f.releasedChannel() {
+				f.wake(m.Payload)
+				continue
 			}
 			if m.Channel == f.limitedChannel() {
 				name, lines, _ := strings.Cut(m.Payload, "\n")

@@ -22,8 +22,10 @@ import (
 // bounds what a copy that missed one (Redis restarting) serves.
 const memoFor = 5 * time.Second
 
-// pollEvery is how often a copy waiting for another's lookup reads Redis.
-const pollEvery = 20 * time.Millisecond
+// pollEvery is how often a copy waiting for another's lookup reads Redis,
+// in case it missed the announcement that the lookup is done (a storm of
+// copies polling Redis more often made Redis the bottleneck).
+const pollEvery = 200 * time.Millisecond
 
 // refreshGrace is how long past its expiry an answer is still served while
 // one copy, in the background, resolves it again: no request waits for
@@ -275,11 +277,7 @@ func (b *fleetBackend) lease(ctx context.Context, k string) (release func(), won
 		won, err = b.f.rdb.SetNX(ctx, key, b.f.id, 2*b.f.leaseWait).Result()
 		return err
 	})
-	release = func() {
-		b.f.do(ctx, func(ctx context.Context) error {
-			return releaseLease.Run(ctx, b.f.rdb, []string{key}, b.f.id).Err()
-		})
-	}
+	release = func() { b.f.release(ctx, key, k) }
 	return release, won, err
 }
 
@@ -319,19 +317,20 @@ func (b *fleetBackend) refreshAsync(ctx context.Context, k, channel string, role
 	}()
 }
 
-// releaseLease deletes a lease only if this copy still holds it.
-var releaseLease = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
-
-// await reads k until another copy's answer is there, for at most the
-// lease wait.
+// await reads k when the copy holding its lease gives it back, or every
+// pollEvery, until another copy's answer is there, for at most the lease
+// wait. A lease given back without an answer (AWS failed) ends the wait.
 func (b *fleetBackend) await(ctx context.Context, k string) (*sharedEntry, bool) {
 	deadline := time.Now().Add(b.f.leaseWait)
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for time.Now().Before(deadline) {
+		gaveBack := false
 		select {
 		case <-ctx.Done():
 			return nil, false
+		case <-b.f.released(k):
+			gaveBack = true
 		case <-t.C:
 		}
 		e, err := b.get(ctx, k)
@@ -341,6 +340,9 @@ func (b *fleetBackend) await(ctx context.Context, k string) (*sharedEntry, bool)
 		if e != nil && b.now().Before(e.graceUntil()) {
 			b.remember(k, e)
 			return e, true
+		}
+		if gaveBack {
+			return nil, false
 		}
 	}
 	return nil, false

@@ -62,8 +62,9 @@ func (t callTarget) resource() string {
 
 // do answers r from Redis, or sends it with send under the call's lease
 // and shares a 200 answer. A copy that finds the lease taken reads Redis
-// until the answer is there, the lease is released, or leaseWait has
-// passed; then it sends itself. Redis failing sends the call at once.
+// when it is given back (or every pollEvery) and tries to take it, until
+// the answer is there or leaseWait has passed; then it sends itself.
+// Redis failing sends the call at once.
 func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
 	ctx := r.Context()
 	sum := sha256.Sum256([]byte(r.URL.Host + "\n" + string(body)))
@@ -71,6 +72,7 @@ func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget,
 	lease := s.f.prefix + "lease:" + key[len(s.f.prefix):]
 	deadline := time.Now().Add(s.f.leaseWait)
 	for {
+		released := s.f.released(key)
 		resp, err := s.load(ctx, key, op, r)
 		if resp != nil || err != nil && !errors.Is(err, redis.Nil) {
 			if resp != nil {
@@ -92,9 +94,7 @@ func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget,
 			if err == nil {
 				resp, err = s.record(ctx, key, op, in, resp)
 			}
-			s.f.do(ctx, func(ctx context.Context) error {
-				return releaseLease.Run(ctx, s.f.rdb, []string{lease}, s.f.id).Err()
-			})
+			s.f.release(ctx, lease, key)
 			return resp, err
 		}
 		if !time.Now().Before(deadline) {
@@ -103,6 +103,7 @@ func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget,
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-released:
 		case <-time.After(pollEvery):
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
