@@ -109,6 +109,39 @@ type fleetBudget struct {
 	f     *Fleet
 	cfg   awsBudget
 	local *localBudget
+
+	mu sync.Mutex
+	// held holds, per bucket, until when this copy refuses without
+	// asking Redis: in a storm most asks are refused, and asking Redis
+	// for each (the resolver retries each refusal too) made the budget
+	// most of Redis's work.
+	held map[string]time.Time
+}
+
+// allow asks the fleet's bucket key of perSecond, unless it refused this
+// copy less than its share of a token's time ago.
+func (b *fleetBudget) allow(ctx context.Context, key string, perSecond float64, burst int) (ok bool, wait time.Duration, asked bool) {
+	now := time.Now()
+	b.mu.Lock()
+	until, held := b.held[key]
+	b.mu.Unlock()
+	if held && now.Before(until) {
+		return false, until.Sub(now), true
+	}
+	ok, wait, asked = b.f.allow(ctx, key, perSecond, burst)
+	if asked && !ok {
+		// Each copy asks again after its share of the rate at most,
+		// so that the copies together still take every token.
+		hold := max(wait, time.Duration(float64(b.f.copies)/perSecond*float64(time.Second)))
+		b.mu.Lock()
+		if b.held == nil || len(b.held) >= 4096 {
+			b.held = map[string]time.Time{}
+		}
+		b.held[key] = now.Add(hold)
+		b.mu.Unlock()
+		wait = hold
+	}
+	return ok, wait, asked
 }
 
 func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.Duration) {
@@ -117,7 +150,7 @@ func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.
 	}
 	if op == "DescribeSignalingChannel" && channel != "" {
 		if r, limited := b.cfg.perChannel(); limited {
-			ok, wait, asked := b.f.allow(ctx, "budget:describe:"+channel, r, max(1, int(r)))
+			ok, wait, asked := b.allow(ctx, "budget:describe:"+channel, r, max(1, int(r)))
 			if !asked {
 				return b.local.Take(ctx, op, channel)
 			}
@@ -130,7 +163,7 @@ func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.
 	if !limited {
 		return true, 0
 	}
-	ok, wait, asked := b.f.allow(ctx, "budget:"+op, r, burstOf(r))
+	ok, wait, asked := b.allow(ctx, "budget:"+op, r, burstOf(r))
 	if !asked {
 		return b.local.Take(ctx, op, channel)
 	}

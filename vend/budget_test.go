@@ -1,6 +1,8 @@
 package vend
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -99,4 +101,33 @@ func TestBudgetInFlight(t *testing.T) {
 		close(release)
 		wg.Wait()
 	})
+}
+
+// TestFleetBudgetHold: once the fleet's bucket refused it, a copy refuses
+// on its own for its share of a token's time, without asking Redis (here
+// paused, so that asking it would fall back to the copy's own bucket and
+// allow the call).
+func TestFleetBudgetHold(t *testing.T) {
+	rs := startRedis(t)
+	f, err := newFleet(redisConfig{URL: rs.URL(), Timeout: Duration(100 * time.Millisecond)}, fleetOptions{probeEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := newBudget(awsBudget{PerSecond: map[string]float64{"CreateSignalingChannel": 0.5}}, f)
+	ctx := context.Background()
+	var got []bool
+	for range 2 {
+		ok, _ := b.Take(ctx, "CreateSignalingChannel", "")
+		got = append(got, ok)
+	}
+	if fmt.Sprint(got) != "[true false]" {
+		t.Fatalf("a burst of 1 at 0.5/s: %v; want [true false]", got)
+	}
+	if err := rs.do("CLIENT", "PAUSE", "300", "ALL"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, wait := b.Take(ctx, "CreateSignalingChannel", ""); ok || wait <= 0 {
+		t.Errorf("within the hold: ok %v, wait %v; want refused without asking Redis", ok, wait)
+	}
 }

@@ -207,11 +207,6 @@ func redisOptions(cfg redisConfig, getenv func(string) string) (*redis.Options, 
 	t := orDuration(cfg.Timeout, defaultRedisTimeout)
 	ro.DialTimeout = max(4*t, 200*time.Millisecond)
 	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = t, t, t
-	if ro.PoolSize == 0 {
-		// go-redis's default, 10 per CPU, ran dry in the storm on 2
-		// CPUs; connections are opened only as needed.
-		ro.PoolSize = 64
-	}
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1

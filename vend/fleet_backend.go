@@ -63,6 +63,9 @@ func newFleetBackend(f *Fleet, inner Backend, cache Cache, clock func() time.Tim
 		refreshing:  map[string]bool{},
 		pending:     map[string]*sharedEntry{},
 	}
+	if rb, ok := inner.(*resolverBackend); ok {
+		rb.grace = false // the fleet refreshes ahead itself, once for all copies
+	}
 	f.subscribe(b.forgetLocal, b.clearMemo, b.writePending)
 	return b
 }

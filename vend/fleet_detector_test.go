@@ -2,12 +2,15 @@ package vend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -182,5 +185,49 @@ func TestFleetSharedResources(t *testing.T) {
 	want := map[string]int64{emulator.OpDescribeSignalingChannel: 1, emulator.OpGetSignalingChannelEndpoint: 2, emulator.OpGetIceServerConfig: 1}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("AWS calls (-want +got):\n%s", diff)
+	}
+}
+
+// TestICERefreshOneCopy: without a fleet too, an answer asked for just
+// after its ICE servers are due for refresh is served at once, with
+// credentials still valid, while the refresh runs in the background.
+func TestICERefreshOneCopy(t *testing.T) {
+	f := startFleet(t, 0, baseConfig(), nil)
+	var slow atomic.Bool
+	const delay = time.Second
+	f.wrap = func(next aws.HTTPClient) aws.HTTPClient { return slowICE{next: next, on: &slow, delay: delay} }
+	f.cacheTTL = 10 * time.Hour // the ICE servers expire first
+	c := f.startCopy(t, baseConfig(), 1)
+	first := c.ts.post(t, tokAlice, viewerCam1)
+	if first.status != 200 {
+		t.Fatalf("warm-up: %d %s", first.status, first.body)
+	}
+	oldICE, _ := json.Marshal(first.conn.ICEServers)
+	iceCalls := func() int64 { return f.emu.Stats().Calls[emulator.OpGetIceServerConfig] }
+	before := iceCalls()
+
+	f.clock.Advance(e2eICETTL - 30*time.Second + time.Second)
+	slow.Store(true)
+	start := time.Now()
+	got := c.ts.post(t, tokAlice, viewerCam1)
+	if took := time.Since(start); got.status != 200 || took >= delay/2 {
+		t.Fatalf("in the refresh grace: %d after %v; want 200 at once, not after the %v ICE call", got.status, took, delay)
+	}
+	if ice, _ := json.Marshal(got.conn.ICEServers); string(ice) != string(oldICE) {
+		t.Errorf("in the refresh grace: ICE servers changed before the refresh ended")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := c.ts.post(t, tokAlice, viewerCam1)
+		if ice, _ := json.Marshal(got.conn.ICEServers); got.status == 200 && string(ice) != string(oldICE) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ICE servers were not refreshed in the background")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if d := iceCalls() - before; d != 1 {
+		t.Errorf("the refresh made %d GetIceServerConfig calls; want 1", d)
 	}
 }
