@@ -255,6 +255,9 @@ func (f *Fleet) do(ctx context.Context, fn func(ctx context.Context) error) erro
 	return f.doFor(ctx, f.timeout, fn)
 }
 
+// writeTimeout bounds a write retried off the request path.
+func (f *Fleet) writeTimeout() time.Duration { return max(5*f.timeout, time.Second) }
+
 // doFor is do with a timeout of d.
 func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.Context) error) error {
 	if !f.up.Load() {

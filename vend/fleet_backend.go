@@ -200,10 +200,9 @@ func (b *fleetBackend) lookup(ctx context.Context, k, channel string, role kvs.R
 			return sharedAnswer(e)
 		}
 		// The copy holding the lease is slow or gone: ask ourselves.
-		return b.resolve(ctx, k, channel, role, create, old)
+		return b.resolve(ctx, k, channel, role, create, old, nil)
 	}
-	defer release()
-	return b.resolve(ctx, k, channel, role, create, old)
+	return b.resolve(ctx, k, channel, role, create, old, release)
 }
 
 // fallback answers with inner alone, Redis being out of reach for this
@@ -266,7 +265,8 @@ func (b *fleetBackend) putNX(ctx context.Context, k string, e *sharedEntry, keep
 		return nil
 	}
 	raw, _ := json.Marshal(e)
-	return b.f.do(ctx, func(ctx context.Context) error {
+	// Off the request path: a longer timeout than a request's.
+	return b.f.doFor(ctx, b.f.writeTimeout(), func(ctx context.Context) error {
 		return b.f.rdb.SetNX(ctx, k, raw, keep).Err()
 	})
 }
@@ -315,8 +315,7 @@ func (b *fleetBackend) refreshAsync(ctx context.Context, k, channel string, role
 		if err != nil || !won {
 			return
 		}
-		defer release()
-		b.resolve(ctx, k, channel, role, create, old)
+		b.resolve(ctx, k, channel, role, create, old, release)
 	}()
 }
 
@@ -353,8 +352,14 @@ func (b *fleetBackend) await(ctx context.Context, k string) (*sharedEntry, bool)
 
 // resolve asks inner and shares its answer. old is what Redis held, if
 // anything: served stale when AWS fails, and the ARN every copy must
-// forget when the channel is gone or was created again.
-func (b *fleetBackend) resolve(ctx context.Context, k, channel string, role kvs.Role, create bool, old *sharedEntry) (Target, error) {
+// forget when the channel is gone or was created again. release, if not
+// nil, gives back k's lease once the answer is written.
+func (b *fleetBackend) resolve(ctx context.Context, k, channel string, role kvs.Role, create bool, old *sharedEntry, release func()) (Target, error) {
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	t, err := b.inner.Connection(ctx, channel, role, create)
 	if old != nil && !old.NotFound && old.ARN != "" && old.ARN != channel &&
 		(errors.Is(err, ErrChannelNotFound) || err == nil && t.ChannelARN != old.ARN) {
@@ -366,11 +371,13 @@ func (b *fleetBackend) resolve(ctx context.Context, k, channel string, role kvs.
 	switch {
 	case err == nil && !t.Stale:
 		e, keep := b.entryOf(t)
-		b.put(ctx, k, e, keep)
+		b.put(ctx, k, e, keep, release)
+		release = nil
 		return t, nil
 	case errors.Is(err, ErrChannelNotFound):
 		e := &sharedEntry{NotFound: true, Expires: b.now().Add(b.notFoundFor).UnixMilli()}
-		b.put(ctx, k, e, b.notFoundFor)
+		b.put(ctx, k, e, b.notFoundFor, release)
+		release = nil
 	case errors.Is(err, ErrUnavailable) && old != nil && !old.NotFound && b.now().Before(old.expires().Add(b.staleFor)):
 		s := old.target()
 		s.Stale = true
@@ -397,15 +404,31 @@ func (b *fleetBackend) get(ctx context.Context, k string) (*sharedEntry, error) 
 	return &e, nil
 }
 
-func (b *fleetBackend) put(ctx context.Context, k string, e *sharedEntry, keep time.Duration) {
+// put writes e for keep, then runs after (if not nil). A write past the
+// timeout is tried again in the background, with a longer one: an answer
+// not shared costs every other copy the same AWS calls (measured in the
+// storm, most lost answers were writes that timed out).
+func (b *fleetBackend) put(ctx context.Context, k string, e *sharedEntry, keep time.Duration, after func()) {
+	b.remember(k, e)
+	done := func() {
+		if after != nil {
+			after()
+		}
+	}
 	if keep <= 0 {
+		done()
 		return
 	}
 	raw, _ := json.Marshal(e)
-	b.f.do(ctx, func(ctx context.Context) error {
-		return b.f.rdb.Set(ctx, k, raw, keep).Err()
-	})
-	b.remember(k, e)
+	set := func(ctx context.Context) error { return b.f.rdb.Set(ctx, k, raw, keep).Err() }
+	if b.f.do(ctx, set) == nil {
+		done()
+		return
+	}
+	go func() {
+		b.f.doFor(ctx, b.f.writeTimeout(), set)
+		done()
+	}()
 }
 
 // remember keeps e in this copy for memoFor, or until it expires and its

@@ -91,10 +91,19 @@ func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget,
 		}
 		if won {
 			resp, err := send(r)
+			var write func(context.Context, time.Duration) error
 			if err == nil {
-				resp, err = s.record(ctx, key, op, in, resp)
+				resp, write, err = s.record(ctx, key, op, in, resp)
 			}
-			s.f.release(ctx, lease, key)
+			if write == nil || write(ctx, s.f.timeout) == nil {
+				s.f.release(ctx, lease, key)
+				return resp, err
+			}
+			// Written late is better than never (see fleetBackend.put).
+			go func() {
+				write(ctx, s.f.writeTimeout())
+				s.f.release(ctx, lease, key)
+			}()
 			return resp, err
 		}
 		if !time.Now().Before(deadline) {
@@ -143,25 +152,26 @@ func (s *sharedCalls) load(ctx context.Context, key, op string, r *http.Request)
 	}, nil
 }
 
-// record shares a 200 answer, and on a 404 for an ARN forgets what the
-// fleet shared about it (the channel was deleted, perhaps created again).
-// It returns resp with its body restored.
-func (s *sharedCalls) record(ctx context.Context, key, op string, in callTarget, resp *http.Response) (*http.Response, error) {
+// record reads a 200 answer and returns resp with its body restored, and
+// how to share the answer with a timeout (nil: nothing to share). On a
+// 404 for an ARN it forgets what the fleet shared about it (the channel
+// was deleted, perhaps created again).
+func (s *sharedCalls) record(ctx context.Context, key, op string, in callTarget, resp *http.Response) (*http.Response, func(context.Context, time.Duration) error, error) {
 	switch resp.StatusCode {
 	case http.StatusNotFound:
 		if strings.HasPrefix(in.ChannelARN, "arn:") {
 			forgetCalls(ctx, s.f, in.ChannelARN)
 		}
-		return resp, nil
+		return resp, nil, nil
 	case http.StatusOK:
 	default:
-		return resp, nil
+		return resp, nil, nil
 	}
 	// KVS's answers are small; GetIceServerConfig's the largest, a few KiB.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	keep := s.keep
@@ -176,21 +186,23 @@ func (s *sharedCalls) record(ctx context.Context, key, op string, in callTarget,
 		}
 	}
 	if keep <= 0 {
-		return resp, nil
+		return resp, nil, nil
 	}
 	raw, _ := json.Marshal(storedCall{Body: body, Type: resp.Header.Get("Content-Type"), At: s.f.now().UnixMilli()})
-	s.f.do(ctx, func(ctx context.Context) error {
-		_, err := s.f.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, key, raw, keep)
-			for _, res := range resources {
-				p.SAdd(ctx, s.f.prefix+"calls:"+res, key)
-				p.Expire(ctx, s.f.prefix+"calls:"+res, keep)
-			}
-			return nil
+	write := func(ctx context.Context, d time.Duration) error {
+		return s.f.doFor(ctx, d, func(ctx context.Context) error {
+			_, err := s.f.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Set(ctx, key, raw, keep)
+				for _, res := range resources {
+					p.SAdd(ctx, s.f.prefix+"calls:"+res, key)
+					p.Expire(ctx, s.f.prefix+"calls:"+res, keep)
+				}
+				return nil
+			})
+			return err
 		})
-		return err
-	})
-	return resp, nil
+	}
+	return resp, write, nil
 }
 
 // forgetCalls drops the shared answers about resources (names or ARNs),
