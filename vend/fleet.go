@@ -255,6 +255,10 @@ func (f *Fleet) do(ctx context.Context, fn func(ctx context.Context) error) erro
 	return f.doFor(ctx, f.timeout, fn)
 }
 
+// beatTimeout bounds the heartbeat: a Redis that does not answer a PING
+// in that time is out of reach.
+func (f *Fleet) beatTimeout() time.Duration { return max(10*f.timeout, 2*time.Second) }
+
 // writeTimeout bounds a write retried off the request path.
 func (f *Fleet) writeTimeout() time.Duration { return max(5*f.timeout, time.Second) }
 
@@ -280,10 +284,12 @@ func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.
 // storm (BENCHMARKS.md) many round trips between fleet and local mode,
 // and with them AWS calls made twice. So a failed command only makes its
 // own request fall back; the copy leaves the fleet after downAfter
-// failures in a row spanning downSpan, or when the heartbeat fails.
+// failures in a row spanning downSpan, or when the heartbeat fails. Off
+// the fleet a copy makes its AWS calls alone, which in the storm cost
+// more than waiting for a slow Redis: both bounds are generous.
 const (
 	downAfter = 3
-	downSpan  = time.Second
+	downSpan  = 2 * time.Second
 )
 
 // failed counts a failed command, and puts the copy in fallback when the
@@ -299,7 +305,7 @@ func (f *Fleet) failed(err error) {
 		return
 	}
 	if f.fails.Load() >= downAfter && now-f.failedSince.Load() >= int64(downSpan) {
-		f.down(err, "commands failing for a second")
+		f.down(err, "commands failing for "+downSpan.String())
 	}
 }
 
@@ -335,7 +341,7 @@ func (f *Fleet) watch() {
 		// The heartbeat may wait longer than a request's command: it is
 		// off the request path, and a failed one takes the copy off the
 		// fleet.
-		ctx, cancel := context.WithTimeout(context.Background(), max(4*f.timeout, f.probe))
+		ctx, cancel := context.WithTimeout(context.Background(), f.beatTimeout())
 		err := f.beat.Ping(ctx).Err()
 		cancel()
 		switch {

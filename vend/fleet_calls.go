@@ -63,14 +63,17 @@ func (t callTarget) resource() string {
 // do answers r from Redis, or sends it with send under the call's lease
 // and shares a 200 answer. A copy that finds the lease taken reads Redis
 // when it is given back (or every pollEvery) and tries to take it, until
-// the answer is there or leaseWait has passed; then it sends itself.
-// Redis failing sends the call at once.
+// the answer is there or r's deadline (the resolver's, per attempt). It
+// never sends without the lease while Redis answers: under the budget a
+// lease can pass from copy to copy for seconds before a call is allowed,
+// and copies that stopped waiting after leaseWait made the same call
+// twice or more (measured with the storm). A holder that died loses the
+// lease after twice leaseWait. Redis failing sends the call at once.
 func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
 	ctx := r.Context()
 	sum := sha256.Sum256([]byte(r.URL.Host + "\n" + string(body)))
 	key := s.f.prefix + "call:" + op + ":" + hex.EncodeToString(sum[:16])
 	lease := s.f.prefix + "lease:" + key[len(s.f.prefix):]
-	deadline := time.Now().Add(s.f.leaseWait)
 	for {
 		released := s.f.released(key)
 		resp, err := s.load(ctx, key, op, r)
@@ -105,9 +108,6 @@ func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget,
 				s.f.release(ctx, lease, key)
 			}()
 			return resp, err
-		}
-		if !time.Now().Before(deadline) {
-			return send(r)
 		}
 		select {
 		case <-ctx.Done():

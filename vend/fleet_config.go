@@ -25,7 +25,7 @@ type redisConfig struct {
 	// server's certificate is checked against. If empty, the system's.
 	CAFile string `json:"caFile,omitempty"`
 	// Timeout bounds every Redis command: past it the request falls back
-	// to the copy's own cache and limits, and after a second of failed
+	// to the copy's own cache and limits, and after two seconds of failed
 	// commands, the copy does until Redis answers again. If zero, 200ms.
 	Timeout Duration `json:"timeout,omitempty"`
 	// KeyPrefix starts every key the server writes, so that fleets (or

@@ -22,7 +22,7 @@ import (
 
 // TestFleetSlowCommand: against a real redis-server that CLIENT PAUSE
 // makes slow, a command past its timeout fails only its own request; the
-// copy leaves the fleet after three failures in a row that span a second
+// copy leaves the fleet after three failures in a row that span downSpan
 // (on an injected clock), logged once.
 func TestFleetSlowCommand(t *testing.T) {
 	rs := startRedis(t)
@@ -60,8 +60,8 @@ func TestFleetSlowCommand(t *testing.T) {
 		{"a third at once: the streak spans no time", true, 0, true, true},
 		{"an answer ends the streak", false, 0, false, true},
 		{"a new streak", true, 0, true, true},
-		{"half a second later", true, 500 * time.Millisecond, true, true},
-		{"a second after the first", true, 500 * time.Millisecond, true, false},
+		{"half the span later", true, downSpan / 2, true, true},
+		{"the span after the first", true, downSpan / 2, true, false},
 		{"down: no command sent", false, 0, true, false},
 	}
 	for _, s := range steps {
