@@ -191,7 +191,13 @@ func BudgetUpstream(reg prometheus.Registerer, cfg Config, f *Fleet, next aws.HT
 	}
 	c.inFlight = inFlightSlots(cfg.Budget, copies)
 	if f != nil {
-		c.shared = &sharedCalls{f: f, keep: orDuration(cfg.Cache.TTL, awskvs.DefaultCacheTTL)}
+		c.shared = &sharedCalls{f: f, keep: orDuration(cfg.Cache.TTL, awskvs.DefaultCacheTTL), counts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvssign_vend_shared_calls_total",
+			Help: "KVS read calls by how the fleet answered them: shared (another copy's answer), leased (sent under the call's lease, if the budget allows) or alone (sent without it: Redis failed).",
+		}, []string{"outcome"})}
+		if err := reg.Register(c.shared.counts); err != nil {
+			return nil, err
+		}
 	}
 	return c, err
 }

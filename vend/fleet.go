@@ -206,7 +206,9 @@ func redisOptions(cfg redisConfig, getenv func(string) string) (*redis.Options, 
 	}
 	t := orDuration(cfg.Timeout, defaultRedisTimeout)
 	ro.DialTimeout = max(4*t, 200*time.Millisecond)
-	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = t, t, t
+	// A command's context bounds its wait for a connection as well: the
+	// pool's own bound is only for the patient ones (patientTimeout).
+	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = t, t, max(5*t, time.Second)
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1
@@ -259,8 +261,12 @@ func (f *Fleet) do(ctx context.Context, fn func(ctx context.Context) error) erro
 // in that time is out of reach.
 func (f *Fleet) beatTimeout() time.Duration { return max(10*f.timeout, 2*time.Second) }
 
-// writeTimeout bounds a write retried off the request path.
-func (f *Fleet) writeTimeout() time.Duration { return max(5*f.timeout, time.Second) }
+// patientTimeout bounds the commands where waiting costs less than what
+// failing would: a write retried off the request path, and the shared
+// calls' reads and leases, whose failure sends an AWS call another copy
+// may be making (measured in the storm: with the request's timeout, most
+// of the calls made twice).
+func (f *Fleet) patientTimeout() time.Duration { return max(5*f.timeout, time.Second) }
 
 // doFor is do with a timeout of d.
 func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.Context) error) error {

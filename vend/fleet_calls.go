@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kvssign/kvssign/awskvs"
@@ -37,9 +38,15 @@ var sharedOps = map[string]bool{
 // a copy the call another copy already made. An ARN and endpoints are
 // kept for keep (the cache TTL), ICE servers until their refresh time.
 type sharedCalls struct {
-	f    *Fleet
-	keep time.Duration
+	f      *Fleet
+	keep   time.Duration
+	counts *prometheus.CounterVec // by outcome
 }
+
+// callLeaseFor is how long a call's lease lasts unless given back: longer
+// than one attempt of the call (awskvs.DefaultCallTimeout), so that
+// another copy does not make the same call while a slow one is under way.
+const callLeaseFor = awskvs.DefaultCallTimeout + time.Second
 
 // storedCall is a 200 answer as kept in Redis.
 type storedCall struct {
@@ -68,7 +75,7 @@ func (t callTarget) resource() string {
 // lease can pass from copy to copy for seconds before a call is allowed,
 // and copies that stopped waiting after leaseWait made the same call
 // twice or more (measured with the storm). A holder that died loses the
-// lease after twice leaseWait. Redis failing sends the call at once.
+// lease after callLeaseFor. Redis failing sends the call at once.
 func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
 	ctx := r.Context()
 	sum := sha256.Sum256([]byte(r.URL.Host + "\n" + string(body)))
@@ -77,36 +84,35 @@ func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget,
 	for {
 		released := s.f.released(key)
 		resp, err := s.load(ctx, key, op, r)
-		if resp != nil || err != nil && !errors.Is(err, redis.Nil) {
-			if resp != nil {
-				return resp, nil
-			}
+		if resp != nil {
+			s.counts.WithLabelValues("shared").Inc()
+			return resp, nil
+		}
+		if !errors.Is(err, redis.Nil) {
+			s.counts.WithLabelValues("alone").Inc()
 			return send(r)
 		}
 		var won bool
-		err = s.f.do(ctx, func(ctx context.Context) error {
+		err = s.f.doFor(ctx, s.f.patientTimeout(), func(ctx context.Context) error {
 			var err error
-			won, err = s.f.rdb.SetNX(ctx, lease, s.f.id, 2*s.f.leaseWait).Result()
+			won, err = s.f.rdb.SetNX(ctx, lease, s.f.id, callLeaseFor).Result()
 			return err
 		})
 		if err != nil {
+			s.counts.WithLabelValues("alone").Inc()
 			return send(r)
 		}
 		if won {
+			s.counts.WithLabelValues("leased").Inc()
 			resp, err := send(r)
 			var write func(context.Context, time.Duration) error
 			if err == nil {
 				resp, write, err = s.record(ctx, key, op, in, resp)
 			}
-			if write == nil || write(ctx, s.f.timeout) == nil {
-				s.f.release(ctx, lease, key)
-				return resp, err
+			if write != nil {
+				write(ctx, s.f.patientTimeout())
 			}
-			// Written late is better than never (see fleetBackend.put).
-			go func() {
-				write(ctx, s.f.writeTimeout())
-				s.f.release(ctx, lease, key)
-			}()
+			s.f.release(ctx, lease, key)
 			return resp, err
 		}
 		select {
@@ -122,7 +128,7 @@ func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget,
 // load returns the shared answer to key as a response to r, or redis.Nil.
 func (s *sharedCalls) load(ctx context.Context, key, op string, r *http.Request) (*http.Response, error) {
 	var raw []byte
-	err := s.f.do(ctx, func(ctx context.Context) error {
+	err := s.f.doFor(ctx, s.f.patientTimeout(), func(ctx context.Context) error {
 		var err error
 		raw, err = s.f.rdb.Get(ctx, key).Bytes()
 		return err
