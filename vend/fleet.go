@@ -49,6 +49,7 @@ type fleetOptions struct {
 // it with [NewFleet]; it is safe for concurrent use.
 type Fleet struct {
 	rdb       *redis.Client
+	pat       *redis.Client // for the patient commands (patientTimeout)
 	beat      *redis.Client // the heartbeat's own connection
 	rate      *redis_rate.Limiter
 	prefix    string
@@ -106,8 +107,13 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 	// for a connection and took the copies off the fleet.
 	bo := *ro
 	bo.PoolSize, bo.MinIdleConns, bo.MaxIdleConns = 1, 0, 1
+	bo.ReadTimeout, bo.WriteTimeout = 0, 0 // go-redis's 5 s; the heartbeat's context bounds it
+	po := *ro
+	po.ReadTimeout = max(5*ro.ReadTimeout, time.Second)
+	po.WriteTimeout, po.PoolTimeout = po.ReadTimeout, po.ReadTimeout
 	f := &Fleet{
 		rdb:       redis.NewClient(ro),
+		pat:       redis.NewClient(&po),
 		beat:      redis.NewClient(&bo),
 		prefix:    cfg.KeyPrefix,
 		timeout:   orDuration(cfg.Timeout, defaultRedisTimeout),
@@ -142,6 +148,7 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 		for _, c := range []prometheus.Collector{f.upGauge, f.fallbacks} {
 			if err := opts.registry.Register(c); err != nil {
 				f.rdb.Close()
+				f.pat.Close()
 				f.beat.Close()
 				return nil, fmt.Errorf("vend: fleet metrics: %w", err)
 			}
@@ -206,9 +213,7 @@ func redisOptions(cfg redisConfig, getenv func(string) string) (*redis.Options, 
 	}
 	t := orDuration(cfg.Timeout, defaultRedisTimeout)
 	ro.DialTimeout = max(4*t, 200*time.Millisecond)
-	// A command's context bounds its wait for a connection as well: the
-	// pool's own bound is only for the patient ones (patientTimeout).
-	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = t, t, max(5*t, time.Second)
+	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = t, t, t
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1
@@ -234,6 +239,7 @@ func (f *Fleet) Close() error {
 	}
 	close(f.stop)
 	err := f.rdb.Close()
+	f.pat.Close()
 	f.beat.Close()
 	f.wg.Wait()
 	return err
@@ -266,7 +272,14 @@ func (f *Fleet) beatTimeout() time.Duration { return max(10*f.timeout, 2*time.Se
 // calls' reads and leases, whose failure sends an AWS call another copy
 // may be making (measured in the storm: with the request's timeout, most
 // of the calls made twice).
-func (f *Fleet) patientTimeout() time.Duration { return max(5*f.timeout, time.Second) }
+// While commands are failing, it is the usual timeout: a Redis that does
+// not answer at all must cost a request little.
+func (f *Fleet) patientTimeout() time.Duration {
+	if f.fails.Load() > 0 {
+		return f.timeout
+	}
+	return max(5*f.timeout, time.Second)
+}
 
 // doFor is do with a timeout of d.
 func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.Context) error) error {

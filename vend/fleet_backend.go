@@ -267,7 +267,7 @@ func (b *fleetBackend) putNX(ctx context.Context, k string, e *sharedEntry, keep
 	raw, _ := json.Marshal(e)
 	// Off the request path: a longer timeout than a request's.
 	return b.f.doFor(ctx, b.f.patientTimeout(), func(ctx context.Context) error {
-		return b.f.rdb.SetNX(ctx, k, raw, keep).Err()
+		return b.f.pat.SetNX(ctx, k, raw, keep).Err()
 	})
 }
 
@@ -426,7 +426,9 @@ func (b *fleetBackend) put(ctx context.Context, k string, e *sharedEntry, keep t
 		return
 	}
 	go func() {
-		b.f.doFor(ctx, b.f.patientTimeout(), set)
+		b.f.doFor(ctx, b.f.patientTimeout(), func(ctx context.Context) error {
+			return b.f.pat.Set(ctx, k, raw, keep).Err()
+		})
 		done()
 	}()
 }

@@ -95,7 +95,7 @@ func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget,
 		var won bool
 		err = s.f.doFor(ctx, s.f.patientTimeout(), func(ctx context.Context) error {
 			var err error
-			won, err = s.f.rdb.SetNX(ctx, lease, s.f.id, callLeaseFor).Result()
+			won, err = s.f.pat.SetNX(ctx, lease, s.f.id, callLeaseFor).Result()
 			return err
 		})
 		if err != nil {
@@ -130,7 +130,7 @@ func (s *sharedCalls) load(ctx context.Context, key, op string, r *http.Request)
 	var raw []byte
 	err := s.f.doFor(ctx, s.f.patientTimeout(), func(ctx context.Context) error {
 		var err error
-		raw, err = s.f.rdb.Get(ctx, key).Bytes()
+		raw, err = s.f.pat.Get(ctx, key).Bytes()
 		return err
 	})
 	if err != nil {
@@ -197,7 +197,7 @@ func (s *sharedCalls) record(ctx context.Context, key, op string, in callTarget,
 	raw, _ := json.Marshal(storedCall{Body: body, Type: resp.Header.Get("Content-Type"), At: s.f.now().UnixMilli()})
 	write := func(ctx context.Context, d time.Duration) error {
 		return s.f.doFor(ctx, d, func(ctx context.Context) error {
-			_, err := s.f.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			_, err := s.f.pat.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.Set(ctx, key, raw, keep)
 				for _, res := range resources {
 					p.SAdd(ctx, s.f.prefix+"calls:"+res, key)
