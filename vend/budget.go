@@ -13,10 +13,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kvssign/kvssign/awskvs"
 )
 
 // A budget rations AWS calls.
@@ -42,16 +46,37 @@ func newBudget(cfg awsBudget, f *Fleet) budget {
 		local.ops[op] = newLimiter[string](budgetRate(r*share, ok), 0, 0)
 	}
 	r, ok := cfg.perChannel()
-	local.describe = newLimiter[string](budgetRate(r*share, ok), 0, 0)
+	local.describe = newLimiter[string](channelRate(r*share, ok), 0, 0)
 	if f == nil {
 		return local
 	}
 	return &fleetBudget{f: f, cfg: cfg, local: local}
 }
 
-// budgetRate is a rate with a burst of one second's calls (as KVS allows),
-// or unlimited.
+// budgetBurst is how many seconds of calls the budget lets out at once.
+// KVS's own buckets hold a second of calls, but a call takes its token
+// when it leaves the copy and counts at KVS when it arrives: on busy
+// cores or a slow network the arrivals bunch. Measured with the storm
+// (BENCHMARKS.md), a burst of a full second let 3–4 % of the calls
+// through as throttles; a tenth of a second leaves nine tenths of KVS's
+// bucket for that bunching.
+const budgetBurst = 0.1
+
+// burstOf is the burst of a budget of perSecond calls.
+func burstOf(perSecond float64) int { return max(1, int(perSecond*budgetBurst)) }
+
+// budgetRate is a rate with the budget's burst, or unlimited.
 func budgetRate(perSecond float64, limited bool) Rate {
+	if !limited {
+		return Rate{PerSecond: -1}
+	}
+	return Rate{PerSecond: perSecond, Burst: burstOf(perSecond)}
+}
+
+// channelRate is the rate of a channel's DescribeSignalingChannel budget,
+// with a burst of one second's calls: a handful per channel, which
+// bunched still fit KVS's bucket of 5.
+func channelRate(perSecond float64, limited bool) Rate {
 	if !limited {
 		return Rate{PerSecond: -1}
 	}
@@ -84,6 +109,39 @@ type fleetBudget struct {
 	f     *Fleet
 	cfg   awsBudget
 	local *localBudget
+
+	mu sync.Mutex
+	// held holds, per bucket, until when this copy refuses without
+	// asking Redis: in a storm most asks are refused, and asking Redis
+	// for each (the resolver retries each refusal too) made the budget
+	// most of Redis's work.
+	held map[string]time.Time
+}
+
+// allow asks the fleet's bucket key of perSecond, unless it refused this
+// copy less than its share of a token's time ago.
+func (b *fleetBudget) allow(ctx context.Context, key string, perSecond float64, burst int) (ok bool, wait time.Duration, asked bool) {
+	now := time.Now()
+	b.mu.Lock()
+	until, held := b.held[key]
+	b.mu.Unlock()
+	if held && now.Before(until) {
+		return false, until.Sub(now), true
+	}
+	ok, wait, asked = b.f.allow(ctx, key, perSecond, burst)
+	if asked && !ok {
+		// Each copy asks again after its share of the rate at most,
+		// so that the copies together still take every token.
+		hold := max(wait, time.Duration(float64(b.f.copies)/perSecond*float64(time.Second)))
+		b.mu.Lock()
+		if b.held == nil || len(b.held) >= 4096 {
+			b.held = map[string]time.Time{}
+		}
+		b.held[key] = now.Add(hold)
+		b.mu.Unlock()
+		wait = hold
+	}
+	return ok, wait, asked
 }
 
 func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.Duration) {
@@ -92,7 +150,7 @@ func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.
 	}
 	if op == "DescribeSignalingChannel" && channel != "" {
 		if r, limited := b.cfg.perChannel(); limited {
-			ok, wait, asked := b.f.allow(ctx, "budget:describe:"+channel, r, max(1, int(r)))
+			ok, wait, asked := b.allow(ctx, "budget:describe:"+channel, r, max(1, int(r)))
 			if !asked {
 				return b.local.Take(ctx, op, channel)
 			}
@@ -105,7 +163,7 @@ func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.
 	if !limited {
 		return true, 0
 	}
-	ok, wait, asked := b.f.allow(ctx, "budget:"+op, r, max(1, int(r)))
+	ok, wait, asked := b.allow(ctx, "budget:"+op, r, burstOf(r))
 	if !asked {
 		return b.local.Take(ctx, op, channel)
 	}
@@ -117,14 +175,34 @@ func (b *fleetBudget) Take(ctx context.Context, op, channel string) (bool, time.
 // not nil (while Redis is out of reach, 1/copies of it), else this copy's.
 // A call over budget is not sent and fails with an error that the server
 // answers with 503 and a jittered Retry-After (a cached answer, even a
-// stale one, is served instead when there is one). Calls refused are
-// counted in reg as kvssign_vend_budget_refused_total. Put it outside
-// [CountUpstream], so that refused calls are not counted as made.
+// stale one, is served instead when there is one). With a fleet, the
+// copies also share the answers of the read calls, so that each is made
+// once fleet-wide. Calls refused are counted in reg as
+// kvssign_vend_budget_refused_total. Put it outside [CountUpstream], so
+// that refused and shared calls are not counted as made.
 func BudgetUpstream(reg prometheus.Registerer, cfg Config, f *Fleet, next aws.HTTPClient) (aws.HTTPClient, error) {
-	return budgetUpstream(reg, newBudget(cfg.Budget, f), next)
+	c, err := budgetUpstream(reg, newBudget(cfg.Budget, f), next)
+	if err != nil {
+		return nil, err
+	}
+	copies := 1
+	if f != nil {
+		copies = f.copies
+	}
+	c.inFlight = inFlightSlots(cfg.Budget, copies)
+	if f != nil {
+		c.shared = &sharedCalls{f: f, keep: orDuration(cfg.Cache.TTL, awskvs.DefaultCacheTTL), counts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kvssign_vend_shared_calls_total",
+			Help: "KVS read calls by how the fleet answered them: shared (another copy's answer), leased (sent under the call's lease, if the budget allows) or alone (sent without it: Redis failed).",
+		}, []string{"outcome"})}
+		if err := reg.Register(c.shared.counts); err != nil {
+			return nil, err
+		}
+	}
+	return c, err
 }
 
-func budgetUpstream(reg prometheus.Registerer, b budget, next aws.HTTPClient) (aws.HTTPClient, error) {
+func budgetUpstream(reg prometheus.Registerer, b budget, next aws.HTTPClient) (*budgetClient, error) {
 	if next == nil {
 		next = http.DefaultClient
 	}
@@ -134,55 +212,141 @@ func budgetUpstream(reg prometheus.Registerer, b budget, next aws.HTTPClient) (a
 	if err := reg.Register(refused); err != nil {
 		return nil, err
 	}
-	return &budgetClient{next: next, b: b, refused: refused}, nil
+	return &budgetClient{next: next, b: b, refused: refused, now: time.Now, paused: map[string]time.Time{}}, nil
 }
 
 type budgetClient struct {
 	next    aws.HTTPClient
 	b       budget
 	refused *prometheus.CounterVec
+	now     func() time.Time
+	shared  *sharedCalls // nil without a fleet
+	// inFlight bounds the calls of each budgeted operation under way.
+	inFlight map[string]chan struct{}
+
+	mu sync.Mutex
+	// paused holds, per operation, until when no call is sent because
+	// KVS throttled one: the resolver retries a throttled call within
+	// a second, and sent, each retry would be throttled too.
+	paused map[string]time.Time
 }
+
+// throttlePause is how long an operation's calls are refused after KVS
+// throttled one: its quotas are per second.
+const throttlePause = time.Second
 
 func (c *budgetClient) Do(r *http.Request) (*http.Response, error) {
 	op := upstreamOperation(r)
 	if _, ok := kvsQuotas[op]; !ok {
 		return c.next.Do(r)
 	}
+	if op != "DescribeSignalingChannel" && (c.shared == nil || !sharedOps[op]) {
+		return c.send(r, op, "")
+	}
+	body, in, err := readCall(r, op)
+	if err != nil {
+		return nil, err
+	}
 	channel := ""
 	if op == "DescribeSignalingChannel" {
-		var err error
-		if channel, err = describedChannel(r); err != nil {
-			return nil, err
+		channel = in.resource()
+	}
+	if c.shared == nil || !sharedOps[op] {
+		return c.send(r, op, channel)
+	}
+	return c.shared.do(r, op, body, in, func(r *http.Request) (*http.Response, error) {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return c.send(r, op, channel)
+	})
+}
+
+// inFlightSlots returns, per budgeted operation, a semaphore of this
+// copy's share of one second of the operation's budget.
+//
+// A call takes its budget token when it leaves, and KVS counts it when it
+// arrives, which on a busy host or network can be much later: calls sent
+// over a while can arrive together, over KVS's quota (measured with the
+// storm, BENCHMARKS.md). The calls arriving at KVS within any span were
+// either under way at its start, or sent within it; bounding the first
+// by one second of budget (split among the copies) keeps every span
+// within a second of budget + burst + rate × span: 264 + 240/s × span
+// with the defaults, which KVS's bucket of 300 at 300/s admits.
+func inFlightSlots(cfg awsBudget, copies int) map[string]chan struct{} {
+	out := map[string]chan struct{}{}
+	for op := range kvsQuotas {
+		if r, ok := cfg.rate(op); ok {
+			out[op] = make(chan struct{}, max(1, int(r)/copies))
 		}
+	}
+	return out
+}
+
+// send makes the call if the budget allows it.
+func (c *budgetClient) send(r *http.Request, op, channel string) (*http.Response, error) {
+	if sem := c.inFlight[op]; sem != nil {
+		select {
+		case sem <- struct{}{}:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+		defer func() { <-sem }()
+	}
+	if wait := c.pausedFor(op); wait > 0 {
+		c.refused.WithLabelValues(op).Inc()
+		return nil, newBudgetError(op, wait)
 	}
 	if ok, wait := c.b.Take(r.Context(), op, channel); !ok {
 		c.refused.WithLabelValues(op).Inc()
 		return nil, newBudgetError(op, wait)
 	}
-	return c.next.Do(r)
+	resp, err := c.next.Do(r)
+	if err == nil && throttled(resp) {
+		c.mu.Lock()
+		c.paused[op] = c.now().Add(throttlePause)
+		c.mu.Unlock()
+	}
+	return resp, err
 }
 
-// describedChannel reads the channel a DescribeSignalingChannel request
-// names, and puts the body back for sending.
-func describedChannel(r *http.Request) (string, error) {
+// pausedFor returns how long op's calls stay refused after a throttle.
+func (c *budgetClient) pausedFor(op string) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.paused[op]
+	if !ok {
+		return 0
+	}
+	wait := until.Sub(c.now())
+	if wait <= 0 {
+		delete(c.paused, op)
+	}
+	return wait
+}
+
+// throttled reports whether KVS refused a call for its rate: a 429, or
+// a ClientLimitExceededException (400), which the control plane and
+// GetIceServerConfig answer over a quota.
+func throttled(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusTooManyRequests ||
+		resp.StatusCode == http.StatusBadRequest && strings.HasPrefix(resp.Header.Get("X-Amzn-Errortype"), "ClientLimitExceededException")
+}
+
+// readCall reads the body of a call, puts it back for sending, and
+// returns the channel it names.
+func readCall(r *http.Request, op string) ([]byte, callTarget, error) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return "", nil
+		return nil, callTarget{}, nil
 	}
 	// The SDK's own request, of a few hundred bytes: read it whole.
 	body, err := io.ReadAll(r.Body)
 	r.Body.Close()
 	if err != nil {
-		return "", fmt.Errorf("vend: reading the DescribeSignalingChannel request: %w", err)
+		return nil, callTarget{}, fmt.Errorf("vend: reading the %s request: %w", op, err)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	var in struct{ ChannelName, ChannelARN string }
-	if json.Unmarshal(body, &in) != nil {
-		return "", nil
-	}
-	if in.ChannelARN != "" {
-		return in.ChannelARN, nil
-	}
-	return in.ChannelName, nil
+	var in callTarget
+	json.Unmarshal(body, &in) // not JSON: names no channel
+	return body, in, nil
 }
 
 // budgetError is a call the budget did not allow. It is a net.Error, so

@@ -36,6 +36,9 @@ type fleetOptions struct {
 	// probeEvery is how often Redis is pinged, to learn that it is out of
 	// reach or back. If zero, 500ms.
 	probeEvery time.Duration
+	// clock times the failures of a streak and the age of shared
+	// answers. If nil, time.Now.
+	clock func() time.Time
 }
 
 // A Fleet is this copy's link to the Redis the copies of the server share.
@@ -46,6 +49,8 @@ type fleetOptions struct {
 // it with [NewFleet]; it is safe for concurrent use.
 type Fleet struct {
 	rdb       *redis.Client
+	pat       *redis.Client // for the patient commands (patientTimeout)
+	beat      *redis.Client // the heartbeat's own connection
 	rate      *redis_rate.Limiter
 	prefix    string
 	timeout   time.Duration
@@ -55,11 +60,21 @@ type Fleet struct {
 	id        string // this copy, as a lease's owner
 	log       *slog.Logger
 
-	up       atomic.Bool
+	up  atomic.Bool
+	now func() time.Time
+	// fails counts the commands that failed in a row, and failedSince
+	// holds when the first of them failed (Unix nanoseconds).
+	fails       atomic.Int64
+	failedSince atomic.Int64
+
 	mu       sync.Mutex
 	onForget []func(channel string)
 	onBack   []func()
-	limited  map[string]func(lines string)
+	onUp     []func()
+	// waiters are closed when a copy announces that it is done with the
+	// lease of their key (see release).
+	waiters map[string]chan struct{}
+	limited map[string]func(lines string)
 
 	upGauge   prometheus.Gauge
 	fallbacks prometheus.Counter
@@ -87,8 +102,19 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 	}
 	var b [8]byte
 	rand.Read(b[:])
+	// The heartbeat measures Redis, not this copy's pool, which a storm
+	// of requests can drain: measured, its pings then timed out waiting
+	// for a connection and took the copies off the fleet.
+	bo := *ro
+	bo.PoolSize, bo.MinIdleConns, bo.MaxIdleConns = 1, 0, 1
+	bo.ReadTimeout, bo.WriteTimeout = 0, 0 // go-redis's 5 s; the heartbeat's context bounds it
+	po := *ro
+	po.ReadTimeout = max(5*ro.ReadTimeout, time.Second)
+	po.WriteTimeout, po.PoolTimeout = po.ReadTimeout, po.ReadTimeout
 	f := &Fleet{
 		rdb:       redis.NewClient(ro),
+		pat:       redis.NewClient(&po),
+		beat:      redis.NewClient(&bo),
 		prefix:    cfg.KeyPrefix,
 		timeout:   orDuration(cfg.Timeout, defaultRedisTimeout),
 		leaseWait: orDuration(cfg.LeaseWait, defaultLeaseWait),
@@ -96,6 +122,7 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 		probe:     opts.probeEvery,
 		id:        hex.EncodeToString(b[:]),
 		log:       opts.logger,
+		now:       opts.clock,
 		stop:      make(chan struct{}),
 		upGauge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kvssign_vend_redis_up", Help: "1 while the shared Redis answers, 0 while this copy uses its own cache, limits and budget.",
@@ -113,11 +140,16 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
+	if f.now == nil {
+		f.now = time.Now
+	}
 	f.rate = redis_rate.NewLimiter(f.rdb)
 	if opts.registry != nil {
 		for _, c := range []prometheus.Collector{f.upGauge, f.fallbacks} {
 			if err := opts.registry.Register(c); err != nil {
 				f.rdb.Close()
+				f.pat.Close()
+				f.beat.Close()
 				return nil, fmt.Errorf("vend: fleet metrics: %w", err)
 			}
 		}
@@ -126,11 +158,11 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 	defer cancel()
 	f.up.Store(true) // so that down logs an outage
 	if err := f.rdb.Ping(ctx).Err(); err != nil {
-		f.down(err)
+		f.down(err, "first ping")
 	} else {
 		f.upGauge.Set(1)
 	}
-	ps := f.rdb.Subscribe(context.Background(), f.forgetChannel(), f.limitedChannel())
+	ps := f.rdb.Subscribe(context.Background(), f.forgetChannel(), f.limitedChannel(), f.releasedChannel())
 	if f.Up() {
 		// Subscribed before the copy serves, so that it misses nothing
 		// the others announce from then on; otherwise go-redis keeps
@@ -207,6 +239,8 @@ func (f *Fleet) Close() error {
 	}
 	close(f.stop)
 	err := f.rdb.Close()
+	f.pat.Close()
+	f.beat.Close()
 	f.wg.Wait()
 	return err
 }
@@ -223,9 +257,28 @@ func (f *Fleet) readiness() string {
 }
 
 // do runs fn on Redis with the timeout, unless Redis is known to be out of
-// reach. An error other than a missing key puts the copy in fallback.
+// reach. An error other than a missing key makes the caller fall back for
+// this request; see failed for when it puts the whole copy in fallback.
 func (f *Fleet) do(ctx context.Context, fn func(ctx context.Context) error) error {
 	return f.doFor(ctx, f.timeout, fn)
+}
+
+// beatTimeout bounds the heartbeat: a Redis that does not answer a PING
+// in that time is out of reach.
+func (f *Fleet) beatTimeout() time.Duration { return max(10*f.timeout, 2*time.Second) }
+
+// patientTimeout bounds the commands where waiting costs less than what
+// failing would: a write retried off the request path, and the shared
+// calls' reads and leases, whose failure sends an AWS call another copy
+// may be making (measured in the storm: with the request's timeout, most
+// of the calls made twice).
+// While commands are failing, it is the usual timeout: a Redis that does
+// not answer at all must cost a request little.
+func (f *Fleet) patientTimeout() time.Duration {
+	if f.fails.Load() > 0 {
+		return f.timeout
+	}
+	return max(5*f.timeout, time.Second)
 }
 
 // doFor is do with a timeout of d.
@@ -236,25 +289,59 @@ func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 	defer cancel()
 	err := fn(ctx)
-	if err != nil && !errors.Is(err, redis.Nil) {
-		f.down(err)
+	switch {
+	case err == nil || errors.Is(err, redis.Nil):
+		f.fails.Store(0)
+	default:
+		f.failed(err)
 	}
 	return err
+}
+
+// Failure detection. On a busy host one command can miss its timeout
+// while Redis is fine; taking the copy off the fleet for it cost the
+// storm (BENCHMARKS.md) many round trips between fleet and local mode,
+// and with them AWS calls made twice. So a failed command only makes its
+// own request fall back; the copy leaves the fleet after downAfter
+// failures in a row spanning downSpan, or when the heartbeat fails. Off
+// the fleet a copy makes its AWS calls alone, which in the storm cost
+// more than waiting for a slow Redis: both bounds are generous.
+const (
+	downAfter = 3
+	downSpan  = 2 * time.Second
+)
+
+// failed counts a failed command, and puts the copy in fallback when the
+// streak is long enough. A command that found no free connection in this
+// copy's pool says nothing of Redis: it is not counted.
+func (f *Fleet) failed(err error) {
+	if errors.Is(err, redis.ErrPoolTimeout) {
+		return
+	}
+	now := f.now().UnixNano()
+	if f.fails.Add(1) == 1 {
+		f.failedSince.Store(now)
+		return
+	}
+	if f.fails.Load() >= downAfter && now-f.failedSince.Load() >= int64(downSpan) {
+		f.down(err, "commands failing for "+downSpan.String())
+	}
 }
 
 var errRedisDown = errors.New("vend: redis is out of reach")
 
 // down puts the copy in fallback and logs it, once per outage; watch
 // brings it back.
-func (f *Fleet) down(err error) {
+func (f *Fleet) down(err error, why string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.upGauge.Set(0)
+	f.fails.Store(0)
 	if !f.up.Swap(false) {
 		return
 	}
 	f.fallbacks.Inc()
-	f.log.Warn("vend: redis out of reach; this copy uses its own cache, limits and budget share until it is back", "err", err.Error())
+	f.log.Warn("vend: redis out of reach; this copy uses its own cache, limits and budget share until it is back", "err", err.Error(), "after", why)
 }
 
 // watch pings Redis every probe interval: a copy that serves from its
@@ -270,12 +357,15 @@ func (f *Fleet) watch() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), max(f.timeout, 100*time.Millisecond))
-		err := f.rdb.Ping(ctx).Err()
+		// The heartbeat may wait longer than a request's command: it is
+		// off the request path, and a failed one takes the copy off the
+		// fleet.
+		ctx, cancel := context.WithTimeout(context.Background(), f.beatTimeout())
+		err := f.beat.Ping(ctx).Err()
 		cancel()
 		switch {
 		case err != nil:
-			f.down(err)
+			f.down(err, "heartbeat")
 		case !f.up.Load():
 			f.mu.Lock()
 			backs := f.onBack
@@ -288,8 +378,12 @@ func (f *Fleet) watch() {
 			f.mu.Lock()
 			f.up.Store(true)
 			f.upGauge.Set(1)
+			ups := f.onUp
 			f.mu.Unlock()
 			f.log.Info("vend: redis is back; the copies share cache, limits and budget again")
+			for _, fn := range ups {
+				fn()
+			}
 		}
 	}
 }
@@ -301,6 +395,59 @@ func (f *Fleet) forgetChannel() string { return f.prefix + "forget" }
 // limitedChannel is the pub/sub channel on which copies announce the
 // rate-limit keys the fleet has run dry.
 func (f *Fleet) limitedChannel() string { return f.prefix + "limited" }
+
+// releasedChannel is the pub/sub channel on which a copy announces the
+// keys whose lease it gave back, its answer written (or not, when AWS
+// failed), so that the copies waiting for it read Redis at once.
+func (f *Fleet) releasedChannel() string { return f.prefix + "released" }
+
+// maxWaiters bounds the keys waited for; past it, every waiter is woken
+// (and reads Redis once more) rather than kept.
+const maxWaiters = 16384
+
+// released returns a channel closed when a copy gives back key's lease.
+func (f *Fleet) released(key string) <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.waiters == nil {
+		f.waiters = map[string]chan struct{}{}
+	}
+	ch, ok := f.waiters[key]
+	if !ok {
+		if len(f.waiters) >= maxWaiters {
+			for _, c := range f.waiters {
+				close(c)
+			}
+			clear(f.waiters)
+		}
+		ch = make(chan struct{})
+		f.waiters[key] = ch
+	}
+	return ch
+}
+
+// wake wakes the waiters of key.
+func (f *Fleet) wake(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ch, ok := f.waiters[key]; ok {
+		close(ch)
+		delete(f.waiters, key)
+	}
+}
+
+// release gives back lease if this copy still holds it, and tells the
+// copies waiting for key.
+func (f *Fleet) release(ctx context.Context, lease, key string) {
+	f.do(ctx, func(ctx context.Context) error {
+		return releaseLease.Run(ctx, f.rdb, []string{lease}, f.id, f.releasedChannel(), key).Err()
+	})
+}
+
+// releaseLease deletes a lease only if this copy still holds it, and
+// announces its key.
+var releaseLease = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then redis.call("del", KEYS[1]) end
+redis.call("publish", ARGV[2], ARGV[3]) return 1`)
 
 // onLimited registers what to do with the keys of limiter name that
 // another copy announces run dry.
@@ -329,6 +476,10 @@ func (f *Fleet) listen(ps *redis.PubSub) {
 			if !ok {
 				return
 			}
+			if m.Channel == f.releasedChannel() {
+				f.wake(m.Payload)
+				continue
+			}
 			if m.Channel == f.limitedChannel() {
 				name, lines, _ := strings.Cut(m.Payload, "\n")
 				f.mu.Lock()
@@ -356,13 +507,15 @@ func (f *Fleet) publishForget(ctx context.Context, channel string) error {
 	})
 }
 
-// subscribe registers what to do when a copy forgets a channel, and when
-// Redis is back after an outage.
-func (f *Fleet) subscribe(forget func(channel string), back func()) {
+// subscribe registers what to do when a copy forgets a channel, when
+// Redis is back after an outage (before the copy uses it again), and once
+// it uses it again.
+func (f *Fleet) subscribe(forget func(channel string), back, up func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.onForget = append(f.onForget, forget)
 	f.onBack = append(f.onBack, back)
+	f.onUp = append(f.onUp, up)
 }
 
 // allow takes one from the GCRA bucket of key (rate per second, burst)

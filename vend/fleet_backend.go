@@ -22,8 +22,10 @@ import (
 // bounds what a copy that missed one (Redis restarting) serves.
 const memoFor = 5 * time.Second
 
-// pollEvery is how often a copy waiting for another's lookup reads Redis.
-const pollEvery = 20 * time.Millisecond
+// pollEvery is how often a copy waiting for another's lookup reads Redis,
+// in case it missed the announcement that the lookup is done (a storm of
+// copies polling Redis more often made Redis the bottleneck).
+const pollEvery = 200 * time.Millisecond
 
 // refreshGrace is how long past its expiry an answer is still served while
 // one copy, in the background, resolves it again: no request waits for
@@ -59,8 +61,12 @@ func newFleetBackend(f *Fleet, inner Backend, cache Cache, clock func() time.Tim
 		memo:        map[string]memoEntry{},
 		flights:     map[string]*fleetFlight{},
 		refreshing:  map[string]bool{},
+		pending:     map[string]*sharedEntry{},
 	}
-	f.subscribe(b.forgetLocal, b.clearMemo)
+	if rb, ok := inner.(*resolverBackend); ok {
+		rb.grace = false // the fleet refreshes ahead itself, once for all copies
+	}
+	f.subscribe(b.forgetLocal, b.clearMemo, b.writePending)
 	return b
 }
 
@@ -74,7 +80,14 @@ type fleetBackend struct {
 	memo       map[string]memoEntry
 	flights    map[string]*fleetFlight
 	refreshing map[string]bool
+	// pending holds what this copy resolved while Redis was out of
+	// reach, to write once it is back: otherwise the other copies
+	// resolve it again.
+	pending map[string]*sharedEntry
 }
+
+// maxWriteBack bounds pending; past it, answers are not written back.
+const maxWriteBack = 8192
 
 // sharedEntry is an answer as kept in Redis.
 type sharedEntry struct {
@@ -123,12 +136,12 @@ func sharedAnswer(e *sharedEntry) (Target, error) {
 }
 
 func (b *fleetBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error) {
-	if !b.f.Up() {
-		return b.inner.Connection(ctx, channel, role, create)
-	}
 	k := b.f.prefix + "conn:" + channel + "|" + string(role)
 	if create {
 		k += "|create"
+	}
+	if !b.f.Up() {
+		return b.fallback(ctx, k, channel, role, create)
 	}
 	now := b.now()
 	b.mu.RLock()
@@ -169,7 +182,7 @@ func (b *fleetBackend) Connection(ctx context.Context, channel string, role kvs.
 func (b *fleetBackend) lookup(ctx context.Context, k, channel string, role kvs.Role, create bool) (Target, error) {
 	old, err := b.get(ctx, k)
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return b.inner.Connection(ctx, channel, role, create)
+		return b.fallback(ctx, k, channel, role, create)
 	}
 	if old != nil && b.now().Before(old.graceUntil()) {
 		b.remember(k, old)
@@ -180,17 +193,82 @@ func (b *fleetBackend) lookup(ctx context.Context, k, channel string, role kvs.R
 	}
 	release, won, err := b.lease(ctx, k)
 	if err != nil {
-		return b.inner.Connection(ctx, channel, role, create)
+		return b.fallback(ctx, k, channel, role, create)
 	}
 	if !won {
 		if e, ok := b.await(ctx, k); ok {
 			return sharedAnswer(e)
 		}
 		// The copy holding the lease is slow or gone: ask ourselves.
-		return b.resolve(ctx, k, channel, role, create, old)
+		return b.resolve(ctx, k, channel, role, create, old, nil)
 	}
-	defer release()
-	return b.resolve(ctx, k, channel, role, create, old)
+	return b.resolve(ctx, k, channel, role, create, old, release)
+}
+
+// fallback answers with inner alone, Redis being out of reach for this
+// request or for the copy, and shares a fresh answer when it can: at once
+// (best effort) if Redis is in use, else once it is back.
+func (b *fleetBackend) fallback(ctx context.Context, k, channel string, role kvs.Role, create bool) (Target, error) {
+	t, err := b.inner.Connection(ctx, channel, role, create)
+	if err != nil || t.Stale {
+		return t, err
+	}
+	e, keep := b.entryOf(t)
+	if b.f.Up() {
+		go b.putNX(context.WithoutCancel(ctx), k, e, keep)
+		return t, nil
+	}
+	b.mu.Lock()
+	if len(b.pending) < maxWriteBack {
+		b.pending[k] = e
+	}
+	b.mu.Unlock()
+	return t, nil
+}
+
+// entryOf is the shared entry of a fresh answer, and how long Redis keeps
+// it.
+func (b *fleetBackend) entryOf(t Target) (*sharedEntry, time.Duration) {
+	exp := t.Expires
+	if exp.IsZero() {
+		exp = b.now().Add(time.Minute)
+	}
+	e := &sharedEntry{ARN: t.ChannelARN, Region: t.Region, Endpoint: t.Endpoint, ICE: t.ICEServers, Expires: exp.UnixMilli()}
+	return e, exp.Add(max(b.staleFor, refreshGrace)).Sub(b.now())
+}
+
+// writePending writes, in the background, what this copy resolved while
+// Redis was out of reach.
+func (b *fleetBackend) writePending() {
+	b.mu.Lock()
+	pending := b.pending
+	b.pending = map[string]*sharedEntry{}
+	b.mu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	go func() {
+		ctx := context.Background()
+		for k, e := range pending {
+			keep := e.expires().Add(max(b.staleFor, refreshGrace)).Sub(b.now())
+			if b.putNX(ctx, k, e, keep) != nil && !b.f.Up() {
+				return
+			}
+		}
+	}()
+}
+
+// putNX writes e unless Redis has an answer for k already: another
+// copy's, as fresh as this one.
+func (b *fleetBackend) putNX(ctx context.Context, k string, e *sharedEntry, keep time.Duration) error {
+	if keep <= 0 {
+		return nil
+	}
+	raw, _ := json.Marshal(e)
+	// Off the request path: a longer timeout than a request's.
+	return b.f.doFor(ctx, b.f.patientTimeout(), func(ctx context.Context) error {
+		return b.f.pat.SetNX(ctx, k, raw, keep).Err()
+	})
 }
 
 // lease takes k's lease, which lets one copy of the fleet resolve k.
@@ -202,11 +280,7 @@ func (b *fleetBackend) lease(ctx context.Context, k string) (release func(), won
 		won, err = b.f.rdb.SetNX(ctx, key, b.f.id, 2*b.f.leaseWait).Result()
 		return err
 	})
-	release = func() {
-		b.f.do(ctx, func(ctx context.Context) error {
-			return releaseLease.Run(ctx, b.f.rdb, []string{key}, b.f.id).Err()
-		})
-	}
+	release = func() { b.f.release(ctx, key, k) }
 	return release, won, err
 }
 
@@ -241,24 +315,24 @@ func (b *fleetBackend) refreshAsync(ctx context.Context, k, channel string, role
 		if err != nil || !won {
 			return
 		}
-		defer release()
-		b.resolve(ctx, k, channel, role, create, old)
+		b.resolve(ctx, k, channel, role, create, old, release)
 	}()
 }
 
-// releaseLease deletes a lease only if this copy still holds it.
-var releaseLease = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
-
-// await reads k until another copy's answer is there, for at most the
-// lease wait.
+// await reads k when the copy holding its lease gives it back, or every
+// pollEvery, until another copy's answer is there, for at most the lease
+// wait. A lease given back without an answer (AWS failed) ends the wait.
 func (b *fleetBackend) await(ctx context.Context, k string) (*sharedEntry, bool) {
 	deadline := time.Now().Add(b.f.leaseWait)
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for time.Now().Before(deadline) {
+		gaveBack := false
 		select {
 		case <-ctx.Done():
 			return nil, false
+		case <-b.f.released(k):
+			gaveBack = true
 		case <-t.C:
 		}
 		e, err := b.get(ctx, k)
@@ -269,33 +343,41 @@ func (b *fleetBackend) await(ctx context.Context, k string) (*sharedEntry, bool)
 			b.remember(k, e)
 			return e, true
 		}
+		if gaveBack {
+			return nil, false
+		}
 	}
 	return nil, false
 }
 
 // resolve asks inner and shares its answer. old is what Redis held, if
 // anything: served stale when AWS fails, and the ARN every copy must
-// forget when the channel is gone or was created again.
-func (b *fleetBackend) resolve(ctx context.Context, k, channel string, role kvs.Role, create bool, old *sharedEntry) (Target, error) {
+// forget when the channel is gone or was created again. release, if not
+// nil, gives back k's lease once the answer is written.
+func (b *fleetBackend) resolve(ctx context.Context, k, channel string, role kvs.Role, create bool, old *sharedEntry, release func()) (Target, error) {
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	t, err := b.inner.Connection(ctx, channel, role, create)
 	if old != nil && !old.NotFound && old.ARN != "" && old.ARN != channel &&
 		(errors.Is(err, ErrChannelNotFound) || err == nil && t.ChannelARN != old.ARN) {
 		// Other copies still map the name to the old ARN in their own
 		// resolvers; they must not serve it when Redis is out of reach.
+		forgetCalls(ctx, b.f, old.ARN)
 		b.f.publishForget(ctx, old.ARN)
 	}
 	switch {
 	case err == nil && !t.Stale:
-		exp := t.Expires
-		if exp.IsZero() {
-			exp = b.now().Add(time.Minute)
-		}
-		e := &sharedEntry{ARN: t.ChannelARN, Region: t.Region, Endpoint: t.Endpoint, ICE: t.ICEServers, Expires: exp.UnixMilli()}
-		b.put(ctx, k, e, exp.Add(max(b.staleFor, refreshGrace)).Sub(b.now()))
+		e, keep := b.entryOf(t)
+		b.put(ctx, k, e, keep, release)
+		release = nil
 		return t, nil
 	case errors.Is(err, ErrChannelNotFound):
 		e := &sharedEntry{NotFound: true, Expires: b.now().Add(b.notFoundFor).UnixMilli()}
-		b.put(ctx, k, e, b.notFoundFor)
+		b.put(ctx, k, e, b.notFoundFor, release)
+		release = nil
 	case errors.Is(err, ErrUnavailable) && old != nil && !old.NotFound && b.now().Before(old.expires().Add(b.staleFor)):
 		s := old.target()
 		s.Stale = true
@@ -322,15 +404,33 @@ func (b *fleetBackend) get(ctx context.Context, k string) (*sharedEntry, error) 
 	return &e, nil
 }
 
-func (b *fleetBackend) put(ctx context.Context, k string, e *sharedEntry, keep time.Duration) {
+// put writes e for keep, then runs after (if not nil). A write past the
+// timeout is tried again in the background, with a longer one: an answer
+// not shared costs every other copy the same AWS calls (measured in the
+// storm, most lost answers were writes that timed out).
+func (b *fleetBackend) put(ctx context.Context, k string, e *sharedEntry, keep time.Duration, after func()) {
+	b.remember(k, e)
+	done := func() {
+		if after != nil {
+			after()
+		}
+	}
 	if keep <= 0 {
+		done()
 		return
 	}
 	raw, _ := json.Marshal(e)
-	b.f.do(ctx, func(ctx context.Context) error {
-		return b.f.rdb.Set(ctx, k, raw, keep).Err()
-	})
-	b.remember(k, e)
+	set := func(ctx context.Context) error { return b.f.rdb.Set(ctx, k, raw, keep).Err() }
+	if b.f.do(ctx, set) == nil {
+		done()
+		return
+	}
+	go func() {
+		b.f.doFor(ctx, b.f.patientTimeout(), func(ctx context.Context) error {
+			return b.f.pat.Set(ctx, k, raw, keep).Err()
+		})
+		done()
+	}()
 }
 
 // remember keeps e in this copy for memoFor, or until it expires and its
@@ -369,6 +469,7 @@ func (b *fleetBackend) Forget(channel string) {
 		}
 	}
 	b.f.do(ctx, func(ctx context.Context) error { return b.f.rdb.Del(ctx, keys...).Err() })
+	forgetCalls(ctx, b.f, names...)
 	for _, n := range names {
 		b.forgetLocal(n)
 		b.f.publishForget(ctx, n)
@@ -398,6 +499,11 @@ func (b *fleetBackend) forgetLocal(channel string) {
 	for k, m := range b.memo {
 		if strings.HasPrefix(k, prefix) || m.e.ARN == channel {
 			delete(b.memo, k)
+		}
+	}
+	for k, e := range b.pending {
+		if strings.HasPrefix(k, prefix) || e.ARN == channel {
+			delete(b.pending, k)
 		}
 	}
 	b.mu.Unlock()

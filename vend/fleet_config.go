@@ -24,8 +24,9 @@ type redisConfig struct {
 	// CAFile is a PEM file of the certificate authorities a rediss://
 	// server's certificate is checked against. If empty, the system's.
 	CAFile string `json:"caFile,omitempty"`
-	// Timeout bounds every Redis command: past it the copy falls back to
-	// its own cache and limits until Redis answers again. If zero, 50ms.
+	// Timeout bounds every Redis command: past it the request falls back
+	// to the copy's own cache and limits, and after two seconds of failed
+	// commands, the copy does until Redis answers again. If zero, 200ms.
 	Timeout Duration `json:"timeout,omitempty"`
 	// KeyPrefix starts every key the server writes, so that fleets (or
 	// environments) can share one Redis. If empty, "kvssign:".
@@ -74,7 +75,7 @@ const kvsDescribePerChannel = 5
 
 // Fleet defaults.
 const (
-	defaultRedisTimeout = 50 * time.Millisecond
+	defaultRedisTimeout = 200 * time.Millisecond
 	defaultLeaseWait    = time.Second
 	defaultKeyPrefix    = "kvssign:"
 	defaultMargin       = 0.8

@@ -2,11 +2,15 @@ package vend
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kvssign/kvssign/awskvs"
 )
 
 // FuzzParseDry: an announcement from another copy (or anyone who can
@@ -28,16 +32,20 @@ func FuzzParseDry(f *testing.F) {
 	})
 }
 
-// FuzzDescribedChannel: whatever the body of a DescribeSignalingChannel
-// request, reading its channel neither panics nor changes the body sent.
-func FuzzDescribedChannel(f *testing.F) {
+// FuzzReadCall: whatever the body of a KVS request, reading its channel
+// neither panics nor changes the body sent.
+func FuzzReadCall(f *testing.F) {
 	for _, s := range []string{`{"ChannelName":"cam-1"}`, `{"ChannelARN":"arn:aws:kinesisvideo:us-west-2:123456789012:channel/c/1"}`, `{`, ``, `[]`, `{"ChannelName":5}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, _ := http.NewRequest("POST", "http://127.0.0.1/describeSignalingChannel", bytes.NewReader(body))
-		if _, err := describedChannel(r); err != nil {
+		read, _, err := readCall(r, "DescribeSignalingChannel")
+		if err != nil {
 			t.Fatal(err)
+		}
+		if len(body) > 0 && !bytes.Equal(read, body) {
+			t.Errorf("read %q of %q", read, body)
 		}
 		got, _ := io.ReadAll(r.Body)
 		if !bytes.Equal(got, body) {
@@ -65,4 +73,33 @@ func TestDryKeysCarryAnyName(t *testing.T) {
 	if !slices.Equal(got, names) {
 		t.Errorf("parseDry read %q; want %q", got, names)
 	}
+}
+
+// FuzzICEAged: whatever a GetIceServerConfig answer kept in Redis holds,
+// aging it never panics, and what it yields keeps every server with a Ttl
+// past the resolvers' margin.
+func FuzzICEAged(f *testing.F) {
+	for _, s := range []string{`{"IceServerList":[{"Password":"p","Ttl":300,"Uris":["turn:a"],"Username":"u"}]}`,
+		`{"IceServerList":[{"Ttl":"300"}]}`, `{"IceServerList":[{"Ttl":1e30}]}`, `{"IceServerList":null}`, `[`, ``} {
+		f.Add([]byte(s), int64(10*time.Second))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, d int64) {
+		out, ok := iceAged(body, time.Duration(d))
+		if !ok {
+			return
+		}
+		var a iceAnswer
+		if err := json.Unmarshal(out, &a); err != nil {
+			t.Fatalf("aged answer is not JSON: %v", err)
+		}
+		ttls, ok := a.ttls()
+		if !ok {
+			t.Fatalf("aged answer %s has a bad Ttl", out)
+		}
+		for _, ttl := range ttls {
+			if time.Duration(ttl)*time.Second <= awskvs.ICEMargin {
+				t.Errorf("aged by %v: Ttl %d within the margin", time.Duration(d), ttl)
+			}
+		}
+	})
 }

@@ -33,6 +33,9 @@ type StormResult struct {
 	DialFailed map[int]int
 	Calls      map[string]int64
 	Throttled  int64
+	// Errors are the calls KVS refused, by operation: in a storm on
+	// existing channels, the throttled ones.
+	Errors map[string]int64
 	// SteadyCalls are the AWS calls made while every device asked once
 	// more, after the storm.
 	SteadyCalls int64
@@ -48,15 +51,19 @@ func (r StormResult) calls() int64 {
 	return n
 }
 
-// emulatorCounts reads the emulator's calls by operation and its
-// throttles.
-func emulatorCounts(ctx context.Context, e *Emulator) (map[string]int64, int64, error) {
-	var s struct {
-		Calls     map[string]int64 `json:"calls"`
-		Throttled int64            `json:"throttled"`
-	}
+// emulatorStats are the emulator's counters the storm reads.
+type emulatorStats struct {
+	Calls     map[string]int64 `json:"calls"`
+	Errors    map[string]int64 `json:"errors"`
+	Throttled int64            `json:"throttled"`
+}
+
+// emulatorCounts reads the emulator's calls and errors by operation and
+// its throttles.
+func emulatorCounts(ctx context.Context, e *Emulator) (emulatorStats, error) {
+	var s emulatorStats
 	err := e.admin(ctx, http.MethodGet, "stats", nil, &s)
-	return s.Calls, s.Throttled, err
+	return s, err
 }
 
 // runStorm starts a fleet, lets every device ask at once, and then asks
@@ -68,7 +75,7 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 		return res, err
 	}
 	defer f.stop()
-	calls0, thr0, err := emulatorCounts(ctx, f.e)
+	s0, err := emulatorCounts(ctx, f.e)
 	if err != nil {
 		return res, err
 	}
@@ -79,32 +86,35 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 	sctx, cancel := context.WithTimeout(ctx, cfg.Limit)
 	defer cancel()
 	d.storm(sctx)
-	calls1, thr1, err := emulatorCounts(ctx, f.e)
+	s1, err := emulatorCounts(ctx, f.e)
 	if err != nil {
 		return res, err
 	}
-	res.Calls = map[string]int64{}
-	for op, n := range calls1 {
+	res.Calls, res.Errors = map[string]int64{}, map[string]int64{}
+	for op, n := range s1.Calls {
 		// The WebSocket connections count as calls too; only the
 		// control plane's are AWS calls of the copies.
-		if n-calls0[op] > 0 && !strings.HasPrefix(op, "Connect") {
-			res.Calls[op] = n - calls0[op]
+		if n-s0.Calls[op] > 0 && !strings.HasPrefix(op, "Connect") {
+			res.Calls[op] = n - s0.Calls[op]
+		}
+		if e := s1.Errors[op] - s0.Errors[op]; e > 0 && !strings.HasPrefix(op, "Connect") {
+			res.Errors[op] = e
 		}
 	}
-	res.Throttled = thr1 - thr0
+	res.Throttled = s1.Throttled - s0.Throttled
 	res.GotURL, res.Connected = len(d.toURL), len(d.toConnect)
 	res.ToURL, res.ToConnect = d.toURL, d.toConnect
 	slices.Sort(res.ToURL)
 	slices.Sort(res.ToConnect)
 	res.Refused, res.Transport, res.DialFailed = d.refused, int(d.transport.Load()), d.dialFailed
 	res.Steady = d.steady(ctx)
-	calls2, _, err := emulatorCounts(ctx, f.e)
+	s2, err := emulatorCounts(ctx, f.e)
 	if err != nil {
 		return res, err
 	}
-	for op, n := range calls2 {
+	for op, n := range s2.Calls {
 		if !strings.HasPrefix(op, "Connect") {
-			res.SteadyCalls += n - calls1[op]
+			res.SteadyCalls += n - s1.Calls[op]
 		}
 	}
 	return res, nil
@@ -267,7 +277,7 @@ type stormTable struct {
 
 func newStormTable(out io.Writer) *stormTable {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "copies\tredis\tdevices\tgot URL\tconnected\tURL p50 s\tURL p99 s\tURL max s\tconnected max s\trefused, failed\tAWS calls\tthrottled\tsteady calls/req\t")
+	fmt.Fprintln(tw, "copies\tredis\tdevices\tgot URL\tconnected\tURL p50 s\tURL p99 s\tURL max s\tconnected max s\trefused, failed\tAWS calls\tthrottled (errors by op)\tsteady calls/req\t")
 	return &stormTable{tw: tw}
 }
 
@@ -297,13 +307,16 @@ func (w *stormTable) row(cfg StormConfig, r StormResult) {
 	for _, s := range slices.Sorted(maps.Keys(r.DialFailed)) {
 		refused = append(refused, fmt.Sprintf("%d×dial%d", r.DialFailed[s], s))
 	}
-	var ops []string
-	for _, op := range slices.Sorted(maps.Keys(r.Calls)) {
-		ops = append(ops, fmt.Sprintf("%s=%d", abbrevOp(op), r.Calls[op]))
+	byOp := func(m map[string]int64) string {
+		var ops []string
+		for _, op := range slices.Sorted(maps.Keys(m)) {
+			ops = append(ops, fmt.Sprintf("%s=%d", abbrevOp(op), m[op]))
+		}
+		return strings.Join(ops, " ")
 	}
-	fmt.Fprintf(w.tw, "%d\t%t\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%d (%s)\t%d\t%.4f\t\n", cfg.Copies, cfg.RedisServer != "", r.Devices,
+	fmt.Fprintf(w.tw, "%d\t%t\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%d (%s)\t%d (%s)\t%.4f\t\n", cfg.Copies, cfg.RedisServer != "", r.Devices,
 		r.GotURL, r.Connected, q(r.ToURL, 0.5), q(r.ToURL, 0.99), last(r.ToURL), last(r.ToConnect), strings.Join(refused, " "),
-		r.calls(), strings.Join(ops, " "), r.Throttled, float64(r.SteadyCalls)/float64(max(r.Steady, 1)))
+		r.calls(), byOp(r.Calls), r.Throttled, byOp(r.Errors), float64(r.SteadyCalls)/float64(max(r.Steady, 1)))
 }
 
 func (w *stormTable) flush() error { return w.tw.Flush() }
