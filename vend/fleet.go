@@ -79,8 +79,10 @@ type Fleet struct {
 	upGauge   prometheus.Gauge
 	fallbacks prometheus.Counter
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
 }
 
 // NewFleet connects to the Redis of cfg.Redis, which must be set. A Redis
@@ -232,17 +234,26 @@ func (discardRedisLog) Printf(context.Context, string, ...any) {}
 
 // Close stops listening for invalidations and closes the connections.
 func (f *Fleet) Close() error {
+	f.closeOnce.Do(func() {
+		close(f.stop)
+		f.closeErr = f.rdb.Close()
+		f.pat.Close()
+		f.beat.Close()
+		f.wg.Wait()
+	})
+	return f.closeErr
+}
+
+// closed reports whether Close has begun: work still under way in the
+// background (a lookup, a late write) then sends no command, and what
+// fails is no sign that Redis is out of reach.
+func (f *Fleet) closed() bool {
 	select {
 	case <-f.stop:
-		return nil
+		return true
 	default:
+		return false
 	}
-	close(f.stop)
-	err := f.rdb.Close()
-	f.pat.Close()
-	f.beat.Close()
-	f.wg.Wait()
-	return err
 }
 
 // Up reports whether Redis is in use (true) or the copy is on its own.
@@ -283,7 +294,7 @@ func (f *Fleet) patientTimeout() time.Duration {
 
 // doFor is do with a timeout of d.
 func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.Context) error) error {
-	if !f.up.Load() {
+	if !f.up.Load() || f.closed() {
 		return errRedisDown
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
@@ -292,7 +303,7 @@ func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.
 	switch {
 	case err == nil || errors.Is(err, redis.Nil):
 		f.fails.Store(0)
-	default:
+	case !f.closed():
 		f.failed(err)
 	}
 	return err

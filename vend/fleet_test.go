@@ -613,7 +613,7 @@ func TestBudgetFallbackShare(t *testing.T) {
 		t.Errorf("over the share: ok %v, wait %v; want refused for up to 0.5 s", ok, wait)
 	}
 	if ok, _ := b.Take(ctx, "GetIceServerConfig", "c"); !ok {
-		t.Error("GetIceServerConfig is budgeted by default")
+		t.Error("GetIceServerConfig refused; want it unbudgeted by default (no account quota)")
 	}
 }
 
@@ -639,5 +639,38 @@ func TestFleetNotFound(t *testing.T) {
 	f.clock.Advance(6 * time.Second) // past the 5 s default
 	if got := f.copies[1].ts.post(t, tokCamera, body); got.status != 200 {
 		t.Errorf("after the not-found time, created: %d %s; want 200", got.status, got.body)
+	}
+}
+
+// TestFleetCloseAtOnce: Close may be called from several goroutines at
+// once, and what fails after it (the clients are closed) is not taken for
+// Redis going out of reach.
+func TestFleetCloseAtOnce(t *testing.T) {
+	rs := startRedis(t)
+	logs := &syncBuffer{}
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	f, err := newFleet(redisConfig{URL: rs.URL(), Copies: 1, Timeout: Duration(2 * time.Second)},
+		fleetOptions{logger: testLogger(logs), registry: prometheus.NewRegistry(), probeEvery: time.Hour, clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { f.Close() })
+	}
+	wg.Wait()
+	ctx := context.Background()
+	// Commands failing in a row over more than downSpan would take a
+	// copy off the fleet.
+	for range downAfter + 1 {
+		if err := f.do(ctx, func(ctx context.Context) error { return f.rdb.Ping(ctx).Err() }); err == nil {
+			t.Error("a command after Close succeeded")
+		}
+		now.Add(int64(downSpan))
+	}
+	if strings.Contains(logs.String(), "out of reach") {
+		t.Errorf("Close was logged as an outage:\n%s", logs)
 	}
 }
