@@ -60,7 +60,6 @@ func newFleetBackend(f *Fleet, inner Backend, cache Cache, clock func() time.Tim
 		notFoundFor: orDuration(cache.NotFoundFor, awskvs.DefaultNotFoundTTL),
 		memo:        map[string]memoEntry{},
 		flights:     map[string]*fleetFlight{},
-		refreshing:  map[string]bool{},
 		pending:     map[string]*sharedEntry{},
 	}
 	if rb, ok := inner.(*resolverBackend); ok {
@@ -79,7 +78,7 @@ type fleetBackend struct {
 	mu         sync.RWMutex
 	memo       map[string]memoEntry
 	flights    map[string]*fleetFlight
-	refreshing map[string]bool
+	refreshing refreshes[string]
 	// pending holds what this copy resolved while Redis was out of
 	// reach, to write once it is back: otherwise the other copies
 	// resolve it again.
@@ -288,21 +287,7 @@ func (b *fleetBackend) lease(ctx context.Context, k string) (release func(), won
 // by the key's lease, once in the fleet; another copy's fresh answer, once
 // in Redis, is taken instead.
 func (b *fleetBackend) refreshAsync(ctx context.Context, k, channel string, role kvs.Role, create bool) {
-	b.mu.Lock()
-	if b.refreshing[k] {
-		b.mu.Unlock()
-		return
-	}
-	b.refreshing[k] = true
-	b.mu.Unlock()
-	go func() {
-		defer func() {
-			b.mu.Lock()
-			delete(b.refreshing, k)
-			b.mu.Unlock()
-		}()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
+	b.refreshing.start(ctx, k, func(ctx context.Context) {
 		old, err := b.get(ctx, k)
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return
@@ -316,7 +301,7 @@ func (b *fleetBackend) refreshAsync(ctx context.Context, k, channel string, role
 			return
 		}
 		b.resolve(ctx, k, channel, role, create, old, release)
-	}()
+	})
 }
 
 // await reads k when the copy holding its lease gives it back, or every

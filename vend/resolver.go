@@ -27,7 +27,7 @@ import (
 // served once more (their credentials stay valid awskvs.ICEMargin longer)
 // while the refresh runs in the background: no request waits for it.
 func NewResolverBackend(r, creating *awskvs.Resolver) Backend {
-	b := &resolverBackend{r: r, creating: creating, grace: true, refreshing: map[memoKey]bool{}}
+	b := &resolverBackend{r: r, creating: creating, grace: true}
 	for i := range b.shards {
 		b.shards[i].m = make(map[memoKey]memo)
 	}
@@ -46,8 +46,7 @@ type resolverBackend struct {
 	// servers are refreshed in the background; off under a fleet, which
 	// does the same fleet-wide.
 	grace      bool
-	mu         sync.Mutex
-	refreshing map[memoKey]bool
+	refreshing refreshes[memoKey]
 }
 
 type memoShard struct {
@@ -119,23 +118,9 @@ func (b *resolverBackend) resolve(ctx context.Context, k memoKey, sh *memoShard)
 
 // refreshAsync resolves k again in the background, once at a time.
 func (b *resolverBackend) refreshAsync(ctx context.Context, k memoKey) {
-	b.mu.Lock()
-	if b.refreshing[k] {
-		b.mu.Unlock()
-		return
-	}
-	b.refreshing[k] = true
-	b.mu.Unlock()
-	go func() {
-		defer func() {
-			b.mu.Lock()
-			delete(b.refreshing, k)
-			b.mu.Unlock()
-		}()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
+	b.refreshing.start(ctx, k, func(ctx context.Context) {
 		b.resolve(ctx, k, &b.shards[shardOf(k.channel)%uint32(len(b.shards))])
-	}()
+	})
 }
 
 func (b *resolverBackend) now() time.Time {
@@ -229,4 +214,35 @@ func backendError(err error) error {
 		return unavailable{err}
 	}
 	return err
+}
+
+// refreshes runs background refreshes, one per key at a time, each with
+// its own deadline and detached from the request that asked for it.
+type refreshes[K comparable] struct {
+	mu      sync.Mutex
+	running map[K]bool
+}
+
+// start runs fn for k in a goroutine, unless one for k is running.
+func (r *refreshes[K]) start(ctx context.Context, k K, fn func(ctx context.Context)) {
+	r.mu.Lock()
+	if r.running[k] {
+		r.mu.Unlock()
+		return
+	}
+	if r.running == nil {
+		r.running = make(map[K]bool)
+	}
+	r.running[k] = true
+	r.mu.Unlock()
+	go func() {
+		defer func() {
+			r.mu.Lock()
+			delete(r.running, k)
+			r.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		fn(ctx)
+	}()
 }
