@@ -216,17 +216,7 @@ func TestICERefreshOneCopy(t *testing.T) {
 	if ice, _ := json.Marshal(got.conn.ICEServers); string(ice) != string(oldICE) {
 		t.Errorf("in the refresh grace: ICE servers changed before the refresh ended")
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := c.ts.post(t, tokAlice, viewerCam1)
-		if ice, _ := json.Marshal(got.conn.ICEServers); got.status == 200 && string(ice) != string(oldICE) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the ICE servers were not refreshed in the background")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitICEChanged(t, c.ts, oldICE, time.Now().Add(10*time.Second))
 	if d := iceCalls() - before; d != 1 {
 		t.Errorf("the refresh made %d GetIceServerConfig calls; want 1", d)
 	}

@@ -575,16 +575,7 @@ func TestFleetICERefresh(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, c := range f.copies {
-		for {
-			got := c.ts.post(t, tokAlice, viewerCam1)
-			if ice, _ := json.Marshal(got.conn.ICEServers); got.status == 200 && string(ice) != string(oldICE) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the ICE servers were not refreshed in the background")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		waitICEChanged(t, c.ts, oldICE, deadline)
 	}
 	if d := iceCalls() - before; d != 1 {
 		t.Errorf("the refresh made %d GetIceServerConfig calls over 2 copies; want 1", d)
@@ -672,5 +663,21 @@ func TestFleetCloseAtOnce(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "out of reach") {
 		t.Errorf("Close was logged as an outage:\n%s", logs)
+	}
+}
+
+// waitICEChanged asks ts for alice's viewer connection until its ICE
+// servers are other than old, failing the test at deadline.
+func waitICEChanged(t *testing.T, ts *testServer, old []byte, deadline time.Time) {
+	t.Helper()
+	for {
+		got := ts.post(t, tokAlice, viewerCam1)
+		if ice, _ := json.Marshal(got.conn.ICEServers); got.status == 200 && string(ice) != string(old) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ICE servers were not refreshed in the background")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -70,22 +70,27 @@ type memo struct {
 func (b *resolverBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error) {
 	k := memoKey{channel, role, create && b.creating != nil}
 	sh := &b.shards[shardOf(channel)%uint32(len(b.shards))]
-	if b.grace {
-		sh.mu.RLock()
-		m, ok := sh.m[k]
-		sh.mu.RUnlock()
-		if now := b.now(); ok && m.ice != nil && !now.Before(m.iceExp) && now.Before(m.iceExp.Add(refreshGrace)) {
-			b.refreshAsync(ctx, k)
-			t := m.last
-			t.FromCache = true
-			return t, nil
-		}
+	m, ok := sh.get(k)
+	if b.grace && ok && m.ice != nil && b.inGrace(m.iceExp) {
+		b.refreshAsync(ctx, k)
+		t := m.last
+		t.FromCache = true
+		return t, nil
 	}
-	return b.resolve(ctx, k, sh)
+	return b.resolve(ctx, k, sh, m, ok)
 }
 
-// resolve asks the resolver and remembers the answer in sh.
-func (b *resolverBackend) resolve(ctx context.Context, k memoKey, sh *memoShard) (Target, error) {
+// get returns k's memo, if any.
+func (sh *memoShard) get(k memoKey) (memo, bool) {
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	m, ok := sh.m[k]
+	return m, ok
+}
+
+// resolve asks the resolver and remembers the answer in sh; m and ok are
+// k's memo as read before, which the answer replaces when it differs.
+func (b *resolverBackend) resolve(ctx context.Context, k memoKey, sh *memoShard, m memo, ok bool) (Target, error) {
 	r := b.r
 	if k.create {
 		r = b.creating
@@ -94,9 +99,6 @@ func (b *resolverBackend) resolve(ctx context.Context, k memoKey, sh *memoShard)
 	if err != nil {
 		return Target{}, backendError(err)
 	}
-	sh.mu.RLock()
-	m, ok := sh.m[k]
-	sh.mu.RUnlock()
 	if !ok || m.ice == nil || m.arn != c.ChannelARN || !m.iceExp.Equal(c.ICEServersExpire) || m.last.Endpoint != c.WSSEndpoint {
 		a, _ := kvs.ParseChannelARN(c.ChannelARN)
 		m = memo{arn: c.ChannelARN, iceExp: c.ICEServersExpire, ice: convertICE(c)}
@@ -119,8 +121,17 @@ func (b *resolverBackend) resolve(ctx context.Context, k memoKey, sh *memoShard)
 // refreshAsync resolves k again in the background, once at a time.
 func (b *resolverBackend) refreshAsync(ctx context.Context, k memoKey) {
 	b.refreshing.start(ctx, k, func(ctx context.Context) {
-		b.resolve(ctx, k, &b.shards[shardOf(k.channel)%uint32(len(b.shards))])
+		sh := &b.shards[shardOf(k.channel)%uint32(len(b.shards))]
+		m, ok := sh.get(k)
+		b.resolve(ctx, k, sh, m, ok)
 	})
+}
+
+// inGrace reports whether ICE servers due at exp are in their refresh
+// grace now.
+func (b *resolverBackend) inGrace(exp time.Time) bool {
+	now := b.now()
+	return !now.Before(exp) && now.Before(exp.Add(refreshGrace))
 }
 
 func (b *resolverBackend) now() time.Time {
