@@ -46,6 +46,7 @@ func stormMain(ctx context.Context, bin string, fs *flag.FlagSet, args []string,
 	fs.IntVar(&cfg.Devices, "devices", 10000, "devices asking at once")
 	copies := fs.String("copies", "1,4", "copies of kvssign serve, comma-separated: one storm each")
 	fs.StringVar(&cfg.RedisServer, "redis-server", "", "redis-server binary: run each storm again with the copies sharing a Redis")
+	alone := fs.Bool("alone", true, "with -redis-server, also run each storm without Redis (false: only with it)")
 	fs.StringVar(&cfg.RedisTimeout, "redis-timeout", "", "the copies' redis.timeout, e.g. 500ms (default: kvssign serve's)")
 	fs.IntVar(&cfg.ConnectWorkers, "connect-workers", 64, "WebSocket connections opened at once")
 	fs.DurationVar(&cfg.Limit, "limit", 3*time.Minute, "how long a storm may last")
@@ -59,7 +60,14 @@ func stormMain(ctx context.Context, bin string, fs *flag.FlagSet, args []string,
 	if cfg.Channels < 1 || cfg.Devices < cfg.Channels || cfg.ConnectWorkers < 1 || cfg.Limit <= 0 {
 		return fmt.Errorf("load: storm: -channels, -connect-workers and -limit must be positive and -devices at least -channels")
 	}
-	return stormProgram(ctx, bin, cfg, ns, cfg.RedisServer != "", out)
+	variants := []bool{false}
+	if cfg.RedisServer != "" {
+		variants = []bool{true}
+		if *alone {
+			variants = []bool{false, true}
+		}
+	}
+	return stormProgram(ctx, bin, cfg, ns, variants, out)
 }
 
 // stormFleet is what a storm runs against: the emulator with KVS's
@@ -199,17 +207,14 @@ func ensureFileLimit(need int) error {
 	return nil
 }
 
-// stormProgram runs the storm for each number of copies, without Redis
-// and, given redis-server, with it, and prints a row for each.
-func stormProgram(ctx context.Context, bin string, cfg StormConfig, copies []int, redis bool, out io.Writer) error {
+// stormProgram runs the storm for each number of copies and each of
+// variants (with Redis or not), and prints a row for each.
+func stormProgram(ctx context.Context, bin string, cfg StormConfig, copies []int, variants []bool, out io.Writer) error {
 	if err := ensureFileLimit(cfg.Devices + 1000); err != nil {
 		return err
 	}
 	w := newStormTable(out)
-	for _, withRedis := range []bool{false, true} {
-		if withRedis && !redis {
-			continue
-		}
+	for _, withRedis := range variants {
 		for _, n := range copies {
 			c := cfg
 			c.Copies = n

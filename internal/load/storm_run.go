@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // StormResult is what one storm measured.
@@ -40,6 +42,11 @@ type StormResult struct {
 	// more, after the storm.
 	SteadyCalls int64
 	Steady      int
+	// Shared are the copies' kvssign_vend_shared_calls_total after the
+	// storm, summed, by outcome; Fallbacks their
+	// kvssign_vend_redis_fallbacks_total (Redis variants only).
+	Shared    map[string]float64
+	Fallbacks float64
 }
 
 // calls is the number of AWS calls in the storm.
@@ -107,6 +114,11 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 	slices.Sort(res.ToURL)
 	slices.Sort(res.ToConnect)
 	res.Refused, res.Transport, res.DialFailed = d.refused, int(d.transport.Load()), d.dialFailed
+	if f.redis != nil {
+		if res.Shared, res.Fallbacks, err = fleetCounts(ctx, f); err != nil {
+			return res, err
+		}
+	}
 	res.Steady = d.steady(ctx)
 	s2, err := emulatorCounts(ctx, f.e)
 	if err != nil {
@@ -118,6 +130,41 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 		}
 	}
 	return res, nil
+}
+
+// fleetCounts sums, over the copies, how their KVS read calls were
+// answered (shared, leased, alone) and how often they fell back to their
+// own cache: why a fleet makes more calls than one copy.
+func fleetCounts(ctx context.Context, f *stormFleet) (map[string]float64, float64, error) {
+	shared := map[string]float64{}
+	var fallbacks float64
+	for _, c := range f.copies {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.addr+"/metrics", nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, 0, err
+		}
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, 0, fmt.Errorf("load: %s's metrics: %w", c.name, err)
+		}
+		for _, m := range fams["kvssign_vend_shared_calls_total"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" {
+					shared[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+		for _, m := range fams["kvssign_vend_redis_fallbacks_total"].GetMetric() {
+			fallbacks += m.GetCounter().GetValue()
+		}
+	}
+	return shared, fallbacks, nil
 }
 
 // devices are the simulated devices of one storm.
@@ -277,7 +324,7 @@ type stormTable struct {
 
 func newStormTable(out io.Writer) *stormTable {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "copies\tredis\tdevices\tgot URL\tconnected\tURL p50 s\tURL p99 s\tURL max s\tconnected max s\trefused, failed\tAWS calls\tthrottled (errors by op)\tsteady calls/req\t")
+	fmt.Fprintln(tw, "copies\tredis\tdevices\tgot URL\tconnected\tURL p50 s\tURL p99 s\tURL max s\tconnected max s\trefused, failed\tAWS calls\tthrottled (errors by op)\tsteady calls/req\tshared calls: shared/leased/alone, fallbacks\t")
 	return &stormTable{tw: tw}
 }
 
@@ -314,9 +361,13 @@ func (w *stormTable) row(cfg StormConfig, r StormResult) {
 		}
 		return strings.Join(ops, " ")
 	}
-	fmt.Fprintf(w.tw, "%d\t%t\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%d (%s)\t%d (%s)\t%.4f\t\n", cfg.Copies, cfg.RedisServer != "", r.Devices,
+	fleet := "-"
+	if r.Shared != nil {
+		fleet = fmt.Sprintf("%.0f/%.0f/%.0f, %.0f", r.Shared["shared"], r.Shared["leased"], r.Shared["alone"], r.Fallbacks)
+	}
+	fmt.Fprintf(w.tw, "%d\t%t\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%d (%s)\t%d (%s)\t%.4f\t%s\t\n", cfg.Copies, cfg.RedisServer != "", r.Devices,
 		r.GotURL, r.Connected, q(r.ToURL, 0.5), q(r.ToURL, 0.99), last(r.ToURL), last(r.ToConnect), strings.Join(refused, " "),
-		r.calls(), byOp(r.Calls), r.Throttled, byOp(r.Errors), float64(r.SteadyCalls)/float64(max(r.Steady, 1)))
+		r.calls(), byOp(r.Calls), r.Throttled, byOp(r.Errors), float64(r.SteadyCalls)/float64(max(r.Steady, 1)), fleet)
 }
 
 func (w *stormTable) flush() error { return w.tw.Flush() }
