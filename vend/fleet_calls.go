@@ -103,6 +103,14 @@ func (s *sharedCalls) do(r *http.Request, op string, body []byte, in callTarget,
 			return send(r)
 		}
 		if won {
+			// The copy that held the lease may have shared its answer
+			// and given the lease back since the read above (measured:
+			// the same call made twice when the cores were busy).
+			if resp, _ := s.load(ctx, key, op, r); resp != nil {
+				s.f.release(ctx, lease, key)
+				s.counts.WithLabelValues("shared").Inc()
+				return resp, nil
+			}
 			s.counts.WithLabelValues("leased").Inc()
 			resp, err := send(r)
 			var write func(context.Context, time.Duration) error
