@@ -53,7 +53,8 @@ type Fleet struct {
 	beat      *redis.Client // the heartbeat's own connection
 	rate      *redis_rate.Limiter
 	prefix    string
-	timeout   time.Duration
+	timeout   time.Duration // redis.timeout: the least a command is allowed
+	answers   answerTime
 	leaseWait time.Duration
 	copies    int
 	probe     time.Duration
@@ -110,8 +111,10 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 	bo := *ro
 	bo.PoolSize, bo.MinIdleConns, bo.MaxIdleConns = 1, 0, 1
 	bo.ReadTimeout, bo.WriteTimeout = 0, 0 // go-redis's 5 s; the heartbeat's context bounds it
+	// A command's context carries its timeout (see answerTime); the
+	// clients' own are the most a command may be given.
 	po := *ro
-	po.ReadTimeout = max(5*ro.ReadTimeout, time.Second)
+	po.ReadTimeout = max(maxTimeoutFactor*ro.ReadTimeout, time.Second)
 	po.WriteTimeout, po.PoolTimeout = po.ReadTimeout, po.ReadTimeout
 	f := &Fleet{
 		rdb:       redis.NewClient(ro),
@@ -215,7 +218,9 @@ func redisOptions(cfg redisConfig, getenv func(string) string) (*redis.Options, 
 	}
 	t := orDuration(cfg.Timeout, defaultRedisTimeout)
 	ro.DialTimeout = max(4*t, 200*time.Millisecond)
-	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = t, t, t
+	// The most a request's command may be given (requestTimeout); the
+	// patient commands' client allows more.
+	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = maxTimeoutFactor*t, maxTimeoutFactor*t, maxTimeoutFactor*t
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1
@@ -267,11 +272,23 @@ func (f *Fleet) readiness() string {
 	return "unreachable: using this copy's own cache, limits and budget share"
 }
 
-// do runs fn on Redis with the timeout, unless Redis is known to be out of
-// reach. An error other than a missing key makes the caller fall back for
-// this request; see failed for when it puts the whole copy in fallback.
+// do runs fn on Redis with the request timeout, unless Redis is known to
+// be out of reach. An error other than a missing key makes the caller fall
+// back for this request; see failed for when it puts the whole copy in
+// fallback.
 func (f *Fleet) do(ctx context.Context, fn func(ctx context.Context) error) error {
-	return f.doFor(ctx, f.timeout, fn)
+	return f.doFor(ctx, f.requestTimeout(), fn)
+}
+
+// maxTimeoutFactor bounds how far the request timeout follows Redis's
+// answer times: at most this many times redis.timeout.
+const maxTimeoutFactor = 5
+
+// requestTimeout bounds a command on the request path: redis.timeout
+// while Redis answers in time, up to maxTimeoutFactor times it while it
+// answers slowly (see answerTime).
+func (f *Fleet) requestTimeout() time.Duration {
+	return f.answers.timeout(f.timeout, maxTimeoutFactor*f.timeout)
 }
 
 // beatTimeout bounds the heartbeat: a Redis that does not answer a PING
@@ -283,13 +300,14 @@ func (f *Fleet) beatTimeout() time.Duration { return max(10*f.timeout, 2*time.Se
 // calls' reads and leases, whose failure sends an AWS call another copy
 // may be making (measured in the storm: with the request's timeout, most
 // of the calls made twice).
-// While commands are failing, it is the usual timeout: a Redis that does
-// not answer at all must cost a request little.
+// While commands are failing, it is the request timeout: a Redis that
+// does not answer at all must cost a request little.
 func (f *Fleet) patientTimeout() time.Duration {
+	t := f.requestTimeout()
 	if f.fails.Load() > 0 {
-		return f.timeout
+		return t
 	}
-	return max(5*f.timeout, time.Second)
+	return max(maxTimeoutFactor*t, time.Second)
 }
 
 // doFor is do with a timeout of d.
@@ -299,14 +317,57 @@ func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 	defer cancel()
+	start := time.Now()
 	err := fn(ctx)
 	switch {
 	case err == nil || errors.Is(err, redis.Nil):
+		f.answers.observe(time.Since(start))
 		f.fails.Store(0)
 	case !f.closed():
 		f.failed(err)
 	}
 	return err
+}
+
+// answerTime estimates how long Redis takes to answer this copy, and sets
+// the commands' timeouts from it as TCP sets its retransmission timer from
+// round trips (RFC 6298): the smoothed answer time plus four times its
+// mean deviation. On busy cores Redis and the copies answer in hundreds of
+// milliseconds (measured with the reconnect storm, BENCHMARKS.md); a fixed
+// timeout of redis.timeout then failed commands that would have answered,
+// and each such failure sent an AWS call that another copy was making.
+// The samples are the commands that answered (pool wait included) and the
+// heartbeat's pings, which wait up to beatTimeout on a connection of their
+// own and so are seen even when every command runs out of time. A Redis
+// that answers nothing gives no sample: the timeouts stay as they were
+// until the heartbeat takes the copy off the fleet.
+type answerTime struct {
+	mu           sync.Mutex
+	srtt, rttvar time.Duration
+}
+
+// observe records an answer in d.
+func (a *answerTime) observe(d time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.srtt == 0 {
+		a.srtt, a.rttvar = d, d/2
+		return
+	}
+	dev := a.srtt - d
+	if dev < 0 {
+		dev = -dev
+	}
+	a.rttvar += (dev - a.rttvar) / 4
+	a.srtt += (d - a.srtt) / 8
+}
+
+// timeout is the estimate's timeout, within [least, most].
+func (a *answerTime) timeout(least, most time.Duration) time.Duration {
+	a.mu.Lock()
+	t := a.srtt + 4*a.rttvar
+	a.mu.Unlock()
+	return min(max(t, least), most)
 }
 
 // Failure detection. On a busy host one command can miss its timeout
@@ -372,8 +433,12 @@ func (f *Fleet) watch() {
 		// off the request path, and a failed one takes the copy off the
 		// fleet.
 		ctx, cancel := context.WithTimeout(context.Background(), f.beatTimeout())
+		start := time.Now()
 		err := f.beat.Ping(ctx).Err()
 		cancel()
+		if err == nil {
+			f.answers.observe(time.Since(start))
+		}
 		switch {
 		case err != nil:
 			f.down(err, "heartbeat")

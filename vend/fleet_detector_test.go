@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,7 +24,8 @@ import (
 // TestFleetSlowCommand: against a real redis-server that CLIENT PAUSE
 // makes slow, a command past its timeout fails only its own request; the
 // copy leaves the fleet after three failures in a row that span downSpan
-// (on an injected clock), logged once.
+// (on an injected clock), logged once. No heartbeat runs, so the
+// timeouts stay at redis.timeout (see TestFleetSlowRedis).
 func TestFleetSlowCommand(t *testing.T) {
 	rs := startRedis(t)
 	clk := newFakeClock(time.Unix(1_800_000_000, 0))
@@ -83,6 +85,98 @@ func TestFleetSlowCommand(t *testing.T) {
 	}
 	if v := metricSum(t, reg, "kvssign_vend_redis_fallbacks_total"); v != 1 {
 		t.Errorf("kvssign_vend_redis_fallbacks_total = %v; want 1", v)
+	}
+}
+
+// TestFleetSlowRedis: while Redis is busy (a script that runs 150 ms,
+// again and again), commands wait 0–150 ms for it, and with a fixed
+// timeout of 100 ms a third of them ran out of time, and each closed its
+// connection, whose replacement waited for the script again: most failed.
+// In the reconnect storm each such failure sent an AWS call another copy
+// was making. The heartbeat's pings see the answer times too, and once
+// they have, the timeouts follow them: few commands fail (0–4 of 20 seen;
+// a command can wait for two runs of the script).
+func TestFleetSlowRedis(t *testing.T) {
+	rs := startRedis(t)
+	clk := newFakeClock(time.Unix(1_800_000_000, 0))
+	f, err := newFleet(redisConfig{URL: rs.URL(), Timeout: Duration(100 * time.Millisecond)},
+		fleetOptions{logger: testLogger(&syncBuffer{}), probeEvery: 20 * time.Millisecond, clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	waitUp(t, f, true)
+	busy := rs.client()
+	defer busy.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			busy.Eval(context.Background(), busyScript, nil, 150_000)
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(500 * time.Millisecond) // the heartbeat sees how slow Redis is
+	ctx := context.Background()
+	failed := 0
+	for range 20 {
+		err := f.do(ctx, func(ctx context.Context) error { return f.rdb.Get(ctx, "k").Err() })
+		if err != nil && !errors.Is(err, redis.Nil) {
+			failed++
+		}
+		time.Sleep(37 * time.Millisecond) // not in step with the script
+	}
+	if failed > 6 {
+		t.Errorf("%d of 20 commands failed against a busy Redis; want at most 6 (timeout now %v)", failed, f.requestTimeout())
+	}
+}
+
+// busyScript keeps Redis busy for ARGV[1] microseconds.
+const busyScript = `local t = redis.call('TIME')
+local start = t[1] * 1000000 + t[2]
+repeat
+  t = redis.call('TIME')
+until t[1] * 1000000 + t[2] - start >= tonumber(ARGV[1])
+return 1`
+
+// TestAnswerTime: the timeout follows the answer times, within its bounds,
+// and comes back to the least once Redis answers fast again.
+func TestAnswerTime(t *testing.T) {
+	ms := time.Millisecond
+	answered := func(d time.Duration, n int) func(*answerTime) {
+		return func(a *answerTime) {
+			for range n {
+				a.observe(d)
+			}
+		}
+	}
+	tests := []struct {
+		name     string
+		seen     []func(*answerTime)
+		min, max time.Duration
+	}{
+		{"nothing seen", nil, 200 * ms, 200 * ms},
+		{"fast answers", []func(*answerTime){answered(ms, 50)}, 200 * ms, 200 * ms},
+		{"slow answers", []func(*answerTime){answered(300*ms, 50)}, 300 * ms, 310 * ms},
+		{"answers past the most", []func(*answerTime){answered(2*time.Second, 5)}, time.Second, time.Second},
+		{"one slow answer among fast ones", []func(*answerTime){answered(ms, 50), answered(400*ms, 1)}, 400 * ms, 500 * ms},
+		{"slow, then fast again", []func(*answerTime){answered(300*ms, 10), answered(ms, 100)}, 200 * ms, 200 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var a answerTime
+			for _, fn := range tt.seen {
+				fn(&a)
+			}
+			if got := a.timeout(200*ms, time.Second); got < tt.min || got > tt.max {
+				t.Errorf("timeout = %v; want %v–%v", got, tt.min, tt.max)
+			}
+		})
 	}
 }
 
@@ -185,6 +279,58 @@ func TestFleetSharedResources(t *testing.T) {
 	want := map[string]int64{emulator.OpDescribeSignalingChannel: 1, emulator.OpGetSignalingChannelEndpoint: 2, emulator.OpGetIceServerConfig: 1}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("AWS calls (-want +got):\n%s", diff)
+	}
+}
+
+// TestFleetCallLeaseTakenLate: a copy that finds no shared answer, then
+// takes the call's lease after another copy has shared its answer and
+// given the lease back, uses that answer instead of making the call
+// again. The window between the read and the lease is wide on busy cores;
+// here a hook on the second copy's Redis client holds it open until the
+// first copy is done.
+func TestFleetCallLeaseTakenLate(t *testing.T) {
+	f := startFleet(t, 2, baseConfig(), startRedis(t))
+	held, firstDone := make(chan struct{}), make(chan struct{})
+	f.copies[1].fleet.pat.AddHook(holdLease{prefix: "kvssign:lease:call:", held: held, until: firstDone, once: &sync.Once{}})
+	second := make(chan answer)
+	go func() { second <- f.copies[1].ts.post(t, tokCamera, masterCam1) }()
+	<-held
+	if got := f.copies[0].ts.post(t, tokAlice, viewerCam1); got.status != 200 {
+		t.Fatalf("first copy: %d %s", got.status, got.body)
+	}
+	close(firstDone)
+	if got := <-second; got.status != 200 {
+		t.Fatalf("second copy: %d %s", got.status, got.body)
+	}
+	if n := f.emu.Stats().Calls[emulator.OpDescribeSignalingChannel]; n != 1 {
+		t.Errorf("DescribeSignalingChannel made %d times; want 1", n)
+	}
+}
+
+// holdLease holds the first SET of a key under prefix, closing held,
+// until until is closed.
+type holdLease struct {
+	prefix string
+	held   chan<- struct{}
+	until  <-chan struct{}
+	once   *sync.Once
+}
+
+func (h holdLease) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h holdLease) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h holdLease) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); cmd.Name() == "set" && len(args) > 1 && strings.HasPrefix(fmt.Sprint(args[1]), h.prefix) {
+			h.once.Do(func() {
+				close(h.held)
+				<-h.until
+			})
+		}
+		return next(ctx, cmd)
 	}
 }
 
