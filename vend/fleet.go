@@ -22,6 +22,7 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // fleetOptions are what newFleet needs besides the Redis settings.
@@ -114,7 +115,7 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 	// A command's context carries its timeout (see answerTime); the
 	// clients' own are the most a command may be given.
 	po := *ro
-	po.ReadTimeout = max(maxTimeoutFactor*ro.ReadTimeout, time.Second)
+	po.ReadTimeout = max(patientFactor*ro.ReadTimeout, time.Second)
 	po.WriteTimeout, po.PoolTimeout = po.ReadTimeout, po.ReadTimeout
 	f := &Fleet{
 		rdb:       redis.NewClient(ro),
@@ -220,7 +221,13 @@ func redisOptions(cfg redisConfig, getenv func(string) string) (*redis.Options, 
 	ro.DialTimeout = max(4*t, 200*time.Millisecond)
 	// The most a request's command may be given (requestTimeout); the
 	// patient commands' client allows more.
-	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = maxTimeoutFactor*t, maxTimeoutFactor*t, maxTimeoutFactor*t
+	most := beatBound(t)
+	ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = most, most, most
+	// A connection made anew (after one timed out) costs round trips
+	// before its first command; on a busy Redis each waits its turn.
+	// These two are only for Redis's own bookkeeping.
+	ro.DisableIdentity = true
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	ro.ContextTimeoutEnabled = true
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1
@@ -280,20 +287,23 @@ func (f *Fleet) do(ctx context.Context, fn func(ctx context.Context) error) erro
 	return f.doFor(ctx, f.requestTimeout(), fn)
 }
 
-// maxTimeoutFactor bounds how far the request timeout follows Redis's
-// answer times: at most this many times redis.timeout.
-const maxTimeoutFactor = 5
-
 // requestTimeout bounds a command on the request path: redis.timeout
-// while Redis answers in time, up to maxTimeoutFactor times it while it
-// answers slowly (see answerTime).
+// while Redis answers in time, and while it answers slowly (see
+// answerTime) up to the heartbeat's bound: no command waits longer than
+// the heartbeat does before it calls Redis out of reach.
 func (f *Fleet) requestTimeout() time.Duration {
-	return f.answers.timeout(f.timeout, maxTimeoutFactor*f.timeout)
+	return f.answers.timeout(f.timeout, f.beatTimeout())
 }
 
 // beatTimeout bounds the heartbeat: a Redis that does not answer a PING
 // in that time is out of reach.
-func (f *Fleet) beatTimeout() time.Duration { return max(10*f.timeout, 2*time.Second) }
+func (f *Fleet) beatTimeout() time.Duration { return beatBound(f.timeout) }
+
+// beatBound is the heartbeat's bound for a redis.timeout of t.
+func beatBound(t time.Duration) time.Duration { return max(10*t, 2*time.Second) }
+
+// patientFactor is how many request timeouts the patient commands wait.
+const patientFactor = 5
 
 // patientTimeout bounds the commands where waiting costs less than what
 // failing would: a write retried off the request path, and the shared
@@ -307,7 +317,7 @@ func (f *Fleet) patientTimeout() time.Duration {
 	if f.fails.Load() > 0 {
 		return t
 	}
-	return max(maxTimeoutFactor*t, time.Second)
+	return max(patientFactor*t, time.Second)
 }
 
 // doFor is do with a timeout of d.

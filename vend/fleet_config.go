@@ -24,9 +24,12 @@ type redisConfig struct {
 	// CAFile is a PEM file of the certificate authorities a rediss://
 	// server's certificate is checked against. If empty, the system's.
 	CAFile string `json:"caFile,omitempty"`
-	// Timeout bounds every Redis command: past it the request falls back
-	// to the copy's own cache and limits, and after two seconds of failed
-	// commands, the copy does until Redis answers again. If zero, 200ms.
+	// Timeout is the least time a Redis command is given: past its
+	// timeout the request falls back to the copy's own cache and limits,
+	// and after two seconds of failed commands, the copy does until Redis
+	// answers again. While Redis answers slower, the timeouts follow its
+	// answer times, up to the heartbeat's bound (10 × Timeout, at least
+	// 2s). If zero, 200ms.
 	Timeout Duration `json:"timeout,omitempty"`
 	// KeyPrefix starts every key the server writes, so that fleets (or
 	// environments) can share one Redis. If empty, "kvssign:".
