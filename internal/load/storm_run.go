@@ -30,6 +30,8 @@ type StormResult struct {
 	ToConnect []time.Duration // from the start, per device connected, sorted
 	Refused   map[int]int     // answers other than 200, by status
 	Transport int             // requests that failed below HTTP
+	// TransportErrors are those requests by error (addresses left out).
+	TransportErrors map[string]int
 	// DialFailed counts the URLs that did not connect, by the
 	// handshake's status (0: no answer).
 	DialFailed map[int]int
@@ -89,7 +91,7 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 	d := &devices{f: f, cfg: cfg, client: &http.Client{
 		Transport: &http.Transport{DisableKeepAlives: true, MaxIdleConnsPerHost: -1},
 		Timeout:   30 * time.Second,
-	}, refused: map[int]int{}, dialFailed: map[int]int{}}
+	}, refused: map[int]int{}, dialFailed: map[int]int{}, transportErrors: map[string]int{}}
 	sctx, cancel := context.WithTimeout(ctx, cfg.Limit)
 	defer cancel()
 	d.storm(sctx)
@@ -114,6 +116,7 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 	slices.Sort(res.ToURL)
 	slices.Sort(res.ToConnect)
 	res.Refused, res.Transport, res.DialFailed = d.refused, int(d.transport.Load()), d.dialFailed
+	res.TransportErrors = d.transportErrors
 	if f.redis != nil {
 		if res.Shared, res.Fallbacks, err = fleetCounts(ctx, f); err != nil {
 			return res, err
@@ -130,6 +133,20 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 		}
 	}
 	return res, nil
+}
+
+// errorKind is err's message without the addresses and ports it names, so
+// that the storm can count failures by kind.
+func errorKind(err error) string {
+	var b strings.Builder
+	for _, f := range strings.Fields(err.Error()) {
+		if strings.Count(f, ".") == 3 || strings.Contains(f, "127.0.0.1") || strings.Contains(f, "://") {
+			f = "ADDR"
+		}
+		b.WriteString(f)
+		b.WriteByte(' ')
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // fleetCounts sums, over the copies, how their KVS read calls were
@@ -179,6 +196,9 @@ type devices struct {
 	refused    map[int]int
 	dialFailed map[int]int
 	transport  atomic.Int64
+	// transportErrors counts the requests that failed below HTTP by
+	// error, with addresses and ports left out.
+	transportErrors map[string]int
 }
 
 // storm lets every device ask at once, then connect with its URL, a
@@ -265,6 +285,9 @@ func (d *devices) ask(ctx context.Context, i int, retry bool) (string, bool) {
 				return "", false
 			}
 			d.transport.Add(1)
+			d.mu.Lock()
+			d.transportErrors[errorKind(err)]++
+			d.mu.Unlock()
 			wait = time.Second
 		default:
 			d.mu.Lock()
@@ -319,13 +342,15 @@ func (d *devices) post(ctx context.Context, addr, token, xff, body string) (stri
 
 // stormTable prints a row per storm.
 type stormTable struct {
-	tw *tabwriter.Writer
+	out   io.Writer
+	tw    *tabwriter.Writer
+	notes []string // printed under the table
 }
 
 func newStormTable(out io.Writer) *stormTable {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "copies\tredis\tdevices\tgot URL\tconnected\tURL p50 s\tURL p99 s\tURL max s\tconnected max s\trefused, failed\tAWS calls\tthrottled (errors by op)\tsteady calls/req\tshared calls: shared/leased/alone, fallbacks\t")
-	return &stormTable{tw: tw}
+	return &stormTable{out: out, tw: tw}
 }
 
 func (w *stormTable) row(cfg StormConfig, r StormResult) {
@@ -361,6 +386,13 @@ func (w *stormTable) row(cfg StormConfig, r StormResult) {
 		}
 		return strings.Join(ops, " ")
 	}
+	if len(r.TransportErrors) > 0 {
+		var kinds []string
+		for _, k := range slices.Sorted(maps.Keys(r.TransportErrors)) {
+			kinds = append(kinds, fmt.Sprintf("%d× %s", r.TransportErrors[k], k))
+		}
+		w.notes = append(w.notes, fmt.Sprintf("%d copies, Redis %t: requests failed below HTTP: %s", cfg.Copies, cfg.RedisServer != "", strings.Join(kinds, "; ")))
+	}
 	fleet := "-"
 	if r.Shared != nil {
 		fleet = fmt.Sprintf("%.0f/%.0f/%.0f, %.0f", r.Shared["shared"], r.Shared["leased"], r.Shared["alone"], r.Fallbacks)
@@ -370,7 +402,18 @@ func (w *stormTable) row(cfg StormConfig, r StormResult) {
 		r.calls(), byOp(r.Calls), r.Throttled, byOp(r.Errors), float64(r.SteadyCalls)/float64(max(r.Steady, 1)), fleet)
 }
 
-func (w *stormTable) flush() error { return w.tw.Flush() }
+func (w *stormTable) flush() error {
+	if err := w.tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range w.notes {
+		if _, err := fmt.Fprintln(w.out, n); err != nil {
+			return err
+		}
+	}
+	w.notes = nil
+	return nil
+}
 
 // abbrevOp shortens an AWS operation's name for the table.
 func abbrevOp(op string) string {
