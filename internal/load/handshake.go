@@ -3,11 +3,7 @@ package load
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/kvssign/kvssign/kvs"
 )
@@ -51,32 +47,9 @@ func RunHandshake(ctx context.Context, e *Emulator, cfg HandshakeConfig) (Handsh
 			return res, err
 		}
 	}
-	var next atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
 	m := e.meter()
-	for range max(cfg.Workers, 1) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(urls) {
-					return
-				}
-				ws, err := dialWS(ctx, urls[i])
-				if err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				ws.Close(websocket.StatusNormalClosure, "")
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return res, firstErr
+	if err := handshakes(ctx, cfg, func(i int) string { return urls[i] }); err != nil {
+		return res, err
 	}
 	if err := e.waitConnections(ctx, 0); err != nil {
 		return res, err

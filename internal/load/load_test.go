@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 	if IsMinimalChild() {
 		os.Exit(MinimalChild())
 	}
+	if IsFloorChild() {
+		os.Exit(FloorChild())
+	}
 	os.Exit(m.Run())
 }
 
@@ -43,17 +46,22 @@ func TestPrograms(t *testing.T) {
 		t.Skip("builds kvssign and starts emulator processes")
 	}
 	bin := buildKvssign(t)
+	redis, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal("redis-server is not installed (apt-get install -y redis-server); the storm's fleet variant needs a real one")
+	}
 	tests := []struct {
 		prog   string
 		args   []string
 		header string
 	}{
 		{"relay", []string{"-shapes", "1x2,2x1", "-messages", "200"}, "msgs/s"},
-		{"handshake", []string{"-handshakes", "20", "-workers", "2", "-runs", "1"}, "µs CPU/handshake"},
+		{"handshake", []string{"-handshakes", "20", "-workers", "2", "-runs", "1", "-floors"}, "net/http"},
 		{"budget", []string{"-max-connections", "4", "-extra", "5"}, "refused 503"},
-		{"memory", []string{"-clients", "3", "-cycles", "1"}, "callback/bare"},
+		{"memory", []string{"-clients", "3", "-cycles", "1"}, "heap+stack B/client"}, // with 3 clients the bare heap can measure 0, and the ratios are left out
 		{"serve", []string{"-conns", "2", "-requests", "50", "-runs", "1"}, "of minimal"},
 		{"storm", []string{"-channels", "3", "-devices", "12", "-copies", "1,2", "-connect-workers", "4"}, "steady calls/req"},
+		{"storm", []string{"-channels", "3", "-devices", "12", "-copies", "2", "-connect-workers", "4", "-redis-server", redis, "-alone=false"}, "shared/leased/alone"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.prog, func(t *testing.T) {

@@ -33,10 +33,11 @@ func Main(ctx context.Context, bin, prog string, args []string, out io.Writer) e
 		n := fs.Int("handshakes", 5000, "handshakes per run")
 		workers := fs.Int("workers", 8, "handshakes under way at once")
 		runs := fs.Int("runs", 3, "runs")
+		floors := fs.Bool("floors", false, "also measure, in each run, servers that do nothing but the handshake: on the raw socket, and with net/http and coder/websocket")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		return handshakeProgram(ctx, bin, HandshakeConfig{Handshakes: *n, Workers: *workers}, *runs, out)
+		return handshakeProgram(ctx, bin, HandshakeConfig{Handshakes: *n, Workers: *workers}, *runs, *floors, out)
 	case "budget":
 		var cfg BudgetConfig
 		fs.IntVar(&cfg.Budget, "max-connections", 200, "the emulator's --max-connections")
@@ -115,23 +116,35 @@ func relayProgram(ctx context.Context, bin string, cfgs []RelayConfig, runs int,
 	return tw.Flush()
 }
 
-func handshakeProgram(ctx context.Context, bin string, cfg HandshakeConfig, runs int, out io.Writer) error {
+func handshakeProgram(ctx context.Context, bin string, cfg HandshakeConfig, runs int, floors bool, out io.Writer) error {
 	e, err := StartEmulator(ctx, bin)
 	if err != nil {
 		return err
 	}
 	defer e.Stop()
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "handshakes\tworkers\tseconds\thandshakes/s\tµs CPU/handshake\tuser µs\tsys µs\t")
+	fmt.Fprintln(tw, "server\thandshakes\tworkers\tseconds\thandshakes/s\tµs CPU/handshake\tuser µs\tsys µs\t")
+	servers := []string{"emulator"}
+	if floors {
+		servers = append(servers, floorKinds...)
+	}
 	for range runs {
-		r, err := RunHandshake(ctx, e, cfg)
-		if err != nil {
-			tw.Flush()
-			return err
+		for _, s := range servers {
+			var r HandshakeResult
+			var err error
+			if s == "emulator" {
+				r, err = RunHandshake(ctx, e, cfg)
+			} else {
+				r, err = runFloor(ctx, s, cfg)
+			}
+			if err != nil {
+				tw.Flush()
+				return err
+			}
+			n := time.Duration(max(r.Handshakes, 1))
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%.0f\t%.1f\t%.1f\t%.1f\t\n", s, r.Handshakes, r.Workers, r.Wall.Seconds(),
+				r.PerSec(), us(r.CPUPer()), us(r.User/n), us(r.Sys/n))
 		}
-		n := time.Duration(max(r.Handshakes, 1))
-		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.0f\t%.1f\t%.1f\t%.1f\t\n", r.Handshakes, r.Workers, r.Wall.Seconds(),
-			r.PerSec(), us(r.CPUPer()), us(r.User/n), us(r.Sys/n))
 	}
 	return tw.Flush()
 }

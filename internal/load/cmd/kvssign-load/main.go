@@ -31,6 +31,9 @@ func run(args []string) int {
 	if load.IsMinimalChild() {
 		return load.MinimalChild()
 	}
+	if load.IsFloorChild() {
+		return load.FloorChild()
+	}
 	fs := flag.NewFlagSet("kvssign-load", flag.ContinueOnError)
 	bin := fs.String("kvssign", "kvssign", "the kvssign binary that runs the emulator")
 	fs.Usage = func() {
