@@ -322,6 +322,18 @@ func (f *Fleet) patientTimeout() time.Duration {
 
 // doFor is do with a timeout of d.
 func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.Context) error) error {
+	return f.run(ctx, d, true, fn)
+}
+
+// doBatch is doFor for a batch of commands, whose time is not one
+// command's answer time.
+func (f *Fleet) doBatch(ctx context.Context, d time.Duration, fn func(ctx context.Context) error) error {
+	return f.run(ctx, d, false, fn)
+}
+
+// run runs fn on Redis with a timeout of d and counts its failure; with
+// sample, its time is an answer time (see answerTime).
+func (f *Fleet) run(ctx context.Context, d time.Duration, sample bool, fn func(ctx context.Context) error) error {
 	if !f.up.Load() || f.closed() {
 		return errRedisDown
 	}
@@ -331,7 +343,9 @@ func (f *Fleet) doFor(ctx context.Context, d time.Duration, fn func(ctx context.
 	err := fn(ctx)
 	switch {
 	case err == nil || errors.Is(err, redis.Nil):
-		f.answers.observe(time.Since(start))
+		if sample {
+			f.answers.observe(time.Since(start))
+		}
 		f.fails.Store(0)
 	case !f.closed():
 		f.failed(err)

@@ -118,7 +118,7 @@ func (fl *fleetLimit[K]) sync() {
 	keys := make([]K, 0, len(pend))
 	cmds := make([]*redis.Cmd, 0, len(pend))
 	ctx := context.Background()
-	err := fl.f.doFor(ctx, fl.f.requestTimeout()+time.Duration(len(pend))*time.Microsecond*20, func(ctx context.Context) error {
+	err := fl.f.doBatch(ctx, fl.f.requestTimeout()+time.Duration(len(pend))*time.Microsecond*20, func(ctx context.Context) error {
 		_, err := fl.f.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for k, n := range pend {
 				keys = append(keys, k)
