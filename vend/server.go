@@ -505,7 +505,7 @@ func (s *Server) vend(ctx context.Context, w http.ResponseWriter, c *call) int {
 	if ice == nil {
 		ice = []ICEServer{}
 	}
-	s.m.vended.WithLabelValues(string(role)).Inc()
+	s.m.vendedFor(role).Inc()
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "vended",
 		slog.String("requestId", reqID),
 		slog.String("principal", p.id),
