@@ -76,6 +76,7 @@ type Server struct {
 	proxies   []netip.Prefix
 	log       *slog.Logger
 	clock     func() time.Time
+	realClock bool // clock is time.Now: a request's start time is its now
 	m         *metrics
 	metricsH  http.Handler
 	static    http.Handler
@@ -128,7 +129,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		hsts:           cfg.HSTS,
 	}
 	if s.clock == nil {
-		s.clock = time.Now
+		s.clock, s.realClock = time.Now, true
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -258,7 +259,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h["Cache-Control"] = hdrNoStore
 		h["X-Frame-Options"] = hdrDeny
 		h["Content-Security-Policy"] = hdrCSP
-		status = s.serveConnections(w, r)
+		status = s.serveConnections(w, r, start)
 	case "/healthz":
 		route = routeHealth
 		status = s.serveProbe(w, r, true)
@@ -313,11 +314,16 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, ok bool) int
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
+// serveConnections answers POST /v1/connections; start is when the
+// request came.
+func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request, start time.Time) int {
 	h := w.Header()
 	origin := r.Header.Get("Origin")
 	ip := s.clientIP(r)
-	now := s.clock()
+	now := start
+	if !s.realClock {
+		now = s.clock()
+	}
 	if ok, wait := s.ipLimit.allow(ipKey(ip), now); !ok {
 		s.m.limited.WithLabelValues("ip").Inc()
 		s.refused(r, http.StatusTooManyRequests, "rate_limited", ip, nil, "per-address limit")
@@ -348,7 +354,7 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 	h["X-Request-Id"] = []string{reqID}
 	// Everything below, a JWT key fetch and AWS calls included, has
 	// requestTimeout.
-	ctx := newLazyTimeout(r.Context(), time.Now().Add(s.requestTimeout))
+	ctx := newLazyTimeout(r.Context(), start.Add(s.requestTimeout))
 	defer ctx.stop()
 
 	tok, aerr := bearer(r.Header.Get("Authorization"))
