@@ -145,7 +145,7 @@ func decodeSimple(b []byte, req *connectionRequest) bool {
 			case "channel":
 				req.Channel = string(v)
 			case "role":
-				req.Role = string(v)
+				req.Role = roleString(v)
 			default:
 				req.ClientID = string(v)
 			}
@@ -181,6 +181,17 @@ func decodeSimple(b []byte, req *connectionRequest) bool {
 			return false
 		}
 	}
+}
+
+// roleString returns v as a string, without a copy for the two roles.
+func roleString(v []byte) string {
+	switch string(v) {
+	case string(kvs.Master):
+		return string(kvs.Master)
+	case string(kvs.Viewer):
+		return string(kvs.Viewer)
+	}
+	return string(v)
 }
 
 // simpleString returns the contents of the string at b[i] and the index
