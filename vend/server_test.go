@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -428,6 +429,47 @@ func TestAuditLine(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no audit line in %s", ts.logs.String())
+	}
+}
+
+// TestAuditLineFields: the audit line's keys, in order, and its source
+// for a handler that adds one, as slog.Logger.LogAttrs would give it.
+func TestAuditLineFields(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{AddSource: true}))
+	ts := startServer(t, baseConfig(), Options{Logger: log})
+	for range 2 { // the source is found on the first line, then kept
+		if a := ts.post(t, tokAlice, `{"channel":"cam-1","role":"VIEWER","clientId":"token-alice.tv"}`); a.status != 200 {
+			t.Fatalf("status %d", a.status)
+		}
+	}
+	wantKeys := []string{"time", "level", "source", "msg", "requestId", "principal", "channel", "channelArn", "role", "clientId", "ip", "cached", "expiresAt"}
+	var lines int
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if !strings.Contains(line, `"msg":"vended"`) {
+			continue
+		}
+		lines++
+		var keys []string
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.Token() // {
+		for dec.More() {
+			k, _ := dec.Token()
+			keys = append(keys, k.(string))
+			var skip json.RawMessage
+			dec.Decode(&skip)
+		}
+		if diff := cmp.Diff(wantKeys, keys); diff != "" {
+			t.Errorf("audit line keys (-want +got):\n%s", diff)
+		}
+		var rec struct{ Source slog.Source }
+		json.Unmarshal([]byte(line), &rec)
+		if rec.Source.Function != "github.com/kvssign/kvssign/vend.(*Server).vend" || !strings.HasSuffix(rec.Source.File, "/vend/server.go") || rec.Source.Line == 0 {
+			t.Errorf("audit line source = %+v; want the call in (*Server).vend", rec.Source)
+		}
+	}
+	if lines != 2 {
+		t.Errorf("%d audit lines; want 2 in %s", lines, buf.String())
 	}
 }
 
