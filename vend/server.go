@@ -526,7 +526,7 @@ func (s *Server) vend(ctx context.Context, w http.ResponseWriter, c *call) int {
 		slog.String("channelArn", t.ChannelARN),
 		slog.String("role", string(role)),
 		slog.String("clientId", clientID),
-		slog.String("ip", ip.String()),
+		slog.String("ip", ipString(r.RemoteAddr, ip)),
 		slog.Bool("cached", t.FromCache),
 		slog.Time("expiresAt", signed.ExpiresAt),
 	)
@@ -695,6 +695,18 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 		}
 	}
 	return ip
+}
+
+// ipString returns ip as text: for an IPv4 peer, the host part of
+// remoteAddr, which is the same text, without formatting and allocating
+// it again.
+func ipString(remoteAddr string, ip netip.Addr) string {
+	if i := strings.LastIndexByte(remoteAddr, ':'); i > 0 && ip.Is4() {
+		if a, err := netip.ParseAddr(remoteAddr[:i]); err == nil && a == ip {
+			return remoteAddr[:i]
+		}
+	}
+	return ip.String()
 }
 
 func (s *Server) trusted(ip netip.Addr) bool {

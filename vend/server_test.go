@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -470,6 +471,26 @@ func TestAuditLineFields(t *testing.T) {
 	}
 	if lines != 2 {
 		t.Errorf("%d audit lines; want 2 in %s", lines, buf.String())
+	}
+}
+
+func TestIPString(t *testing.T) {
+	cases := []struct{ remote, ip, want string }{
+		{"127.0.0.1:40000", "127.0.0.1", "127.0.0.1"},
+		{"[::1]:40000", "::1", "::1"},
+		{"[::ffff:192.0.2.1]:40000", "192.0.2.1", "192.0.2.1"},
+		{"10.0.0.1:443", "203.0.113.7", "203.0.113.7"}, // from X-Forwarded-For
+		{"[2001:db8::1]:443", "203.0.113.7", "203.0.113.7"},
+		{"", "192.0.2.1", "192.0.2.1"},
+	}
+	for _, c := range cases {
+		if got := ipString(c.remote, netip.MustParseAddr(c.ip)); got != c.want {
+			t.Errorf("ipString(%q, %s) = %q; want %q", c.remote, c.ip, got, c.want)
+		}
+	}
+	ip := netip.MustParseAddr("127.0.0.1")
+	if n := testing.AllocsPerRun(100, func() { ipString("127.0.0.1:40000", ip) }); n != 0 {
+		t.Errorf("ipString of an IPv4 peer: %v allocations; want 0", n)
 	}
 }
 
