@@ -122,7 +122,7 @@ func (b *resolverBackend) resolve(ctx context.Context, k memoKey, sh *memoShard,
 	if changed {
 		a, _ := kvs.ParseChannelARN(c.ChannelARN)
 		m = memo{arn: c.ChannelARN, iceExp: c.ICEServersExpire, ice: convertICE(c)}
-		m.last = Target{ChannelARN: c.ChannelARN, Region: a.Region, Endpoint: c.WSSEndpoint, ICEServers: m.ice}
+		m.last = Target{ChannelARN: c.ChannelARN, Region: a.Region, Endpoint: c.WSSEndpoint, ICEServers: m.ice, Expires: exp}
 	}
 	if !c.Stale && (changed || m.gen != gen || !m.last.Expires.Equal(exp)) {
 		m.gen, m.last.Expires = gen, exp
