@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,14 +42,17 @@ type cache[K comparable, V any] struct {
 	// notFound is how long an ErrNotFound from the source is remembered;
 	// zero means not at all.
 	notFound time.Duration
+	// dropped, if set, is incremented after entries are dropped before
+	// their expiry, so that a caller keeping values until then can tell.
+	dropped *atomic.Uint64
 
 	mu      sync.Mutex
 	entries map[K]*entry[V]
 	flights map[K]*flight[V]
 }
 
-func newCache[K comparable, V any](notFound time.Duration) *cache[K, V] {
-	return &cache[K, V]{notFound: notFound, entries: make(map[K]*entry[V]), flights: make(map[K]*flight[V])}
+func newCache[K comparable, V any](notFound time.Duration, dropped *atomic.Uint64) *cache[K, V] {
+	return &cache[K, V]{notFound: notFound, dropped: dropped, entries: make(map[K]*entry[V]), flights: make(map[K]*flight[V])}
 }
 
 // fetchFunc loads a value and says when it expires.
@@ -165,6 +169,7 @@ func (c *cache[K, V]) makeRoom(now time.Time) {
 func (c *cache[K, V]) forget(match func(K) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.countDrop()
 	for k := range c.entries {
 		if match(k) {
 			delete(c.entries, k)
@@ -176,10 +181,20 @@ func (c *cache[K, V]) forget(match func(K) bool) {
 func (c *cache[K, V]) forgetValue(match func(V) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.countDrop()
 	for k, e := range c.entries {
 		if e.err == nil && match(e.val) {
 			delete(c.entries, k)
 		}
+	}
+}
+
+// countDrop counts a drop. It runs after the entries are gone: a caller
+// that reads the count, then a value, and finds the count changed later
+// knows to look again.
+func (c *cache[K, V]) countDrop() {
+	if c.dropped != nil {
+		c.dropped.Add(1)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -136,6 +137,7 @@ type Resolver struct {
 	ice       *cache[iceKey, []ICEServer]
 	storage   *cache[endpointKey, string] // WEBRTC endpoints
 	presigner *kvs.Presigner              // made by init: it keeps templates and keys
+	dropped   atomic.Uint64               // see Generation
 
 	// For tests: the backoff's sleep and random source.
 	sleep func(context.Context, time.Duration) error
@@ -172,14 +174,22 @@ func (r *Resolver) init() {
 		if nf == 0 {
 			nf = DefaultNotFoundTTL
 		}
-		r.arns = newCache[string, string](nf)
-		r.endpoints = newCache[endpointKey, endpoints](nf)
-		r.ice = newCache[iceKey, []ICEServer](nf)
-		r.storage = newCache[endpointKey, string](nf)
+		r.arns = newCache[string, string](nf, &r.dropped)
+		r.endpoints = newCache[endpointKey, endpoints](nf, &r.dropped)
+		r.ice = newCache[iceKey, []ICEServer](nf, &r.dropped)
+		r.storage = newCache[endpointKey, string](nf, &r.dropped)
 		r.presigner = &kvs.Presigner{Credentials: r.Credentials, Expires: r.Expires, Clock: r.Clock,
 			Skew: kvs.NewClockSkew(r.ClockOffset), Trace: r.Trace}
 	})
 }
+
+// Generation returns a number that changes each time the Resolver drops
+// cached answers before they expire: on Invalidate, and when it learns
+// that a channel was deleted or created. A caller that keeps a
+// [Connection] until the soonest of its expiries may use it without
+// calling Resolve while Generation returns what it returned before that
+// Resolve call.
+func (r *Resolver) Generation() uint64 { return r.dropped.Load() }
 
 func (r *Resolver) now() time.Time {
 	if r.Clock != nil {

@@ -419,14 +419,25 @@ func TestInvalidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gen := r.Generation()
+	if _, err := r.Resolve(ctx, "cam", kvs.Master); err != nil || r.Generation() != gen {
+		t.Fatalf("a cached Resolve: err %v, Generation %d → %d; want it unchanged", err, gen, r.Generation())
+	}
 	r.Invalidate("cam")
+	if r.Generation() == gen {
+		t.Errorf("Generation after Invalidate(name) = %d, as before", gen)
+	}
 	if _, err := r.Resolve(ctx, "cam", kvs.Master); err != nil {
 		t.Fatal(err)
 	}
 	if d, e := api.count("Describe"), api.count("GetEndpoint"); d != 2 || e != 2 {
 		t.Errorf("after Invalidate(name): %d Describe, %d GetEndpoint; want 2 and 2", d, e)
 	}
+	gen = r.Generation()
 	r.Invalidate(c.ChannelARN)
+	if r.Generation() == gen {
+		t.Errorf("Generation after Invalidate(ARN) = %d, as before", gen)
+	}
 	if _, err := r.Resolve(ctx, "cam", kvs.Master); err != nil {
 		t.Fatal(err)
 	}

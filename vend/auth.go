@@ -103,13 +103,24 @@ func bearer(h string) (string, *authError) {
 // A token is looked up among the static ones first, so that a static token
 // of any shape works; one with two dots is then checked as a JWT.
 func (a *authenticator) authenticate(ctx context.Context, tok string) (*principal, *authError) {
-	if p := a.tokens[sha256.Sum256([]byte(tok))]; p != nil {
+	if p := a.tokens[tokenHash(tok)]; p != nil {
 		return p, nil
 	}
 	if a.jwt != nil && strings.Count(tok, ".") == 2 {
 		return a.jwt.verify(ctx, tok)
 	}
 	return nil, errUnknown
+}
+
+// tokenHash returns the SHA-256 of tok. A token of usual length is copied
+// to the stack to be hashed: converting it to a slice costs an allocation
+// per request.
+func tokenHash(tok string) [sha256.Size]byte {
+	var buf [256]byte
+	if len(tok) <= len(buf) {
+		return sha256.Sum256(append(buf[:0], tok...))
+	}
+	return sha256.Sum256([]byte(tok))
 }
 
 // HashToken returns the hex SHA-256 of a bearer token, as kept in
@@ -187,7 +198,7 @@ func newJWTAuth(c JWT, clock func() time.Time, client httpDoer, getenv func(stri
 }
 
 func (j *jwtAuth) verify(ctx context.Context, tok string) (*principal, *authError) {
-	h := sha256.Sum256([]byte(tok))
+	h := tokenHash(tok)
 	now := j.clock()
 	j.mu.Lock()
 	v, ok := j.verified[h]

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -106,7 +107,9 @@ func TestDecodeLimits(t *testing.T) {
 }
 
 func TestJSONStrings(t *testing.T) {
-	for _, s := range []string{"", "plain", `q"uote`, `back\slash`, "tab\tnl\ncr\r", "\x00\x01\x1f\x7f", "é ü 日本", "a&b<c>d", "ls\u2028ps\u2029", "\xff\xfe"} {
+	long := "wss://v-1.example/?X-Amz-ClientId=token-alice.x&X-Amz-Signature=0123456789abcdef"
+	for _, s := range []string{"", "plain", `q"uote`, `back\slash`, "tab\tnl\ncr\r", "\x00\x01\x1f\x7f", "é ü 日本", "a&b<c>d", "ls\u2028ps\u2029", "\xff\xfe",
+		long, long + `"`, `"` + long, long[:7] + "\n" + long, long[:8] + "\\" + long, long[:15] + "\u2028" + long, long[:16] + "\x7f\x1f" + long, long + "é\u2029"} {
 		var buf bytes.Buffer
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
@@ -132,6 +135,38 @@ func TestJSONStrings(t *testing.T) {
 			t.Errorf("the URL %q as JSON = %s; want %s", s, got, want)
 		}
 	}
+}
+
+// FuzzJSONString checks appendJSONString on valid UTF-8: the JSON decodes
+// back to the string, has no raw control character or line separator
+// (which some JavaScript parsers reject), and escapes nothing else.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"", "wss://v-1.example/?a=b&c=d", "0123456\"89abcdef\\\n\b", "ls\u2028ps\u2029 é 日本 \x00\x1f\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) {
+			return
+		}
+		got := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil || back != s {
+			t.Fatalf("appendJSONString(%q) = %s, which decodes to %q, %v", s, got, back, err)
+		}
+		// Each escape has one backslash, and an escaped backslash two.
+		backslashes := strings.Count(s, `\`)
+		for _, r := range s {
+			if r < 0x20 || r == '"' || r == '\\' || r == '\u2028' || r == '\u2029' {
+				backslashes++
+			}
+		}
+		if n := bytes.Count(got, []byte(`\`)); n != backslashes {
+			t.Errorf("appendJSONString(%q) = %s: %d backslashes; want %d", s, got, n, backslashes)
+		}
+		if bytes.ContainsFunc(got, func(r rune) bool { return r < 0x20 || r == '\u2028' || r == '\u2029' }) {
+			t.Errorf("appendJSONString(%q) = %s: a raw control character or line separator", s, got)
+		}
+	})
 }
 
 func TestWriteConnectionMatchesEncodingJSON(t *testing.T) {

@@ -62,7 +62,9 @@ func (c *jsonErrorConn) CloseWrite() error {
 // jsonServerError returns the JSON version of p when p is a whole error
 // answer written by net/http itself.
 func jsonServerError(p []byte, headerLimit int) ([]byte, bool) {
-	if !bytes.HasPrefix(p, []byte("HTTP/1.")) {
+	// "HTTP/1.1 4": every answer passes here, and the handler's 2xx and
+	// 3xx go no further than this.
+	if len(p) < 10 || !bytes.HasPrefix(p, []byte("HTTP/1.")) || (p[9] != '4' && p[9] != '5') {
 		return nil, false
 	}
 	head, body, ok := bytes.Cut(p, []byte("\r\n\r\n"))

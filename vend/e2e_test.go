@@ -587,3 +587,23 @@ func TestE2ERecreatedChannel(t *testing.T) {
 		t.Errorf("100 requests for a missing channel made %d AWS calls; want at most 4", d)
 	}
 }
+
+// TestE2EResolverInvalidated: the backend keeps answers until they expire
+// without asking the resolver, but not past a drop the resolver made on
+// its own, here DescribeChannel finding the old ARN gone.
+func TestE2EResolverInvalidated(t *testing.T) {
+	e := startE2E(t, baseConfig(), false)
+	const master = `{"channel":"cam-1","role":"MASTER"}`
+	if a := e.ts.post(t, tokCamera, master); a.status != 200 || a.conn.ChannelARN != e.arn {
+		t.Fatalf("warm-up: %d %s", a.status, a.body)
+	}
+	old := e.arn
+	newARN := e.recreate(t)
+	if _, err := e.resolver.DescribeChannel(context.Background(), old); err == nil {
+		t.Fatalf("DescribeChannel(%s) after deletion: no error", old)
+	}
+	a := e.ts.post(t, tokCamera, master)
+	if a.status != 200 || a.conn.ChannelARN != newARN {
+		t.Fatalf("after the resolver dropped the old ARN: %d with %s; want 200 with %s (old %s)", a.status, a.conn.ChannelARN, newARN, old)
+	}
+}

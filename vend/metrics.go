@@ -4,13 +4,16 @@
 package vend
 
 import (
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kvssign/kvssign/kvs"
 )
 
 type metrics struct {
@@ -23,9 +26,10 @@ type metrics struct {
 	limited     *prometheus.CounterVec
 
 	// Hot-path children, looked up once.
-	ok200     prometheus.Counter
-	connDur   prometheus.Observer
-	hit, miss prometheus.Counter
+	ok200                      prometheus.Counter
+	connDur                    prometheus.Observer
+	hit, miss                  prometheus.Counter
+	vendedMaster, vendedViewer prometheus.Counter
 }
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -63,6 +67,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.connDur = m.duration.WithLabelValues(routeConnections)
 	m.hit = m.cache.WithLabelValues("hit")
 	m.miss = m.cache.WithLabelValues("miss")
+	m.vendedMaster = m.vended.WithLabelValues(string(kvs.Master))
+	m.vendedViewer = m.vended.WithLabelValues(string(kvs.Viewer))
 	return m, nil
 }
 
@@ -72,6 +78,14 @@ func newRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
+}
+
+// vendedFor returns the vended URLs' counter for role.
+func (m *metrics) vendedFor(role kvs.Role) prometheus.Counter {
+	if role == kvs.Master {
+		return m.vendedMaster
+	}
+	return m.vendedViewer
 }
 
 func (m *metrics) observe(route string, code int, seconds float64) {

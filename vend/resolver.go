@@ -64,20 +64,40 @@ type memo struct {
 	arn    string
 	iceExp time.Time
 	ice    []ICEServer
-	last   Target // the last fresh answer
+	last   Target // the last fresh answer; its Expires is the soonest of the resolver's
+	gen    uint64 // the resolver's Generation before it gave last
 }
 
 func (b *resolverBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error) {
 	k := memoKey{channel, role, create && b.creating != nil}
 	sh := &b.shards[shardOf(channel)%uint32(len(b.shards))]
 	m, ok := sh.get(k)
-	if b.grace && ok && m.ice != nil && b.inGrace(m.iceExp) {
-		b.refreshAsync(ctx, k)
-		t := m.last
-		t.FromCache = true
-		return t, nil
+	if ok && m.ice != nil {
+		// Until the soonest of its expiries, and unless the resolver has
+		// dropped something since, the answer is what the resolver would
+		// give: asking it costs three cache lookups and a copy of the ICE
+		// servers.
+		now := b.now()
+		if now.Before(m.last.Expires) && m.gen == b.resolverFor(k).Generation() {
+			t := m.last
+			t.FromCache = true
+			return t, nil
+		}
+		if b.grace && b.inGrace(now, m.iceExp) {
+			b.refreshAsync(ctx, k)
+			t := m.last
+			t.FromCache = true
+			return t, nil
+		}
 	}
 	return b.resolve(ctx, k, sh, m, ok)
+}
+
+func (b *resolverBackend) resolverFor(k memoKey) *awskvs.Resolver {
+	if k.create {
+		return b.creating
+	}
+	return b.r
 }
 
 // get returns k's memo, if any.
@@ -91,27 +111,27 @@ func (sh *memoShard) get(k memoKey) (memo, bool) {
 // resolve asks the resolver and remembers the answer in sh; m and ok are
 // k's memo as read before, which the answer replaces when it differs.
 func (b *resolverBackend) resolve(ctx context.Context, k memoKey, sh *memoShard, m memo, ok bool) (Target, error) {
-	r := b.r
-	if k.create {
-		r = b.creating
-	}
+	r := b.resolverFor(k)
+	gen := r.Generation()
 	c, err := r.Resolve(ctx, k.channel, k.role)
 	if err != nil {
 		return Target{}, backendError(err)
 	}
-	if !ok || m.ice == nil || m.arn != c.ChannelARN || !m.iceExp.Equal(c.ICEServersExpire) || m.last.Endpoint != c.WSSEndpoint {
+	exp := soonest(c.ARNExpires, c.EndpointsExpire, c.ICEServersExpire)
+	changed := !ok || m.ice == nil || m.arn != c.ChannelARN || !m.iceExp.Equal(c.ICEServersExpire) || m.last.Endpoint != c.WSSEndpoint
+	if changed {
 		a, _ := kvs.ParseChannelARN(c.ChannelARN)
 		m = memo{arn: c.ChannelARN, iceExp: c.ICEServersExpire, ice: convertICE(c)}
-		m.last = Target{ChannelARN: c.ChannelARN, Region: a.Region, Endpoint: c.WSSEndpoint, ICEServers: m.ice,
-			Expires: soonest(c.ARNExpires, c.EndpointsExpire, c.ICEServersExpire)}
-		if !c.Stale {
-			sh.mu.Lock()
-			if len(sh.m) >= 4096 {
-				clear(sh.m) // a memo only saves work; start over when it grows
-			}
-			sh.m[k] = m
-			sh.mu.Unlock()
+		m.last = Target{ChannelARN: c.ChannelARN, Region: a.Region, Endpoint: c.WSSEndpoint, ICEServers: m.ice, Expires: exp}
+	}
+	if !c.Stale && (changed || m.gen != gen || !m.last.Expires.Equal(exp)) {
+		m.gen, m.last.Expires = gen, exp
+		sh.mu.Lock()
+		if len(sh.m) >= 4096 {
+			clear(sh.m) // a memo only saves work; start over when it grows
 		}
+		sh.m[k] = m
+		sh.mu.Unlock()
 	}
 	t := m.last
 	t.FromCache, t.Stale = c.FromCache, c.Stale
@@ -128,9 +148,8 @@ func (b *resolverBackend) refreshAsync(ctx context.Context, k memoKey) {
 }
 
 // inGrace reports whether ICE servers due at exp are in their refresh
-// grace now.
-func (b *resolverBackend) inGrace(exp time.Time) bool {
-	now := b.now()
+// grace at now.
+func (b *resolverBackend) inGrace(now, exp time.Time) bool {
 	return !now.Before(exp) && now.Before(exp.Add(refreshGrace))
 }
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +77,7 @@ type Server struct {
 	proxies   []netip.Prefix
 	log       *slog.Logger
 	clock     func() time.Time
+	realClock bool // clock is time.Now: a request's start time is its now
 	m         *metrics
 	metricsH  http.Handler
 	static    http.Handler
@@ -128,7 +130,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		hsts:           cfg.HSTS,
 	}
 	if s.clock == nil {
-		s.clock = time.Now
+		s.clock, s.realClock = time.Now, true
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -136,7 +138,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.maxBody == 0 {
 		s.maxBody = 4096
 	}
-	s.presigner = kvs.Presigner{Credentials: scopedFirst{opts.Credentials}, Expires: cfg.urlExpires(), Clock: s.clock}
+	// Without a Scoper no request carries scoped credentials, and the
+	// base provider signs without a look through the request's context.
+	var creds sigv4.CredentialsProvider = scopedFirst{opts.Credentials}
+	if opts.Scoper == nil {
+		creds = opts.Credentials
+	}
+	s.presigner = kvs.Presigner{Credentials: creds, Expires: cfg.urlExpires(), Clock: s.clock}
 	client := opts.HTTPClient
 	if client == nil {
 		client = &http.Client{Timeout: jwksTimeout}
@@ -258,7 +266,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h["Cache-Control"] = hdrNoStore
 		h["X-Frame-Options"] = hdrDeny
 		h["Content-Security-Policy"] = hdrCSP
-		status = s.serveConnections(w, r)
+		status = s.serveConnections(w, r, start)
 	case "/healthz":
 		route = routeHealth
 		status = s.serveProbe(w, r, true)
@@ -313,11 +321,16 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request, ok bool) int
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
+// serveConnections answers POST /v1/connections; start is when the
+// request came.
+func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request, start time.Time) int {
 	h := w.Header()
 	origin := r.Header.Get("Origin")
 	ip := s.clientIP(r)
-	now := s.clock()
+	now := start
+	if !s.realClock {
+		now = s.clock()
+	}
 	if ok, wait := s.ipLimit.allow(ipKey(ip), now); !ok {
 		s.m.limited.WithLabelValues("ip").Inc()
 		s.refused(r, http.StatusTooManyRequests, "rate_limited", ip, nil, "per-address limit")
@@ -348,7 +361,7 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) int {
 	h["X-Request-Id"] = []string{reqID}
 	// Everything below, a JWT key fetch and AWS calls included, has
 	// requestTimeout.
-	ctx := newLazyTimeout(r.Context(), time.Now().Add(s.requestTimeout))
+	ctx := newLazyTimeout(r.Context(), start.Add(s.requestTimeout))
 	defer ctx.stop()
 
 	tok, aerr := bearer(r.Header.Get("Authorization"))
@@ -505,15 +518,15 @@ func (s *Server) vend(ctx context.Context, w http.ResponseWriter, c *call) int {
 	if ice == nil {
 		ice = []ICEServer{}
 	}
-	s.m.vended.WithLabelValues(string(role)).Inc()
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "vended",
+	s.m.vendedFor(role).Inc()
+	s.logVended(r.Context(),
 		slog.String("requestId", reqID),
 		slog.String("principal", p.id),
 		slog.String("channel", name),
 		slog.String("channelArn", t.ChannelARN),
 		slog.String("role", string(role)),
 		slog.String("clientId", clientID),
-		slog.String("ip", ip.String()),
+		slog.String("ip", ipString(r.RemoteAddr, ip)),
 		slog.Bool("cached", t.FromCache),
 		slog.Time("expiresAt", signed.ExpiresAt),
 	)
@@ -527,6 +540,31 @@ func (s *Server) vend(ctx context.Context, w http.ResponseWriter, c *call) int {
 		Endpoint:   t.Endpoint,
 		ICEServers: ice,
 	})
+}
+
+// vendedPC is the program counter of logVended's call, for the record's
+// source.
+var vendedPC atomic.Uintptr
+
+// logVended logs a vended URL's audit line with attrs, as
+// s.log.LogAttrs(ctx, slog.LevelInfo, "vended", attrs...) does, but finds
+// its caller's program counter once instead of walking the stack on every
+// request (0.3 µs of a request's 40 µs of CPU).
+func (s *Server) logVended(ctx context.Context, attrs ...slog.Attr) {
+	h := s.log.Handler()
+	if !h.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	pc := vendedPC.Load()
+	if pc == 0 {
+		var pcs [1]uintptr
+		runtime.Callers(2, pcs[:]) // the caller of logVended
+		pc = pcs[0]
+		vendedPC.Store(pc)
+	}
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "vended", pc)
+	rec.AddAttrs(attrs...)
+	_ = h.Handle(ctx, rec)
 }
 
 // preflight answers a CORS preflight from an allowed origin.
@@ -657,6 +695,18 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 		}
 	}
 	return ip
+}
+
+// ipString returns ip as text: for an IPv4 peer, the host part of
+// remoteAddr, which is the same text, without formatting and allocating
+// it again.
+func ipString(remoteAddr string, ip netip.Addr) string {
+	if i := strings.LastIndexByte(remoteAddr, ':'); i > 0 && ip.Is4() {
+		if a, err := netip.ParseAddr(remoteAddr[:i]); err == nil && a == ip {
+			return remoteAddr[:i]
+		}
+	}
+	return ip.String()
 }
 
 func (s *Server) trusted(ip netip.Addr) bool {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -428,6 +430,67 @@ func TestAuditLine(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no audit line in %s", ts.logs.String())
+	}
+}
+
+// TestAuditLineFields: the audit line's keys, in order, and its source
+// for a handler that adds one, as slog.Logger.LogAttrs would give it.
+func TestAuditLineFields(t *testing.T) {
+	var buf syncBuffer
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{AddSource: true}))
+	ts := startServer(t, baseConfig(), Options{Logger: log})
+	for range 2 { // the source is found on the first line, then kept
+		if a := ts.post(t, tokAlice, `{"channel":"cam-1","role":"VIEWER","clientId":"token-alice.tv"}`); a.status != 200 {
+			t.Fatalf("status %d", a.status)
+		}
+	}
+	wantKeys := []string{"time", "level", "source", "msg", "requestId", "principal", "channel", "channelArn", "role", "clientId", "ip", "cached", "expiresAt"}
+	var lines int
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if !strings.Contains(line, `"msg":"vended"`) {
+			continue
+		}
+		lines++
+		var keys []string
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.Token() // {
+		for dec.More() {
+			k, _ := dec.Token()
+			keys = append(keys, k.(string))
+			var skip json.RawMessage
+			dec.Decode(&skip)
+		}
+		if diff := cmp.Diff(wantKeys, keys); diff != "" {
+			t.Errorf("audit line keys (-want +got):\n%s", diff)
+		}
+		var rec struct{ Source slog.Source }
+		json.Unmarshal([]byte(line), &rec)
+		if rec.Source.Function != "github.com/kvssign/kvssign/vend.(*Server).vend" || !strings.HasSuffix(rec.Source.File, "/vend/server.go") || rec.Source.Line == 0 {
+			t.Errorf("audit line source = %+v; want the call in (*Server).vend", rec.Source)
+		}
+	}
+	if lines != 2 {
+		t.Errorf("%d audit lines; want 2 in %s", lines, buf.String())
+	}
+}
+
+func TestIPString(t *testing.T) {
+	cases := []struct{ remote, ip, want string }{
+		{"127.0.0.1:40000", "127.0.0.1", "127.0.0.1"},
+		{"[::1]:40000", "::1", "::1"},
+		{"[::ffff:192.0.2.1]:40000", "192.0.2.1", "192.0.2.1"},
+		{"10.0.0.1:443", "203.0.113.7", "203.0.113.7"}, // from X-Forwarded-For
+		{"[2001:db8::1]:443", "203.0.113.7", "203.0.113.7"},
+		{"", "192.0.2.1", "192.0.2.1"},
+	}
+	for _, c := range cases {
+		if got := ipString(c.remote, netip.MustParseAddr(c.ip)); got != c.want {
+			t.Errorf("ipString(%q, %s) = %q; want %q", c.remote, c.ip, got, c.want)
+		}
+	}
+	ip := netip.MustParseAddr("127.0.0.1")
+	if n := testing.AllocsPerRun(100, func() { ipString("127.0.0.1:40000", ip) }); n != 0 {
+		t.Errorf("ipString of an IPv4 peer: %v allocations; want 0", n)
 	}
 }
 
