@@ -434,15 +434,7 @@ func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); {
-		// A signed URL is most of an answer and needs no escape: skip
-		// eight bytes at a time while none needs a look.
-		for i+8 <= len(s) && plain8(s[i:i+8]) {
-			i += 8
-		}
-		if i == len(s) {
-			break
-		}
+	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			if c == 0xe2 && i+2 < len(s) && s[i+1] == 0x80 && (s[i+2] == 0xa8 || s[i+2] == 0xa9) {
@@ -452,7 +444,6 @@ func appendJSONString(b []byte, s string) []byte {
 				i += 2
 				start = i + 1
 			}
-			i++
 			continue
 		}
 		b = append(b, s[start:i]...)
@@ -468,22 +459,8 @@ func appendJSONString(b []byte, s string) []byte {
 		default:
 			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		}
-		i++
-		start = i
+		start = i + 1
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
-}
-
-// plain8 reports whether none of the eight bytes of s is a control
-// character, a quote, a backslash or 0xe2 (which starts U+2028 and
-// U+2029), testing them all at once in a word.
-func plain8(s string) bool {
-	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	// A byte of w is below n (n ≤ 0x80) when the subtraction borrows
-	// into its high bit and the byte's own high bit is clear.
-	below := func(w, n uint64) uint64 { return (w - ones*n) & ^w & highs }
-	return below(w, 0x20)|below(w^(ones*'"'), 1)|below(w^(ones*'\\'), 1)|below(w^(ones*0xe2), 1) == 0
 }
