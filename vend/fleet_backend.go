@@ -27,6 +27,9 @@ const memoFor = 5 * time.Second
 // copies polling Redis more often made Redis the bottleneck).
 const pollEvery = 200 * time.Millisecond
 
+// lookupTimeout bounds a lookup that outlives its request.
+const lookupTimeout = 15 * time.Second
+
 // refreshGrace is how long past its expiry an answer is still served while
 // one copy, in the background, resolves it again: no request waits for
 // the ICE servers' refresh. The expiry of ICE servers is already 30 s
@@ -65,6 +68,7 @@ func newFleetBackend(f *Fleet, inner Backend, cache Cache, clock func() time.Tim
 	if rb, ok := inner.(*resolverBackend); ok {
 		rb.grace = false // the fleet refreshes ahead itself, once for all copies
 	}
+	b.refreshing.spawn = f.goBackground
 	f.subscribe(b.forgetLocal, b.clearMemo, b.writePending)
 	return b
 }
@@ -152,23 +156,27 @@ func (b *fleetBackend) Connection(ctx context.Context, channel string, role kvs.
 		}
 		return sharedAnswer(m.e)
 	}
-	// One lookup per key in this copy; the others wait for it.
+	// One lookup per key in this copy; the others wait for it. It goes
+	// on when its request ends, so that its answer is shared.
 	b.mu.Lock()
 	fl, ok := b.flights[k]
 	if !ok {
 		fl = &fleetFlight{done: make(chan struct{})}
 		b.flights[k] = fl
-		go func() {
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-			defer cancel()
-			fl.t, fl.err = b.lookup(fctx, k, channel, role, create)
+	}
+	b.mu.Unlock()
+	if !ok {
+		run := func(ctx context.Context) {
+			fl.t, fl.err = b.lookup(ctx, k, channel, role, create)
 			b.mu.Lock()
 			delete(b.flights, k)
 			b.mu.Unlock()
 			close(fl.done)
-		}()
+		}
+		if !b.f.goBackground(ctx, lookupTimeout, run) {
+			run(ctx) // the fleet is closed: inner answers alone, at once
+		}
 	}
-	b.mu.Unlock()
 	select {
 	case <-fl.done:
 		return fl.t, fl.err
@@ -214,7 +222,7 @@ func (b *fleetBackend) fallback(ctx context.Context, k, channel string, role kvs
 	}
 	e, keep := b.entryOf(t)
 	if b.f.Up() {
-		go b.putNX(context.WithoutCancel(ctx), k, e, keep)
+		b.f.goBackground(ctx, 0, func(ctx context.Context) { b.putNX(ctx, k, e, keep) })
 		return t, nil
 	}
 	b.mu.Lock()
@@ -246,15 +254,14 @@ func (b *fleetBackend) writePending() {
 	if len(pending) == 0 {
 		return
 	}
-	go func() {
-		ctx := context.Background()
+	b.f.goBackground(context.Background(), 0, func(ctx context.Context) {
 		for k, e := range pending {
 			keep := e.expires().Add(max(b.staleFor, refreshGrace)).Sub(b.now())
 			if b.putNX(ctx, k, e, keep) != nil && !b.f.Up() {
 				return
 			}
 		}
-	}()
+	})
 }
 
 // putNX writes e unless Redis has an answer for k already: another
@@ -410,12 +417,15 @@ func (b *fleetBackend) put(ctx context.Context, k string, e *sharedEntry, keep t
 		done()
 		return
 	}
-	go func() {
+	retry := func(ctx context.Context) {
 		b.f.doFor(ctx, b.f.patientTimeout(), func(ctx context.Context) error {
 			return b.f.pat.Set(ctx, k, raw, keep).Err()
 		})
 		done()
-	}()
+	}
+	if !b.f.goBackground(ctx, 0, retry) {
+		done()
+	}
 }
 
 // remember keeps e in this copy for memoFor, or until it expires and its

@@ -367,3 +367,51 @@ func TestICERefreshOneCopy(t *testing.T) {
 		t.Errorf("the refresh made %d GetIceServerConfig calls; want 1", d)
 	}
 }
+
+// TestFleetCloseWaits: a lookup that outlives its request (so that its
+// answer is shared) ends when the fleet closes, and Close returns only
+// once it has. Before, it ran on for up to 15 s after Close.
+func TestFleetCloseWaits(t *testing.T) {
+	rs := startRedis(t)
+	f, err := newFleet(redisConfig{URL: rs.URL(), Timeout: Duration(time.Second)}, fleetOptions{logger: testLogger(&syncBuffer{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUp(t, f, true)
+	inner := &blockingBackend{entered: make(chan struct{})}
+	b := newFleetBackend(f, inner, Cache{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		_, err := b.Connection(ctx, "cam-1", kvs.Viewer, false)
+		done <- err
+	}()
+	<-inner.entered
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Connection = %v; want the request's cancellation", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := inner.running.Load(); n != 0 {
+		t.Errorf("%d lookups still running after Close", n)
+	}
+}
+
+// blockingBackend's Connection waits for its context to end.
+type blockingBackend struct {
+	running atomic.Int64
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (b *blockingBackend) Connection(ctx context.Context, channel string, role kvs.Role, create bool) (Target, error) {
+	b.running.Add(1)
+	defer b.running.Add(-1)
+	b.once.Do(func() { close(b.entered) })
+	<-ctx.Done()
+	return Target{}, ctx.Err()
+}
+
+func (b *blockingBackend) Forget(string) {}

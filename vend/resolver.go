@@ -249,9 +249,16 @@ func backendError(err error) error {
 // refreshes runs background refreshes, one per key at a time, each with
 // its own deadline and detached from the request that asked for it.
 type refreshes[K comparable] struct {
+	// spawn, if set, runs fn in a goroutine its owner waits for on close,
+	// with refreshTimeout, and returns false when the owner is closed.
+	spawn func(ctx context.Context, d time.Duration, fn func(ctx context.Context)) bool
+
 	mu      sync.Mutex
 	running map[K]bool
 }
+
+// refreshTimeout bounds one background refresh.
+const refreshTimeout = 15 * time.Second
 
 // start runs fn for k in a goroutine, unless one for k is running.
 func (r *refreshes[K]) start(ctx context.Context, k K, fn func(ctx context.Context)) {
@@ -265,14 +272,24 @@ func (r *refreshes[K]) start(ctx context.Context, k K, fn func(ctx context.Conte
 	}
 	r.running[k] = true
 	r.mu.Unlock()
-	go func() {
-		defer func() {
-			r.mu.Lock()
-			delete(r.running, k)
-			r.mu.Unlock()
-		}()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-		defer cancel()
+	done := func() {
+		r.mu.Lock()
+		delete(r.running, k)
+		r.mu.Unlock()
+	}
+	run := func(ctx context.Context) {
+		defer done()
 		fn(ctx)
+	}
+	if r.spawn != nil {
+		if !r.spawn(ctx, refreshTimeout, run) {
+			done()
+		}
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		defer cancel()
+		run(ctx)
 	}()
 }
