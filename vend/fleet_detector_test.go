@@ -3,6 +3,7 @@ package vend
 import (
 	"context"
 	"encoding/json"
+	"hash/maphash"
 	"errors"
 	"fmt"
 	"strings"
@@ -415,3 +416,31 @@ func (b *blockingBackend) Connection(ctx context.Context, channel string, role k
 }
 
 func (b *blockingBackend) Forget(string) {}
+
+// TestConsumeToDry: a key the fleet reports with less than one token is
+// dry in this copy too, whatever the fraction; a key with tokens left is
+// lowered by whole tokens. Before, a full bucket of 3 told 0.99998 kept
+// 1.00002 and allowed a request (TestFleetLimits failed 2 times in 20 on
+// a busy machine).
+func TestConsumeToDry(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		fleet    float64
+		min, max float64 // this copy's tokens after
+	}{
+		{0.99998, 0, 0.99998},
+		{0.5, 0, 0.5},
+		{0, 0, 0},
+		{-2, 0, 0}, // lowered by at most the burst
+		{1.99998, 1.99998, 2.99998},
+		{3, 3, 3},
+	}
+	for _, tt := range tests {
+		l := newLimiter[string](Rate{PerSecond: 0.01, Burst: 3}, 0, 0)
+		l.consumeTo("alice", tt.fleet, now)
+		s := &l.shards[maphash.Comparable(l.seed, "alice")%limiterShards]
+		if got := s.m["alice"].lim.TokensAt(now); got < tt.min-1e-9 || got > tt.max+1e-9 {
+			t.Errorf("fleet %v: this copy has %v tokens; want %v–%v", tt.fleet, got, tt.min, tt.max)
+		}
+	}
+}

@@ -202,7 +202,10 @@ func parseDry(lines string) []dryKey {
 
 // consumeTo lowers key's bucket to tokens (a negative count is a debt)
 // when it holds more; a bucket is never raised, since the fleet's count
-// may miss what this copy allowed since.
+// may miss what this copy allowed since. It is lowered by whole tokens,
+// rounded down, except that a key the fleet has run dry (less than one
+// token) runs dry here too: rounded down, a bucket of 3 told 0.99998
+// kept 1.00002 and allowed a request the fleet had refused.
 func (l *limiter[K]) consumeTo(key K, tokens float64, now time.Time) {
 	s := &l.shards[maphash.Comparable(l.seed, key)%limiterShards]
 	s.mu.Lock()
@@ -216,8 +219,13 @@ func (l *limiter[K]) consumeTo(key K, tokens float64, now time.Time) {
 	}
 	b.last = now
 	s.mu.Unlock()
-	if over := b.lim.TokensAt(now) - tokens; over >= 1 {
-		b.lim.ReserveN(now, min(int(over), l.burst))
+	over := b.lim.TokensAt(now) - tokens
+	n := int(over)
+	if tokens < 1 {
+		n = int(math.Ceil(over))
+	}
+	if n >= 1 {
+		b.lim.ReserveN(now, min(n, l.burst))
 	}
 }
 
