@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	kvtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
+	"github.com/coder/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
@@ -207,16 +208,30 @@ func (p *mediaPeer) answer() string {
 	if err != nil {
 		p.t.Fatal(err)
 	}
+	if p.master {
+		// A master trickles its candidates, as the SDKs do: some may
+		// reach the storage peer before the answer.
+		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+			if c == nil {
+				return
+			}
+			b, _ := kvs.EncodePayload(c.ToJSON())
+			p.sig.ws.Write(context.Background(), websocket.MessageText, mustJSON(kvs.ClientMessage{
+				Action: kvs.ActionICECandidate, RecipientClientID: offer.SenderClientID, MessagePayload: b}))
+		})
+		if err := pc.SetLocalDescription(ans); err != nil {
+			p.t.Fatal(err)
+		}
+		p.sig.send(kvs.ClientMessage{Action: kvs.ActionSDPAnswer, RecipientClientID: offer.SenderClientID,
+			MessagePayload: payload(p.t, kvs.SessionDescription{Type: "answer", SDP: ans.SDP})})
+		return offer.SenderClientID
+	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(ans); err != nil {
 		p.t.Fatal(err)
 	}
 	<-gathered
-	m := kvs.ClientMessage{Action: kvs.ActionSDPAnswer, MessagePayload: payload(p.t, kvs.SessionDescription{Type: "answer", SDP: pc.LocalDescription().SDP})}
-	if p.master {
-		m.RecipientClientID = offer.SenderClientID
-	}
-	p.sig.send(m)
+	p.sig.send(kvs.ClientMessage{Action: kvs.ActionSDPAnswer, MessagePayload: payload(p.t, kvs.SessionDescription{Type: "answer", SDP: pc.LocalDescription().SDP})})
 	return offer.SenderClientID
 }
 
@@ -295,6 +310,11 @@ func getJSON(t *testing.T, u string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d, %v", u, resp.StatusCode, err)
 	}
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }
 
 func storageConfig(t *testing.T) emulator.Config {
@@ -588,5 +608,28 @@ func TestStorageSessionEndsWithTheChannel(t *testing.T) {
 			}
 			waitFor(t, "the session to end", func() bool { return len(e.StorageSessions()) == 0 })
 		})
+	}
+}
+
+// TestStorageSessionBadMessages: the storage peer drops what it cannot
+// use, and ends a session whose answer does not fit its offer.
+func TestStorageSessionBadMessages(t *testing.T) {
+	e := start(t, storageConfig(t))
+	arn, ep := storageChannel(t, e, "bad-messages")
+	m := connectMaster(t, e, arn)
+	joinMaster(t, ep, arn)
+	offer := m.recv()
+	if offer.MessageType != kvs.ActionSDPOffer {
+		t.Fatalf("got %+v; want the storage peer's SDP_OFFER", offer)
+	}
+	rejected := e.Stats().MessagesRejected
+	m.send(kvs.ClientMessage{Action: kvs.ActionSDPOffer, RecipientClientID: offer.SenderClientID, MessagePayload: payload(t, kvs.SessionDescription{Type: "offer", SDP: "v=0"})})
+	m.send(kvs.ClientMessage{Action: kvs.ActionICECandidate, RecipientClientID: offer.SenderClientID, MessagePayload: "bm90IGpzb24="})
+	m.send(kvs.ClientMessage{Action: kvs.ActionSDPAnswer, RecipientClientID: offer.SenderClientID, MessagePayload: payload(t, kvs.SessionDescription{Type: "offer", SDP: "v=0"})})
+	waitFor(t, "three messages dropped", func() bool { return e.Stats().MessagesRejected == rejected+3 })
+	m.send(kvs.ClientMessage{Action: kvs.ActionSDPAnswer, RecipientClientID: offer.SenderClientID, MessagePayload: payload(t, kvs.SessionDescription{Type: "answer", SDP: "v=0\r\n"})})
+	waitFor(t, "the session to end", func() bool { return e.Stats().Storage.Ended == 1 })
+	if st := e.Stats().Storage; st.Refused != 0 {
+		t.Errorf("Stats().Storage = %+v; a broken answer is not a media refusal", st)
 	}
 }
