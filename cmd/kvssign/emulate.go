@@ -30,7 +30,8 @@ type emulateFlags struct {
 	stsMin                         time.Duration
 	maxViewers                     int
 	connectRate, sdpRate, iceRate  float64
-	limits                         *limitFlags // quotas and the connection budget: emulate_limits.go
+	limits                         *limitFlags   // quotas and the connection budget: emulate_limits.go
+	storage                        *storageFlags // the storage peer: emulate_storage.go
 	iotAddr, iotDir                string
 	iotThings, iotAliases          []string
 }
@@ -100,6 +101,7 @@ ${credentials-iot:ThingName}. POST /_emulator/iot/revoke?thing=NAME revokes.`,
 	fl.StringArrayVar(&f.iotThings, "iot-thing", nil, "issue a device certificate attached to this IoT thing (repeatable)")
 	fl.StringArrayVar(&f.iotAliases, "iot-role-alias", nil, "IoT role alias ALIAS=ROLE_ARN[:SECONDS] (credentials last SECONDS, default 3600; AWS takes 900 to 43200, the emulator from 1) (repeatable)")
 	f.limits = addLimitFlags(fl)
+	f.storage = addStorageFlags(fl)
 	return c
 }
 
@@ -161,6 +163,9 @@ func runEmulate(cmd *cobra.Command, f *emulateFlags) error {
 		Hostname:              f.hostname,
 	}
 	if err := f.limits.apply(&cfg, logger); err != nil {
+		return err
+	}
+	if err := f.storage.apply(&cfg); err != nil {
 		return err
 	}
 	if cfg.IoT, err = f.iotConfig(); err != nil {
