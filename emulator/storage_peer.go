@@ -98,7 +98,7 @@ type StorageSession struct {
 type storageSession struct {
 	e            *Emulator
 	ch           *channel
-	video, audio *webrtc.TrackLocalStaticRTP // the master's media, to the viewers
+	video, audio *forwarder // the master's media, to the viewers
 	master       *peerLink
 	viewers      map[string]*peerLink
 	orphaned     *time.Timer // drops the viewers after StorageNoMasterTimeout without a master
@@ -363,7 +363,11 @@ func (st *storageState) sessionLocked(e *Emulator, ch *channel) (*storageSession
 	if st.sessions == nil {
 		st.sessions = map[*channel]*storageSession{}
 	}
-	s := &storageSession{e: e, ch: ch, video: video, audio: audio, viewers: map[string]*peerLink{}}
+	s := &storageSession{e: e, ch: ch, viewers: map[string]*peerLink{},
+		// One frame at 25 fps, and one 20 ms Opus packet.
+		video: &forwarder{track: video, gap: 90000 / 25},
+		audio: &forwarder{track: audio, gap: 960},
+	}
 	st.sessions[ch] = s
 	st.live.Add(1)
 	return s, nil

@@ -364,9 +364,16 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 	if second := m2.answer(); second == first {
 		t.Errorf("the second session's peer id is the first's, %s", first)
 	}
+	// The viewer stays and gets the new master's media.
+	m2.waitConnected()
+	seen := v.frames.Load()
+	part, cancel := context.WithTimeout(ctxT(t), time.Second)
+	m2.stream(part)
+	cancel()
+	waitFor(t, "the viewer to get the second master's frames", func() bool { return v.frames.Load() >= seen+10 })
 	waitFor(t, "the first recording to finish", func() bool {
 		recs := e.Recordings()
-		return len(recs) == 1 && recs[0].Done
+		return len(recs) == 2 && recs[0].Done && !recs[1].Done
 	})
 	rec := e.Recordings()[0]
 	video, audio, last, doc := readRecording(t, rec.Path)
@@ -391,8 +398,8 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 
 	var listed []emulator.Recording
 	getJSON(t, e.URL()+"/_emulator/recordings", &listed)
-	if len(listed) != 1 || listed[0].Name != rec.Name || listed[0].VideoFrames != video {
-		t.Errorf("GET /_emulator/recordings = %+v; want the one recording", listed)
+	if len(listed) != 2 || listed[0].Name != rec.Name || listed[0].VideoFrames != video {
+		t.Errorf("GET /_emulator/recordings = %+v; want the first recording, then the second's under way", listed)
 	}
 	var sessions []emulator.StorageSession
 	getJSON(t, e.URL()+"/_emulator/storage", &sessions)

@@ -285,10 +285,10 @@ func (l *peerLink) newPeerConnection(api *webrtc.API) error {
 			}
 		}
 	} else {
-		if _, err := pc.AddTransceiverFromTrack(l.s.video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		if _, err := pc.AddTransceiverFromTrack(l.s.video.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
 			return fmt.Errorf("emulator: storage peer: %w", err)
 		}
-		if _, err := pc.AddTransceiverFromTrack(l.s.audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		if _, err := pc.AddTransceiverFromTrack(l.s.audio.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
 			return fmt.Errorf("emulator: storage peer: %w", err)
 		}
 	}
@@ -355,7 +355,7 @@ func (l *peerLink) readVideo(tr *webrtc.TrackRemote) {
 			return
 		}
 		l.rtpIn.Add(1)
-		l.s.forward(l.s.video, p)
+		l.s.video.forward(l, p)
 		sb.Push(p)
 		for s := sb.Pop(); s != nil; s = sb.Pop() {
 			if !l.recordVideo(s.Data, s.PacketTimestamp) {
@@ -433,7 +433,7 @@ func (l *peerLink) readAudio(tr *webrtc.TrackRemote) {
 			return
 		}
 		l.rtpIn.Add(1)
-		l.s.forward(l.s.audio, p)
+		l.s.audio.forward(l, p)
 		if len(p.Payload) == 0 {
 			continue
 		}
@@ -446,11 +446,41 @@ func (l *peerLink) readAudio(tr *webrtc.TrackRemote) {
 	}
 }
 
-// forward sends a packet of the master's to the viewers. Writing to a
-// track no viewer is bound to costs nothing.
-func (s *storageSession) forward(t *webrtc.TrackLocalStaticRTP, p *rtp.Packet) {
-	if err := t.WriteRTP(p); err != nil && !errors.Is(err, io.ErrClosedPipe) {
-		s.e.log.Debug("storage peer: forwarding to viewers", "channel", s.ch.name, "err", err)
+// forwarder sends one of the master's tracks to the viewers. A new master
+// brings new sequence numbers and timestamps; the forwarder shifts them to
+// follow on from the previous master's, so that a viewer sees one stream.
+type forwarder struct {
+	track *webrtc.TrackLocalStaticRTP
+	gap   uint32 // the timestamp step put between two masters' packets
+
+	mu      sync.Mutex
+	link    *peerLink // whose packets the offsets are for
+	seqOff  uint16
+	tsOff   uint32
+	lastSeq uint16
+	lastTS  uint32
+	started bool
+}
+
+// forward sends a packet of l's to the viewers. Writing to a track no
+// viewer is bound to costs nothing.
+func (f *forwarder) forward(l *peerLink, p *rtp.Packet) {
+	f.mu.Lock()
+	if f.link != l {
+		f.link = l
+		f.seqOff, f.tsOff = 0, 0
+		if f.started {
+			f.seqOff = f.lastSeq + 1 - p.SequenceNumber
+			f.tsOff = f.lastTS + f.gap - p.Timestamp
+		}
+	}
+	q := *p
+	q.SequenceNumber += f.seqOff
+	q.Timestamp += f.tsOff
+	f.lastSeq, f.lastTS, f.started = q.SequenceNumber, q.Timestamp, true
+	f.mu.Unlock()
+	if err := f.track.WriteRTP(&q); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		l.s.e.log.Debug("storage peer: forwarding to viewers", "channel", l.s.ch.name, "err", err)
 	}
 }
 
