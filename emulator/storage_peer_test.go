@@ -640,3 +640,22 @@ func TestStorageSessionBadMessages(t *testing.T) {
 		t.Errorf("Stats().Storage = %+v; a broken answer is not a media refusal", st)
 	}
 }
+
+// TestStorageSessionPolicy: the storage calls are IAM actions of their own.
+func TestStorageSessionPolicy(t *testing.T) {
+	cfg := storageConfig(t)
+	cfg.Policy = `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"kinesisvideo:*","Resource":"*"},
+		{"Effect":"Deny","Action":"kinesisvideo:JoinStorageSession","Resource":"*"}]}`
+	e := start(t, cfg)
+	arn, ep := storageChannel(t, e, "policy")
+	connectMaster(t, e, arn)
+	connectViewer(t, e, arn, "v")
+	status, code, body := callStorage(t, ep, "joinStorageSession", map[string]string{"channelArn": arn})
+	if status != http.StatusForbidden || code != "AccessDeniedException" || !strings.Contains(body["message"], "kinesisvideo:JoinStorageSession") {
+		t.Errorf("JoinStorageSession denied: %d %s %v; want 403 AccessDeniedException naming the action", status, code, body)
+	}
+	if status, code, body := callStorage(t, ep, "joinStorageSessionAsViewer", map[string]string{"channelArn": arn, "clientId": "v"}); status != http.StatusOK {
+		t.Errorf("JoinStorageSessionAsViewer allowed: %d %s %v", status, code, body)
+	}
+}
