@@ -111,6 +111,7 @@ type mediaPeer struct {
 	mu      sync.Mutex
 	pc      *webrtc.PeerConnection
 	frames  atomic.Int64 // video frames received (viewer)
+	audio   atomic.Int64 // audio packets received
 	connCh  chan struct{}
 	closeMu sync.Once
 }
@@ -191,7 +192,10 @@ func (p *mediaPeer) answer() string {
 			if err != nil {
 				return
 			}
-			if tr.Kind() == webrtc.RTPCodecTypeVideo && pkt.Marker {
+			switch {
+			case tr.Kind() == webrtc.RTPCodecTypeAudio:
+				p.audio.Add(1)
+			case pkt.Marker:
 				p.frames.Add(1)
 			}
 		}
@@ -351,6 +355,9 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 	<-talked
 	if n := v.frames.Load(); n < 50 {
 		t.Errorf("the storage viewer received %d video frames of %d; want most", n, testmedia.FrameCount)
+	}
+	if n := m1.audio.Load(); n < 50 {
+		t.Errorf("the master received %d of the viewer's audio packets; want most of 200", n)
 	}
 	ss := e.StorageSessions()
 	if len(ss) != 1 || ss[0].Master != first || len(ss[0].Viewers) != 1 || ss[0].Recording == "" || ss[0].MasterPackets == 0 || ss[0].ViewerPackets == 0 {

@@ -269,9 +269,9 @@ func checkMasterMedia(answer string) string {
 	return ""
 }
 
-// newPeerConnection makes l's peer connection: for the master, video and
-// audio to receive; for a viewer, the session's video and audio to send
-// and audio to receive.
+// newPeerConnection makes l's peer connection: for the master, video to
+// receive and audio both ways (the viewers' talk goes to the master); for a
+// viewer, the session's video to send and audio both ways.
 func (l *peerLink) newPeerConnection(api *webrtc.API) error {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -279,10 +279,11 @@ func (l *peerLink) newPeerConnection(api *webrtc.API) error {
 	}
 	l.pc = pc
 	if l.isMaster() {
-		for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-			if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-				return fmt.Errorf("emulator: storage peer: %w", err)
-			}
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			return fmt.Errorf("emulator: storage peer: %w", err)
+		}
+		if _, err := pc.AddTransceiverFromTrack(l.s.talk.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+			return fmt.Errorf("emulator: storage peer: %w", err)
 		}
 	} else {
 		if _, err := pc.AddTransceiverFromTrack(l.s.video.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
@@ -324,7 +325,7 @@ func (l *peerLink) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	defer l.readers.Done()
 	switch {
 	case !l.isMaster():
-		l.drain(tr)
+		l.readTalk(tr)
 	case tr.Kind() == webrtc.RTPCodecTypeVideo:
 		l.mu.Lock()
 		l.videoSSRC = uint32(tr.SSRC())
@@ -335,14 +336,36 @@ func (l *peerLink) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	}
 }
 
-func (l *peerLink) drain(tr *webrtc.TrackRemote) {
-	buf := make([]byte, 1500)
+// talkQuiet is how long the viewer that talks to the master must be
+// silent before another viewer's audio takes its place.
+const talkQuiet = 500 * time.Millisecond
+
+// readTalk sends a viewer's Opus to the master. The storage peer does not
+// mix: one viewer talks at a time, the first to speak after a silence.
+func (l *peerLink) readTalk(tr *webrtc.TrackRemote) {
+	s := l.s
 	for {
-		if _, _, err := tr.Read(buf); err != nil {
+		p, _, err := tr.ReadRTP()
+		if err != nil {
 			return
 		}
 		l.rtpIn.Add(1)
+		if s.mayTalk(l, time.Now()) {
+			s.talk.forward(l, p)
+		}
 	}
+}
+
+// mayTalk reports whether the viewer l's audio packet, come at now, goes
+// to the master.
+func (s *storageSession) mayTalk(l *peerLink, now time.Time) bool {
+	s.talkMu.Lock()
+	defer s.talkMu.Unlock()
+	if s.talker != nil && s.talker != l && now.Sub(s.talkAt) <= talkQuiet {
+		return false
+	}
+	s.talker, s.talkAt = l, now
+	return true
 }
 
 // readVideo depacketizes the master's H.264, checks its profile and size

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -37,6 +38,31 @@ func TestForwarderFollowsOn(t *testing.T) {
 		f.forward(st.l, &rtp.Packet{Header: rtp.Header{SequenceNumber: st.seq, Timestamp: st.ts}})
 		if got := (out{f.lastSeq, f.lastTS}); got != st.want {
 			t.Errorf("step %d: forwarded seq %d ts %d; want %d %d", i, got.seq, got.ts, st.want.seq, st.want.ts)
+		}
+	}
+}
+
+// TestMayTalk: one viewer talks to the master at a time; another takes
+// over after talkQuiet of silence.
+func TestMayTalk(t *testing.T) {
+	s := &storageSession{}
+	a, b := &peerLink{}, &peerLink{}
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		l    *peerLink
+		at   time.Duration
+		want bool
+	}{
+		{a, 0, true},
+		{b, 20 * time.Millisecond, false},
+		{a, 40 * time.Millisecond, true},
+		{b, 40*time.Millisecond + talkQuiet, false},
+		{b, 41*time.Millisecond + talkQuiet, true},
+		{a, 42*time.Millisecond + talkQuiet, false},
+	}
+	for i, st := range steps {
+		if got := s.mayTalk(st.l, t0.Add(st.at)); got != st.want {
+			t.Errorf("step %d: mayTalk = %v; want %v", i, got, st.want)
 		}
 	}
 }
