@@ -89,7 +89,7 @@ type StorageSession struct {
 	// Recording is the path of the master's recording, once it started.
 	Recording string `json:"recording,omitempty"`
 	// MasterPackets counts the RTP packets the master sent, ViewerPackets
-	// those the viewers sent (their Opus, which the storage peer drops).
+	// those the viewers sent (their Opus, which goes on to the master).
 	MasterPackets int64 `json:"masterPackets"`
 	ViewerPackets int64 `json:"viewerPackets"`
 }
@@ -100,10 +100,15 @@ type StorageSession struct {
 type storageSession struct {
 	e            *Emulator
 	ch           *channel
-	video, audio *webrtc.TrackLocalStaticRTP // the master's media, to the viewers
-	master       *peerLink
-	viewers      map[string]*peerLink
-	orphaned     *time.Timer // drops the viewers after StorageNoMasterTimeout without a master
+	video, audio *forwarder // the master's media, to the viewers
+	talk         *forwarder // the viewers' audio, to the master
+
+	talkMu   sync.Mutex
+	talker   *peerLink // the viewer whose audio goes to the master
+	talkAt   time.Time // when its last packet came
+	master   *peerLink
+	viewers  map[string]*peerLink
+	orphaned *time.Timer // drops the viewers after StorageNoMasterTimeout without a master
 }
 
 func (e *Emulator) storageStats() StorageStats {
@@ -380,10 +385,19 @@ func (st *storageState) sessionLocked(e *Emulator, ch *channel) (*storageSession
 	if err != nil {
 		return nil, err
 	}
+	talk, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "kvs-storage-viewers")
+	if err != nil {
+		return nil, err
+	}
 	if st.sessions == nil {
 		st.sessions = map[*channel]*storageSession{}
 	}
-	s := &storageSession{e: e, ch: ch, video: video, audio: audio, viewers: map[string]*peerLink{}}
+	s := &storageSession{e: e, ch: ch, viewers: map[string]*peerLink{},
+		// One frame at 25 fps, and one 20 ms Opus packet.
+		video: &forwarder{track: video, gap: 90000 / 25},
+		audio: &forwarder{track: audio, gap: 960},
+		talk:  &forwarder{track: talk, gap: 960},
+	}
 	st.sessions[ch] = s
 	st.live.Add(1)
 	return s, nil

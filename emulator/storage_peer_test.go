@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	kvtypes "github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
+	"github.com/coder/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
@@ -111,6 +112,7 @@ type mediaPeer struct {
 	mu      sync.Mutex
 	pc      *webrtc.PeerConnection
 	frames  atomic.Int64 // video frames received (viewer)
+	audio   atomic.Int64 // audio packets received
 	connCh  chan struct{}
 	closeMu sync.Once
 
@@ -195,7 +197,10 @@ func (p *mediaPeer) answer() string {
 			if err != nil {
 				return
 			}
-			if tr.Kind() == webrtc.RTPCodecTypeVideo && pkt.Marker {
+			switch {
+			case tr.Kind() == webrtc.RTPCodecTypeAudio:
+				p.audio.Add(1)
+			case pkt.Marker:
 				p.frames.Add(1)
 			}
 		}
@@ -212,16 +217,30 @@ func (p *mediaPeer) answer() string {
 	if err != nil {
 		p.t.Fatal(err)
 	}
+	if p.master {
+		// A master trickles its candidates, as the SDKs do: some may
+		// reach the storage peer before the answer.
+		pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+			if c == nil {
+				return
+			}
+			b, _ := kvs.EncodePayload(c.ToJSON())
+			p.sig.ws.Write(context.Background(), websocket.MessageText, mustJSON(kvs.ClientMessage{
+				Action: kvs.ActionICECandidate, RecipientClientID: offer.SenderClientID, MessagePayload: b}))
+		})
+		if err := pc.SetLocalDescription(ans); err != nil {
+			p.t.Fatal(err)
+		}
+		p.sig.send(kvs.ClientMessage{Action: kvs.ActionSDPAnswer, RecipientClientID: offer.SenderClientID,
+			MessagePayload: payload(p.t, kvs.SessionDescription{Type: "answer", SDP: ans.SDP})})
+		return offer.SenderClientID
+	}
 	gathered := webrtc.GatheringCompletePromise(pc)
 	if err := pc.SetLocalDescription(ans); err != nil {
 		p.t.Fatal(err)
 	}
 	<-gathered
-	m := kvs.ClientMessage{Action: kvs.ActionSDPAnswer, MessagePayload: payload(p.t, kvs.SessionDescription{Type: "answer", SDP: pc.LocalDescription().SDP})}
-	if p.master {
-		m.RecipientClientID = offer.SenderClientID
-	}
-	p.sig.send(m)
+	p.sig.send(kvs.ClientMessage{Action: kvs.ActionSDPAnswer, MessagePayload: payload(p.t, kvs.SessionDescription{Type: "answer", SDP: pc.LocalDescription().SDP})})
 	return offer.SenderClientID
 }
 
@@ -350,6 +369,11 @@ func getJSON(t *testing.T, u string, v any) {
 	}
 }
 
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
 func storageConfig(t *testing.T) emulator.Config {
 	cfg := fastConfig()
 	cfg.RecordingDir = t.TempDir()
@@ -385,6 +409,9 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 	if n := v.frames.Load(); n < 50 {
 		t.Errorf("the storage viewer received %d video frames of %d; want most", n, testmedia.FrameCount)
 	}
+	if n := m1.audio.Load(); n < 50 {
+		t.Errorf("the master received %d of the viewer's audio packets; want most of 200", n)
+	}
 	ss := e.StorageSessions()
 	if len(ss) != 1 || ss[0].Master != first || len(ss[0].Viewers) != 1 || ss[0].Recording == "" || ss[0].MasterPackets == 0 || ss[0].ViewerPackets == 0 {
 		t.Fatalf("StorageSessions() = %+v; want one with master %s, one viewer, a recording, packets from both", ss, first)
@@ -397,9 +424,16 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 	if second := m2.answer(); second == first {
 		t.Errorf("the second session's peer id is the first's, %s", first)
 	}
+	// The viewer stays and gets the new master's media.
+	m2.waitConnected()
+	seen := v.frames.Load()
+	part, cancel := context.WithTimeout(ctxT(t), time.Second)
+	m2.stream(part)
+	cancel()
+	waitFor(t, "the viewer to get the second master's frames", func() bool { return v.frames.Load() >= seen+10 })
 	waitFor(t, "the first recording to finish", func() bool {
 		recs := e.Recordings()
-		return len(recs) == 1 && recs[0].Done
+		return len(recs) == 2 && recs[0].Done && !recs[1].Done
 	})
 	rec := e.Recordings()[0]
 	video, audio, last, firstFrame, doc := readRecording(t, rec.Path)
@@ -434,8 +468,8 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 
 	var listed []emulator.Recording
 	getJSON(t, e.URL()+"/_emulator/recordings", &listed)
-	if len(listed) != 1 || listed[0].Name != rec.Name || listed[0].VideoFrames != video {
-		t.Errorf("GET /_emulator/recordings = %+v; want the one recording", listed)
+	if len(listed) != 2 || listed[0].Name != rec.Name || listed[0].VideoFrames != video {
+		t.Errorf("GET /_emulator/recordings = %+v; want the first recording, then the second's under way", listed)
 	}
 	var sessions []emulator.StorageSession
 	getJSON(t, e.URL()+"/_emulator/storage", &sessions)
@@ -703,4 +737,46 @@ func TestStorageReplacedMasterSendsNoOffer(t *testing.T) {
 		break
 	}
 	waitFor(t, "the session to end", func() bool { return len(e.StorageSessions()) == 0 && emulator.LiveStorageSessions(e) == 0 })
+}
+
+// TestStorageSessionBadMessages: the storage peer drops what it cannot
+// use, and ends a session whose answer does not fit its offer.
+func TestStorageSessionBadMessages(t *testing.T) {
+	e := start(t, storageConfig(t))
+	arn, ep := storageChannel(t, e, "bad-messages")
+	m := connectMaster(t, e, arn)
+	joinMaster(t, ep, arn)
+	offer := m.recv()
+	if offer.MessageType != kvs.ActionSDPOffer {
+		t.Fatalf("got %+v; want the storage peer's SDP_OFFER", offer)
+	}
+	rejected := e.Stats().MessagesRejected
+	m.send(kvs.ClientMessage{Action: kvs.ActionSDPOffer, RecipientClientID: offer.SenderClientID, MessagePayload: payload(t, kvs.SessionDescription{Type: "offer", SDP: "v=0"})})
+	m.send(kvs.ClientMessage{Action: kvs.ActionICECandidate, RecipientClientID: offer.SenderClientID, MessagePayload: "bm90IGpzb24="})
+	m.send(kvs.ClientMessage{Action: kvs.ActionSDPAnswer, RecipientClientID: offer.SenderClientID, MessagePayload: payload(t, kvs.SessionDescription{Type: "offer", SDP: "v=0"})})
+	waitFor(t, "three messages dropped", func() bool { return e.Stats().MessagesRejected == rejected+3 })
+	m.send(kvs.ClientMessage{Action: kvs.ActionSDPAnswer, RecipientClientID: offer.SenderClientID, MessagePayload: payload(t, kvs.SessionDescription{Type: "answer", SDP: "v=0\r\n"})})
+	waitFor(t, "the session to end", func() bool { return e.Stats().Storage.Ended == 1 })
+	if st := e.Stats().Storage; st.Refused != 0 {
+		t.Errorf("Stats().Storage = %+v; a broken answer is not a media refusal", st)
+	}
+}
+
+// TestStorageSessionPolicy: the storage calls are IAM actions of their own.
+func TestStorageSessionPolicy(t *testing.T) {
+	cfg := storageConfig(t)
+	cfg.Policy = `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Action":"kinesisvideo:*","Resource":"*"},
+		{"Effect":"Deny","Action":"kinesisvideo:JoinStorageSession","Resource":"*"}]}`
+	e := start(t, cfg)
+	arn, ep := storageChannel(t, e, "policy")
+	connectMaster(t, e, arn)
+	connectViewer(t, e, arn, "v")
+	status, code, body := callStorage(t, ep, "joinStorageSession", map[string]string{"channelArn": arn})
+	if status != http.StatusForbidden || code != "AccessDeniedException" || !strings.Contains(body["message"], "kinesisvideo:JoinStorageSession") {
+		t.Errorf("JoinStorageSession denied: %d %s %v; want 403 AccessDeniedException naming the action", status, code, body)
+	}
+	if status, code, body := callStorage(t, ep, "joinStorageSessionAsViewer", map[string]string{"channelArn": arn, "clientId": "v"}); status != http.StatusOK {
+		t.Errorf("JoinStorageSessionAsViewer allowed: %d %s %v", status, code, body)
+	}
 }

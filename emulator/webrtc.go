@@ -286,9 +286,9 @@ func checkMasterMedia(answer string) string {
 	return ""
 }
 
-// newPeerConnection makes l's peer connection: for the master, video and
-// audio to receive; for a viewer, the session's video and audio to send
-// and audio to receive.
+// newPeerConnection makes l's peer connection: for the master, video to
+// receive and audio both ways (the viewers' talk goes to the master); for a
+// viewer, the session's video to send and audio both ways.
 func (l *peerLink) newPeerConnection(api *webrtc.API) error {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -296,16 +296,17 @@ func (l *peerLink) newPeerConnection(api *webrtc.API) error {
 	}
 	l.pc = pc
 	if l.isMaster() {
-		for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-			if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-				return fmt.Errorf("emulator: storage peer: %w", err)
-			}
-		}
-	} else {
-		if _, err := pc.AddTransceiverFromTrack(l.s.video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			return fmt.Errorf("emulator: storage peer: %w", err)
 		}
-		if _, err := pc.AddTransceiverFromTrack(l.s.audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		if _, err := pc.AddTransceiverFromTrack(l.s.talk.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+			return fmt.Errorf("emulator: storage peer: %w", err)
+		}
+	} else {
+		if _, err := pc.AddTransceiverFromTrack(l.s.video.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			return fmt.Errorf("emulator: storage peer: %w", err)
+		}
+		if _, err := pc.AddTransceiverFromTrack(l.s.audio.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
 			return fmt.Errorf("emulator: storage peer: %w", err)
 		}
 	}
@@ -341,7 +342,7 @@ func (l *peerLink) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	defer l.readers.Done()
 	switch {
 	case !l.isMaster():
-		l.drain(tr)
+		l.readTalk(tr)
 	case tr.Kind() == webrtc.RTPCodecTypeVideo:
 		l.mu.Lock()
 		l.videoSSRC = uint32(tr.SSRC())
@@ -352,14 +353,36 @@ func (l *peerLink) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	}
 }
 
-func (l *peerLink) drain(tr *webrtc.TrackRemote) {
-	buf := make([]byte, 1500)
+// talkQuiet is how long the viewer that talks to the master must be
+// silent before another viewer's audio takes its place.
+const talkQuiet = 500 * time.Millisecond
+
+// readTalk sends a viewer's Opus to the master. The storage peer does not
+// mix: one viewer talks at a time, the first to speak after a silence.
+func (l *peerLink) readTalk(tr *webrtc.TrackRemote) {
+	s := l.s
 	for {
-		if _, _, err := tr.Read(buf); err != nil {
+		p, _, err := tr.ReadRTP()
+		if err != nil {
 			return
 		}
 		l.rtpIn.Add(1)
+		if s.mayTalk(l, time.Now()) {
+			s.talk.forward(l, p)
+		}
 	}
+}
+
+// mayTalk reports whether the viewer l's audio packet, come at now, goes
+// to the master.
+func (s *storageSession) mayTalk(l *peerLink, now time.Time) bool {
+	s.talkMu.Lock()
+	defer s.talkMu.Unlock()
+	if s.talker != nil && s.talker != l && now.Sub(s.talkAt) <= talkQuiet {
+		return false
+	}
+	s.talker, s.talkAt = l, now
+	return true
 }
 
 // readVideo depacketizes the master's H.264, checks its profile and size
@@ -372,7 +395,7 @@ func (l *peerLink) readVideo(tr *webrtc.TrackRemote) {
 			return
 		}
 		l.rtpIn.Add(1)
-		l.s.forward(l.s.video, p)
+		l.s.video.forward(l, p)
 		sb.Push(p)
 		for s := sb.Pop(); s != nil; s = sb.Pop() {
 			if !l.recordVideo(s.Data, s.PacketTimestamp) {
@@ -450,7 +473,7 @@ func (l *peerLink) readAudio(tr *webrtc.TrackRemote) {
 			return
 		}
 		l.rtpIn.Add(1)
-		l.s.forward(l.s.audio, p)
+		l.s.audio.forward(l, p)
 		if len(p.Payload) == 0 {
 			continue
 		}
@@ -463,11 +486,41 @@ func (l *peerLink) readAudio(tr *webrtc.TrackRemote) {
 	}
 }
 
-// forward sends a packet of the master's to the viewers. Writing to a
-// track no viewer is bound to costs nothing.
-func (s *storageSession) forward(t *webrtc.TrackLocalStaticRTP, p *rtp.Packet) {
-	if err := t.WriteRTP(p); err != nil && !errors.Is(err, io.ErrClosedPipe) {
-		s.e.log.Debug("storage peer: forwarding to viewers", "channel", s.ch.name, "err", err)
+// forwarder sends one of the master's tracks to the viewers. A new master
+// brings new sequence numbers and timestamps; the forwarder shifts them to
+// follow on from the previous master's, so that a viewer sees one stream.
+type forwarder struct {
+	track *webrtc.TrackLocalStaticRTP
+	gap   uint32 // the timestamp step put between two masters' packets
+
+	mu      sync.Mutex
+	link    *peerLink // whose packets the offsets are for
+	seqOff  uint16
+	tsOff   uint32
+	lastSeq uint16
+	lastTS  uint32
+	started bool
+}
+
+// forward sends a packet of l's to the viewers. Writing to a track no
+// viewer is bound to costs nothing.
+func (f *forwarder) forward(l *peerLink, p *rtp.Packet) {
+	f.mu.Lock()
+	if f.link != l {
+		f.link = l
+		f.seqOff, f.tsOff = 0, 0
+		if f.started {
+			f.seqOff = f.lastSeq + 1 - p.SequenceNumber
+			f.tsOff = f.lastTS + f.gap - p.Timestamp
+		}
+	}
+	q := *p
+	q.SequenceNumber += f.seqOff
+	q.Timestamp += f.tsOff
+	f.lastSeq, f.lastTS, f.started = q.SequenceNumber, q.Timestamp, true
+	f.mu.Unlock()
+	if err := f.track.WriteRTP(&q); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		l.s.e.log.Debug("storage peer: forwarding to viewers", "channel", l.s.ch.name, "err", err)
 	}
 }
 
