@@ -3,9 +3,9 @@ package vend
 import (
 	"context"
 	"encoding/json"
-	"hash/maphash"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"
