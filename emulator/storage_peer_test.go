@@ -436,35 +436,7 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 		return len(recs) == 2 && recs[0].Done && !recs[1].Done
 	})
 	rec := e.Recordings()[0]
-	video, audio, last, firstFrame, doc := readRecording(t, rec.Path)
-	if doc.Header.DocType != "matroska" || len(doc.Segment.Tracks.TrackEntry) != 2 {
-		t.Errorf("DocType %q, %d tracks; want matroska with 2", doc.Header.DocType, len(doc.Segment.Tracks.TrackEntry))
-	}
-	// The recording starts at the first keyframe the storage peer got
-	// whole, which on loaded cores may not be the clip's first: hold it to
-	// what the master sent from that keyframe on.
-	k := clipKeyframe(t, firstFrame)
-	if k < 0 {
-		t.Fatalf("the recording's first frame is none of the clip's keyframes")
-	}
-	sentVideo, sentAudio := m1.sentFrom(k)
-	t.Logf("the recording starts at clip frame %d; the master sent %d frames and %d Opus packets from it", k, sentVideo, sentAudio)
-	if want := sentVideo; video < want*9/10 || video > want*11/10 {
-		t.Errorf("recording has %d video frames; want %d ±10%%", video, want)
-	}
-	span := time.Duration(sentVideo) * testmedia.Length / testmedia.FrameCount
-	if last < span*9/10 || last > span*11/10 {
-		t.Errorf("recording's video spans %v; want %v ±10%%", last, span)
-	}
-	if d := time.Duration(doc.Segment.Info.Duration) * time.Millisecond; d < span*9/10 || d > span*11/10 {
-		t.Errorf("recording's Duration = %v; want %v ±10%%", d, span)
-	}
-	if audio < sentAudio*3/4 {
-		t.Errorf("recording has %d audio frames; want about the %d sent", audio, sentAudio)
-	}
-	if rec.VideoFrames != video || rec.Width != testmedia.Width || rec.Height != testmedia.Height || rec.Profile != "constrained-baseline" {
-		t.Errorf("Recordings()[0] = %+v; want %d frames, %dx%d constrained-baseline", rec, video, testmedia.Width, testmedia.Height)
-	}
+	video := checkRecording(t, rec, m1)
 
 	var listed []emulator.Recording
 	getJSON(t, e.URL()+"/_emulator/recordings", &listed)
@@ -489,6 +461,42 @@ func TestStorageSessionEndToEnd(t *testing.T) {
 	if st.Joins != 2 || st.ViewerJoins != 1 || st.Ended != 1 || st.Sessions != 1 || st.Viewers != 1 {
 		t.Errorf("Stats().Storage = %+v; want 2 joins, 1 viewer join, 1 ended, 1 session, 1 viewer", st)
 	}
+}
+
+// checkRecording holds a finished recording to what master sent from the
+// recording's first frame on, and returns its video frames.
+func checkRecording(t *testing.T, rec emulator.Recording, master *mediaPeer) int {
+	t.Helper()
+	video, audio, last, firstFrame, doc := readRecording(t, rec.Path)
+	if doc.Header.DocType != "matroska" || len(doc.Segment.Tracks.TrackEntry) != 2 {
+		t.Errorf("DocType %q, %d tracks; want matroska with 2", doc.Header.DocType, len(doc.Segment.Tracks.TrackEntry))
+	}
+	// The recording starts at the first keyframe the storage peer got
+	// whole, which on loaded cores may not be the clip's first: hold it to
+	// what the master sent from that keyframe on.
+	k := clipKeyframe(t, firstFrame)
+	if k < 0 {
+		t.Fatalf("the recording's first frame is none of the clip's keyframes")
+	}
+	sentVideo, sentAudio := master.sentFrom(k)
+	t.Logf("the recording starts at clip frame %d; the master sent %d frames and %d Opus packets from it", k, sentVideo, sentAudio)
+	if want := sentVideo; video < want*9/10 || video > want*11/10 {
+		t.Errorf("recording has %d video frames; want %d ±10%%", video, want)
+	}
+	span := time.Duration(sentVideo) * testmedia.Length / testmedia.FrameCount
+	if last < span*9/10 || last > span*11/10 {
+		t.Errorf("recording's video spans %v; want %v ±10%%", last, span)
+	}
+	if d := time.Duration(doc.Segment.Info.Duration) * time.Millisecond; d < span*9/10 || d > span*11/10 {
+		t.Errorf("recording's Duration = %v; want %v ±10%%", d, span)
+	}
+	if audio < sentAudio*3/4 {
+		t.Errorf("recording has %d audio frames; want about the %d sent", audio, sentAudio)
+	}
+	if rec.VideoFrames != video || rec.Width != testmedia.Width || rec.Height != testmedia.Height || rec.Profile != "constrained-baseline" {
+		t.Errorf("Recordings()[0] = %+v; want %d frames, %dx%d constrained-baseline", rec, video, testmedia.Width, testmedia.Height)
+	}
+	return video
 }
 
 // TestStorageSessionRefusesAudioOnly: a master that answers without
