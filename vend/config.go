@@ -392,11 +392,11 @@ func (c *Config) Validate() error {
 			return fail("scopedCredentials.sessionName", "%q must be 2 to 64 characters of a-z A-Z 0-9 _ + = , . @ -", n)
 		}
 	}
-	if c.Cache.TTL < 0 || c.Cache.StaleFor < 0 || c.Cache.NotFoundFor < 0 {
-		return fail("cache", "durations must not be negative")
+	if err := notNegative(fail, "cache.", namedDuration{"ttl", c.Cache.TTL}, namedDuration{"staleFor", c.Cache.StaleFor}, namedDuration{"notFoundFor", c.Cache.NotFoundFor}); err != nil {
+		return err
 	}
-	if c.Shutdown.Delay < 0 || c.Shutdown.Timeout < 0 {
-		return fail("shutdown", "durations must not be negative")
+	if err := notNegative(fail, "shutdown.", namedDuration{"delay", c.Shutdown.Delay}, namedDuration{"timeout", c.Shutdown.Timeout}); err != nil {
+		return err
 	}
 	return c.validateFleet(fail)
 }
@@ -541,12 +541,22 @@ func (l *Limits) validate(fail failFunc) error {
 		// Below 4097, net/http's own 4096 bytes of slack would win.
 		return fail("limits.maxHeaderBytes", "must be 0 (16384) or from 4097 to 1048576")
 	}
-	for _, d := range []struct {
-		name string
-		d    Duration
-	}{{"requestTimeout", l.RequestTimeout}, {"readHeaderTimeout", l.ReadHeaderTimeout}, {"readTimeout", l.ReadTimeout}, {"writeTimeout", l.WriteTimeout}, {"idleTimeout", l.IdleTimeout}} {
+	return notNegative(fail, "limits.", namedDuration{"requestTimeout", l.RequestTimeout}, namedDuration{"readHeaderTimeout", l.ReadHeaderTimeout},
+		namedDuration{"readTimeout", l.ReadTimeout}, namedDuration{"writeTimeout", l.WriteTimeout}, namedDuration{"idleTimeout", l.IdleTimeout})
+}
+
+// namedDuration is a duration field of the configuration, by its name.
+type namedDuration struct {
+	name string
+	d    Duration
+}
+
+// notNegative fails on the first of ds that is negative, naming it under
+// section (e.g. "limits.").
+func notNegative(fail failFunc, section string, ds ...namedDuration) error {
+	for _, d := range ds {
 		if d.d < 0 {
-			return fail("limits."+d.name, "must not be negative")
+			return fail(section+d.name, "%v must not be negative", d.d.D())
 		}
 	}
 	return nil

@@ -94,8 +94,8 @@ func (c *Config) validateFleet(fail failFunc) error {
 		if r.PasswordEnv != "" && !validName(r.PasswordEnv, 128) {
 			return fail("redis.passwordEnv", "%q must be an environment variable name", r.PasswordEnv)
 		}
-		if r.Timeout < 0 || r.LeaseWait < 0 {
-			return fail("redis", "durations must not be negative")
+		if err := notNegative(fail, "redis.", namedDuration{"timeout", r.Timeout}, namedDuration{"leaseWait", r.LeaseWait}); err != nil {
+			return err
 		}
 		if r.Copies < 0 {
 			return fail("redis.copies", "%d must not be negative", r.Copies)
