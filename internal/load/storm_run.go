@@ -115,8 +115,10 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 	res.ToURL, res.ToConnect = d.toURL, d.toConnect
 	slices.Sort(res.ToURL)
 	slices.Sort(res.ToConnect)
-	res.Refused, res.Transport, res.DialFailed = d.refused, int(d.transport.Load()), d.dialFailed
-	res.TransportErrors = d.transportErrors
+	res.Refused, res.DialFailed, res.TransportErrors = d.refused, d.dialFailed, d.transportErrors
+	for _, n := range d.transportErrors {
+		res.Transport += n
+	}
 	if f.redis != nil {
 		if res.Shared, res.Fallbacks, err = fleetCounts(ctx, f); err != nil {
 			return res, err
@@ -195,7 +197,6 @@ type devices struct {
 	toConnect  []time.Duration
 	refused    map[int]int
 	dialFailed map[int]int
-	transport  atomic.Int64
 	// transportErrors counts the requests that failed below HTTP by
 	// error, with addresses and ports left out.
 	transportErrors map[string]int
@@ -284,7 +285,6 @@ func (d *devices) ask(ctx context.Context, i int, retry bool) (string, bool) {
 			if ctx.Err() != nil {
 				return "", false
 			}
-			d.transport.Add(1)
 			d.mu.Lock()
 			d.transportErrors[errorKind(err)]++
 			d.mu.Unlock()
