@@ -172,26 +172,7 @@ func TestFleetStampede(t *testing.T) {
 				rs = startRedis(t)
 			}
 			f := startFleet(t, copies, baseConfig(), rs)
-			var wg sync.WaitGroup
-			var mu sync.Mutex
-			codes := map[int]int{}
-			start := make(chan struct{})
-			for _, cp := range f.copies {
-				for range perCopy {
-					wg.Go(func() {
-						<-start
-						s := cp.ts.post(t, tokAlice, viewerCam1).status
-						mu.Lock()
-						codes[s]++
-						mu.Unlock()
-					})
-				}
-			}
-			close(start)
-			wg.Wait()
-			if codes[200] != copies*perCopy {
-				t.Fatalf("statuses %v; want %d × 200", codes, copies*perCopy)
-			}
+			f.askAtOnce(t, perCopy, func(int) (string, string) { return tokAlice, viewerCam1 })
 			s := f.emu.Stats()
 			got := s.Calls[emulator.OpDescribeSignalingChannel] + s.Calls[emulator.OpGetSignalingChannelEndpoint] + s.Calls[emulator.OpGetIceServerConfig]
 			if got != c.want {
@@ -503,6 +484,34 @@ func TestFleetRedisSlowOrFlushed(t *testing.T) {
 	n, err := c.Exists(context.Background(), "kvssign:conn:cam-1|VIEWER").Result()
 	if err != nil || n != 1 {
 		t.Errorf("after FLUSHALL the shared entry was not written again: %d %v", n, err)
+	}
+}
+
+// askAtOnce has every copy answer perCopy requests, all released at
+// once, the request of copy n (its token and body) from ask, and fails
+// the test unless every one is answered 200.
+func (f *fleetE2E) askAtOnce(t *testing.T, perCopy int, ask func(n int) (token, body string)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	start := make(chan struct{})
+	for n, cp := range f.copies {
+		tok, body := ask(n)
+		for range perCopy {
+			wg.Go(func() {
+				<-start
+				s := cp.ts.post(t, tok, body).status
+				mu.Lock()
+				codes[s]++
+				mu.Unlock()
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	if want := len(f.copies) * perCopy; codes[200] != want {
+		t.Fatalf("statuses %v; want %d × 200", codes, want)
 	}
 }
 
