@@ -27,9 +27,6 @@ const memoFor = 5 * time.Second
 // copies polling Redis more often made Redis the bottleneck).
 const pollEvery = 200 * time.Millisecond
 
-// lookupTimeout bounds a lookup that outlives its request.
-const lookupTimeout = 15 * time.Second
-
 // refreshGrace is how long past its expiry an answer is still served while
 // one copy, in the background, resolves it again: no request waits for
 // the ICE servers' refresh. The expiry of ICE servers is already 30 s
@@ -173,7 +170,7 @@ func (b *fleetBackend) Connection(ctx context.Context, channel string, role kvs.
 			b.mu.Unlock()
 			close(fl.done)
 		}
-		if !b.f.goBackground(ctx, lookupTimeout, run) {
+		if !b.f.goBackground(ctx, backgroundTimeout, run) {
 			run(ctx) // the fleet is closed: inner answers alone, at once
 		}
 	}

@@ -250,15 +250,16 @@ func backendError(err error) error {
 // its own deadline and detached from the request that asked for it.
 type refreshes[K comparable] struct {
 	// spawn, if set, runs fn in a goroutine its owner waits for on close,
-	// with refreshTimeout, and returns false when the owner is closed.
+	// with backgroundTimeout, and returns false when the owner is closed.
 	spawn func(ctx context.Context, d time.Duration, fn func(ctx context.Context)) bool
 
 	mu      sync.Mutex
 	running map[K]bool
 }
 
-// refreshTimeout bounds one background refresh.
-const refreshTimeout = 15 * time.Second
+// backgroundTimeout bounds work that outlives the request that started
+// it: a refresh, or a fleet's lookup whose answer the other copies share.
+const backgroundTimeout = 15 * time.Second
 
 // start runs fn for k in a goroutine, unless one for k is running.
 func (r *refreshes[K]) start(ctx context.Context, k K, fn func(ctx context.Context)) {
@@ -282,13 +283,13 @@ func (r *refreshes[K]) start(ctx context.Context, k K, fn func(ctx context.Conte
 		fn(ctx)
 	}
 	if r.spawn != nil {
-		if !r.spawn(ctx, refreshTimeout, run) {
+		if !r.spawn(ctx, backgroundTimeout, run) {
 			done()
 		}
 		return
 	}
 	go func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundTimeout)
 		defer cancel()
 		run(ctx)
 	}()
