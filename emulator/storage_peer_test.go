@@ -27,6 +27,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/kvssign/kvssign/emulator"
+	"github.com/kvssign/kvssign/internal/leakcheck"
 	"github.com/kvssign/kvssign/internal/testmedia"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/sigv4"
@@ -618,9 +619,7 @@ func TestStorageSessionClose(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if gs := emulatorGoroutines(); len(gs) > 0 {
-		t.Fatalf("%d emulator goroutines left when Close returned:\n%s", len(gs), strings.Join(gs, "\n\n"))
-	}
+	leakcheck.Gone(t, closeSettles, emulatorCode)
 	recs := e.Recordings()
 	if len(recs) != 1 || !recs[0].Done {
 		t.Fatalf("Recordings() after Close = %+v; want one finished", recs)

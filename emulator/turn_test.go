@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/kvssign/kvssign/emulator"
+	"github.com/kvssign/kvssign/internal/leakcheck"
 	"github.com/kvssign/kvssign/kvs"
 )
 
@@ -281,19 +281,9 @@ func relayOnly(t *testing.T, iceServersList []webrtc.ICEServer) {
 	}
 }
 
-// turnServerGoroutines returns the stacks of goroutines running the TURN
-// server's code (not its client's).
-func turnServerGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "turn/v5.(*Server)") || strings.Contains(g, "turn/v5/internal/allocation") || strings.Contains(g, "turn/v5/internal/server") {
-			out = append(out, g)
-		}
-	}
-	return out
-}
+// turnServer matches the stack of a goroutine running the TURN server's
+// code (not its client's).
+var turnServer = leakcheck.Mentioning("turn/v5.(*Server)", "turn/v5/internal/allocation", "turn/v5/internal/server")
 
 func TestTURNClose(t *testing.T) {
 	e, err := emulator.New(emulator.Config{})
@@ -310,7 +300,7 @@ func TestTURNClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	relayAddr := relay.LocalAddr().String()
-	if len(turnServerGoroutines()) == 0 {
+	if len(leakcheck.Stacks(turnServer)) == 0 {
 		t.Fatal("no TURN server goroutine while serving")
 	}
 	if err := e.Close(); err != nil {
@@ -318,13 +308,7 @@ func TestTURNClose(t *testing.T) {
 	}
 	// Close has stopped the server and its allocation: no goroutine is
 	// left, and the ports are free again.
-	deadline := time.Now().Add(time.Second)
-	for gs := turnServerGoroutines(); len(gs) > 0; gs = turnServerGoroutines() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d TURN server goroutines left after Close:\n%s", len(gs), strings.Join(gs, "\n\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	leakcheck.Gone(t, time.Second, turnServer)
 	for _, a := range []string{strings.TrimPrefix(strings.TrimSuffix(s.Uris[0], "?transport=udp"), "turn:"), relayAddr} {
 		pc, err := net.ListenPacket("udp4", a)
 		if err != nil {

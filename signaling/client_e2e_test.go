@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kvssign/kvssign/emulator"
+	"github.com/kvssign/kvssign/internal/leakcheck"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/sigv4"
 )
@@ -29,7 +30,7 @@ func TestOfferAnswerCandidates(t *testing.T) {
 	master := dial(t, v.source(kvs.Master, ""), nil)
 	viewer := dial(t, v.source(kvs.Viewer, "viewer-1"), nil)
 	ctx := testContext(t)
-	if n := len(ourGoroutines()); n == 0 {
+	if n := len(leakcheck.Stacks(ourCode)); n == 0 {
 		t.Error("the leak check sees no goroutine of two live clients")
 	}
 
@@ -1105,7 +1106,7 @@ func TestOneGoroutinePerClient(t *testing.T) {
 			}
 			one := func(when string) {
 				t.Helper()
-				waitFor(t, when+": one goroutine", func() bool { return len(ourGoroutines()) == 1 })
+				waitFor(t, when+": one goroutine", func() bool { return len(leakcheck.Stacks(ourCode)) == 1 })
 			}
 			one("connected")
 			var fds int

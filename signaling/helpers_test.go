@@ -13,6 +13,7 @@ import (
 	"github.com/kvssign/kvssign/emulator"
 	"github.com/kvssign/kvssign/emulator/emulatortest"
 	"github.com/kvssign/kvssign/internal/kvsapi"
+	"github.com/kvssign/kvssign/internal/leakcheck"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/sigv4"
 )
@@ -224,35 +225,15 @@ func exchange(t *testing.T, master, viewer *Client, viewerID string, tag, n int)
 	}
 }
 
-// ourGoroutines returns the stacks of goroutines running this package's
-// code, other than tests.
-func ourGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "kvssign/signaling.(*") {
-			out = append(out, g)
-		}
-	}
-	return out
-}
+// ourCode matches the stack of a goroutine running this package's code
+// (not a test's).
+var ourCode = leakcheck.Mentioning("kvssign/signaling.(*")
 
 // checkNoLeak fails if goroutines of this package are still running a
 // moment after every client was closed.
 func checkNoLeak(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		left := ourGoroutines()
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines left behind:\n%s", len(left), strings.Join(left, "\n\n"))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	leakcheck.Gone(t, 5*time.Second, ourCode)
 }
 
 func runtimeGoroutines() int { return runtime.NumGoroutine() }
@@ -299,7 +280,7 @@ func waitWaiting(t *testing.T, fn string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		for _, g := range ourGoroutines() {
+		for _, g := range leakcheck.Stacks(ourCode) {
 			if strings.Contains(g, "kvssign/signaling."+fn) {
 				return
 			}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/url"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/kvssign/kvssign/diagnose"
 	"github.com/kvssign/kvssign/emulator"
+	"github.com/kvssign/kvssign/internal/leakcheck"
 	"github.com/kvssign/kvssign/kvs"
 	"github.com/kvssign/kvssign/signaling"
 )
@@ -127,38 +127,15 @@ func checkNoSecrets(t *testing.T, secret, token string, outputs ...string) {
 	}
 }
 
-// bridgeGoroutines returns the stacks of goroutines of the signaling
-// client or of the bridge.
-func bridgeGoroutines() []string {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		for _, mark := range []string{"kvssign/signaling.", "main.sendThrough", "main.bridge", "main.runBridge"} {
-			if strings.Contains(g, mark) {
-				out = append(out, g)
-				break
-			}
-		}
-	}
-	return out
-}
+// bridgeCode matches the stack of a goroutine of the signaling client or
+// of the bridge.
+var bridgeCode = leakcheck.Mentioning("kvssign/signaling.", "main.sendThrough", "main.bridge", "main.runBridge")
 
 // checkNoBridgeLeak fails if goroutines of a bridge are still running a
 // moment after every command returned and its stdin was closed.
 func checkNoBridgeLeak(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		left := bridgeGoroutines()
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines left behind:\n%s", len(left), strings.Join(left, "\n\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	leakcheck.Gone(t, 5*time.Second, bridgeCode)
 }
 
 const (
