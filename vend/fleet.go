@@ -82,14 +82,11 @@ type Fleet struct {
 	fallbacks prometheus.Counter
 
 	stop chan struct{}
-	// closing ends when Close begins: the background work's contexts
-	// end with it, and Close waits for that work (bg).
-	closing     context.Context
-	stopClosing context.CancelFunc
-	bg          sync.WaitGroup
-	closeOnce   sync.Once
-	closeErr    error
-	wg          sync.WaitGroup
+	// bg runs the work that outlives a request; Close ends it and waits.
+	bg        background
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
 }
 
 // NewFleet connects to the Redis of cfg.Redis, which must be set. A Redis
@@ -142,7 +139,7 @@ func newFleet(cfg redisConfig, opts fleetOptions) (*Fleet, error) {
 			Name: "kvssign_vend_redis_fallbacks_total", Help: "Times this copy lost the shared Redis and fell back to its own cache, limits and budget.",
 		}),
 	}
-	f.closing, f.stopClosing = context.WithCancel(context.Background())
+	f.bg.init()
 	if f.prefix == "" {
 		f.prefix = defaultKeyPrefix
 	}
@@ -258,41 +255,13 @@ func (f *Fleet) Close() error {
 		f.mu.Lock()
 		close(f.stop)
 		f.mu.Unlock()
-		f.stopClosing()
-		f.bg.Wait()
+		f.bg.close()
 		f.closeErr = f.rdb.Close()
 		f.pat.Close()
 		f.beat.Close()
 		f.wg.Wait()
 	})
 	return f.closeErr
-}
-
-// goBackground runs fn in a goroutine that Close waits for, with ctx's
-// values, a timeout of d (none if zero), and a context that ends when
-// Close begins. Once Close has begun it runs nothing and returns false.
-func (f *Fleet) goBackground(ctx context.Context, d time.Duration, fn func(ctx context.Context)) bool {
-	f.mu.Lock()
-	if f.closed() {
-		f.mu.Unlock()
-		return false
-	}
-	f.bg.Add(1)
-	f.mu.Unlock()
-	go func() {
-		defer f.bg.Done()
-		ctx := context.WithoutCancel(ctx)
-		var cancel context.CancelFunc
-		if d > 0 {
-			ctx, cancel = context.WithTimeout(ctx, d)
-		} else {
-			ctx, cancel = context.WithCancel(ctx)
-		}
-		defer cancel()
-		defer context.AfterFunc(f.closing, cancel)()
-		fn(ctx)
-	}()
-	return true
 }
 
 // closed reports whether Close has begun: work still under way in the

@@ -44,7 +44,9 @@ const refreshGrace = 10 * time.Second
 // fails, an expired answer is served stale for cache.StaleFor, at most the
 // 30 s ICE servers stay valid past their refresh time. A channel found
 // missing is remembered for cache.NotFoundFor. Forget reaches every copy.
-// While Redis is out of reach, inner answers alone.
+// While Redis is out of reach, inner answers alone. The Backend has a
+// method Close() error that closes inner if it has one ([Server.Close]
+// calls it); the fleet's own work ends with [Fleet.Close].
 func (f *Fleet) Backend(inner Backend, cache Cache) Backend {
 	return newFleetBackend(f, inner, cache, nil)
 }
@@ -65,7 +67,7 @@ func newFleetBackend(f *Fleet, inner Backend, cache Cache, clock func() time.Tim
 	if rb, ok := inner.(*resolverBackend); ok {
 		rb.grace = false // the fleet refreshes ahead itself, once for all copies
 	}
-	b.refreshing.spawn = f.goBackground
+	b.refreshing.spawn = f.bg.spawn
 	f.subscribe(b.forgetLocal, b.clearMemo, b.writePending)
 	return b
 }
@@ -84,6 +86,14 @@ type fleetBackend struct {
 	// reach, to write once it is back: otherwise the other copies
 	// resolve it again.
 	pending map[string]*sharedEntry
+}
+
+// Close closes inner if it has a method Close() error.
+func (b *fleetBackend) Close() error {
+	if c, ok := b.inner.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return nil
 }
 
 // maxWriteBack bounds pending; past it, answers are not written back.
@@ -170,7 +180,7 @@ func (b *fleetBackend) Connection(ctx context.Context, channel string, role kvs.
 			b.mu.Unlock()
 			close(fl.done)
 		}
-		if !b.f.goBackground(ctx, backgroundTimeout, run) {
+		if !b.f.bg.spawn(ctx, backgroundTimeout, run) {
 			run(ctx) // the fleet is closed: inner answers alone, at once
 		}
 	}
@@ -219,7 +229,7 @@ func (b *fleetBackend) fallback(ctx context.Context, k, channel string, role kvs
 	}
 	e, keep := b.entryOf(t)
 	if b.f.Up() {
-		b.f.goBackground(ctx, 0, func(ctx context.Context) { b.putNX(ctx, k, e, keep) })
+		b.f.bg.spawn(ctx, 0, func(ctx context.Context) { b.putNX(ctx, k, e, keep) })
 		return t, nil
 	}
 	b.mu.Lock()
@@ -251,7 +261,7 @@ func (b *fleetBackend) writePending() {
 	if len(pending) == 0 {
 		return
 	}
-	b.f.goBackground(context.Background(), 0, func(ctx context.Context) {
+	b.f.bg.spawn(context.Background(), 0, func(ctx context.Context) {
 		for k, e := range pending {
 			keep := e.expires().Add(max(b.staleFor, refreshGrace)).Sub(b.now())
 			if b.putNX(ctx, k, e, keep) != nil && !b.f.Up() {
@@ -420,7 +430,7 @@ func (b *fleetBackend) put(ctx context.Context, k string, e *sharedEntry, keep t
 		})
 		done()
 	}
-	if !b.f.goBackground(ctx, 0, retry) {
+	if !b.f.bg.spawn(ctx, 0, retry) {
 		done()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -348,6 +349,56 @@ func TestICERefreshOneCopy(t *testing.T) {
 	if d := iceCalls() - before; d != 1 {
 		t.Errorf("the refresh made %d GetIceServerConfig calls; want 1", d)
 	}
+}
+
+// TestICERefreshEndsOnClose: a refresh of the ICE servers running in the
+// background when the server closes is ended, and Close returns only
+// once it has. Before, it ran on for up to 15 s after Close.
+func TestICERefreshEndsOnClose(t *testing.T) {
+	f := startFleet(t, 0, baseConfig(), nil)
+	stuck := &stuckICE{entered: make(chan struct{})}
+	f.wrap = func(next aws.HTTPClient) aws.HTTPClient { stuck.next = next; return stuck }
+	f.cacheTTL = 10 * time.Hour // the ICE servers expire first
+	c := f.startCopy(t, baseConfig(), 1)
+	if got := c.ts.post(t, tokAlice, viewerCam1); got.status != 200 {
+		t.Fatalf("warm-up: %d %s", got.status, got.body)
+	}
+	f.clock.Advance(e2eICETTL - 30*time.Second + time.Second)
+	stuck.on.Store(true)
+	if got := c.ts.post(t, tokAlice, viewerCam1); got.status != 200 {
+		t.Fatalf("in the refresh grace: %d %s", got.status, got.body)
+	}
+	<-stuck.entered
+	if err := c.ts.Server.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// The AWS call itself belongs to the resolver, which bounds it with
+	// its own timeout; what the backend started has ended.
+	rb := c.ts.Server.backend.(*resolverBackend)
+	rb.refreshing.mu.Lock()
+	n := len(rb.refreshing.running)
+	rb.refreshing.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d ICE refreshes still running after Close", n)
+	}
+}
+
+// stuckICE holds a GetIceServerConfig call, once on is set, until its
+// request's context ends.
+type stuckICE struct {
+	next    aws.HTTPClient
+	on      atomic.Bool
+	entered chan struct{}
+	once    sync.Once
+}
+
+func (s *stuckICE) Do(r *http.Request) (*http.Response, error) {
+	if !s.on.Load() || upstreamOperation(r) != "GetIceServerConfig" {
+		return s.next.Do(r)
+	}
+	s.once.Do(func() { close(s.entered) })
+	<-r.Context().Done()
+	return nil, r.Context().Err()
 }
 
 // TestFleetCloseWaits: a lookup that outlives its request (so that its

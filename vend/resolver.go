@@ -25,12 +25,16 @@ import (
 //
 // An answer asked for just after its ICE servers are due for refresh is
 // served once more (their credentials stay valid awskvs.ICEMargin longer)
-// while the refresh runs in the background: no request waits for it.
+// while the refresh runs in the background: no request waits for it. The
+// Backend has a method Close() error that ends such refreshes and waits
+// for them; [Server.Close] calls it.
 func NewResolverBackend(r, creating *awskvs.Resolver) Backend {
 	b := &resolverBackend{r: r, creating: creating, grace: true}
 	for i := range b.shards {
 		b.shards[i].m = make(map[memoKey]memo)
 	}
+	b.bg.init()
+	b.refreshing.spawn = b.bg.spawn
 	return b
 }
 
@@ -47,6 +51,13 @@ type resolverBackend struct {
 	// does the same fleet-wide.
 	grace      bool
 	refreshing refreshes[memoKey]
+	bg         background
+}
+
+// Close ends the refreshes under way and returns once they have.
+func (b *resolverBackend) Close() error {
+	b.bg.close()
+	return nil
 }
 
 type memoShard struct {
@@ -249,8 +260,8 @@ func backendError(err error) error {
 // refreshes runs background refreshes, one per key at a time, each with
 // its own deadline and detached from the request that asked for it.
 type refreshes[K comparable] struct {
-	// spawn, if set, runs fn in a goroutine its owner waits for on close,
-	// with backgroundTimeout, and returns false when the owner is closed.
+	// spawn runs fn in a goroutine its owner waits for on close (see
+	// background.spawn), and returns false when the owner is closed.
 	spawn func(ctx context.Context, d time.Duration, fn func(ctx context.Context)) bool
 
 	mu      sync.Mutex
@@ -282,15 +293,7 @@ func (r *refreshes[K]) start(ctx context.Context, k K, fn func(ctx context.Conte
 		defer done()
 		fn(ctx)
 	}
-	if r.spawn != nil {
-		if !r.spawn(ctx, backgroundTimeout, run) {
-			done()
-		}
-		return
+	if !r.spawn(ctx, backgroundTimeout, run) {
+		done()
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundTimeout)
-		defer cancel()
-		run(ctx)
-	}()
 }

@@ -190,16 +190,19 @@ func New(cfg Config, opts Options) (*Server, error) {
 }
 
 // Close stops the server's background work (the JWT key set's fetches,
-// and the Scoper's if it has a Close method) and waits for it to end. Call
-// it once requests are done.
+// and the Backend's and the Scoper's if they have a method Close() error)
+// and waits for it to end. Call it once requests are done.
 func (s *Server) Close() error {
 	if s.auth.jwt != nil && s.auth.jwt.keys != nil {
 		s.auth.jwt.keys.close()
 	}
-	if c, ok := s.scoper.(interface{ Close() error }); ok {
-		return c.Close()
+	var errs []error
+	for _, part := range []any{s.backend, s.scoper} {
+		if c, ok := part.(interface{ Close() error }); ok {
+			errs = append(errs, c.Close())
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // SetDraining marks the server as shutting down (true) or not: while
