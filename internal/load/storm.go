@@ -37,6 +37,9 @@ type StormConfig struct {
 	// Limit bounds the whole storm: a device without a URL by then has
 	// failed.
 	Limit time.Duration
+	// Timeline prints, under the table, the AWS calls made in each
+	// second of each storm.
+	Timeline bool
 }
 
 // stormMain parses the storm program's flags and runs it.
@@ -50,6 +53,7 @@ func stormMain(ctx context.Context, bin string, fs *flag.FlagSet, args []string,
 	fs.StringVar(&cfg.RedisTimeout, "redis-timeout", "", "the copies' redis.timeout, e.g. 500ms (default: kvssign serve's)")
 	fs.IntVar(&cfg.ConnectWorkers, "connect-workers", 64, "WebSocket connections opened at once")
 	fs.DurationVar(&cfg.Limit, "limit", 3*time.Minute, "how long a storm may last")
+	fs.BoolVar(&cfg.Timeline, "timeline", false, "print the AWS calls made in each second of each storm")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

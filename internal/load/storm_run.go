@@ -49,6 +49,9 @@ type StormResult struct {
 	// kvssign_vend_redis_fallbacks_total (Redis variants only).
 	Shared    map[string]float64
 	Fallbacks float64
+	// PerSecond are the AWS calls made in each second of the storm, by
+	// operation: how evenly the copies spend the budget.
+	PerSecond []map[string]int64
 }
 
 // calls is the number of AWS calls in the storm.
@@ -94,7 +97,11 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 	}, refused: map[int]int{}, dialFailed: map[int]int{}, transportErrors: map[string]int{}}
 	sctx, cancel := context.WithTimeout(ctx, cfg.Limit)
 	defer cancel()
+	timeline := make(chan []map[string]int64)
+	go func() { timeline <- callsEachSecond(sctx, f.e, s0) }()
 	d.storm(sctx)
+	cancel()
+	res.PerSecond = <-timeline
 	s1, err := emulatorCounts(ctx, f.e)
 	if err != nil {
 		return res, err
@@ -135,6 +142,34 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 		}
 	}
 	return res, nil
+}
+
+// callsEachSecond reads the emulator's calls every second until ctx ends,
+// and returns the AWS calls made in each second after s0, by operation.
+func callsEachSecond(ctx context.Context, e *Emulator, s0 emulatorStats) []map[string]int64 {
+	var out []map[string]int64
+	prev := s0
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return out
+		case <-t.C:
+		}
+		s, err := emulatorCounts(ctx, e)
+		if err != nil {
+			return out
+		}
+		sec := map[string]int64{}
+		for op, n := range s.Calls {
+			if d := n - prev.Calls[op]; d > 0 && !strings.HasPrefix(op, "Connect") {
+				sec[op] = d
+			}
+		}
+		out = append(out, sec)
+		prev = s
+	}
 }
 
 // errorKind is err's message without the addresses and ports it names, so
@@ -393,6 +428,9 @@ func (w *stormTable) row(cfg StormConfig, r StormResult) {
 		}
 		w.notes = append(w.notes, fmt.Sprintf("%d copies, Redis %t: requests failed below HTTP: %s", cfg.Copies, cfg.RedisServer != "", strings.Join(kinds, "; ")))
 	}
+	if cfg.Timeline {
+		w.notes = append(w.notes, fmt.Sprintf("%d copies, Redis %t: AWS calls each second (Describe/ICE/Endpoint): %s", cfg.Copies, cfg.RedisServer != "", timeline(r.PerSecond)))
+	}
 	fleet := "-"
 	if r.Shared != nil {
 		fleet = fmt.Sprintf("%.0f/%.0f/%.0f, %.0f", r.Shared["shared"], r.Shared["leased"], r.Shared["alone"], r.Fallbacks)
@@ -413,6 +451,22 @@ func (w *stormTable) flush() error {
 	}
 	w.notes = nil
 	return nil
+}
+
+// timeline prints calls each second as "D/I/E" per second, up to the last
+// second with a call.
+func timeline(secs []map[string]int64) string {
+	last := -1
+	for i, sec := range secs {
+		if len(sec) > 0 {
+			last = i
+		}
+	}
+	parts := make([]string, 0, last+1)
+	for _, sec := range secs[:last+1] {
+		parts = append(parts, fmt.Sprintf("%d/%d/%d", sec["DescribeSignalingChannel"], sec["GetIceServerConfig"], sec["GetSignalingChannelEndpoint"]))
+	}
+	return strings.Join(parts, " ")
 }
 
 // abbrevOp shortens an AWS operation's name for the table.
