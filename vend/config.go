@@ -177,6 +177,11 @@ type Limits struct {
 	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
 	// MaxHeaderBytes bounds the request headers. If zero, 16384.
 	MaxHeaderBytes int `json:"maxHeaderBytes,omitempty"`
+	// MaxInFlight bounds the connection requests worked on at once; more
+	// wait for one to finish, up to half of RequestTimeout, and are then
+	// answered 503 with Retry-After. If zero, 128 per CPU; negative means
+	// no bound.
+	MaxInFlight int `json:"maxInFlight,omitempty"`
 	// RequestTimeout bounds the work on one request, AWS calls included.
 	// If zero, 10s.
 	RequestTimeout Duration `json:"requestTimeout,omitempty"`

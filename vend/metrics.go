@@ -24,6 +24,7 @@ type metrics struct {
 	cache       *prometheus.CounterVec
 	authFailure *prometheus.CounterVec
 	limited     *prometheus.CounterVec
+	busy        prometheus.Counter
 
 	// Hot-path children, looked up once.
 	ok200                      prometheus.Counter
@@ -57,8 +58,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kvssign_vend_rate_limited_total", Help: "Requests refused with 429, by limit (ip or principal).",
 		}, []string{"limit"}),
+		busy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kvssign_vend_busy_total", Help: "Requests refused with 503 because limits.maxInFlight requests were being worked on until their wait ran out.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.vended, m.cache, m.authFailure, m.limited} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.vended, m.cache, m.authFailure, m.limited, m.busy} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -85,6 +85,7 @@ type Server struct {
 
 	maxBody        int64
 	requestTimeout time.Duration
+	admit          *admission
 	hsts           bool
 
 	draining atomic.Bool
@@ -129,6 +130,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		requestTimeout: orDuration(cfg.Limits.RequestTimeout, 10*time.Second),
 		hsts:           cfg.HSTS,
 	}
+	s.admit = newAdmission(cfg.Limits.MaxInFlight, s.requestTimeout/2)
 	if s.clock == nil {
 		s.clock, s.realClock = time.Now, true
 	}
@@ -360,6 +362,15 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request, start 
 		}
 		return methodNotAllowed(w, "POST, OPTIONS")
 	}
+	leave, ok := s.admit.enter(r.Context())
+	if !ok {
+		s.m.busy.Inc()
+		s.refused(r, http.StatusServiceUnavailable, "unavailable", ip, nil, "in-flight bound")
+		wait := formatSeconds(busyRetryAfter())
+		h["Retry-After"] = []string{wait}
+		return writeError(w, http.StatusServiceUnavailable, "unavailable", "the server is busy; retry after "+wait+"s", "")
+	}
+	defer leave()
 	reqID := s.requestID()
 	h["X-Request-Id"] = []string{reqID}
 	// Everything below, a JWT key fetch and AWS calls included, has

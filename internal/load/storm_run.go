@@ -3,11 +3,13 @@ package load
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,9 +51,16 @@ type StormResult struct {
 	// kvssign_vend_redis_fallbacks_total (Redis variants only).
 	Shared    map[string]float64
 	Fallbacks float64
-	// PerSecond are the AWS calls made in each second of the storm, by
+	// Timeline are the AWS calls made in each second of the storm, by
 	// operation: how evenly the copies spend the budget.
-	PerSecond []map[string]int64
+	Timeline []callSample
+}
+
+// callSample is the AWS calls made between the previous sample and At
+// (from the storm's start), by operation.
+type callSample struct {
+	At    time.Duration
+	Calls map[string]int64
 }
 
 // calls is the number of AWS calls in the storm.
@@ -97,11 +106,11 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 	}, refused: map[int]int{}, dialFailed: map[int]int{}, transportErrors: map[string]int{}}
 	sctx, cancel := context.WithTimeout(ctx, cfg.Limit)
 	defer cancel()
-	timeline := make(chan []map[string]int64)
+	timeline := make(chan []callSample)
 	go func() { timeline <- callsEachSecond(sctx, f.e, s0) }()
 	d.storm(sctx)
 	cancel()
-	res.PerSecond = <-timeline
+	res.Timeline = <-timeline
 	s1, err := emulatorCounts(ctx, f.e)
 	if err != nil {
 		return res, err
@@ -144,11 +153,13 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 	return res, nil
 }
 
-// callsEachSecond reads the emulator's calls every second until ctx ends,
-// and returns the AWS calls made in each second after s0, by operation.
-func callsEachSecond(ctx context.Context, e *Emulator, s0 emulatorStats) []map[string]int64 {
-	var out []map[string]int64
-	prev := s0
+// callsEachSecond reads the emulator's calls about every second until ctx
+// ends, and returns the AWS calls made since s0, by operation, sample by
+// sample. On busy cores a read can take a while: each sample notes when it
+// was read.
+func callsEachSecond(ctx context.Context, e *Emulator, s0 emulatorStats) []callSample {
+	var out []callSample
+	prev, start := s0, time.Now()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -161,13 +172,13 @@ func callsEachSecond(ctx context.Context, e *Emulator, s0 emulatorStats) []map[s
 		if err != nil {
 			return out
 		}
-		sec := map[string]int64{}
+		sample := callSample{At: time.Since(start), Calls: map[string]int64{}}
 		for op, n := range s.Calls {
 			if d := n - prev.Calls[op]; d > 0 && !strings.HasPrefix(op, "Connect") {
-				sec[op] = d
+				sample.Calls[op] = d
 			}
 		}
-		out = append(out, sec)
+		out = append(out, sample)
 		prev = s
 	}
 }
@@ -340,6 +351,16 @@ func (d *devices) ask(ctx context.Context, i int, retry bool) (string, bool) {
 	}
 }
 
+// lateWrite is kvssign serve's default limits.readHeaderTimeout: a copy
+// closes a connection whose request has not come by then.
+const lateWrite = 5 * time.Second
+
+// errLateWrite marks a request that failed after this program, on busy
+// cores, wrote it lateWrite or more after its connection opened (or never
+// did): the copy's header timeout ran out before the request came, which
+// says more about the load generator than about the copy.
+var errLateWrite = errors.New("written late")
+
 // post sends one request and returns the URL, or the status and the
 // Retry-After it asked for.
 func (d *devices) post(ctx context.Context, addr, token, xff, body string) (string, int, time.Duration, error) {
@@ -350,8 +371,18 @@ func (d *devices) post(ctx context.Context, addr, token, xff, body string) (stri
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Forwarded-For", xff)
+	// The transport's goroutines report these, and may still be running
+	// when Do fails.
+	var connected, wrote atomic.Int64
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		ConnectDone:  func(string, string, error) { connected.Store(time.Now().UnixNano()) },
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(time.Now().UnixNano()) },
+	}))
 	resp, err := d.client.Do(req)
 	if err != nil {
+		if c, w := connected.Load(), wrote.Load(); c != 0 && (w == 0 || time.Duration(w-c) >= lateWrite) {
+			err = fmt.Errorf("%w: %w", errLateWrite, err)
+		}
 		return "", 0, 0, err
 	}
 	defer resp.Body.Close()
@@ -429,7 +460,7 @@ func (w *stormTable) row(cfg StormConfig, r StormResult) {
 		w.notes = append(w.notes, fmt.Sprintf("%d copies, Redis %t: requests failed below HTTP: %s", cfg.Copies, cfg.RedisServer != "", strings.Join(kinds, "; ")))
 	}
 	if cfg.Timeline {
-		w.notes = append(w.notes, fmt.Sprintf("%d copies, Redis %t: AWS calls each second (Describe/ICE/Endpoint): %s", cfg.Copies, cfg.RedisServer != "", timeline(r.PerSecond)))
+		w.notes = append(w.notes, fmt.Sprintf("%d copies, Redis %t: AWS calls up to each second (Describe/ICE/Endpoint): %s", cfg.Copies, cfg.RedisServer != "", timeline(r.Timeline)))
 	}
 	fleet := "-"
 	if r.Shared != nil {
@@ -453,20 +484,20 @@ func (w *stormTable) flush() error {
 	return nil
 }
 
-// timeline prints calls each second as "D/I/E" per second, up to the last
-// second with a call.
-func timeline(secs []map[string]int64) string {
+// timeline prints samples as "time: D/I/E", up to the last sample with a
+// call.
+func timeline(samples []callSample) string {
 	last := -1
-	for i, sec := range secs {
-		if len(sec) > 0 {
+	for i, s := range samples {
+		if len(s.Calls) > 0 {
 			last = i
 		}
 	}
 	parts := make([]string, 0, last+1)
-	for _, sec := range secs[:last+1] {
-		parts = append(parts, fmt.Sprintf("%d/%d/%d", sec["DescribeSignalingChannel"], sec["GetIceServerConfig"], sec["GetSignalingChannelEndpoint"]))
+	for _, s := range samples[:last+1] {
+		parts = append(parts, fmt.Sprintf("%.1fs: %d/%d/%d", s.At.Seconds(), s.Calls["DescribeSignalingChannel"], s.Calls["GetIceServerConfig"], s.Calls["GetSignalingChannelEndpoint"]))
 	}
-	return strings.Join(parts, " ")
+	return strings.Join(parts, ", ")
 }
 
 // abbrevOp shortens an AWS operation's name for the table.
