@@ -21,8 +21,9 @@ func emulatorCode(stack string) bool {
 const closeSettles = time.Second
 
 // TestCloseWaitsForGoroutines checks that when Close returns, nothing the
-// emulator started is left running, even with peers that never answer
-// the close frame (they do not read).
+// emulator started is left running but goroutines that have finished and
+// are returning (closeSettles), even with peers that never answer the
+// close frame (they do not read).
 func TestCloseWaitsForGoroutines(t *testing.T) {
 	e, err := emulator.New(fastConfig())
 	if err != nil {

@@ -16,9 +16,9 @@ import (
 )
 
 // inFlightPerCPU is the default bound per CPU. Measured with the storm
-// (BENCHMARKS.md): 4 copies on 2 cores, each bounded at 256, reached one
-// copy's times to a URL; unbounded, 1.4–1.8× slower, with a tenth to a
-// third of the first requests closed unanswered.
+// (BENCHMARKS.md, "Admission"): 4 copies on 2 cores, each bounded at 256,
+// handed out URLs as fast as one copy; unbounded, 1.75–4.8× slower (p50,
+// alternated runs), the more so the busier the machine.
 const inFlightPerCPU = 128
 
 // admission bounds the requests worked on at once. A nil *admission
@@ -40,33 +40,38 @@ func newAdmission(max int, wait time.Duration) *admission {
 	return &admission{slots: make(chan struct{}, max), wait: wait}
 }
 
-// enter takes a slot, waiting up to a.wait or until ctx ends. It returns
-// the function that gives the slot back, or false when no slot freed.
-func (a *admission) enter(ctx context.Context) (leave func(), ok bool) {
+// enter takes a slot, waiting up to a.wait or until ctx ends, and reports
+// whether it got one; leave gives it back.
+func (a *admission) enter(ctx context.Context) bool {
 	if a == nil {
-		return func() {}, true
+		return true
 	}
 	select {
 	case a.slots <- struct{}{}:
-		return a.leave, true
+		return true
 	default:
 	}
 	t := time.NewTimer(a.wait)
 	defer t.Stop()
 	select {
 	case a.slots <- struct{}{}:
-		return a.leave, true
+		return true
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	return nil, false
+	return false
 }
 
-func (a *admission) leave() { <-a.slots }
+// leave gives back the slot enter took.
+func (a *admission) leave() {
+	if a != nil {
+		<-a.slots
+	}
+}
 
 // busyRetryAfter is the Retry-After of a request refused for want of a
-// slot: a second, plus up to a second at random so that the refused do
-// not come back together.
+// slot: 1 or 2 seconds at random (the header counts whole seconds), so
+// that the refused do not all come back together.
 func busyRetryAfter() time.Duration {
-	return time.Second + time.Duration(rand.Int64N(int64(time.Second)))
+	return time.Duration(1+rand.IntN(2)) * time.Second
 }

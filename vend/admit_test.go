@@ -3,12 +3,12 @@ package vend
 import (
 	"context"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
+	"github.com/kvssign/kvssign/internal/leakcheck"
 	"github.com/kvssign/kvssign/kvs"
 )
 
@@ -21,9 +21,11 @@ func TestMaxInFlight(t *testing.T) {
 	cfg.Limits.RequestTimeout = Duration(2 * time.Second) // a second's wait for a slot
 	gate := &gatedBackend{Backend: newFakeBackend("cam-1"), entered: make(chan struct{}, 3), release: make(chan struct{})}
 	ts := startServer(t, cfg, Options{Backend: gate})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate.release) }) }
+	t.Cleanup(release) // before the server's cleanup, which waits for requests
 
-	first := make(chan answer)
-	go func() { first <- ts.post(t, tokAlice, viewerCam1) }()
+	first := postAsync(ts, tokAlice, viewerCam1)
 	<-gate.entered // the one slot is taken until release
 
 	start := time.Now()
@@ -41,17 +43,39 @@ func TestMaxInFlight(t *testing.T) {
 		t.Errorf("kvssign_vend_busy_total = %v; want 1", n)
 	}
 
-	waiting := make(chan answer)
-	go func() { waiting <- ts.post(t, tokAlice, viewerCam1) }()
-	for gaugeValue(ts.m.inFlight) != 2 {
-		time.Sleep(time.Millisecond) // until it waits for the slot
-	}
-	close(gate.release)
-	for name, ch := range map[string]chan answer{"the first request": first, "the one that waited": waiting} {
-		if a := <-ch; a.status != http.StatusOK {
-			t.Errorf("%s: %d %s; want 200", name, a.status, a.body)
+	waiting := postAsync(ts, tokAlice, viewerCam1)
+	waitFor(t, func() bool { // a request waiting for the slot
+		return len(leakcheck.Stacks(leakcheck.Mentioning("vend.(*admission).enter"))) == 1
+	})
+	release()
+	for name, ch := range map[string]<-chan int{"the first request": first, "the one that waited": waiting} {
+		if status := <-ch; status != http.StatusOK {
+			t.Errorf("%s: %d; want 200", name, status)
 		}
 	}
+}
+
+// postAsync posts body with token from another goroutine, and sends the
+// answer's status (0 if none came).
+func postAsync(ts *testServer, token, body string) <-chan int {
+	out := make(chan int, 1)
+	go func() {
+		req, err := http.NewRequest(http.MethodPost, ts.URL+"/v1/connections", strings.NewReader(body))
+		if err != nil {
+			out <- 0
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := ts.client.Do(req)
+		if err != nil {
+			out <- 0
+			return
+		}
+		resp.Body.Close()
+		out <- resp.StatusCode
+	}()
+	return out
 }
 
 // TestNewAdmission checks the bound a configuration gives.
@@ -68,7 +92,7 @@ func TestNewAdmission(t *testing.T) {
 	// No bound admits at once, even with ctx done.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, ok := (*admission)(nil).enter(ctx); !ok {
+	if !(*admission)(nil).enter(ctx) {
 		t.Error("no bound refused a request")
 	}
 }
@@ -84,13 +108,4 @@ func (g *gatedBackend) Connection(ctx context.Context, channel string, role kvs.
 	g.entered <- struct{}{}
 	<-g.release
 	return g.Backend.Connection(ctx, channel, role, create)
-}
-
-// gaugeValue reads a gauge.
-func gaugeValue(g prometheus.Gauge) float64 {
-	var m dto.Metric
-	if err := g.Write(&m); err != nil {
-		return -1
-	}
-	return m.GetGauge().GetValue()
 }

@@ -50,12 +50,17 @@ func (b *background) spawn(ctx context.Context, d time.Duration, fn func(ctx con
 	return true
 }
 
-// close ends the contexts of the work under way, and returns once it has
-// all returned. It is safe to call more than once.
-func (b *background) close() {
+// shut makes spawn refuse new work from now on.
+func (b *background) shut() {
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
+}
+
+// close shuts b, ends the contexts of the work under way, and returns once
+// it has all returned. It is safe to call more than once.
+func (b *background) close() {
+	b.shut()
 	b.stop()
 	b.wg.Wait()
 }

@@ -252,6 +252,9 @@ func (discardRedisLog) Printf(context.Context, string, ...any) {}
 // refreshes) and waits for it, and closes the connections.
 func (f *Fleet) Close() error {
 	f.closeOnce.Do(func() {
+		// No background work starts once Close has begun: a lookup asked
+		// for from now on is answered by inner alone, at once.
+		f.bg.shut()
 		f.mu.Lock()
 		close(f.stop)
 		f.mu.Unlock()

@@ -27,7 +27,8 @@ import (
 // served once more (their credentials stay valid awskvs.ICEMargin longer)
 // while the refresh runs in the background: no request waits for it. The
 // Backend has a method Close() error that ends such refreshes and waits
-// for them; [Server.Close] calls it.
+// for them ([Server.Close] calls it); an AWS call one of them started
+// belongs to r, which bounds it with its own timeout.
 func NewResolverBackend(r, creating *awskvs.Resolver) Backend {
 	b := &resolverBackend{r: r, creating: creating, grace: true}
 	for i := range b.shards {

@@ -27,7 +27,9 @@ import (
 
 // Options are what a [Server] needs besides its [Config].
 type Options struct {
-	// Backend resolves channels. Required.
+	// Backend resolves channels. Required. If it has a method Close()
+	// error, [Server.Close] calls it: give each Server a Backend of its
+	// own.
 	Backend Backend
 	// Credentials sign the URLs when Scoper is nil. Required unless
 	// Scoper is set.
@@ -130,7 +132,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 		requestTimeout: orDuration(cfg.Limits.RequestTimeout, 10*time.Second),
 		hsts:           cfg.HSTS,
 	}
-	s.admit = newAdmission(cfg.Limits.MaxInFlight, s.requestTimeout/2)
+	// A request waits for a slot at most half of its time, and half of
+	// the time it has to send its body.
+	s.admit = newAdmission(cfg.Limits.MaxInFlight, min(s.requestTimeout, orDuration(cfg.Limits.ReadTimeout, defaultReadTimeout))/2)
 	if s.clock == nil {
 		s.clock, s.realClock = time.Now, true
 	}
@@ -191,6 +195,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// defaultReadTimeout is limits.readTimeout's default.
+const defaultReadTimeout = 10 * time.Second
+
 // Close stops the server's background work (the JWT key set's fetches,
 // and the Backend's and the Scoper's if they have a method Close() error)
 // and waits for it to end. Call it once requests are done.
@@ -220,7 +227,7 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		Addr:              addr,
 		Handler:           s,
 		ReadHeaderTimeout: orDuration(l.ReadHeaderTimeout, 5*time.Second),
-		ReadTimeout:       orDuration(l.ReadTimeout, 10*time.Second),
+		ReadTimeout:       orDuration(l.ReadTimeout, defaultReadTimeout),
 		WriteTimeout:      orDuration(l.WriteTimeout, 20*time.Second),
 		IdleTimeout:       orDuration(l.IdleTimeout, 60*time.Second),
 		// net/http reads MaxHeaderBytes plus 4096 bytes of request line
@@ -362,15 +369,14 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request, start 
 		}
 		return methodNotAllowed(w, "POST, OPTIONS")
 	}
-	leave, ok := s.admit.enter(r.Context())
-	if !ok {
+	if !s.admit.enter(r.Context()) {
 		s.m.busy.Inc()
 		s.refused(r, http.StatusServiceUnavailable, "unavailable", ip, nil, "in-flight bound")
 		wait := formatSeconds(busyRetryAfter())
 		h["Retry-After"] = []string{wait}
 		return writeError(w, http.StatusServiceUnavailable, "unavailable", "the server is busy; retry after "+wait+"s", "")
 	}
-	defer leave()
+	defer s.admit.leave()
 	reqID := s.requestID()
 	h["X-Request-Id"] = []string{reqID}
 	// Everything below, a JWT key fetch and AWS calls included, has

@@ -61,6 +61,18 @@ type StormResult struct {
 type callSample struct {
 	At    time.Duration
 	Calls map[string]int64
+	total emulatorStats // the emulator's counts at At
+}
+
+// sampleOf is the sample of the calls in s since prev, at at.
+func sampleOf(s, prev emulatorStats, at time.Duration) callSample {
+	sample := callSample{At: at, Calls: map[string]int64{}, total: s}
+	for op, n := range s.Calls {
+		if d := n - prev.Calls[op]; d > 0 && !strings.HasPrefix(op, "Connect") {
+			sample.Calls[op] = d
+		}
+	}
+	return sample
 }
 
 // calls is the number of AWS calls in the storm.
@@ -106,14 +118,25 @@ func runStorm(ctx context.Context, bin string, cfg StormConfig) (StormResult, er
 	}, refused: map[int]int{}, dialFailed: map[int]int{}, transportErrors: map[string]int{}}
 	sctx, cancel := context.WithTimeout(ctx, cfg.Limit)
 	defer cancel()
-	timeline := make(chan []callSample)
-	go func() { timeline <- callsEachSecond(sctx, f.e, s0) }()
+	var timeline chan []callSample
+	if cfg.Timeline {
+		timeline = make(chan []callSample)
+		go func() { timeline <- callsEachSecond(sctx, f.e, s0) }()
+	}
+	start := time.Now()
 	d.storm(sctx)
 	cancel()
-	res.Timeline = <-timeline
 	s1, err := emulatorCounts(ctx, f.e)
 	if err != nil {
 		return res, err
+	}
+	if timeline != nil {
+		res.Timeline = <-timeline
+		last := s0
+		if n := len(res.Timeline); n > 0 {
+			last = res.Timeline[n-1].total
+		}
+		res.Timeline = append(res.Timeline, sampleOf(s1, last, time.Since(start)))
 	}
 	res.Calls, res.Errors = map[string]int64{}, map[string]int64{}
 	for op, n := range s1.Calls {
@@ -172,13 +195,7 @@ func callsEachSecond(ctx context.Context, e *Emulator, s0 emulatorStats) []callS
 		if err != nil {
 			return out
 		}
-		sample := callSample{At: time.Since(start), Calls: map[string]int64{}}
-		for op, n := range s.Calls {
-			if d := n - prev.Calls[op]; d > 0 && !strings.HasPrefix(op, "Connect") {
-				sample.Calls[op] = d
-			}
-		}
-		out = append(out, sample)
+		out = append(out, sampleOf(s, prev, time.Since(start)))
 		prev = s
 	}
 }
@@ -375,12 +392,20 @@ func (d *devices) post(ctx context.Context, addr, token, xff, body string) (stri
 	// when Do fails.
 	var connected, wrote atomic.Int64
 	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		ConnectDone:  func(string, string, error) { connected.Store(time.Now().UnixNano()) },
+		ConnectDone: func(_, _ string, err error) {
+			if err == nil {
+				connected.Store(time.Now().UnixNano())
+			}
+		},
 		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(time.Now().UnixNano()) },
 	}))
 	resp, err := d.client.Do(req)
 	if err != nil {
-		if c, w := connected.Load(), wrote.Load(); c != 0 && (w == 0 || time.Duration(w-c) >= lateWrite) {
+		c, w := connected.Load(), wrote.Load()
+		if w == 0 {
+			w = time.Now().UnixNano() // not written yet
+		}
+		if c != 0 && time.Duration(w-c) >= lateWrite {
 			err = fmt.Errorf("%w: %w", errLateWrite, err)
 		}
 		return "", 0, 0, err
