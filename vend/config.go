@@ -182,6 +182,14 @@ type Limits struct {
 	// answered 503 with Retry-After. If zero, 128 per CPU; negative means
 	// no bound.
 	MaxInFlight int `json:"maxInFlight,omitempty"`
+	// MaxConnections bounds the connections open at once: past it, the
+	// server takes no new one until one closes (they wait in the
+	// kernel's accept queue) and closes keep-alive connections idle
+	// between requests to make room. A client that opens a connection
+	// and sends nothing holds its place for up to ReadHeaderTimeout: set
+	// it behind a load balancer that forwards whole requests. If zero,
+	// no bound.
+	MaxConnections int `json:"maxConnections,omitempty"`
 	// RequestTimeout bounds the work on one request, AWS calls included.
 	// If zero, 10s.
 	RequestTimeout Duration `json:"requestTimeout,omitempty"`
@@ -538,6 +546,9 @@ func (l *Limits) validate(fail failFunc) error {
 		if r.r.Burst < 0 {
 			return fail(r.name+".burst", "must not be negative")
 		}
+	}
+	if l.MaxConnections < 0 {
+		return fail("limits.maxConnections", "must not be negative (0: no bound)")
 	}
 	if l.MaxBodyBytes < 0 || l.MaxBodyBytes > 1<<20 {
 		return fail("limits.maxBodyBytes", "must be from 0 to 1048576")

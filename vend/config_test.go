@@ -94,6 +94,7 @@ func TestConfigErrors(t *testing.T) {
 		{"proxies", wrap(auth, rule, `"trustedProxies":["10.0.0.0/33"]`), "trustedProxies"},
 		{"negative burst", wrap(auth, rule, `"limits":{"perIp":{"perSecond":1,"burst":-1}}`), "limits.perIp.burst"},
 		{"huge body", wrap(auth, rule, `"limits":{"maxBodyBytes":10000000}`), "limits.maxBodyBytes"},
+		{"negative connection cap", wrap(auth, rule, `"limits":{"maxConnections":-1}`), "limits.maxConnections"},
 		{"role arn", wrap(auth, rule, `"scopedCredentials":{"roleArn":"kvs-role"}`), "scopedCredentials.roleArn"},
 		{"role duration", wrap(auth, rule, `"scopedCredentials":{"roleArn":"arn:aws:iam::123456789012:role/r","duration":"5m"}`), "scopedCredentials.duration"},
 		{"tls half", wrap(auth, rule, `"tls":{"certFile":"c.pem"}`), "tls"},

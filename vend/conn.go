@@ -13,30 +13,63 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Listener returns ln with its connections' answers from net/http itself
-// made JSON, as the handler's are. Serve [Server.HTTPServer] on it.
+// made JSON, as the handler's are, and with limits.maxConnections. Serve
+// [Server.HTTPServer] on it: its ConnState tells the listener which
+// connections are idle, to close when the cap is reached.
 func (s *Server) Listener(ln net.Listener) net.Listener {
-	return &jsonErrorListener{Listener: ln, headerLimit: s.headerLimit()}
+	return &jsonErrorListener{Listener: ln, headerLimit: s.headerLimit(), cap: s.conns, done: make(chan struct{})}
 }
 
 type jsonErrorListener struct {
 	net.Listener
 	headerLimit int
+	cap         *connCap // nil: no cap
+	done        chan struct{}
+	closeOnce   sync.Once
 }
 
 func (l *jsonErrorListener) Accept() (net.Conn, error) {
+	if l.cap != nil && !l.cap.take(l.done) {
+		return nil, net.ErrClosed
+	}
 	c, err := l.Listener.Accept()
 	if err != nil {
+		if l.cap != nil {
+			l.cap.give()
+		}
 		return nil, err
 	}
-	return &jsonErrorConn{Conn: c, headerLimit: l.headerLimit}, nil
+	jc := &jsonErrorConn{Conn: c, headerLimit: l.headerLimit}
+	if l.cap != nil {
+		jc.release = l.cap.give
+	}
+	return jc, nil
+}
+
+// Close also ends an Accept waiting for a slot.
+func (l *jsonErrorListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
 }
 
 type jsonErrorConn struct {
 	net.Conn
 	headerLimit int
+	release     func() // gives back the connection's slot; nil without a cap
+	closeOnce   sync.Once
+}
+
+// Close closes the connection and gives back its slot.
+func (c *jsonErrorConn) Close() error {
+	err := c.Conn.Close()
+	if c.release != nil {
+		c.closeOnce.Do(c.release)
+	}
+	return err
 }
 
 func (c *jsonErrorConn) Write(p []byte) (int, error) {

@@ -3,6 +3,7 @@ package vend
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -77,5 +78,98 @@ func TestServerErrorsAreJSON(t *testing.T) {
 				t.Errorf("body %s (%v); want a JSON error with code %s", body, err, c.code)
 			}
 		})
+	}
+}
+
+// TestMaxConnections: past limits.maxConnections a new connection waits
+// until one closes; a keep-alive connection idle between requests is
+// closed to make room; closing the listener ends an Accept that waits.
+func TestMaxConnections(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Limits.MaxConnections = 2
+	cfg.Limits.ReadHeaderTimeout = Duration(time.Minute) // silent clients hold their place
+	ts := startServer(t, cfg, Options{})
+	addr := strings.TrimPrefix(ts.URL, "http://")
+	silent := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	get := func(c *http.Client) <-chan int {
+		out := make(chan int, 1)
+		go func() {
+			resp, err := c.Get(ts.URL + "/healthz")
+			if err != nil {
+				out <- 0
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			out <- resp.StatusCode
+		}()
+		return out
+	}
+	a, _ := silent(), silent() // the kernel hands them over first: both places taken
+
+	waiting := get(ts.client)
+	select {
+	case status := <-waiting:
+		t.Fatalf("a third connection was served (%d) while two were open", status)
+	case <-time.After(300 * time.Millisecond):
+	}
+	a.Close()
+	if status := <-waiting; status != http.StatusOK {
+		t.Fatalf("once a place freed: %d; want 200", status)
+	}
+
+	// Now one silent connection and ts.client's, idle, hold the places.
+	fresh := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer fresh.CloseIdleConnections()
+	if status := <-get(fresh); status != http.StatusOK {
+		t.Fatalf("with an idle keep-alive connection to close: %d; want 200", status)
+	}
+}
+
+// TestMaxConnectionsListenerClose: closing the listener ends an Accept
+// that waits for a place.
+func TestMaxConnectionsListenerClose(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Limits.MaxConnections = 1
+	srv, err := New(cfg, Options{Backend: newFakeBackend(), Credentials: testCreds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := srv.Listener(inner)
+	c, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	first, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		_, err := ln.Accept()
+		accepted <- err
+	}()
+	ln.Close()
+	select {
+	case err := <-accepted:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Accept after Close: %v; want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Accept still waiting for a place after the listener closed")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"runtime"
@@ -88,6 +89,7 @@ type Server struct {
 	maxBody        int64
 	requestTimeout time.Duration
 	admit          *admission
+	conns          *connCap // nil: no limits.maxConnections
 	hsts           bool
 
 	draining atomic.Bool
@@ -134,6 +136,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	// A request waits for a slot at most half of its time, and half of
 	// the time it has to send its body.
+	s.conns = newConnCap(cfg.Limits.MaxConnections)
 	s.admit = newAdmission(cfg.Limits.MaxInFlight, min(s.requestTimeout, orDuration(cfg.Limits.ReadTimeout, defaultReadTimeout))/2)
 	if s.clock == nil {
 		s.clock, s.realClock = time.Now, true
@@ -223,8 +226,13 @@ func (s *Server) SetDraining(d bool) { s.draining.Store(d) }
 // header limit, listening on addr.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	l := s.cfg.Limits
+	var state func(net.Conn, http.ConnState)
+	if s.conns != nil {
+		state = s.conns.state
+	}
 	return &http.Server{
 		Addr:              addr,
+		ConnState:         state,
 		Handler:           s,
 		ReadHeaderTimeout: orDuration(l.ReadHeaderTimeout, 5*time.Second),
 		ReadTimeout:       orDuration(l.ReadTimeout, defaultReadTimeout),

@@ -60,7 +60,7 @@ func TestPrograms(t *testing.T) {
 		{"budget", []string{"-max-connections", "4", "-extra", "5"}, "refused 503"},
 		{"memory", []string{"-clients", "3", "-cycles", "1"}, "heap+stack B/client"}, // with 3 clients the bare heap can measure 0, and the ratios are left out
 		{"serve", []string{"-conns", "2", "-requests", "50", "-runs", "1"}, "of minimal"},
-		{"storm", []string{"-channels", "3", "-devices", "12", "-copies", "1,2", "-connect-workers", "4"}, "steady calls/req"},
+		{"storm", []string{"-channels", "3", "-devices", "12", "-copies", "1,2", "-connect-workers", "4", "-max-in-flight", "4", "-max-connections", "8"}, "steady calls/req"},
 		{"storm", []string{"-channels", "3", "-devices", "12", "-copies", "2", "-connect-workers", "4", "-redis-server", redis, "-alone=false", "-timeline"}, "AWS calls up to each second"},
 	}
 	for _, tc := range tests {

@@ -40,6 +40,9 @@ type StormConfig struct {
 	// Timeline prints, under the table, the AWS calls made in each
 	// second of each storm.
 	Timeline bool
+	// MaxInFlight and MaxConnections, if not zero, are the copies'
+	// limits.maxInFlight and limits.maxConnections.
+	MaxInFlight, MaxConnections int
 }
 
 // stormMain parses the storm program's flags and runs it.
@@ -54,6 +57,8 @@ func stormMain(ctx context.Context, bin string, fs *flag.FlagSet, args []string,
 	fs.IntVar(&cfg.ConnectWorkers, "connect-workers", 64, "WebSocket connections opened at once")
 	fs.DurationVar(&cfg.Limit, "limit", 3*time.Minute, "how long a storm may last")
 	fs.BoolVar(&cfg.Timeline, "timeline", false, "print the AWS calls made in each second of each storm")
+	fs.IntVar(&cfg.MaxInFlight, "max-in-flight", 0, "the copies' limits.maxInFlight (0: kvssign serve's default; -1: no bound)")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "the copies' limits.maxConnections (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -125,7 +130,14 @@ func startStormFleet(ctx context.Context, bin string, cfg StormConfig) (f *storm
 	// caller, behind a load balancer that names its address.
 	extra["auth"] = map[string]any{"tokens": tokens}
 	extra["rules"] = []any{map[string]any{"groups": []string{"devices"}, "channels": []string{"storm-*"}, "roles": []string{"MASTER", "VIEWER"}}}
-	extra["limits"] = map[string]any{}
+	limits := map[string]any{}
+	if cfg.MaxInFlight != 0 {
+		limits["maxInFlight"] = cfg.MaxInFlight
+	}
+	if cfg.MaxConnections != 0 {
+		limits["maxConnections"] = cfg.MaxConnections
+	}
+	extra["limits"] = limits
 	conf, err := writeServeConfig(f.dir, "storm.json", f.e.URL, "", nil, extra)
 	if err != nil {
 		return nil, err
