@@ -184,11 +184,13 @@ type Limits struct {
 	MaxInFlight int `json:"maxInFlight,omitempty"`
 	// MaxConnections bounds the connections open at once: past it, the
 	// server takes no new one until one closes (they wait in the
-	// kernel's accept queue) and closes keep-alive connections idle
-	// between requests to make room. A client that opens a connection
+	// kernel's accept queue), and to make room it answers with
+	// Connection: close and closes the keep-alive connection idle the
+	// longest. A client that opens a connection
 	// and sends nothing holds its place for up to ReadHeaderTimeout: set
-	// it behind a load balancer that forwards whole requests. If zero,
-	// no bound.
+	// it behind a load balancer that forwards whole requests. It holds
+	// when the server is served with [Server.Listener] and
+	// [Server.HTTPServer] together. If zero, no bound.
 	MaxConnections int `json:"maxConnections,omitempty"`
 	// RequestTimeout bounds the work on one request, AWS calls included.
 	// If zero, 10s.

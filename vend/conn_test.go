@@ -81,55 +81,85 @@ func TestServerErrorsAreJSON(t *testing.T) {
 	}
 }
 
-// TestMaxConnections: past limits.maxConnections a new connection waits
-// until one closes; a keep-alive connection idle between requests is
-// closed to make room; closing the listener ends an Accept that waits.
-func TestMaxConnections(t *testing.T) {
+// capServer starts a server with limits.maxConnections n and a header
+// timeout long enough that silent clients hold their places, and returns
+// it with a function that opens such a client.
+func capServer(t *testing.T, n int) (*testServer, func() net.Conn) {
+	t.Helper()
 	cfg := baseConfig()
-	cfg.Limits.MaxConnections = 2
-	cfg.Limits.ReadHeaderTimeout = Duration(time.Minute) // silent clients hold their place
+	cfg.Limits.MaxConnections = n
+	cfg.Limits.ReadHeaderTimeout = Duration(time.Minute)
 	ts := startServer(t, cfg, Options{})
-	addr := strings.TrimPrefix(ts.URL, "http://")
 	silent := func() net.Conn {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	get := func(c *http.Client) <-chan int {
-		out := make(chan int, 1)
-		go func() {
-			resp, err := c.Get(ts.URL + "/healthz")
-			if err != nil {
-				out <- 0
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			out <- resp.StatusCode
-		}()
-		return out
-	}
+	return ts, silent
+}
+
+// getAsync asks for /healthz with c from another goroutine, and sends the
+// answer (nil if none came).
+func getAsync(c *http.Client, url string) <-chan *http.Response {
+	out := make(chan *http.Response, 1)
+	go func() {
+		resp, err := c.Get(url + "/healthz")
+		if err != nil {
+			out <- nil
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		out <- resp
+	}()
+	return out
+}
+
+// TestMaxConnections: past limits.maxConnections a new connection waits
+// until one closes, and while one waits, answers close their connections.
+func TestMaxConnections(t *testing.T) {
+	ts, silent := capServer(t, 2)
 	a, _ := silent(), silent() // the kernel hands them over first: both places taken
 
-	waiting := get(ts.client)
+	waiting := getAsync(ts.client, ts.URL)
 	select {
-	case status := <-waiting:
-		t.Fatalf("a third connection was served (%d) while two were open", status)
+	case resp := <-waiting:
+		t.Fatalf("a third connection was served (%v) while two were open", resp != nil)
 	case <-time.After(300 * time.Millisecond):
 	}
 	a.Close()
-	if status := <-waiting; status != http.StatusOK {
-		t.Fatalf("once a place freed: %d; want 200", status)
+	resp := <-waiting
+	if resp == nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("once a place freed: %v; want 200", resp)
 	}
+	// The server's next Accept waits for a place now: the answer gave its
+	// connection back rather than keep it idle.
+	if !resp.Close {
+		t.Errorf("the answer given while a connection waited has Connection: %q; want close", resp.Header.Get("Connection"))
+	}
+}
 
-	// Now one silent connection and ts.client's, idle, hold the places.
+// TestMaxConnectionsClosesIdle: a keep-alive connection idle between
+// requests is closed to make room for a new one.
+func TestMaxConnectionsClosesIdle(t *testing.T) {
+	ts, silent := capServer(t, 2)
+	if resp := <-getAsync(ts.client, ts.URL); resp == nil || resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("first request: %v; want 200, kept alive", resp)
+	}
+	waitFor(t, func() bool { // the server has seen it turn idle
+		ts.conns.mu.Lock()
+		defer ts.conns.mu.Unlock()
+		return len(ts.conns.idle) == 1
+	})
+	silent() // takes the second place; the next Accept waits
+
 	fresh := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	defer fresh.CloseIdleConnections()
-	if status := <-get(fresh); status != http.StatusOK {
-		t.Fatalf("with an idle keep-alive connection to close: %d; want 200", status)
+	if resp := <-getAsync(fresh, ts.URL); resp == nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("with an idle keep-alive connection to close: %v; want 200", resp)
 	}
 }
 

@@ -3,8 +3,10 @@
 // the kernel's accept queue, where no timer of the server runs; taken all
 // at once on busy cores, their goroutines can wait longer for a core than
 // readHeaderTimeout, and net/http closes them unanswered (measured in the
-// reconnect storm, BENCHMARKS.md "Admission"). To make room, keep-alive
-// connections idle between requests are closed, as idleTimeout would.
+// reconnect storm, BENCHMARKS.md "Admission"). To make room while a new
+// connection waits, answers ask their clients to close the connection
+// (Connection: close) and the connection idle the longest between two
+// requests is closed, as idleTimeout would.
 
 package vend
 
@@ -12,29 +14,35 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // connCap counts a Server's open connections.
 type connCap struct {
 	slots chan struct{}
+	// waiters counts the Accepts waiting for a slot.
+	waiters atomic.Int32
 
 	mu sync.Mutex
-	// idle are the connections between two requests (http.StateIdle).
-	idle map[net.Conn]struct{}
-	// waiting counts the Accepts waiting for a slot: while one is, a
-	// connection that turns idle is closed at once.
-	waiting int
+	// idle are the connections between two requests (http.StateIdle),
+	// with when they became idle.
+	idle map[net.Conn]time.Time
 }
 
 func newConnCap(max int) *connCap {
 	if max <= 0 {
 		return nil
 	}
-	return &connCap{slots: make(chan struct{}, max), idle: map[net.Conn]struct{}{}}
+	return &connCap{slots: make(chan struct{}, max), idle: map[net.Conn]time.Time{}}
 }
 
-// take waits for a slot until done is closed, closing idle connections to
-// make room; it reports whether it got one.
+// full reports whether a new connection waits for a slot: answers should
+// then close their connections.
+func (c *connCap) full() bool { return c.waiters.Load() > 0 }
+
+// take waits for a slot until done is closed, closing the connection idle
+// the longest to make room; it reports whether it got one.
 func (c *connCap) take(done <-chan struct{}) bool {
 	select {
 	case c.slots <- struct{}{}:
@@ -42,19 +50,17 @@ func (c *connCap) take(done <-chan struct{}) bool {
 	default:
 	}
 	c.mu.Lock()
-	c.waiting++
+	c.waiters.Add(1)
 	var victim net.Conn
-	for conn := range c.idle {
-		victim = conn
-		delete(c.idle, conn)
-		break
+	var since time.Time
+	for conn, t := range c.idle {
+		if victim == nil || t.Before(since) {
+			victim, since = conn, t
+		}
 	}
+	delete(c.idle, victim)
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.waiting--
-		c.mu.Unlock()
-	}()
+	defer c.waiters.Add(-1)
 	if victim != nil {
 		victim.Close()
 	}
@@ -68,7 +74,8 @@ func (c *connCap) take(done <-chan struct{}) bool {
 
 func (c *connCap) give() { <-c.slots }
 
-// state follows the connections' states (http.Server.ConnState).
+// state follows the connections' states (http.Server.ConnState). A
+// connection that turns idle while a new one waits is closed at once.
 func (c *connCap) state(conn net.Conn, st http.ConnState) {
 	c.mu.Lock()
 	if st != http.StateIdle {
@@ -76,11 +83,11 @@ func (c *connCap) state(conn net.Conn, st http.ConnState) {
 		c.mu.Unlock()
 		return
 	}
-	if c.waiting == 0 {
-		c.idle[conn] = struct{}{}
+	if !c.full() {
+		c.idle[conn] = time.Now()
 		c.mu.Unlock()
 		return
 	}
 	c.mu.Unlock()
-	conn.Close() // an Accept is waiting for its slot
+	conn.Close()
 }

@@ -134,9 +134,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 		requestTimeout: orDuration(cfg.Limits.RequestTimeout, 10*time.Second),
 		hsts:           cfg.HSTS,
 	}
+	s.conns = newConnCap(cfg.Limits.MaxConnections)
 	// A request waits for a slot at most half of its time, and half of
 	// the time it has to send its body.
-	s.conns = newConnCap(cfg.Limits.MaxConnections)
 	s.admit = newAdmission(cfg.Limits.MaxInFlight, min(s.requestTimeout, orDuration(cfg.Limits.ReadTimeout, defaultReadTimeout))/2)
 	if s.clock == nil {
 		s.clock, s.realClock = time.Now, true
@@ -275,6 +275,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	h := w.Header()
+	if s.conns != nil && s.conns.full() {
+		h["Connection"] = hdrClose // make room for a new connection
+	}
 	h["X-Content-Type-Options"] = hdrNosniff
 	h["Referrer-Policy"] = hdrNoReferrer
 	if s.hsts {
@@ -318,6 +321,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Header values, shared so that setting them does not allocate.
 var (
 	hdrNosniff    = []string{"nosniff"}
+	hdrClose      = []string{"close"}
 	hdrNoReferrer = []string{"no-referrer"}
 	hdrNoStore    = []string{"no-store"}
 	hdrDeny       = []string{"DENY"}
