@@ -1,10 +1,10 @@
 // Admission: how many connection requests the server works on at once.
 // In a reconnect storm thousands of requests arrive together; worked on
-// all at once, they share the CPU so thinly that every one is slow, the
-// HTTP server's own timeouts close connections before their requests are
-// read, and the AWS call budget sits idle while its callers wait for a
-// core. Past the bound, a request waits for a slot (at no CPU cost) and
-// is answered 503 only if none frees in time.
+// all at once, they share the CPU so thinly that every one is slow and the
+// AWS call budget sits idle while its callers wait for a core. Past the
+// bound, a request waits for a slot (at no CPU cost) and is answered 503
+// only if none frees in time. (The connections themselves are bounded by
+// limits.maxConnections, conncap.go.)
 
 package vend
 
