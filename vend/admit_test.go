@@ -58,22 +58,16 @@ func TestMaxInFlight(t *testing.T) {
 // postAsync posts body with token from another goroutine, and sends the
 // answer's status (0 if none came).
 func postAsync(ts *testServer, token, body string) <-chan int {
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/connections", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
 	out := make(chan int, 1)
 	go func() {
-		req, err := http.NewRequest(http.MethodPost, ts.URL+"/v1/connections", strings.NewReader(body))
-		if err != nil {
-			out <- 0
-			return
+		status := 0
+		if resp := <-sendAsync(ts.client, req); resp != nil {
+			status = resp.StatusCode
 		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := ts.client.Do(req)
-		if err != nil {
-			out <- 0
-			return
-		}
-		resp.Body.Close()
-		out <- resp.StatusCode
+		out <- status
 	}()
 	return out
 }

@@ -101,12 +101,18 @@ func capServer(t *testing.T, n int) (*testServer, func() net.Conn) {
 	return ts, silent
 }
 
-// getAsync asks for /healthz with c from another goroutine, and sends the
-// answer (nil if none came).
+// getAsync asks for /healthz with c from another goroutine (sendAsync).
 func getAsync(c *http.Client, url string) <-chan *http.Response {
+	req, _ := http.NewRequest(http.MethodGet, url+"/healthz", nil)
+	return sendAsync(c, req)
+}
+
+// sendAsync sends req with c from another goroutine, reads the answer's
+// body, and sends the answer (nil if none came).
+func sendAsync(c *http.Client, req *http.Request) <-chan *http.Response {
 	out := make(chan *http.Response, 1)
 	go func() {
-		resp, err := c.Get(url + "/healthz")
+		resp, err := c.Do(req)
 		if err != nil {
 			out <- nil
 			return
